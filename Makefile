@@ -1,0 +1,247 @@
+# libklog — plain GNU Makefile.
+#
+#   make                 library (static + shared), tools, examples, benchmarks
+#   make check           fast test tier (Check suites, script tests, fuzz corpus replay)
+#   make check SANITIZE=1  the same under ASan+UBSan (build/asan)
+#   make check TSAN=1      threaded suites under ThreadSanitizer (build/tsan)
+#   make demo            produce and consume a small log, printing what happened
+#   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
+#
+# Sources are discovered, never listed: lib/<layer>/*.c form the library,
+# test/check_*.c are Check suites (each defines `Suite *NAME_suite(void)`),
+# test/t_*.sh are script tests, examples/*.c and examples/<dir>/ are programs,
+# bench/*.c are benchmarks.
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define KLOG_VERSION_MAJOR *\([0-9]*\).*/\1/p' include/klog.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define KLOG_VERSION_MINOR *\([0-9]*\).*/\1/p' include/klog.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define KLOG_VERSION_PATCH *\([0-9]*\).*/\1/p' include/klog.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX     ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+BINDIR     ?= $(EXEC_PREFIX)/bin
+LIBDIR     ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wpointer-arith -Wcast-align -Wundef
+KCFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread -Iinclude -Ilib $(WARN)
+
+# Optional codecs and peers, detected at build time.
+HAVE_ZSTD   := $(shell $(PKG_CONFIG) --exists libzstd && echo 1)
+HAVE_ZLIB   := $(shell $(PKG_CONFIG) --exists zlib && echo 1)
+HAVE_SNAPPY := $(shell test -f /usr/include/snappy-c.h && echo 1)
+REQ_PRIV := liblz4 libxxhash
+DEP_LIBS := -llz4 -lxxhash
+ifeq ($(HAVE_ZSTD),1)
+  KCFLAGS += -DKLOG_HAVE_ZSTD=1
+  REQ_PRIV += libzstd
+  DEP_LIBS += -lzstd
+endif
+ifeq ($(HAVE_ZLIB),1)
+  KCFLAGS += -DKLOG_HAVE_ZLIB=1
+  REQ_PRIV += zlib
+  DEP_LIBS += -lz
+endif
+ifeq ($(HAVE_SNAPPY),1)
+  KCFLAGS += -DKLOG_HAVE_SNAPPY=1
+  LIBS_PRIV_EXTRA := -lsnappy
+  DEP_LIBS += -lsnappy
+endif
+DEP_LIBS += -lpthread -lm
+
+# Build flavours: each gets its own output tree so they never mix objects.
+O := build
+ifeq ($(SANITIZE),1)
+  O := build/asan
+  KCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  CFLAGS := -O1 -g
+endif
+ifeq ($(TSAN),1)
+  O := build/tsan
+  KCFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+  CFLAGS := -O1 -g
+endif
+
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
+PIC_OBJ  := $(LIB_SRC:%.c=$(O)/pic/%.o)
+STATIC   := $(O)/libklog.a
+SONAME   := libklog.so.$(VERSION_MAJOR)
+SHARED   := $(O)/libklog.so.$(VERSION)
+
+# Programs: examples/NAME.c -> $(O)/examples/NAME ; examples/DIR/*.c -> $(O)/DIR
+EX_SINGLE := $(patsubst examples/%.c,$(O)/examples/%,$(wildcard examples/*.c))
+EX_DIRS   := $(patsubst examples/%/,%,$(sort $(dir $(wildcard examples/*/*.c))))
+EX_MULTI  := $(addprefix $(O)/,$(EX_DIRS))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_COMMON := $(filter bench/bench_util.c,$(BENCH_SRC))
+BENCH     := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out $(BENCH_COMMON),$(BENCH_SRC)))
+
+TEST_SRC  := $(sort $(wildcard test/check_*.c))
+TEST_UTIL := $(sort $(wildcard test/util/*.c))
+TEST_BIN  := $(O)/test/check_klog
+FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(patsubst test/fuzz/%.c,$(O)/fuzz/%_replay,$(FUZZ_SRC))
+TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/*.c))
+
+.PHONY: all lib check check-unit check-scripts check-fuzz demo install uninstall clean \
+        deps stress fuzz bench bench-quick tsan-check
+.DEFAULT_GOAL := all
+
+all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(O)/klog.pc
+lib: $(STATIC) $(SHARED)
+
+$(O)/obj/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) -c $< -o $@
+
+$(O)/pic/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$< '(pic)')
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DKLOG_BUILDING_SHARED -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(PIC_OBJ)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(Q)ln -sf libklog.so.$(VERSION) $(O)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(O)/libklog.so
+
+$(O)/klog.pc: pkgconfig/klog.pc.in include/klog.h Makefile
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES_PRIVATE@|$(REQ_PRIV)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIV_EXTRA) -lpthread -lm|' $< > $@
+
+# Programs link the static library: one self-contained binary each.
+$(O)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(DEP_LIBS)
+
+define multi_prog
+$(O)/$(1): $(wildcard examples/$(1)/*.c) $(wildcard examples/$(1)/*.h) $(STATIC)
+	@mkdir -p $$(dir $$@)
+	$$(call say,CCLD,$$@)
+	$$(Q)$$(CC) $$(KCFLAGS) $$(CFLAGS) $$(LDFLAGS) -Iexamples/$(1) -o $$@ $(wildcard examples/$(1)/*.c) $$(STATIC) $$(DEP_LIBS)
+endef
+$(foreach d,$(EX_DIRS),$(eval $(call multi_prog,$(d))))
+
+$(O)/bench/%: bench/%.c $(BENCH_COMMON) $(wildcard bench/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Ibench -o $@ $< $(BENCH_COMMON) $(STATIC) $(DEP_LIBS)
+
+# --- tests -------------------------------------------------------------------
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
+
+$(O)/test/check_main.c: $(TEST_SRC) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)suites=$$(sed -n 's/^Suite *\* *\([a-z0-9_]*_suite\) *( *void *).*/\1/p' $(TEST_SRC)); \
+	{ echo '#include <check.h>'; echo '#include <stdlib.h>'; echo '#include <string.h>'; \
+	  for s in $$suites; do echo "Suite *$$s(void);"; done; \
+	  echo 'int main(int argc, char **argv) {'; \
+	  echo '  SRunner *sr = srunner_create(NULL);'; \
+	  for s in $$suites; do echo "  if (argc < 2 || strstr(\"$$s\", argv[1])) srunner_add_suite(sr, $$s());"; done; \
+	  echo '  srunner_run_all(sr, CK_NORMAL);'; \
+	  echo '  int failed = srunner_ntests_failed(sr);'; \
+	  echo '  srunner_free(sr);'; \
+	  echo '  return failed ? EXIT_FAILURE : EXIT_SUCCESS; }'; } > $@
+
+$(TEST_BIN): $(TEST_SRC) $(TEST_UTIL) $(wildcard test/util/*.h) $(O)/test/check_main.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -Itest -o $@ $(TEST_SRC) $(TEST_UTIL) \
+	    $(O)/test/check_main.c $(STATIC) $(CHECK_LIBS) $(DEP_LIBS)
+
+$(O)/test/%: test/helpers/%.c $(TEST_UTIL) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Itest -o $@ $< $(TEST_UTIL) $(STATIC) $(DEP_LIBS)
+
+# Fuzz targets double as corpus replayers (a plain main that feeds each file).
+$(O)/fuzz/%_replay: test/fuzz/%.c test/fuzz/replay_main.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Itest -o $@ $< test/fuzz/replay_main.c $(STATIC) $(DEP_LIBS)
+
+deps:
+	@sh .ci/deps
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FUZZ_REPLAY) $(TEST_HELPERS)
+	@$(MAKE) --no-print-directory check-unit check-fuzz check-scripts
+
+check-unit: $(TEST_BIN) $(TEST_HELPERS)
+	@echo "== Check suites ($(O)) =="
+	$(Q)KLOG_BUILD=$(O) CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(TEST_BIN) $(SUITE)
+
+check-fuzz: $(FUZZ_REPLAY)
+	@echo "== fuzz corpus replay =="
+	$(Q)for f in $(FUZZ_REPLAY); do t=$$(basename $$f _replay); \
+	    $$f test/fuzz/corpus/$$t || exit 1; done
+
+check-scripts: all $(TEST_HELPERS)
+	@echo "== script tests =="
+	$(Q)pass=0; fail=0; skip=0; for t in $(sort $(wildcard test/t_*.sh)); do \
+	    KLOG_BUILD=$(O) PYTHON=/usr/bin/python3 sh $$t > $(O)/$$(basename $$t).log 2>&1; rc=$$?; \
+	    if [ $$rc -eq 0 ]; then pass=$$((pass+1)); echo "  PASS $$t"; \
+	    elif [ $$rc -eq 77 ]; then skip=$$((skip+1)); echo "  SKIP $$t: $$(tail -1 $(O)/$$(basename $$t).log)"; \
+	    else fail=$$((fail+1)); echo "  FAIL $$t (log: $(O)/$$(basename $$t).log)"; tail -20 $(O)/$$(basename $$t).log; fi; \
+	done; echo "scripts: $$pass passed, $$fail failed, $$skip skipped"; [ $$fail -eq 0 ]
+
+tsan-check:
+	@$(MAKE) --no-print-directory TSAN=1 $(TEST_BIN)
+	$(Q)KLOG_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/test/check_klog threads
+
+stress: all $(TEST_HELPERS)
+	$(Q)KLOG_BUILD=$(O) KLOG_STRESS_ROUNDS=$${ROUNDS:-1000} sh test/stress/crash_stress.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(Q)rm -rf $(O)/demo-log && $(O)/examples/demo $(O)/demo-log
+
+# --- install -----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 include/klog.h $(DESTDIR)$(INCLUDEDIR)/klog.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libklog.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION)
+	ln -sf libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libklog.so
+	install -m 644 $(O)/klog.pc $(DESTDIR)$(PKGCONFIGDIR)/klog.pc
+	@if [ -x $(O)/klogcat ]; then install -m 755 $(O)/klogcat $(DESTDIR)$(BINDIR)/klogcat; fi
+	@if [ -f examples/klogcat/klogcat.1 ]; then install -d $(DESTDIR)$(MANDIR)/man1 && \
+	    install -m 644 examples/klogcat/klogcat.1 $(DESTDIR)$(MANDIR)/man1/klogcat.1; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/klog.h $(DESTDIR)$(LIBDIR)/libklog.a \
+	      $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libklog.so $(DESTDIR)$(PKGCONFIGDIR)/klog.pc \
+	      $(DESTDIR)$(BINDIR)/klogcat $(DESTDIR)$(MANDIR)/man1/klogcat.1
+
+clean:
+	rm -rf build

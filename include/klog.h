@@ -1,0 +1,513 @@
+/*
+ * klog.h — libklog, an embeddable library for durable, append-only,
+ * partitioned logs in Kafka's on-disk format.
+ *
+ * This header is the whole public API and its specification. Read it top to
+ * bottom once; nothing in lib/ needs to be opened to use the library.
+ *
+ * OBJECTS
+ *   klog_t            an open log directory (one process holds it for writing)
+ *   klog_topic_t      a topic: a name, N partitions, a configuration
+ *   klog_partition_t  one append-only log of record batches
+ *   klog_reader_t     a record iterator over one partition
+ *   klog_lease_t      byte ranges of a partition pinned for zero-copy sending
+ *   klog_config_t     keyed settings for a log, a topic or a producer
+ *   klog_builder_t    encodes records into one Kafka RecordBatch v2
+ *   klog_batch_reader_t  decodes the records of one RecordBatch v2
+ *
+ * CONVENTIONS
+ *   - Every function that can fail returns int: 0 on success, a negative
+ *     error code otherwise (-errno for system failures, KLOG_E* below for
+ *     libklog's own). Functions documented as returning counts return them
+ *     as non-negative ints. klog_strerror() describes any code.
+ *   - Constructors take the parent first and write the new object through
+ *     the last argument. Every *_close()/*_free() accepts NULL.
+ *   - Strings are NUL-terminated; byte ranges are (pointer, length).
+ *   - Offsets are int64 logical record positions; timestamps are int64
+ *     milliseconds since the Unix epoch.
+ *
+ * THREADING
+ *   object            may be used from
+ *   ----------------  -----------------------------------------------------
+ *   klog_t            any thread, concurrently (internally locked)
+ *   klog_topic_t      any thread, concurrently
+ *   klog_partition_t  any thread, concurrently: appends serialise on one
+ *                     per-partition lock; reads never take it
+ *   klog_reader_t     one thread at a time (each thread opens its own)
+ *   klog_lease_t      one thread at a time; may be released from any thread
+ *   klog_config_t     one thread at a time; copied when passed to an open
+ *   klog_builder_t, klog_batch_reader_t   one thread at a time
+ *   codec functions   any thread (pure functions over memory)
+ */
+#ifndef KLOG_H
+#define KLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- export */
+#if defined(KLOG_BUILDING_SHARED)
+#define KLOG_API __attribute__((visibility("default")))
+#else
+#define KLOG_API
+#endif
+
+/* --------------------------------------------------------------- version */
+#define KLOG_VERSION_MAJOR 0
+#define KLOG_VERSION_MINOR 1
+#define KLOG_VERSION_PATCH 0
+#define KLOG_VERSION_NUMBER \
+    (KLOG_VERSION_MAJOR * 10000 + KLOG_VERSION_MINOR * 100 + KLOG_VERSION_PATCH)
+
+/* The version of the library actually linked (KLOG_VERSION_NUMBER form). */
+KLOG_API int klog_version_number(void);
+/* The same as a static string, e.g. "0.1.0". Never NULL. */
+KLOG_API const char *klog_version_string(void);
+
+/* ---------------------------------------------------------------- errors */
+/*
+ * libklog's own codes live in a reserved block starting at -30000, far from
+ * any errno value. System failures are reported as -errno (e.g. -ENOENT,
+ * -ENOSPC, -EIO, -ENOMEM, -EINVAL for a bad argument).
+ *
+ * X(NAME, value, description)
+ */
+#define KLOG_ERRNO_MAP(X)                                                          \
+    X(KLOG_ECORRUPT, -30000, "corrupt data on disk")                               \
+    X(KLOG_ECRC, -30001, "batch CRC-32C mismatch")                                 \
+    X(KLOG_EMAGIC, -30002, "unsupported batch magic (not RecordBatch v2)")         \
+    X(KLOG_EBATCHSIZE, -30003, "batch length field invalid or inconsistent")      \
+    X(KLOG_ETRUNCATED, -30004, "input ends before the declared length")           \
+    X(KLOG_EVARINT, -30005, "varint longer than its maximum width")               \
+    X(KLOG_ERECLEN, -30006, "record length differs from the bytes it holds")      \
+    X(KLOG_ERECOVERRUN, -30007, "record key, value or header runs past its end")  \
+    X(KLOG_EHDRCOUNT, -30008, "header count negative or larger than the record")  \
+    X(KLOG_EHDRKEY, -30009, "header key length negative (null header key)")       \
+    X(KLOG_ERECCOUNT, -30010, "record count negative or differs from contents")   \
+    X(KLOG_ENEGLEN, -30011, "key or value length below -1")                       \
+    X(KLOG_EOFFSETDELTA, -30012, "record offset delta inconsistent with batch")   \
+    X(KLOG_ECODEC, -30013, "unsupported compression codec")                       \
+    X(KLOG_EDECOMPRESS, -30014, "compressed records are corrupt")                 \
+    X(KLOG_ETOOLARGE, -30015, "batch or record larger than the configured limit") \
+    X(KLOG_EBADNAME, -30016, "invalid topic name")                                \
+    X(KLOG_ENOTOPIC, -30017, "no such topic")                                     \
+    X(KLOG_ETOPICEXISTS, -30018, "topic already exists")                          \
+    X(KLOG_ENOPARTITION, -30019, "no such partition")                             \
+    X(KLOG_ELOCKED, -30020, "log directory is locked by another process")         \
+    X(KLOG_EOFFSET, -30021, "offset out of range")                                \
+    X(KLOG_EFAILED, -30022, "partition failed a write or fsync; reopen the log")  \
+    X(KLOG_EBUSY, -30023, "object still in use (leases or readers held)")         \
+    X(KLOG_ETIMEDOUT, -30024, "timed out")                                        \
+    X(KLOG_EREADONLY, -30025, "log was opened read-only")                         \
+    X(KLOG_EVERSION, -30026, "file format version not supported")                \
+    X(KLOG_ECONFIG, -30027, "configuration key unknown or value out of range")    \
+    X(KLOG_ESEQUENCE, -30028, "batch offsets not after the log end offset")      \
+    X(KLOG_EEMPTY, -30029, "no records given")                                    \
+    X(KLOG_ECLOSED, -30030, "object closed or being closed")                      \
+    X(KLOG_EBUFFERFULL, -30031, "producer buffer full")                           \
+    X(KLOG_ECLAIMED, -30032, "partition already claimed by another member")       \
+    X(KLOG_ENOTFOUND, -30033, "not found")
+
+enum klog_error {
+#define KLOG__ERR_ENUM(name, val, desc) name = (val),
+    KLOG_OK = 0,
+    KLOG_ERRNO_MAP(KLOG__ERR_ENUM)
+#undef KLOG__ERR_ENUM
+};
+
+/* A human-readable description of any code this library returns (libklog's
+ * own codes and -errno values). Never NULL; unknown codes get a generic
+ * string. Thread-safe. */
+KLOG_API const char *klog_strerror(int err);
+/* The symbolic name of a code, e.g. "KLOG_ECRC" or "ENOENT"; "KLOG_OK" for 0.
+ * Never NULL. Thread-safe. */
+KLOG_API const char *klog_err_name(int err);
+
+/* ----------------------------------------------------- log callback */
+enum klog_log_level { KLOG_LOG_ERROR = 0, KLOG_LOG_WARN = 1, KLOG_LOG_INFO = 2, KLOG_LOG_DEBUG = 3 };
+/* Receives human detail (which file, which byte, what recovery did). Called
+ * from whichever library thread noticed; must not call back into the log.
+ * The library never writes to stderr itself. */
+typedef void (*klog_log_fn)(void *ctx, int level, const char *msg);
+
+/* --------------------------------------------------------------- records */
+
+#define KLOG_NULL_LEN (-1)              /* key_len/value_len of a null key or value */
+#define KLOG_TIMESTAMP_NOW INT64_MIN    /* on input: use the current time */
+
+/* A record header: key is a UTF-8 string (never null), value may be null. */
+typedef struct klog_header {
+    const char *key;
+    int32_t key_len;
+    const void *value;
+    int32_t value_len; /* KLOG_NULL_LEN for a null value */
+} klog_header_t;
+
+/*
+ * A record. As input (append, builder): offset is ignored; key/value with
+ * len KLOG_NULL_LEN are null, len 0 is empty (pointer may then be NULL);
+ * headers points at header_count headers. As output (readers): a view into
+ * library-owned memory, valid until the next call on the object that
+ * produced it; null key/value have NULL pointers and KLOG_NULL_LEN.
+ */
+typedef struct klog_record {
+    int64_t offset;
+    int64_t timestamp;
+    const void *key;
+    int32_t key_len;
+    int32_t value_len;
+    const void *value;
+    const klog_header_t *headers;
+    uint32_t header_count;
+} klog_record_t;
+
+/* ---------------------------------------------------------------- codec */
+/*
+ * Kafka RecordBatch v2 (magic 2). The bytes produced are the bytes Kafka
+ * writes and sends; batches from any Kafka client are accepted as input.
+ */
+
+enum klog_compression {
+    KLOG_COMPRESSION_NONE = 0,
+    KLOG_COMPRESSION_GZIP = 1,
+    KLOG_COMPRESSION_SNAPPY = 2,
+    KLOG_COMPRESSION_LZ4 = 3,
+    KLOG_COMPRESSION_ZSTD = 4
+};
+
+/* 1 if this build can encode and decode the codec, else 0. Thread-safe. */
+KLOG_API int klog_compression_supported(int codec);
+/* "none", "gzip", "snappy", "lz4", "zstd", or NULL for an unknown value. */
+KLOG_API const char *klog_compression_name(int codec);
+/* Parse a codec name as above; returns the codec or KLOG_ECODEC. */
+KLOG_API int klog_compression_parse(const char *name);
+
+#define KLOG_BATCH_HEADER_SIZE 61
+
+/* Attributes bits (low byte of the int16 attributes field). */
+#define KLOG_ATTR_CODEC_MASK 0x07
+#define KLOG_ATTR_LOG_APPEND_TIME 0x08
+#define KLOG_ATTR_TRANSACTIONAL 0x10
+#define KLOG_ATTR_CONTROL 0x20
+
+/* The fixed 61-byte header of a batch, decoded. */
+typedef struct klog_batch_info {
+    int64_t base_offset;
+    int32_t batch_length;      /* total size - 12 */
+    int32_t leader_epoch;
+    int8_t magic;
+    uint32_t crc;              /* as stored */
+    int16_t attributes;
+    int32_t last_offset_delta;
+    int64_t base_timestamp;
+    int64_t max_timestamp;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int32_t record_count;
+    int compression;           /* attributes & KLOG_ATTR_CODEC_MASK */
+    size_t size;               /* total bytes: batch_length + 12 */
+} klog_batch_info_t;
+
+/* CRC-32C (Castagnoli) of buf, continuing from crc (start with 0).
+ * Uses SSE4.2 when the CPU has it (detected once at run time), else a
+ * portable slicing-by-8 table. Thread-safe. */
+KLOG_API uint32_t klog_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Decode the fixed header of the batch at the start of buf without
+ * checking the CRC. Returns 0, KLOG_ETRUNCATED (fewer than 61 bytes or
+ * fewer than the declared size), KLOG_EMAGIC or KLOG_EBATCHSIZE. */
+KLOG_API int klog_batch_header(const void *buf, size_t len, klog_batch_info_t *info);
+
+/* Validation depth for klog_batch_validate(). */
+#define KLOG_VALIDATE_HEADER 0x1   /* sizes, magic, CRC */
+#define KLOG_VALIDATE_RECORDS 0x2  /* also decode every record (decompressing) */
+
+/*
+ * Validate exactly one batch occupying buf[0, len) as received from outside:
+ * size fields, magic, CRC-32C, and with KLOG_VALIDATE_RECORDS every record's
+ * declared lengths and the record count. Fills info when non-NULL. Returns 0
+ * or the specific error (KLOG_ECRC, KLOG_ERECLEN, ...). Thread-safe; allocates
+ * only to decompress.
+ */
+KLOG_API int klog_batch_validate(const void *buf, size_t len, unsigned flags,
+                                 klog_batch_info_t *info);
+
+/* Rewrite fields not covered by the CRC, in place (as a broker assigning
+ * offsets does). buf must hold at least the 61-byte header. */
+KLOG_API void klog_batch_set_base_offset(void *buf, int64_t base_offset);
+KLOG_API void klog_batch_set_leader_epoch(void *buf, int32_t epoch);
+
+/*
+ * Batch builder: accumulates records and produces one batch.
+ *   klog_builder_new(codec, &b);
+ *   klog_builder_add(b, &rec) ...;
+ *   klog_builder_finish(b, &bytes, &len);   // bytes owned by b
+ *   klog_builder_reset(b);                  // reuse buffers for the next batch
+ * Base offset 0, leader epoch -1, producer id/epoch/sequence -1, CreateTime.
+ * Errors: -ENOMEM, KLOG_ECODEC (codec not built in), -EINVAL (bad record:
+ * negative length other than KLOG_NULL_LEN, NULL pointer with length > 0),
+ * KLOG_ETOOLARGE (batch would exceed INT32_MAX bytes).
+ */
+typedef struct klog_builder klog_builder_t;
+KLOG_API int klog_builder_new(int codec, klog_builder_t **out);
+KLOG_API int klog_builder_add(klog_builder_t *b, const klog_record_t *rec);
+/* Records added since the last reset, and the uncompressed bytes they take. */
+KLOG_API size_t klog_builder_count(const klog_builder_t *b);
+KLOG_API size_t klog_builder_size(const klog_builder_t *b);
+/* Encode (compress, CRC). *batch stays valid until reset/add/free. Returns
+ * KLOG_EEMPTY when no record was added. */
+KLOG_API int klog_builder_finish(klog_builder_t *b, const void **batch, size_t *len);
+KLOG_API void klog_builder_reset(klog_builder_t *b);
+KLOG_API void klog_builder_free(klog_builder_t *b);
+
+/* One-shot: encode n records into a new malloc'd batch (*out, caller frees). */
+KLOG_API int klog_batch_encode(const klog_record_t *recs, size_t n, int codec,
+                               void **out, size_t *out_len);
+
+/*
+ * Batch reader: iterate the records of one batch as views. Uncompressed
+ * record bytes are not copied; compressed batches are decompressed once into
+ * a buffer the reader owns and reuses.
+ *   klog_batch_reader_new(&r);
+ *   klog_batch_reader_open(r, buf, len, flags);  // flags: KLOG_VALIDATE_*
+ *   while ((rc = klog_batch_reader_next(r, &rec)) == 1) ...;
+ * open() checks the header (and CRC with KLOG_VALIDATE_HEADER). next()
+ * returns 1 with a record, 0 at the end (after verifying the count and that
+ * no bytes are left over), or a negative error. Record views (and header
+ * arrays) stay valid until the next call on r. buf must outlive the reading.
+ */
+typedef struct klog_batch_reader klog_batch_reader_t;
+KLOG_API int klog_batch_reader_new(klog_batch_reader_t **out);
+KLOG_API int klog_batch_reader_open(klog_batch_reader_t *r, const void *buf, size_t len,
+                                    unsigned flags);
+KLOG_API const klog_batch_info_t *klog_batch_reader_info(const klog_batch_reader_t *r);
+KLOG_API int klog_batch_reader_next(klog_batch_reader_t *r, klog_record_t *rec);
+KLOG_API void klog_batch_reader_free(klog_batch_reader_t *r);
+
+/* -------------------------------------------------------- configuration */
+/*
+ * Keys never renumber. Values are int64. A log's configuration provides the
+ * defaults for its topics; a topic's (given at creation) overrides them and
+ * is persisted with the topic.
+ */
+enum klog_conf_key {
+    /* topic-level (also log defaults) */
+    KLOG_CONF_SEGMENT_BYTES = 1,        /* roll size; default 1 GiB, 1 KiB..2 GiB-1 */
+    KLOG_CONF_SEGMENT_MS = 2,           /* roll age; default 7 days, >= 1 */
+    KLOG_CONF_INDEX_INTERVAL_BYTES = 3, /* bytes between index entries; default 4096 */
+    KLOG_CONF_INDEX_MAX_BYTES = 4,      /* .index preallocation; default 10 MiB, >= 64 */
+    KLOG_CONF_RETENTION_MS = 5,         /* default 7 days; -1 = keep forever */
+    KLOG_CONF_RETENTION_BYTES = 6,      /* per partition; default -1 = unlimited */
+    KLOG_CONF_MAX_BATCH_BYTES = 7,      /* largest accepted batch; default 1048588 */
+    KLOG_CONF_FLUSH_MESSAGES = 8,       /* fsync after N records; 0 = never by count;
+                                           1 = every append (group commit) */
+    KLOG_CONF_FLUSH_MS = 9,             /* fsync when data is this old; 0 = never by time */
+    KLOG_CONF_VISIBILITY = 10,          /* KLOG_VISIBLE_WRITTEN (default) or _FLUSHED */
+    KLOG_CONF_COMPRESSION = 11,         /* codec for klog_append(); default none */
+    /* log-level only */
+    KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on open segment files; default 1024 */
+    KLOG_CONF_CHECKPOINT_MS = 33,       /* checkpoint write interval; default 60000 */
+    KLOG_CONF_DEFAULT_PARTITIONS = 34   /* partitions when 0 is asked; default 1 */
+};
+
+/* Visibility policy: which appended records readers may see. */
+#define KLOG_VISIBLE_WRITTEN 0 /* once written to the file (Kafka's default) */
+#define KLOG_VISIBLE_FLUSHED 1 /* only once fsynced (the 2011 paper's policy) */
+
+typedef struct klog_config klog_config_t;
+/* Errors: -ENOMEM. */
+KLOG_API int klog_config_new(klog_config_t **out);
+/* Errors: KLOG_ECONFIG (unknown key or value out of range; cfg unchanged). */
+KLOG_API int klog_config_set(klog_config_t *cfg, int key, int64_t value);
+/* Current value (explicit or default). Errors: KLOG_ECONFIG for an unknown key. */
+KLOG_API int klog_config_get(const klog_config_t *cfg, int key, int64_t *value);
+/* Set the log callback used by objects opened with this configuration. */
+KLOG_API void klog_config_set_logger(klog_config_t *cfg, klog_log_fn fn, void *ctx);
+KLOG_API void klog_config_free(klog_config_t *cfg);
+
+/* ------------------------------------------------------------ log directory */
+
+typedef struct klog klog_t;
+typedef struct klog_topic klog_topic_t;
+typedef struct klog_partition klog_partition_t;
+
+#define KLOG_OPEN_RDONLY 0x1 /* read-only: no lock, follows a writer in another process */
+#define KLOG_OPEN_NOCREATE 0x2 /* fail with -ENOENT if the directory does not exist */
+
+/*
+ * Open (creating if absent) the log directory dir. Read-write opens take an
+ * exclusive lock (file "klog.lock"); a second read-write opener, in this or
+ * another process, gets KLOG_ELOCKED. Read-only opens (KLOG_OPEN_RDONLY) take
+ * no lock, may run alongside a writer in another process, and see data up to
+ * the writer's published high watermark.
+ * cfg may be NULL (defaults); it is copied.
+ * Opening recovers what an unclean shutdown left (see README "Guarantees");
+ * what recovery did is reported through the log callback.
+ * Errors: KLOG_ELOCKED, -ENOENT, -EACCES, -ENOTDIR, KLOG_ECORRUPT (metadata
+ * unreadable), KLOG_EVERSION, -ENOMEM, other -errno.
+ */
+KLOG_API int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t **out);
+/*
+ * Flush everything, write checkpoints and the clean-shutdown marker, release
+ * the lock and free the log and every topic/partition handle. Fails with
+ * KLOG_EBUSY, freeing nothing, while leases or readers are still open.
+ * NULL is accepted.
+ */
+KLOG_API int klog_close(klog_t *log);
+/* fsync every partition with unflushed data and write checkpoints. */
+KLOG_API int klog_sync(klog_t *log);
+
+/* Is name a valid topic name? Kafka's rule: 1..249 chars of [a-zA-Z0-9._-],
+ * not "." or "..". Returns 1 or 0. */
+KLOG_API int klog_topic_name_valid(const char *name);
+
+/*
+ * Create a topic with `partitions` partitions (0 = the log's default) and
+ * optional topic configuration (NULL = the log's). Persisted atomically.
+ * Errors: KLOG_EBADNAME, KLOG_ETOPICEXISTS, KLOG_ECONFIG, KLOG_EREADONLY,
+ * -EINVAL (partitions < 0 or > 100000), -errno.
+ */
+KLOG_API int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
+                               const klog_config_t *topic_cfg);
+/* Delete a topic and all its data. Errors: KLOG_ENOTOPIC, KLOG_EBUSY (a
+ * reader or lease is open on it), KLOG_EREADONLY, -errno. */
+KLOG_API int klog_topic_delete(klog_t *log, const char *name);
+/* List topic names, sorted. *names is one malloc'd block (array + strings):
+ * free it with free(). Returns the count (>= 0) or an error. */
+KLOG_API int klog_topic_list(klog_t *log, char ***names);
+/* Look up a topic. The handle belongs to the log and stays valid until the
+ * topic is deleted or the log closed. Errors: KLOG_EBADNAME, KLOG_ENOTOPIC. */
+KLOG_API int klog_topic_get(klog_t *log, const char *name, klog_topic_t **out);
+KLOG_API const char *klog_topic_name(const klog_topic_t *t);
+KLOG_API int32_t klog_topic_partition_count(const klog_topic_t *t);
+/* The topic's effective configuration value for key. */
+KLOG_API int klog_topic_config(const klog_topic_t *t, int key, int64_t *value);
+/* Partition handle (owned by the log, valid as the topic). Errors:
+ * KLOG_ENOPARTITION. */
+KLOG_API int klog_partition_get(klog_topic_t *t, int32_t partition, klog_partition_t **out);
+/* Convenience: topic lookup + partition lookup. */
+KLOG_API int klog_partition(klog_t *log, const char *topic, int32_t partition,
+                            klog_partition_t **out);
+
+/* ---------------------------------------------------------------- partition */
+
+typedef struct klog_offsets {
+    int64_t log_start;      /* first retained offset */
+    int64_t high_watermark; /* first offset not yet visible to readers */
+    int64_t log_end;        /* next offset to be assigned */
+    int64_t recovery_point; /* everything below is fsynced */
+    int64_t segments;       /* number of segments */
+    int64_t bytes;          /* bytes of .log data */
+} klog_offsets_t;
+
+/* Snapshot of the partition's offsets. Lock-free; any thread. */
+KLOG_API int klog_partition_offsets(klog_partition_t *p, klog_offsets_t *out);
+KLOG_API const char *klog_partition_topic(const klog_partition_t *p);
+KLOG_API int32_t klog_partition_id(const klog_partition_t *p);
+
+/*
+ * Append records as one batch (compressed per the topic's
+ * KLOG_CONF_COMPRESSION). Offsets are assigned consecutively; the first is
+ * written to *base_offset (may be NULL). Returns once the batch is written
+ * (and, with KLOG_CONF_FLUSH_MESSAGES = 1, fsynced).
+ * Errors: KLOG_EEMPTY (n == 0), -EINVAL (bad record), KLOG_ETOOLARGE,
+ * KLOG_EFAILED (an earlier write/fsync failed: reopen), KLOG_EREADONLY,
+ * -ENOSPC, -EIO, other -errno.
+ */
+KLOG_API int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t n,
+                         int64_t *base_offset);
+/*
+ * Append one pre-encoded batch as received from a producer (wire bytes).
+ * Validated (header, CRC, records), then stored verbatim except its
+ * baseOffset, which is assigned. The caller's buffer is not modified.
+ * Errors: as klog_append, plus any batch validation error.
+ */
+KLOG_API int klog_append_batch(klog_partition_t *p, const void *batch, size_t len,
+                               int64_t *base_offset);
+/*
+ * Follower append: one or more concatenated batches that already carry their
+ * offsets (as replicated from a leader). The first batch must start at or
+ * after the log end offset and offsets must increase; gaps are allowed.
+ * Stored verbatim. Errors: KLOG_ESEQUENCE, validation errors, as klog_append.
+ */
+KLOG_API int klog_append_follower(klog_partition_t *p, const void *batches, size_t len);
+/*
+ * Remove every batch at or above `offset` (whole batches: a batch that
+ * straddles offset is removed). The log end becomes the end of the last kept
+ * batch (or `offset` if that is an empty tail). Errors: KLOG_EOFFSET
+ * (offset below log start), KLOG_EBUSY (a lease covers the removed bytes).
+ */
+KLOG_API int klog_truncate(klog_partition_t *p, int64_t offset);
+/* fsync this partition's data up to its log end; advances the recovery point
+ * (and the watermark under KLOG_VISIBLE_FLUSHED). Concurrent callers share
+ * one fsync. */
+KLOG_API int klog_flush(klog_partition_t *p);
+/*
+ * Advance the log start offset to `offset` (Kafka's DeleteRecords): records
+ * below it become unreadable; whole segments below it are deleted.
+ * Errors: KLOG_EOFFSET (offset above the high watermark).
+ */
+KLOG_API int klog_delete_records(klog_partition_t *p, int64_t offset);
+/* For a replicating server: set the high watermark explicitly (between the
+ * current watermark and the log end). Errors: KLOG_EOFFSET. */
+KLOG_API int klog_set_high_watermark(klog_partition_t *p, int64_t offset);
+
+/*
+ * Apply retention (time and size, per topic configuration) to every
+ * partition, at time now_ms (KLOG_TIMESTAMP_NOW for the clock). Whole
+ * segments only, oldest first, never the active segment nor data at or above
+ * the high watermark. Segments still read are unlinked when released.
+ * Returns the number of segments deleted or an error.
+ */
+KLOG_API int klog_retention(klog_t *log, int64_t now_ms);
+
+/*
+ * First offset whose record timestamp is >= ts. Writes the log end offset
+ * when no such record exists. Errors: -errno on I/O failure, KLOG_ECORRUPT.
+ */
+KLOG_API int klog_offset_for_time(klog_partition_t *p, int64_t ts, int64_t *offset);
+
+/*
+ * Wait until the high watermark is above `offset` or timeout_ms passes
+ * (-1 = forever, 0 = poll). Returns 1 when data is available, 0 on timeout.
+ * Works in read-only opens (follows the writer process).
+ */
+KLOG_API int klog_partition_wait(klog_partition_t *p, int64_t offset, int timeout_ms);
+
+/* ------------------------------------------------------------------ reader */
+/*
+ * A record iterator over one partition, starting at `offset`
+ * (KLOG_OFFSET_BEGINNING / KLOG_OFFSET_END are accepted). Reads cross
+ * segment boundaries and never pass the high watermark.
+ * Errors: KLOG_EOFFSET when offset is below the log start or above the high
+ * watermark.
+ */
+#define KLOG_OFFSET_BEGINNING (-2)
+#define KLOG_OFFSET_END (-1)
+typedef struct klog_reader klog_reader_t;
+KLOG_API int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t **out);
+/*
+ * Next record: returns 1 and fills rec (a view valid until the next call on
+ * r), 0 when caught up with the high watermark (call again later, or wait
+ * with klog_reader_wait), or a negative error: KLOG_ECRC/KLOG_ECORRUPT for
+ * damaged data (detail with file and position goes to the log callback),
+ * KLOG_EOFFSET when retention removed the position.
+ */
+KLOG_API int klog_reader_next(klog_reader_t *r, klog_record_t *rec);
+/* Reposition. Errors as klog_reader_open. */
+KLOG_API int klog_reader_seek(klog_reader_t *r, int64_t offset);
+/* Offset of the next record next() will consider. */
+KLOG_API int64_t klog_reader_position(const klog_reader_t *r);
+/* Wait for data past the position; as klog_partition_wait. */
+KLOG_API int klog_reader_wait(klog_reader_t *r, int timeout_ms);
+KLOG_API void klog_reader_close(klog_reader_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KLOG_H */
