@@ -21,7 +21,7 @@
  *     libklog's own). Functions documented as returning counts return them
  *     as non-negative ints. klog_strerror() describes any code.
  *   - Constructors take the parent first and write the new object through
- *     the last argument. Every *_close()/*_free() accepts NULL.
+ *     the last argument. Every close and free function accepts NULL.
  *   - Strings are NUL-terminated; byte ranges are (pointer, length).
  *   - Offsets are int64 logical record positions; timestamps are int64
  *     milliseconds since the Unix epoch.

@@ -1,0 +1,473 @@
+/*
+ * io.c — file operations and the fault-injection seam.
+ *
+ * Every system call that touches storage passes through here. Each kind of
+ * call (open, write, fsync, mmap, rename, alloc, truncate, read) has a
+ * process-global counter; a test arms "fail the Nth call of kind K with
+ * errno E" (optionally after a partial transfer, optionally forever after).
+ * The check costs one relaxed atomic load when nothing is armed, so the
+ * seam stays in release builds and the tested code is the shipped code.
+ *
+ * Invariants: functions return 0 / a count, or -errno; they never print;
+ * short writes are retried until complete or failed; EINTR is retried.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "platform/platform.h"
+
+/* ------------------------------------------------------- fault injection */
+
+static atomic_int fault_armed;
+static atomic_long fault_calls[KLOG__FAULT_NOPS];
+static atomic_long fault_fired_count;
+static struct {
+    int op;
+    long nth;
+    int err;
+    size_t short_bytes;
+    int sticky;
+} fault;
+
+void klog__fault_arm(int op, long nth, int err, size_t short_bytes, int sticky)
+{
+    atomic_store(&fault_armed, 0);
+    for (int i = 0; i < KLOG__FAULT_NOPS; i++)
+        atomic_store(&fault_calls[i], 0);
+    fault.op = op;
+    fault.nth = nth < 1 ? 1 : nth;
+    fault.err = err > 0 ? err : -err;
+    fault.short_bytes = short_bytes;
+    fault.sticky = sticky;
+    atomic_store(&fault_fired_count, 0);
+    atomic_store(&fault_armed, 1);
+}
+
+void klog__fault_clear(void)
+{
+    atomic_store(&fault_armed, 0);
+    for (int i = 0; i < KLOG__FAULT_NOPS; i++)
+        atomic_store(&fault_calls[i], 0);
+}
+
+long klog__fault_fired(void) { return atomic_load(&fault_fired_count); }
+long klog__fault_calls(int op) { return atomic_load(&fault_calls[op]); }
+
+/* 0 to proceed, or -errno to fail this call. *short_out gets the partial
+ * transfer for writes. */
+static int fault_check(int op, size_t *short_out)
+{
+    if (KLOG__LIKELY(!atomic_load_explicit(&fault_armed, memory_order_relaxed)))
+        return 0;
+    long n = atomic_fetch_add(&fault_calls[op], 1) + 1;
+    if (op != fault.op)
+        return 0;
+    if (n == fault.nth || (fault.sticky && n > fault.nth)) {
+        atomic_fetch_add(&fault_fired_count, 1);
+        if (short_out)
+            *short_out = fault.short_bytes;
+        return -fault.err;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- memory */
+
+void *klog__malloc(size_t n)
+{
+    if (fault_check(KLOG__FAULT_ALLOC, NULL))
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *klog__calloc(size_t n, size_t size)
+{
+    if (fault_check(KLOG__FAULT_ALLOC, NULL))
+        return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *klog__realloc(void *p, size_t n)
+{
+    if (fault_check(KLOG__FAULT_ALLOC, NULL))
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+char *klog__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = klog__malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+char *klog__asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = klog__malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+int klog__buf_reserve(klog__buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return -ENOMEM;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra)
+        cap *= 2;
+    uint8_t *d = klog__realloc(b->data, cap);
+    if (!d)
+        return -ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+int klog__buf_append(klog__buf_t *b, const void *p, size_t n)
+{
+    int rc = klog__buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void klog__buf_free(klog__buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ------------------------------------------------------------------ files */
+
+int klog__open(const char *path, int flags, mode_t mode)
+{
+    return klog__openat(AT_FDCWD, path, flags, mode);
+}
+
+int klog__openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    int rc = fault_check(KLOG__FAULT_OPEN, NULL);
+    if (rc)
+        return rc;
+    int fd;
+    do
+        fd = openat(dirfd, path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+int klog__close(int fd)
+{
+    if (fd < 0)
+        return 0;
+    /* Linux closes the descriptor even when close() reports EINTR. */
+    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int klog__pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+    struct iovec iov = {(void *)buf, len};
+    return klog__pwritev_all(fd, &iov, 1, off);
+}
+
+int klog__pwritev_all(int fd, struct iovec *iov, int iovcnt, off_t off)
+{
+    size_t short_bytes = 0;
+    int frc = fault_check(KLOG__FAULT_WRITE, &short_bytes);
+    if (frc && short_bytes) {
+        /* A torn write: put part of the data down, then fail. */
+        size_t left = short_bytes;
+        for (int i = 0; i < iovcnt && left; i++) {
+            size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+            if (pwrite(fd, iov[i].iov_base, n, off) < 0)
+                break;
+            off += (off_t)n;
+            left -= n;
+        }
+    }
+    if (frc)
+        return frc;
+    while (iovcnt > 0) {
+        ssize_t n = pwritev(fd, iov, iovcnt, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        off += n;
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+ssize_t klog__pread_full(int fd, void *buf, size_t len, off_t off)
+{
+    int rc = fault_check(KLOG__FAULT_READ, NULL);
+    if (rc)
+        return rc;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, off + (off_t)done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+int klog__fsync(int fd)
+{
+    int rc = fault_check(KLOG__FAULT_FSYNC, NULL);
+    if (rc)
+        return rc;
+    return fsync(fd) < 0 ? -errno : 0;
+}
+
+int klog__fdatasync(int fd)
+{
+    int rc = fault_check(KLOG__FAULT_FSYNC, NULL);
+    if (rc)
+        return rc;
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+int klog__ftruncate(int fd, off_t len)
+{
+    int rc = fault_check(KLOG__FAULT_TRUNCATE, NULL);
+    if (rc)
+        return rc;
+    while (ftruncate(fd, len) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+int64_t klog__fsize(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    return (int64_t)st.st_size;
+}
+
+int klog__rename(const char *from, const char *to)
+{
+    int rc = fault_check(KLOG__FAULT_RENAME, NULL);
+    if (rc)
+        return rc;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+int klog__unlink(const char *path)
+{
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+int klog__fsync_dir(const char *dir)
+{
+    int fd = klog__open(dir, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = klog__fsync(fd);
+    klog__close(fd);
+    return rc;
+}
+
+int klog__mkdir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0)
+        return 0;
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST) {
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        return -ENOTDIR;
+    }
+    return -err;
+}
+
+static int rmtree_at(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (unlinkat(fd, e->d_name, 0) == 0)
+            continue;
+        if (errno == EISDIR || errno == EPERM) {
+            int r = rmtree_at(fd, e->d_name);
+            if (r && !rc)
+                rc = r;
+        } else if (errno != ENOENT && !rc) {
+            rc = -errno;
+        }
+    }
+    closedir(d);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
+        rc = -errno;
+    return rc;
+}
+
+int klog__rmtree(const char *path)
+{
+    return rmtree_at(AT_FDCWD, path);
+}
+
+int klog__mmap(int fd, size_t len, int writable, void **out)
+{
+    int rc = fault_check(KLOG__FAULT_MMAP, NULL);
+    if (rc)
+        return rc;
+    void *p = mmap(NULL, len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    *out = p;
+    return 0;
+}
+
+int klog__munmap(void *p, size_t len)
+{
+    if (!p)
+        return 0;
+    return munmap(p, len) < 0 ? -errno : 0;
+}
+
+int klog__msync(void *p, size_t len)
+{
+    int rc = fault_check(KLOG__FAULT_FSYNC, NULL);
+    if (rc)
+        return rc;
+    if (!p || !len)
+        return 0;
+    return msync(p, len, MS_SYNC) < 0 ? -errno : 0;
+}
+
+int klog__write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char *tmp = klog__asprintf("%s/%s.tmp", dir, name);
+    char *dst = klog__asprintf("%s/%s", dir, name);
+    int rc = -ENOMEM, fd = -1;
+    if (!tmp || !dst)
+        goto out;
+    fd = klog__open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        rc = fd;
+        goto out;
+    }
+    rc = klog__pwrite_all(fd, data, len, 0);
+    if (!rc)
+        rc = klog__fsync(fd);
+    klog__close(fd);
+    if (!rc)
+        rc = klog__rename(tmp, dst);
+    if (rc)
+        unlink(tmp);
+    else
+        rc = klog__fsync_dir(dir);
+out:
+    free(tmp);
+    free(dst);
+    return rc;
+}
+
+int klog__read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    int fd = klog__open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    int rc;
+    int64_t size = klog__fsize(fd);
+    uint8_t *buf = NULL;
+    if (size < 0) {
+        rc = (int)size;
+        goto out;
+    }
+    if ((uint64_t)size > max) {
+        rc = -EFBIG;
+        goto out;
+    }
+    buf = klog__malloc((size_t)size + 1);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    ssize_t n = klog__pread_full(fd, buf, (size_t)size, 0);
+    if (n < 0) {
+        rc = (int)n;
+        free(buf);
+        goto out;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = (size_t)n;
+    rc = 0;
+out:
+    klog__close(fd);
+    return rc;
+}
+
+int klog__lock_file(const char *path)
+{
+    int fd = klog__open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return fd;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int err = errno;
+        klog__close(fd);
+        return err == EWOULDBLOCK ? KLOG_ELOCKED : -err;
+    }
+    return fd;
+}

@@ -1,0 +1,131 @@
+/*
+ * platform.h — the platform layer: files, fsync (file and directory), mmap,
+ * locks, clocks, allocation, logging. Every file operation in libklog goes
+ * through these functions, which is the one seam where tests inject faults
+ * (fail the Nth write, fsync, mmap, open, rename or allocation; short
+ * writes; ENOSPC/EIO). All functions return 0 / a count, or -errno.
+ */
+#ifndef KLOG_PLATFORM_H
+#define KLOG_PLATFORM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "klog.h"
+
+#if defined(__GNUC__)
+#define KLOG__HIDDEN __attribute__((visibility("hidden")))
+#define KLOG__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define KLOG__LIKELY(x) __builtin_expect(!!(x), 1)
+#define KLOG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define KLOG__HIDDEN
+#define KLOG__PRINTF(a, b)
+#define KLOG__LIKELY(x) (x)
+#define KLOG__UNLIKELY(x) (x)
+#endif
+
+/* ------------------------------------------------------- fault injection */
+enum klog__fault_op {
+    KLOG__FAULT_OPEN = 0,
+    KLOG__FAULT_WRITE,    /* write/pwrite/pwritev */
+    KLOG__FAULT_FSYNC,    /* fsync/fdatasync/msync */
+    KLOG__FAULT_MMAP,
+    KLOG__FAULT_RENAME,
+    KLOG__FAULT_ALLOC,
+    KLOG__FAULT_TRUNCATE, /* ftruncate/fallocate */
+    KLOG__FAULT_READ,
+    KLOG__FAULT_NOPS
+};
+
+/*
+ * Arm a fault: the `nth` next call (1 = the very next) of kind op fails with
+ * -err. For KLOG__FAULT_WRITE, short > 0 instead makes that write transfer
+ * only `short` bytes and then fail with -err (a torn write). `sticky` keeps
+ * failing every later call too. Disarm with klog__fault_clear(). Test-only;
+ * the counters are process-global and thread-safe.
+ */
+KLOG__HIDDEN void klog__fault_arm(int op, long nth, int err, size_t short_bytes, int sticky);
+KLOG__HIDDEN void klog__fault_clear(void);
+/* How many faults have fired since the last clear. */
+KLOG__HIDDEN long klog__fault_fired(void);
+/* Calls seen of kind op since the last clear (to find "the Nth"). */
+KLOG__HIDDEN long klog__fault_calls(int op);
+
+/* ----------------------------------------------------------------- memory */
+KLOG__HIDDEN void *klog__malloc(size_t n);
+KLOG__HIDDEN void *klog__calloc(size_t n, size_t size);
+KLOG__HIDDEN void *klog__realloc(void *p, size_t n);
+KLOG__HIDDEN char *klog__strdup(const char *s);
+KLOG__HIDDEN char *klog__asprintf(const char *fmt, ...) KLOG__PRINTF(1, 2);
+
+/* A growable byte buffer. */
+typedef struct klog__buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} klog__buf_t;
+/* Ensure room for `extra` more bytes past len. -ENOMEM on failure. */
+KLOG__HIDDEN int klog__buf_reserve(klog__buf_t *b, size_t extra);
+KLOG__HIDDEN int klog__buf_append(klog__buf_t *b, const void *p, size_t n);
+KLOG__HIDDEN void klog__buf_free(klog__buf_t *b);
+
+/* ------------------------------------------------------------------ files */
+KLOG__HIDDEN int klog__open(const char *path, int flags, mode_t mode);
+KLOG__HIDDEN int klog__openat(int dirfd, const char *path, int flags, mode_t mode);
+KLOG__HIDDEN int klog__close(int fd);
+/* Write all of buf at off (loops over short writes). 0 or -errno. */
+KLOG__HIDDEN int klog__pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* Write all of iov at off. 0 or -errno. iov may be modified. */
+KLOG__HIDDEN int klog__pwritev_all(int fd, struct iovec *iov, int iovcnt, off_t off);
+/* Read up to len bytes at off (loops until len or EOF). Bytes read or -errno. */
+KLOG__HIDDEN ssize_t klog__pread_full(int fd, void *buf, size_t len, off_t off);
+KLOG__HIDDEN int klog__fsync(int fd);
+KLOG__HIDDEN int klog__fdatasync(int fd);
+KLOG__HIDDEN int klog__ftruncate(int fd, off_t len);
+/* Size of an open file, or -errno. */
+KLOG__HIDDEN int64_t klog__fsize(int fd);
+KLOG__HIDDEN int klog__rename(const char *from, const char *to);
+KLOG__HIDDEN int klog__unlink(const char *path);
+/* fsync a directory so entries created, renamed or removed in it persist. */
+KLOG__HIDDEN int klog__fsync_dir(const char *dir);
+/* mkdir -p for one level (EEXIST is success when it is a directory). */
+KLOG__HIDDEN int klog__mkdir(const char *path, mode_t mode);
+/* Remove a directory tree (files and subdirectories; no symlink following). */
+KLOG__HIDDEN int klog__rmtree(const char *path);
+
+/* mmap/munmap/msync. */
+KLOG__HIDDEN int klog__mmap(int fd, size_t len, int writable, void **out);
+KLOG__HIDDEN int klog__munmap(void *p, size_t len);
+KLOG__HIDDEN int klog__msync(void *p, size_t len);
+
+/*
+ * Write a small file atomically and durably: dir/name.tmp, fsync, rename to
+ * dir/name, fsync dir. 0 or -errno (the temporary is removed on failure).
+ */
+KLOG__HIDDEN int klog__write_file_atomic(const char *dir, const char *name, const void *data,
+                                         size_t len);
+/* Read a whole small file (at most max bytes; -EFBIG beyond). *out malloc'd
+ * and NUL-terminated (not counted in *len). */
+KLOG__HIDDEN int klog__read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+
+/* Exclusive non-blocking lock on path (created if needed): fd or
+ * KLOG_ELOCKED / -errno. Released by closing the fd or process death. */
+KLOG__HIDDEN int klog__lock_file(const char *path);
+
+/* ----------------------------------------------------------------- clocks */
+KLOG__HIDDEN int64_t klog__now_ms(void);    /* wall clock, ms since epoch */
+KLOG__HIDDEN int64_t klog__mono_ns(void);   /* monotonic ns */
+
+/* --------------------------------------------------------------- logging */
+typedef struct klog__logger {
+    klog_log_fn fn;
+    void *ctx;
+} klog__logger_t;
+KLOG__HIDDEN void klog__log(const klog__logger_t *lg, int level, const char *fmt, ...)
+    KLOG__PRINTF(3, 4);
+
+#endif
