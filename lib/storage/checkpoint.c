@@ -232,6 +232,8 @@ int klog__ckpt_read(const char *dir, const char *name, klog__ckpt_t *out)
     size_t len = 0;
     int rc = klog__read_file(path, CKPT_MAX_FILE, &buf, &len);
     free(path);
+    if (rc == -EFBIG)
+        return KLOG_ECORRUPT; /* no real checkpoint is that large */
     if (rc)
         return rc; /* -ENOENT when missing: out is already empty */
     rc = klog__ckpt_parse(buf, len, out);
