@@ -1,0 +1,389 @@
+/*
+ * consume.c — -C: print records of one partition or of all (interleaved, a
+ * burst from each in turn) from a read-only open, so a writer in another
+ * process can keep appending. Starts at -o (beginning, end, N, -N per
+ * partition, s@TIMESTAMP), stops after -c records, at the end with -e, or
+ * else follows new data with klog_reader_wait until SIGINT/SIGTERM. Output
+ * is kcat's: the value and a newline by default, a -f format, or one JSON
+ * object per record with -J.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "klogcat.h"
+
+#define BURST 256 /* records taken from one partition before the next */
+
+/* ------------------------------------------------------------ -f format */
+
+enum { TOK_LIT = 0 };
+
+typedef struct fmt_tok {
+    char field;      /* TOK_LIT or the letter after '%' */
+    size_t off, len; /* literal: bytes in fmt_t.lit */
+} fmt_tok_t;
+
+typedef struct fmt {
+    fmt_tok_t *tok;
+    size_t ntok;
+    char *lit;
+    size_t litlen;
+} fmt_t;
+
+static int add_lit(fmt_t *f, char c)
+{
+    if (f->ntok == 0 || f->tok[f->ntok - 1].field != TOK_LIT) {
+        f->tok[f->ntok].field = TOK_LIT;
+        f->tok[f->ntok].off = f->litlen;
+        f->tok[f->ntok].len = 0;
+        f->ntok++;
+    }
+    f->lit[f->litlen++] = c;
+    f->tok[f->ntok - 1].len++;
+    return 0;
+}
+
+/* Compile s; 0, or -1 after printing a usage error. */
+static int fmt_compile(fmt_t *f, const char *s)
+{
+    size_t n = strlen(s);
+    f->tok = calloc(n + 1, sizeof *f->tok);
+    f->lit = malloc(n + 1);
+    f->ntok = f->litlen = 0;
+    if (!f->tok || !f->lit) {
+        kc_err("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            char c = s[++i];
+            if (c == '%') {
+                add_lit(f, '%');
+            } else if (c && strchr("tpoksThSK", c)) {
+                f->tok[f->ntok].field = c;
+                f->ntok++;
+            } else {
+                kc_usage("-f: unknown format code '%%%c'", c ? c : ' ');
+                return -1;
+            }
+        } else if (s[i] == '\\') {
+            char c = s[++i];
+            switch (c) {
+            case 'n': add_lit(f, '\n'); break;
+            case 't': add_lit(f, '\t'); break;
+            case 'r': add_lit(f, '\r'); break;
+            case '\\': add_lit(f, '\\'); break;
+            case '0': add_lit(f, '\0'); break;
+            default:
+                kc_usage("-f: unknown escape '\\%c'", c ? c : ' ');
+                return -1;
+            }
+        } else {
+            add_lit(f, s[i]);
+        }
+    }
+    return 0;
+}
+
+static void fmt_free(fmt_t *f)
+{
+    free(f->tok);
+    free(f->lit);
+}
+
+/* ------------------------------------------------------------ printing */
+
+typedef struct cpart {
+    int32_t id;
+    klog_partition_t *p;
+    klog_reader_t *r;
+    int done; /* -e: reached the end */
+} cpart_t;
+
+typedef struct consumer {
+    const kc_opts_t *o;
+    fmt_t fmt;
+    int have_fmt;
+} consumer_t;
+
+static void put_bytes(const void *p, int32_t len)
+{
+    if (len > 0)
+        fwrite(p, 1, (size_t)len, stdout);
+}
+
+static void print_headers_text(const klog_record_t *rec)
+{
+    for (uint32_t i = 0; i < rec->header_count; i++) {
+        const klog_header_t *h = &rec->headers[i];
+        if (i)
+            putchar(',');
+        put_bytes(h->key, h->key_len);
+        putchar('=');
+        put_bytes(h->value, h->value_len);
+    }
+}
+
+static void print_json(const consumer_t *c, int32_t part, const klog_record_t *rec)
+{
+    fputs("{\"topic\":", stdout);
+    kc_json_bytes(stdout, c->o->topic, (int32_t)strlen(c->o->topic));
+    printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"tstype\":\"create\",\"ts\":%" PRId64
+           ",\"headers\":[",
+           part, rec->offset, rec->timestamp);
+    for (uint32_t i = 0; i < rec->header_count; i++) {
+        const klog_header_t *h = &rec->headers[i];
+        if (i)
+            putchar(',');
+        kc_json_bytes(stdout, h->key, h->key_len);
+        putchar(',');
+        kc_json_bytes(stdout, h->value, h->value_len);
+    }
+    fputs("],\"key\":", stdout);
+    kc_json_bytes(stdout, rec->key, rec->key_len);
+    fputs(",\"payload\":", stdout);
+    kc_json_bytes(stdout, rec->value, rec->value_len);
+    fputs("}\n", stdout);
+}
+
+static void print_record(const consumer_t *c, int32_t part, const klog_record_t *rec)
+{
+    const kc_opts_t *o = c->o;
+    if (o->json) {
+        print_json(c, part, rec);
+        return;
+    }
+    if (!c->have_fmt) {
+        if (o->key_delim) {
+            put_bytes(rec->key, rec->key_len);
+            fputs(o->key_delim, stdout);
+        }
+        put_bytes(rec->value, rec->value_len);
+        putchar('\n');
+        return;
+    }
+    for (size_t i = 0; i < c->fmt.ntok; i++) {
+        const fmt_tok_t *t = &c->fmt.tok[i];
+        switch (t->field) {
+        case TOK_LIT: fwrite(c->fmt.lit + t->off, 1, t->len, stdout); break;
+        case 't': fputs(o->topic, stdout); break;
+        case 'p': printf("%" PRId32, part); break;
+        case 'o': printf("%" PRId64, rec->offset); break;
+        case 'k': put_bytes(rec->key, rec->key_len); break;
+        case 's': put_bytes(rec->value, rec->value_len); break;
+        case 'T': printf("%" PRId64, rec->timestamp); break;
+        case 'h': print_headers_text(rec); break;
+        case 'S': printf("%" PRId32, rec->value_len); break;
+        case 'K': printf("%" PRId32, rec->key_len); break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ positions */
+
+/* The reader start offset for partition cp per -o. 0, or 1 after an error
+ * was printed. */
+static int start_offset(const kc_opts_t *o, cpart_t *cp, int64_t *start)
+{
+    klog_offsets_t off;
+    int rc = klog_partition_offsets(cp->p, &off);
+    if (rc < 0) {
+        kc_err("%s-%" PRId32 ": %s", o->topic, cp->id, klog_strerror(rc));
+        return 1;
+    }
+    switch (o->start) {
+    case KC_START_BEGINNING:
+        *start = KLOG_OFFSET_BEGINNING;
+        break;
+    case KC_START_END:
+        *start = KLOG_OFFSET_END;
+        break;
+    case KC_START_OFFSET:
+        if (o->start_value < off.log_start || o->start_value > off.high_watermark) {
+            kc_err("%s-%" PRId32 ": offset %" PRId64 " is out of range (log start %" PRId64
+                   ", high watermark %" PRId64 ")",
+                   o->topic, cp->id, o->start_value, off.log_start, off.high_watermark);
+            return 1;
+        }
+        *start = o->start_value;
+        break;
+    case KC_START_TAIL:
+        *start = off.high_watermark - o->start_value;
+        if (*start < off.log_start)
+            *start = off.log_start;
+        break;
+    case KC_START_TIME:
+        rc = klog_offset_for_time(cp->p, o->start_value, start);
+        if (rc < 0) {
+            kc_err("%s-%" PRId32 ": looking up time %" PRId64 ": %s", o->topic, cp->id,
+                   o->start_value, klog_strerror(rc));
+            return 1;
+        }
+        if (*start > off.high_watermark)
+            *start = off.high_watermark;
+        if (*start < off.log_start)
+            *start = off.log_start;
+        break;
+    }
+    return 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ------------------------------------------------------------ main loop */
+
+static int output_failed(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        kc_err("writing output: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
+{
+    const kc_opts_t *o = c->o;
+    int64_t left = o->count;
+    int32_t waiter = 0;
+    klog_record_t rec;
+
+    while (!stop) {
+        int progress = 0, active = 0;
+        for (int32_t i = 0; i < n && !stop; i++) {
+            cpart_t *cp = &parts[i];
+            if (cp->done)
+                continue;
+            for (int k = 0; k < BURST; k++) {
+                int rc = klog_reader_next(cp->r, &rec);
+                if (rc == 1) {
+                    print_record(c, cp->id, &rec);
+                    progress = 1;
+                    if (left > 0 && --left == 0)
+                        return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+                    continue;
+                }
+                if (rc == 0) {
+                    if (o->exit_at_end)
+                        cp->done = 1;
+                    break;
+                }
+                fflush(stdout);
+                kc_err("%s-%" PRId32 " at offset %" PRId64 ": %s", o->topic, cp->id,
+                       klog_reader_position(cp->r), klog_strerror(rc));
+                return KC_EXIT_FAIL;
+            }
+            if (!cp->done)
+                active++;
+        }
+        if (ferror(stdout))
+            return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+        if (active == 0)
+            break; /* -e: every partition reached its end */
+        if (progress)
+            continue;
+        if (output_failed())
+            return KC_EXIT_FAIL;
+        /* Idle: wait on one partition at a time (rotating), briefly when
+         * there are others to look at again. */
+        waiter = (waiter + 1) % n;
+        while (parts[waiter].done)
+            waiter = (waiter + 1) % n;
+        int rc = klog_reader_wait(parts[waiter].r, n == 1 ? 1000 : 50);
+        if (rc < 0 && rc != KLOG_ETIMEDOUT && rc != -EINTR) {
+            kc_err("%s-%" PRId32 ": waiting for data: %s", o->topic, parts[waiter].id,
+                   klog_strerror(rc));
+            return KC_EXIT_FAIL;
+        }
+    }
+    return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+}
+
+int kc_consume(const kc_opts_t *o)
+{
+    consumer_t c = {.o = o};
+    klog_t *log = NULL;
+    klog_topic_t *t;
+    cpart_t *parts = NULL;
+    int32_t n = 0;
+    int status = KC_EXIT_FAIL, rc;
+
+    if (o->format) {
+        if (fmt_compile(&c.fmt, o->format) < 0) {
+            fmt_free(&c.fmt);
+            return KC_EXIT_USAGE;
+        }
+        c.have_fmt = 1;
+    }
+    if (kc_open_log(o, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log) < 0)
+        goto out;
+    rc = klog_topic_get(log, o->topic, &t);
+    if (rc < 0) {
+        kc_err("topic %s: %s", o->topic, klog_strerror(rc));
+        goto out;
+    }
+    int32_t np = klog_topic_partition_count(t);
+    if (o->partition >= np) {
+        kc_err("topic %s has %" PRId32 " partition(s); there is no partition %" PRId32,
+               o->topic, np, o->partition);
+        goto out;
+    }
+    n = o->partition >= 0 ? 1 : np;
+    parts = calloc((size_t)n, sizeof *parts);
+    if (!parts) {
+        kc_err("out of memory");
+        goto out;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        cpart_t *cp = &parts[i];
+        int64_t start;
+        cp->id = o->partition >= 0 ? o->partition : i;
+        rc = klog_partition_get(t, cp->id, &cp->p);
+        if (rc < 0) {
+            kc_err("%s-%" PRId32 ": %s", o->topic, cp->id, klog_strerror(rc));
+            goto out;
+        }
+        if (start_offset(o, cp, &start))
+            goto out;
+        rc = klog_reader_open(cp->p, start, &cp->r);
+        if (rc < 0) {
+            kc_err("%s-%" PRId32 ": opening a reader: %s", o->topic, cp->id, klog_strerror(rc));
+            goto out;
+        }
+    }
+    if (!o->exit_at_end)
+        catch_signals();
+    status = consume_loop(&c, parts, n);
+out:
+    if (parts)
+        for (int32_t i = 0; i < n; i++)
+            klog_reader_close(parts[i].r);
+    free(parts);
+    if (log && (rc = klog_close(log)) < 0) {
+        kc_err("closing %s: %s", o->dir, klog_strerror(rc));
+        status = KC_EXIT_FAIL;
+    }
+    if (c.have_fmt)
+        fmt_free(&c.fmt);
+    return status;
+}

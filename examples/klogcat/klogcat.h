@@ -1,0 +1,147 @@
+/*
+ * klogcat.h — shared declarations of klogcat, a kcat-style command-line tool
+ * for local libklog directories: the parsed options, one entry point per
+ * mode, and the small helpers (messages, escaping, direct reading of segment
+ * files) that several modes use.
+ */
+#ifndef KLOGCAT_H
+#define KLOGCAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "klog.h"
+
+/* Exit statuses: 0 success, 1 failure (or problems found), 2 usage error. */
+#define KC_EXIT_OK 0
+#define KC_EXIT_FAIL 1
+#define KC_EXIT_USAGE 2
+
+enum kc_mode {
+    KC_MODE_NONE = 0,
+    KC_MODE_LIST,
+    KC_MODE_CREATE,
+    KC_MODE_DELETE,
+    KC_MODE_PRODUCE,
+    KC_MODE_CONSUME,
+    KC_MODE_DUMP,
+    KC_MODE_VERIFY
+};
+
+/* Where a consumer starts (-o). */
+enum kc_start {
+    KC_START_BEGINNING = 0, /* default */
+    KC_START_END,
+    KC_START_OFFSET,   /* absolute offset: value */
+    KC_START_TAIL,     /* value records before the end of each partition */
+    KC_START_TIME      /* first record with timestamp >= value */
+};
+
+typedef struct kc_opts {
+    enum kc_mode mode;
+    const char *dir;         /* -d, or the positional DIR of verify */
+    const char *topic;       /* -t */
+    int32_t partition;       /* -p; -1 = all */
+    int32_t partitions;      /* -N (create) */
+    const char *key_delim;   /* -K */
+    klog_header_t *headers;  /* -H name=value, views into argv */
+    size_t header_count;
+    int codec;               /* -z; KLOG_COMPRESSION_NONE by default */
+    int whole_files;         /* -l */
+    enum kc_start start;     /* -o */
+    int64_t start_value;
+    int64_t count;           /* -c; -1 = unlimited */
+    int exit_at_end;         /* -e */
+    const char *format;      /* -f */
+    int json;                /* -J */
+    int records;             /* dump --records */
+    int verbose;             /* -v: library INFO messages too */
+    char **args;             /* positional arguments (files) */
+    int nargs;
+} kc_opts_t;
+
+/* Modes. Each returns an exit status. */
+int kc_list(const kc_opts_t *o);
+int kc_create(const kc_opts_t *o);
+int kc_delete(const kc_opts_t *o);
+int kc_produce(const kc_opts_t *o);
+int kc_consume(const kc_opts_t *o);
+int kc_dump(const kc_opts_t *o);
+int kc_verify(const kc_opts_t *o);
+
+/* ------------------------------------------------------------- util.c */
+/* "klogcat: <message>\n" on stderr. */
+void kc_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: message, a hint to --help, returns KC_EXIT_USAGE. */
+int kc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Strict decimal parse of a whole string. 0 or -1. */
+int kc_parse_i64(const char *s, int64_t *out);
+/* Open the log directory with a logger that prints library warnings (and
+ * with -v information) to stderr. Prints the error itself; returns 0 or the
+ * library's error code. */
+int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out);
+/* Write bytes as a JSON string (with quotes), or null for KLOG_NULL_LEN.
+ * Bytes that are not valid UTF-8 are written as \u00XX. */
+void kc_json_bytes(FILE *f, const void *p, int32_t len);
+/* Write bytes readably for dumps: printable ASCII as is, the rest \xNN. */
+void kc_print_escaped(FILE *f, const void *p, size_t len);
+
+/* ---------------------------------------------------------- segfile.c */
+/*
+ * Direct reading of segment files for dump and verify: batches of a .log
+ * one at a time with pread (never trusting a length before checking it
+ * against the file), whole index files, and names.
+ */
+enum kc_scan_result {
+    KC_SCAN_END = 0,     /* clean end of file */
+    KC_SCAN_BATCH = 1,   /* a batch (maybe invalid: see rc) */
+    KC_SCAN_TORN = -1,   /* bytes at the end too short for the batch they start */
+    KC_SCAN_BADLEN = -2, /* a length field that cannot be a batch: stop */
+    KC_SCAN_IOERR = -3   /* read failed (errno in err) */
+};
+
+typedef struct kc_batch {
+    int64_t pos;              /* byte position in the .log */
+    size_t size;              /* total bytes */
+    const uint8_t *data;      /* the whole batch, valid until the next call */
+    klog_batch_info_t info;   /* decoded header (when hdr_rc is 0 or KLOG_ECRC) */
+    int rc;                   /* klog_batch_validate(KLOG_VALIDATE_HEADER) */
+    uint32_t crc_computed;    /* CRC-32C over bytes [21, size) */
+} kc_batch_t;
+
+typedef struct kc_logscan {
+    int fd;
+    int64_t size;             /* file size when opened */
+    int64_t pos;              /* next batch position */
+    uint8_t *buf;
+    size_t cap;
+    int err;                  /* -errno after KC_SCAN_IOERR */
+    char why[160];            /* description after TORN/BADLEN */
+} kc_logscan_t;
+
+/* Open path for scanning; 0 or -errno. */
+int kc_logscan_open(kc_logscan_t *s, const char *path);
+int kc_logscan_next(kc_logscan_t *s, kc_batch_t *b);
+void kc_logscan_close(kc_logscan_t *s);
+
+/* Read a whole file into a malloc'd buffer (*out, free()). 0 or -errno. */
+int kc_read_whole(const char *path, uint8_t **out, size_t *len);
+
+/* Parse a 20-digit segment file name "<base><suffix>" (suffix like ".log").
+ * Returns 1 and the base offset when name matches exactly, else 0. */
+int kc_segment_name(const char *name, const char *suffix, int64_t *base);
+
+/* Index entries from raw file bytes. Trailing all-zero entries are the
+ * unused part of a preallocated (active) index: *used counts the entries
+ * before them. */
+size_t kc_index_used(const uint8_t *buf, size_t len, size_t entry_size);
+
+/* Checkpoint text lint: find where a checkpoint file (kafka-format.md
+ * section 4) goes wrong. Fills line_pos[i] with the byte position of line i
+ * (up to max_lines). Returns -1 when well formed, else the byte position of
+ * the first problem with its description in why. */
+int64_t kc_ckpt_lint(const uint8_t *buf, size_t len, size_t *line_pos, size_t max_lines,
+                     size_t *nlines, char *why, size_t whylen);
+
+#endif
