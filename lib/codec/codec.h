@@ -1,0 +1,202 @@
+/*
+ * codec.h — internal interface of the codec layer: varints, CRC-32C
+ * implementations, compression. Pure functions over memory; nothing here
+ * touches files. Everything is named klog__* and hidden from the shared
+ * library's export table.
+ */
+#ifndef KLOG_CODEC_H
+#define KLOG_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "klog.h"
+#include "platform/platform.h"
+
+/* ------------------------------------------------------------------ varints
+ * Kafka varint = zigzag(int32) as unsigned LEB128, at most 5 bytes;
+ * varlong = zigzag(int64), at most 10 bytes. A 5th (10th) byte with its
+ * continuation bit set is over-long and rejected with KLOG_EVARINT. Bits that
+ * do not fit the type in the last byte are ignored, as Kafka's
+ * ByteUtils.readVarint does.
+ */
+#define KLOG__VARINT_MAX 5
+#define KLOG__VARLONG_MAX 10
+
+static inline uint32_t klog__zigzag32(int32_t v)
+{
+    return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
+}
+static inline int32_t klog__unzigzag32(uint32_t u)
+{
+    return (int32_t)((u >> 1) ^ (0u - (u & 1)));
+}
+static inline uint64_t klog__zigzag64(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t klog__unzigzag64(uint64_t u)
+{
+    return (int64_t)((u >> 1) ^ (0 - (u & 1)));
+}
+
+/* Bytes the varint/varlong encoding of v takes. */
+static inline size_t klog__varint_size(int32_t v)
+{
+    uint32_t u = klog__zigzag32(v);
+    size_t n = 1;
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+static inline size_t klog__varlong_size(int64_t v)
+{
+    uint64_t u = klog__zigzag64(v);
+    size_t n = 1;
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Write v at p (room for KLOG__VARINT_MAX / KLOG__VARLONG_MAX bytes);
+ * returns the bytes written. */
+static inline size_t klog__varint_put(uint8_t *p, int32_t v)
+{
+    uint32_t u = klog__zigzag32(v);
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
+static inline size_t klog__varlong_put(uint8_t *p, int64_t v)
+{
+    uint64_t u = klog__zigzag64(v);
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
+
+/* Read a varint from [*pp, end). On success advances *pp and returns 0.
+ * Returns KLOG_EVARINT for an over-long encoding and KLOG_ETRUNCATED when
+ * end comes first (callers translate that to the rule that applies). */
+static inline int klog__varint_get(const uint8_t **pp, const uint8_t *end, int32_t *out)
+{
+    const uint8_t *p = *pp;
+    if (KLOG__LIKELY(p < end && *p < 0x80)) { /* one byte: the common case */
+        *pp = p + 1;
+        *out = klog__unzigzag32(*p);
+        return 0;
+    }
+    uint32_t u = 0;
+    for (int i = 0; i < KLOG__VARINT_MAX; i++) {
+        if (KLOG__UNLIKELY(p >= end))
+            return KLOG_ETRUNCATED;
+        uint8_t b = *p++;
+        u |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = klog__unzigzag32(u);
+            return 0;
+        }
+    }
+    return KLOG_EVARINT;
+}
+static inline int klog__varlong_get(const uint8_t **pp, const uint8_t *end, int64_t *out)
+{
+    const uint8_t *p = *pp;
+    if (KLOG__LIKELY(p < end && *p < 0x80)) {
+        *pp = p + 1;
+        *out = klog__unzigzag64(*p);
+        return 0;
+    }
+    uint64_t u = 0;
+    for (int i = 0; i < KLOG__VARLONG_MAX; i++) {
+        if (KLOG__UNLIKELY(p >= end))
+            return KLOG_ETRUNCATED;
+        uint8_t b = *p++;
+        u |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = klog__unzigzag64(u);
+            return 0;
+        }
+    }
+    return KLOG_EVARINT;
+}
+
+/* ------------------------------------------------------------------ CRC-32C
+ * klog_crc32c() dispatches to one of these. Both take and return the
+ * finalised CRC (the same convention as klog_crc32c), so tests can compare
+ * them directly. klog__crc32c_hw falls back to the portable code when the
+ * CPU lacks SSE4.2.
+ */
+KLOG__HIDDEN uint32_t klog__crc32c_sw(uint32_t crc, const void *buf, size_t len);
+KLOG__HIDDEN uint32_t klog__crc32c_hw(uint32_t crc, const void *buf, size_t len);
+/* 1 when the SSE4.2 path is available on this CPU. */
+KLOG__HIDDEN int klog__crc32c_hw_available(void);
+
+/* ------------------------------------------------------------- compression
+ * Only the records section of a batch is ever compressed (bytes [61, end)).
+ */
+
+/* Decompressed output is capped at max(64 MiB, 255 x input): a hostile
+ * batch cannot make the library allocate more than that. */
+#define KLOG__DECOMPRESS_MIN_CAP ((size_t)64 << 20)
+#define KLOG__DECOMPRESS_RATIO 255
+
+/* Per-object codec state reused across calls (compression and
+ * decompression contexts); zero-initialise, release with
+ * klog__codec_ctx_free(). */
+typedef struct klog__codec_ctx {
+    void *lz4_cctx;  /* LZ4F_cctx * */
+    void *zstd_cctx; /* ZSTD_CCtx * */
+    void *zstd_dctx; /* ZSTD_DCtx * */
+} klog__codec_ctx_t;
+
+KLOG__HIDDEN void klog__codec_ctx_free(klog__codec_ctx_t *ctx);
+
+/* Compress src[0, n) with codec and append the stream to out. ctx may be
+ * NULL (a temporary context is used). 0, KLOG_ECODEC or -ENOMEM. */
+KLOG__HIDDEN int klog__compress(int codec, klog__codec_ctx_t *ctx, const uint8_t *src, size_t n,
+                                klog__buf_t *out);
+
+/* Decompress src[0, n) into out (out->len is reset to 0 first). ctx may be
+ * NULL. 0, KLOG_ECODEC, KLOG_EDECOMPRESS (corrupt stream, or output above
+ * the cap) or -ENOMEM. */
+KLOG__HIDDEN int klog__decompress(int codec, klog__codec_ctx_t *ctx, const uint8_t *src,
+                                  size_t n, klog__buf_t *out);
+
+/* ------------------------------------------------------------------ records */
+
+/* Decode one record from [*pp, end) of a records stream (section 1.4).
+ * On success advances *pp past the record and fills rec with views into the
+ * stream (timestamp = raw timestampDelta, offset = raw offsetDelta; the
+ * caller rebases them). Header views go into *hdrs, grown with
+ * klog__realloc as needed and owned by the caller (free()); pass hdrs NULL
+ * to check headers without storing them (rec->headers is then NULL).
+ * Returns 0 or the specific malformed-record error. */
+KLOG__HIDDEN int klog__record_decode(const uint8_t **pp, const uint8_t *end, klog_record_t *rec,
+                                     klog_header_t **hdrs, size_t *hdr_cap);
+
+/* Check the records stream [p, end) of a batch described by info: exactly
+ * info->record_count well-formed records, offset deltas strictly
+ * increasing within [0, last_offset_delta], nothing left over. */
+KLOG__HIDDEN int klog__records_check(const klog_batch_info_t *info, const uint8_t *p,
+                                     const uint8_t *end);
+
+/* Offset of the CRC-covered region and of the stored CRC in a batch. */
+#define KLOG__CRC_OFFSET 17
+#define KLOG__ATTR_OFFSET 21
+
+#endif
