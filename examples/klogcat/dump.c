@@ -329,24 +329,6 @@ out:
 
 /* ----------------------------------------------------------- klog.topics */
 
-static const char *conf_name(int32_t key)
-{
-    switch (key) {
-    case KLOG_CONF_SEGMENT_BYTES: return "segment.bytes";
-    case KLOG_CONF_SEGMENT_MS: return "segment.ms";
-    case KLOG_CONF_INDEX_INTERVAL_BYTES: return "index.interval.bytes";
-    case KLOG_CONF_INDEX_MAX_BYTES: return "segment.index.bytes";
-    case KLOG_CONF_RETENTION_MS: return "retention.ms";
-    case KLOG_CONF_RETENTION_BYTES: return "retention.bytes";
-    case KLOG_CONF_MAX_BATCH_BYTES: return "max.message.bytes";
-    case KLOG_CONF_FLUSH_MESSAGES: return "flush.messages";
-    case KLOG_CONF_FLUSH_MS: return "flush.ms";
-    case KLOG_CONF_VISIBILITY: return "visibility";
-    case KLOG_CONF_COMPRESSION: return "compression";
-    default: return NULL;
-    }
-}
-
 static void dump_topics(dumper_t *d)
 {
     char *copy = strdup(d->path);
@@ -373,7 +355,7 @@ static void dump_topics(dumper_t *d)
     for (size_t i = 0; i < n; i++) {
         printf("topic: %s partitions: %" PRId32, t[i].name, t[i].partitions);
         for (uint32_t k = 0; k < t[i].nconf && k < KLOG__TOPIC_CONF_MAX; k++) {
-            const char *name = conf_name(t[i].conf[k].key);
+            const char *name = kc_conf_name(t[i].conf[k].key);
             if (name)
                 printf(" %s=%" PRId64, name, t[i].conf[k].value);
             else

@@ -57,6 +57,11 @@ typedef struct kc_opts {
     int json;                /* -J */
     int records;             /* dump --records */
     int verbose;             /* -v: library INFO messages too */
+    struct kc_conf {         /* -X name=value (create): topic configuration */
+        int key;
+        int64_t value;
+    } *conf;
+    size_t nconf;
     char **args;             /* positional arguments (files) */
     int nargs;
 } kc_opts_t;
@@ -81,6 +86,10 @@ int kc_parse_i64(const char *s, int64_t *out);
  * with -v information) to stderr. Prints the error itself; returns 0 or the
  * library's error code. */
 int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out);
+/* Topic configuration names (Kafka's where there is one) <-> KLOG_CONF_*. */
+const char *kc_conf_name(int key);
+/* Parse "name=value" for -X; 0, or -1 after printing a usage error. */
+int kc_conf_parse(const char *arg, int *key, int64_t *value);
 /* Write bytes as a JSON string (with quotes), or null for KLOG_NULL_LEN.
  * Bytes that are not valid UTF-8 are written as \u00XX. */
 void kc_json_bytes(FILE *f, const void *p, int32_t len);

@@ -91,9 +91,27 @@ out:
 int kc_create(const kc_opts_t *o)
 {
     klog_t *log = NULL;
-    if (kc_open_log(o, 0, &log) < 0)
+    klog_config_t *cfg = NULL;
+    int rc = 0;
+    if (o->nconf && (rc = klog_config_new(&cfg)) < 0) {
+        kc_err("%s", klog_strerror(rc));
         return KC_EXIT_FAIL;
-    int rc = klog_topic_create(log, o->topic, o->partitions, NULL);
+    }
+    for (size_t i = 0; i < o->nconf; i++) {
+        rc = klog_config_set(cfg, o->conf[i].key, o->conf[i].value);
+        if (rc < 0) {
+            kc_err("-X %s=%" PRId64 ": %s", kc_conf_name(o->conf[i].key), o->conf[i].value,
+                   klog_strerror(rc));
+            klog_config_free(cfg);
+            return KC_EXIT_USAGE;
+        }
+    }
+    if (kc_open_log(o, 0, &log) < 0) {
+        klog_config_free(cfg);
+        return KC_EXIT_FAIL;
+    }
+    rc = klog_topic_create(log, o->topic, o->partitions, cfg);
+    klog_config_free(cfg);
     if (rc < 0)
         kc_err("creating topic %s: %s", o->topic, klog_strerror(rc));
     int crc = klog_close(log);

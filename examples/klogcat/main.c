@@ -37,9 +37,12 @@ static const char usage_list[] =
     "  -J                 one JSON document instead of a table\n";
 
 static const char usage_create[] =
-    "Usage: klogcat -d DIR -t TOPIC --create [-N PARTITIONS]\n"
+    "Usage: klogcat -d DIR -t TOPIC --create [-N PARTITIONS] [-X NAME=VALUE]...\n"
     "Create a topic (the directory is created if needed). -N defaults to the\n"
-    "log's default partition count (1).\n";
+    "log's default partition count (1). -X sets topic configuration, persisted\n"
+    "with the topic: segment.bytes, segment.ms, index.interval.bytes,\n"
+    "segment.index.bytes, retention.ms, retention.bytes, max.message.bytes,\n"
+    "flush.messages, flush.ms, visibility (written|flushed), compression.type.\n";
 
 static const char usage_delete[] =
     "Usage: klogcat -d DIR -t TOPIC --delete\n"
@@ -90,7 +93,7 @@ static const char usage_verify[] =
 enum {
     F_D = 1 << 0, F_T = 1 << 1, F_P = 1 << 2, F_N = 1 << 3, F_K = 1 << 4, F_H = 1 << 5,
     F_Z = 1 << 6, F_L = 1 << 7, F_O = 1 << 8, F_C = 1 << 9, F_E = 1 << 10, F_F = 1 << 11,
-    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14
+    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14, F_X = 1 << 15
 };
 
 static const struct {
@@ -101,7 +104,7 @@ static const struct {
 } modes[] = {
     {KC_MODE_NONE, 0, 0, usage_general},
     {KC_MODE_LIST, F_D | F_J | F_V, F_D, usage_list},
-    {KC_MODE_CREATE, F_D | F_T | F_N | F_V, F_D | F_T, usage_create},
+    {KC_MODE_CREATE, F_D | F_T | F_N | F_X | F_V, F_D | F_T, usage_create},
     {KC_MODE_DELETE, F_D | F_T | F_V, F_D | F_T, usage_delete},
     {KC_MODE_PRODUCE, F_D | F_T | F_P | F_K | F_H | F_Z | F_L | F_V, F_D | F_T, usage_produce},
     {KC_MODE_CONSUME, F_D | F_T | F_P | F_O | F_C | F_E | F_F | F_J | F_K | F_V, F_D | F_T,
@@ -111,7 +114,7 @@ static const struct {
 };
 
 static const char *const flag_names[] = {"-d", "-t", "-p", "-N", "-K", "-H", "-z", "-l",
-                                         "-o", "-c", "-e", "-f", "-J", "-v", "--records"};
+                                         "-o", "-c", "-e", "-f", "-J", "-v", "--records", "-X"};
 
 static int parse_offset(const char *s, kc_opts_t *o)
 {
@@ -171,7 +174,8 @@ int main(int argc, char **argv)
         o.mode = KC_MODE_VERIFY, first = 2;
 
     o.headers = calloc((size_t)argc, sizeof *o.headers);
-    if (!o.headers) {
+    o.conf = calloc((size_t)argc, sizeof *o.conf);
+    if (!o.headers || !o.conf) {
         kc_err("out of memory");
         return KC_EXIT_FAIL;
     }
@@ -247,6 +251,13 @@ int main(int argc, char **argv)
         case 'J':
             o.json = 1, given |= F_J;
             break;
+        case 'X': {
+            struct kc_conf *cf = &o.conf[o.nconf];
+            if (kc_conf_parse(optarg, &cf->key, &cf->value) < 0)
+                return KC_EXIT_USAGE;
+            o.nconf++, given |= F_X;
+            break;
+        }
         case 'G':
             return kc_usage("-G: group mode is not supported in this build");
         case 'v':
@@ -359,5 +370,6 @@ int main(int argc, char **argv)
         break;
     }
     free(o.headers);
+    free(o.conf);
     return rc;
 }

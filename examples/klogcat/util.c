@@ -77,6 +77,63 @@ int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
     return rc;
 }
 
+static const struct {
+    int key;
+    const char *name;
+} conf_names[] = {
+    {KLOG_CONF_SEGMENT_BYTES, "segment.bytes"},
+    {KLOG_CONF_SEGMENT_MS, "segment.ms"},
+    {KLOG_CONF_INDEX_INTERVAL_BYTES, "index.interval.bytes"},
+    {KLOG_CONF_INDEX_MAX_BYTES, "segment.index.bytes"},
+    {KLOG_CONF_RETENTION_MS, "retention.ms"},
+    {KLOG_CONF_RETENTION_BYTES, "retention.bytes"},
+    {KLOG_CONF_MAX_BATCH_BYTES, "max.message.bytes"},
+    {KLOG_CONF_FLUSH_MESSAGES, "flush.messages"},
+    {KLOG_CONF_FLUSH_MS, "flush.ms"},
+    {KLOG_CONF_VISIBILITY, "visibility"},
+    {KLOG_CONF_COMPRESSION, "compression.type"},
+};
+
+const char *kc_conf_name(int key)
+{
+    for (size_t i = 0; i < sizeof conf_names / sizeof conf_names[0]; i++)
+        if (conf_names[i].key == key)
+            return conf_names[i].name;
+    return NULL;
+}
+
+int kc_conf_parse(const char *arg, int *key, int64_t *value)
+{
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : 0;
+    *key = 0;
+    for (size_t i = 0; eq && i < sizeof conf_names / sizeof conf_names[0]; i++)
+        if (strlen(conf_names[i].name) == n && strncmp(arg, conf_names[i].name, n) == 0)
+            *key = conf_names[i].key;
+    if (!*key) {
+        kc_usage("-X: expected NAME=VALUE with NAME one of segment.bytes, segment.ms, "
+                 "index.interval.bytes, segment.index.bytes, retention.ms, retention.bytes, "
+                 "max.message.bytes, flush.messages, flush.ms, visibility, compression.type; "
+                 "not '%s'",
+                 arg);
+        return -1;
+    }
+    const char *v = eq + 1;
+    if (*key == KLOG_CONF_COMPRESSION && klog_compression_parse(v) >= 0) {
+        *value = klog_compression_parse(v);
+        return 0;
+    }
+    if (*key == KLOG_CONF_VISIBILITY && (strcmp(v, "written") == 0 || strcmp(v, "flushed") == 0)) {
+        *value = strcmp(v, "written") == 0 ? KLOG_VISIBLE_WRITTEN : KLOG_VISIBLE_FLUSHED;
+        return 0;
+    }
+    if (kc_parse_i64(v, value) < 0) {
+        kc_usage("-X: invalid value in '%s'", arg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
 static size_t utf8_seq(const uint8_t *p, size_t n)
 {

@@ -373,7 +373,7 @@ static void check_log(verifier_t *v, part_t *p, const seg_t *s, int64_t *prev_la
             *prev_last = last;
         if (last + 1 > st->next)
             st->next = last + 1;
-        if (bi->max_timestamp > st->max_ts) {
+        if (b.rc == 0 && bi->max_timestamp > st->max_ts) {
             st->max_ts = bi->max_timestamp;
             st->max_ts_off = last;
         }
