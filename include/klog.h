@@ -312,7 +312,9 @@ enum klog_conf_key {
     /* log-level only */
     KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on open segment files; default 1024 */
     KLOG_CONF_CHECKPOINT_MS = 33,       /* checkpoint write interval; default 60000 */
-    KLOG_CONF_DEFAULT_PARTITIONS = 34   /* partitions when 0 is asked; default 1 */
+    KLOG_CONF_DEFAULT_PARTITIONS = 34,  /* partitions when 0 is asked; default 1 */
+    KLOG_CONF_RETENTION_CHECK_MS = 35   /* background retention interval; default
+                                           300000 (5 min); 0 = only klog_retention() */
 };
 
 /* Visibility policy: which appended records readers may see. */
@@ -322,7 +324,8 @@ enum klog_conf_key {
 typedef struct klog_config klog_config_t;
 /* Errors: -ENOMEM. */
 KLOG_API int klog_config_new(klog_config_t **out);
-/* Errors: KLOG_ECONFIG (unknown key or value out of range; cfg unchanged). */
+/* Errors: KLOG_ECONFIG (unknown key or value out of range; cfg unchanged),
+ * KLOG_ECODEC (KLOG_CONF_COMPRESSION names a codec not built in). */
 KLOG_API int klog_config_set(klog_config_t *cfg, int key, int64_t value);
 /* Current value (explicit or default). Errors: KLOG_ECONFIG for an unknown key. */
 KLOG_API int klog_config_get(const klog_config_t *cfg, int key, int64_t *value);

@@ -1,0 +1,313 @@
+/*
+ * reader.c — the record iterator over one partition.
+ *
+ * A reader holds a reference to a segment-list snapshot and a position
+ * (segment, byte position, next offset). It reads the .log in large
+ * chunks with pread into a buffer it owns and decodes batch by batch with
+ * a klog_batch_reader, so records are views into that buffer (or into the
+ * batch reader's decompression buffer) valid until the next call.
+ *
+ * Visibility: a batch is returned only when its last offset is below the
+ * high watermark, and only bytes below the segment's published size are
+ * read, so a reader never sees a torn or unacknowledged batch. Records
+ * below the requested offset inside the first batch are skipped (Kafka's
+ * fetch returns whole batches; consumers skip, and so do we).
+ *
+ * Positioning uses the segment list (binary search on base offsets), then
+ * the offset index (binary search), then a short scan of batch headers.
+ * Reaching the end of the snapshot refreshes it, so readers follow rolls,
+ * and retention that removes the reader's position surfaces as KLOG_EOFFSET.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/bytes.h"
+#include "storage/storage.h"
+
+#define CHUNK (256 * 1024)
+
+struct klog_reader {
+    struct klog_partition *p;
+    klog__seglist_t *list;
+    size_t si;          /* segment index in list */
+    int64_t pos;        /* byte position of the next batch in that segment */
+    int64_t next;       /* next offset to return */
+    int positioned;     /* pos valid for next */
+    klog__buf_t buf;    /* bytes [buf_pos, buf_pos + buf.len) of segment si */
+    int64_t buf_pos;
+    klog__segment_t *buf_seg;
+    klog_batch_reader_t *br;
+    int in_batch;
+    int64_t batch_last;
+};
+
+static int resolve(struct klog_reader *r, int64_t *offset)
+{
+    struct klog_partition *p = r->p;
+    int64_t start = klog__partition_log_start(p), hw = klog__partition_hw(p);
+    if (*offset == KLOG_OFFSET_BEGINNING)
+        *offset = start;
+    else if (*offset == KLOG_OFFSET_END)
+        *offset = hw;
+    if (*offset < start || *offset > hw)
+        return KLOG_EOFFSET;
+    return 0;
+}
+
+static void drop_list(struct klog_reader *r)
+{
+    klog__seglist_unref(r->list);
+    r->list = NULL;
+    r->buf_seg = NULL;
+    r->buf.len = 0;
+}
+
+/* Index of the segment that may hold offset: last with base <= offset. */
+static size_t seg_for(const klog__seglist_t *l, int64_t offset)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->seg[mid]->base <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
+/* Place the reader at the batch holding r->next. */
+static int position(struct klog_reader *r)
+{
+    int rc = klog__partition_refresh(r->p);
+    if (rc)
+        return rc;
+    drop_list(r);
+    r->list = klog__partition_segments(r->p);
+    if (!r->list || r->list->n == 0)
+        return 0; /* nothing yet: stay unpositioned */
+    r->si = seg_for(r->list, r->next);
+    r->in_batch = 0;
+    for (; r->si < r->list->n; r->si++) {
+        klog__segment_t *s = r->list->seg[r->si];
+        rc = klog__segment_pin(s, 0);
+        if (rc)
+            return rc;
+        int64_t bpos, bsize, bbase, blast;
+        int found = klog__segment_find(s, r->next, klog__segment_readable(s), &bpos, &bsize,
+                                       &bbase, &blast);
+        klog__segment_unpin(s);
+        if (found < 0)
+            return found;
+        if (found) {
+            r->pos = bpos;
+            r->positioned = 1;
+            return 0;
+        }
+        if (r->si + 1 == r->list->n) {
+            /* Past the end of the last segment: wait there. */
+            r->pos = klog__segment_readable(s);
+            r->positioned = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t **out)
+{
+    if (!p || !out)
+        return -EINVAL;
+    struct klog_reader *r = klog__calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->p = p;
+    int rc = klog__partition_refresh(p);
+    if (!rc)
+        rc = klog_batch_reader_new(&r->br);
+    if (!rc)
+        rc = resolve(r, &offset);
+    if (rc) {
+        klog_batch_reader_free(r->br);
+        free(r);
+        return rc;
+    }
+    atomic_fetch_add(&p->readers, 1);
+    r->next = offset;
+    *out = r;
+    return 0;
+}
+
+int klog_reader_seek(klog_reader_t *r, int64_t offset)
+{
+    if (!r)
+        return -EINVAL;
+    int rc = klog__partition_refresh(r->p);
+    if (!rc)
+        rc = resolve(r, &offset);
+    if (rc)
+        return rc;
+    r->next = offset;
+    r->positioned = 0;
+    r->in_batch = 0;
+    drop_list(r);
+    return 0;
+}
+
+int64_t klog_reader_position(const klog_reader_t *r) { return r->next; }
+
+/* Make the batch at (si, pos) of `size` bytes available in buf. */
+static int fill(struct klog_reader *r, klog__segment_t *s, int64_t need, int64_t limit)
+{
+    if (r->buf_seg == s && r->pos >= r->buf_pos &&
+        r->pos + need <= r->buf_pos + (int64_t)r->buf.len)
+        return 1;
+    int64_t want = need > CHUNK ? need : CHUNK;
+    if (r->pos + want > limit)
+        want = limit - r->pos;
+    if (want < need)
+        return 0;
+    r->buf.len = 0;
+    int rc = klog__buf_reserve(&r->buf, (size_t)want);
+    if (rc)
+        return rc;
+    rc = klog__segment_pin(s, 0);
+    if (rc)
+        return rc;
+    ssize_t n = klog__pread_full(s->fd, r->buf.data, (size_t)want, (off_t)r->pos);
+    klog__segment_unpin(s);
+    if (n < 0)
+        return (int)n;
+    r->buf.len = (size_t)n;
+    r->buf_pos = r->pos;
+    r->buf_seg = s;
+    return n >= need ? 1 : 0;
+}
+
+static int corrupt(struct klog_reader *r, klog__segment_t *s, int err)
+{
+    klog__log(&r->p->log->cfg.logger, KLOG_LOG_ERROR, "read: %s.log position %lld: %s", s->stem,
+              (long long)r->pos, klog_strerror(err));
+    return err;
+}
+
+/* Load the next batch whose records reach r->next. 1 loaded, 0 none yet. */
+static int next_batch(struct klog_reader *r)
+{
+    int64_t hw = klog__partition_hw(r->p);
+    if (r->next >= hw)
+        return 0;
+    if (!r->positioned || !r->list) {
+        int rc = position(r);
+        if (rc || !r->positioned)
+            return rc;
+    }
+    if (r->next < klog__partition_log_start(r->p))
+        return KLOG_EOFFSET;
+    for (;;) {
+        klog__segment_t *s = r->list->seg[r->si];
+        int64_t limit = klog__segment_readable(s);
+        if (r->pos + 12 > limit) {
+            if (r->si + 1 < r->list->n) {
+                r->si++;
+                r->pos = 0;
+                continue;
+            }
+            /* End of the snapshot: the log may have rolled since. */
+            klog__seglist_t *l = klog__partition_segments(r->p);
+            int rolled = l && l->n > 0 && l->seg[l->n - 1] != s;
+            klog__seglist_unref(l);
+            int rc = klog__partition_refresh(r->p);
+            if (rc)
+                return rc;
+            if (!rolled && !klog__is_rdonly(r->p->log))
+                return 0;
+            r->positioned = 0;
+            rc = position(r);
+            if (rc || !r->positioned)
+                return rc;
+            if (r->list->seg[r->si] == s && r->pos + 12 > klog__segment_readable(s))
+                return 0;
+            continue;
+        }
+        int rc = fill(r, s, KLOG_BATCH_HEADER_SIZE, limit);
+        if (rc <= 0)
+            return rc;
+        const uint8_t *h = r->buf.data + (r->pos - r->buf_pos);
+        int64_t base = (int64_t)klog__load64(h);
+        int32_t blen = (int32_t)klog__load32(h + 8);
+        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || h[16] != 2)
+            return corrupt(r, s, KLOG_ECORRUPT);
+        int64_t size = (int64_t)blen + 12;
+        int64_t last = base + (int32_t)klog__load32(h + 23);
+        if (last >= hw)
+            return 0; /* not visible yet */
+        if (last < r->next) {
+            r->pos += size;
+            continue;
+        }
+        rc = fill(r, s, size, limit);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return 0; /* not fully written */
+        h = r->buf.data + (r->pos - r->buf_pos);
+        rc = klog_batch_reader_open(r->br, h, (size_t)size, KLOG_VALIDATE_HEADER);
+        if (rc)
+            return corrupt(r, s, rc);
+        r->in_batch = 1;
+        r->batch_last = last;
+        r->pos += size;
+        return 1;
+    }
+}
+
+int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
+{
+    if (!r || !rec)
+        return -EINVAL;
+    for (;;) {
+        if (r->in_batch) {
+            int rc = klog_batch_reader_next(r->br, rec);
+            if (rc == 1) {
+                if (rec->offset < r->next)
+                    continue;
+                r->next = rec->offset + 1;
+                return 1;
+            }
+            r->in_batch = 0;
+            if (rc < 0) {
+                klog__segment_t *s = r->list->seg[r->si];
+                klog__log(&r->p->log->cfg.logger, KLOG_LOG_ERROR,
+                          "read: %s.log batch ending at position %lld: %s", s->stem,
+                          (long long)r->pos, klog_strerror(rc));
+                return rc;
+            }
+            if (r->batch_last + 1 > r->next)
+                r->next = r->batch_last + 1;
+            continue;
+        }
+        int rc = next_batch(r);
+        if (rc <= 0)
+            return rc;
+    }
+}
+
+int klog_reader_wait(klog_reader_t *r, int timeout_ms)
+{
+    if (!r)
+        return -EINVAL;
+    return klog_partition_wait(r->p, r->next, timeout_ms);
+}
+
+void klog_reader_close(klog_reader_t *r)
+{
+    if (!r)
+        return;
+    drop_list(r);
+    klog__buf_free(&r->buf);
+    klog_batch_reader_free(r->br);
+    atomic_fetch_sub(&r->p->readers, 1);
+    free(r);
+}

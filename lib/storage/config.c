@@ -1,0 +1,118 @@
+/*
+ * config.c — keyed configuration for logs, topics and producers.
+ *
+ * A configuration is a fixed table of int64 values indexed by key, with a
+ * bit per key saying whether it was set explicitly. Keys never renumber
+ * (they are persisted in klog.topics); each has a default (Kafka's where
+ * Kafka has one) and a valid range checked on set, so a bad value is
+ * refused at the call that made it, not discovered later.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/storage.h"
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+typedef struct conf_def {
+    int key;
+    int topic;      /* may be set per topic */
+    int64_t dflt, min, max;
+} conf_def_t;
+
+static const conf_def_t defs[] = {
+    {KLOG_CONF_SEGMENT_BYTES, 1, 1073741824, 1024, INT32_MAX},
+    {KLOG_CONF_SEGMENT_MS, 1, 7 * DAY_MS, 1, INT64_MAX},
+    {KLOG_CONF_INDEX_INTERVAL_BYTES, 1, 4096, 0, INT32_MAX},
+    {KLOG_CONF_INDEX_MAX_BYTES, 1, 10485760, 64, INT32_MAX},
+    {KLOG_CONF_RETENTION_MS, 1, 7 * DAY_MS, -1, INT64_MAX},
+    {KLOG_CONF_RETENTION_BYTES, 1, -1, -1, INT64_MAX},
+    {KLOG_CONF_MAX_BATCH_BYTES, 1, 1048588, KLOG_BATCH_HEADER_SIZE, INT32_MAX},
+    {KLOG_CONF_FLUSH_MESSAGES, 1, 0, 0, INT64_MAX},
+    {KLOG_CONF_FLUSH_MS, 1, 0, 0, INT64_MAX},
+    {KLOG_CONF_VISIBILITY, 1, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_FLUSHED},
+    {KLOG_CONF_COMPRESSION, 1, KLOG_COMPRESSION_NONE, 0, 4},
+    {KLOG_CONF_MAX_OPEN_FILES, 0, 1024, 4, 1 << 20},
+    {KLOG_CONF_CHECKPOINT_MS, 0, 60000, 0, INT64_MAX},
+    {KLOG_CONF_DEFAULT_PARTITIONS, 0, 1, 1, 100000},
+    {KLOG_CONF_RETENTION_CHECK_MS, 0, 300000, 0, INT64_MAX},
+};
+
+static const conf_def_t *find(int key)
+{
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+        if (defs[i].key == key)
+            return &defs[i];
+    return NULL;
+}
+
+int klog__config_default(int key, int64_t *value)
+{
+    const conf_def_t *d = find(key);
+    if (!d)
+        return KLOG_ECONFIG;
+    *value = d->dflt;
+    return 0;
+}
+
+int klog__config_is_topic_key(int key)
+{
+    const conf_def_t *d = find(key);
+    return d && d->topic;
+}
+
+int64_t klog__config_value(const klog_config_t *cfg, const klog_config_t *fallback, int key)
+{
+    if (cfg && key >= 0 && key < KLOG__CONF_SLOTS && (cfg->set >> key & 1))
+        return cfg->value[key];
+    if (fallback && key >= 0 && key < KLOG__CONF_SLOTS && (fallback->set >> key & 1))
+        return fallback->value[key];
+    int64_t v = 0;
+    klog__config_default(key, &v);
+    return v;
+}
+
+int klog_config_new(klog_config_t **out)
+{
+    klog_config_t *c = klog__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *out = c;
+    return 0;
+}
+
+int klog_config_set(klog_config_t *cfg, int key, int64_t value)
+{
+    const conf_def_t *d = find(key);
+    if (!cfg)
+        return -EINVAL;
+    if (!d || value < d->min || value > d->max)
+        return KLOG_ECONFIG;
+    if (key == KLOG_CONF_COMPRESSION && !klog_compression_supported((int)value))
+        return KLOG_ECODEC;
+    cfg->value[key] = value;
+    cfg->set |= 1ULL << key;
+    return 0;
+}
+
+int klog_config_get(const klog_config_t *cfg, int key, int64_t *value)
+{
+    if (!find(key))
+        return KLOG_ECONFIG;
+    *value = klog__config_value(cfg, NULL, key);
+    return 0;
+}
+
+void klog_config_set_logger(klog_config_t *cfg, klog_log_fn fn, void *ctx)
+{
+    if (!cfg)
+        return;
+    cfg->logger.fn = fn;
+    cfg->logger.ctx = ctx;
+}
+
+void klog_config_free(klog_config_t *cfg)
+{
+    free(cfg);
+}
