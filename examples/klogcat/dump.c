@@ -247,9 +247,8 @@ static void diagnose_seal(dumper_t *d, int err)
     }
     if (len < 8 || memcmp(buf, "KLOGSEAL", 8) != 0)
         problem(d, 0, "bad magic (expected \"KLOGSEAL\")");
-    else if (len < 12 || klog__load32(buf + 8) != 1)
-        problem(d, 8, "unsupported seal version %" PRIu32,
-                len < 12 ? 0 : klog__load32(buf + 8));
+    else if (len >= 12 && klog__load32(buf + 8) != 1)
+        problem(d, 8, "unsupported seal version %" PRIu32, klog__load32(buf + 8));
     else if (len != KLOG__SEAL_SIZE)
         problem(d, (int64_t)(len < KLOG__SEAL_SIZE ? len : KLOG__SEAL_SIZE),
                 "file is %zu bytes, a seal is %d", len, KLOG__SEAL_SIZE);
