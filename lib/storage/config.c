@@ -64,9 +64,9 @@ int klog__config_is_topic_key(int key)
 
 int64_t klog__config_value(const klog_config_t *cfg, const klog_config_t *fallback, int key)
 {
-    if (cfg && key >= 0 && key < KLOG__CONF_SLOTS && (cfg->set >> key & 1))
+    if (cfg && key >= 0 && key < KLOG__CONF_SLOTS && KLOG__CONF_ISSET(cfg, key))
         return cfg->value[key];
-    if (fallback && key >= 0 && key < KLOG__CONF_SLOTS && (fallback->set >> key & 1))
+    if (fallback && key >= 0 && key < KLOG__CONF_SLOTS && KLOG__CONF_ISSET(fallback, key))
         return fallback->value[key];
     int64_t v = 0;
     klog__config_default(key, &v);
@@ -92,7 +92,7 @@ int klog_config_set(klog_config_t *cfg, int key, int64_t value)
     if (key == KLOG_CONF_COMPRESSION && !klog_compression_supported((int)value))
         return KLOG_ECODEC;
     cfg->value[key] = value;
-    cfg->set |= 1ULL << key;
+    KLOG__CONF_MARK(cfg, key);
     return 0;
 }
 

@@ -122,7 +122,7 @@ static int topic_new(klog__log_t *log, const klog__topic_meta_t *m, struct klog_
         int key = m->conf[i].key;
         if (key >= 0 && key < KLOG__CONF_SLOTS && klog__config_is_topic_key(key)) {
             t->cfg.value[key] = m->conf[i].value;
-            t->cfg.set |= 1ULL << key;
+            KLOG__CONF_MARK(&t->cfg, key);
         }
     }
     t->parts = klog__calloc((size_t)m->partitions, sizeof *t->parts);
@@ -673,7 +673,7 @@ int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
     m.partitions = partitions;
     if (topic_cfg) {
         for (int k = 0; k < KLOG__CONF_SLOTS; k++) {
-            if (!(topic_cfg->set >> k & 1))
+            if (!KLOG__CONF_ISSET(topic_cfg, k))
                 continue;
             if (!klog__config_is_topic_key(k))
                 return KLOG_ECONFIG;

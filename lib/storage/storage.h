@@ -50,12 +50,15 @@ static inline int klog__peek_header(const uint8_t *h, klog_batch_info_t *bi)
 }
 
 /* ------------------------------------------------------------ config */
-#define KLOG__CONF_SLOTS 48
+#define KLOG__CONF_SLOTS 96
 struct klog_config {
     int64_t value[KLOG__CONF_SLOTS];
-    uint64_t set; /* bit k: key k set explicitly */
+    uint64_t set[(KLOG__CONF_SLOTS + 63) / 64]; /* bit k: key k set explicitly */
     klog__logger_t logger;
 };
+/* Was key k set explicitly in c? (k must be in [0, KLOG__CONF_SLOTS).) */
+#define KLOG__CONF_ISSET(c, k) ((c)->set[(k) / 64] >> ((k) % 64) & 1)
+#define KLOG__CONF_MARK(c, k) ((c)->set[(k) / 64] |= 1ULL << ((k) % 64))
 /* Default value for key, or KLOG_ECONFIG if unknown. */
 KLOG__HIDDEN int klog__config_default(int key, int64_t *value);
 KLOG__HIDDEN int klog__config_is_topic_key(int key);
