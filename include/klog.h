@@ -510,6 +510,66 @@ KLOG_API int64_t klog_reader_position(const klog_reader_t *r);
 KLOG_API int klog_reader_wait(klog_reader_t *r, int timeout_ms);
 KLOG_API void klog_reader_close(klog_reader_t *r);
 
+/* ------------------------------------------------------- zero-copy leases */
+/*
+ * A lease pins byte ranges of a partition's segment files so the caller's
+ * network layer can send them with sendfile(2)/splice(2) without any byte
+ * passing through the library. The spans are whole batches, in order,
+ * starting with the batch that holds `offset` (Kafka's fetch semantics: the
+ * client skips records below its fetch offset). While the lease is held,
+ * retention, truncation, segment close and the descriptor LRU cannot close,
+ * unlink, shrink or reuse those descriptors or bytes (truncation over them
+ * fails with KLOG_EBUSY; retention defers the unlink; klog_close returns
+ * KLOG_EBUSY).
+ */
+typedef struct klog_span {
+    int fd;        /* read-only use: do not close, seek or write */
+    int64_t pos;   /* file position of the first byte */
+    size_t len;    /* bytes */
+} klog_span_t;
+
+typedef struct klog_lease klog_lease_t;
+
+/*
+ * Lease the batches from the one holding `offset` up to max_bytes in total
+ * (at least one whole batch even if it is larger than max_bytes), never past
+ * the high watermark, crossing segment boundaries. A lease with no spans is
+ * returned when offset equals the high watermark (caught up).
+ * Errors: KLOG_EOFFSET (offset below the log start or above the high
+ * watermark), KLOG_ECORRUPT (damaged batch header; detail via the log
+ * callback), -ENOMEM, -errno. Thread-safe.
+ */
+KLOG_API int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes,
+                                klog_lease_t **out);
+/* The spans (owned by the lease) and their count. */
+KLOG_API const klog_span_t *klog_lease_spans(const klog_lease_t *l, size_t *count);
+/* Total bytes of all spans. */
+KLOG_API size_t klog_lease_bytes(const klog_lease_t *l);
+/* The offset to ask for next (past the last leased batch; `offset` itself
+ * when the lease is empty). */
+KLOG_API int64_t klog_lease_next_offset(const klog_lease_t *l);
+/*
+ * Send the spans to a socket (or pipe) with sendfile(2), resuming where the
+ * previous call stopped. Returns 1 when everything has been sent, 0 when the
+ * descriptor would block (non-blocking sockets: call again once writable),
+ * or a negative error (-EPIPE, -ECONNRESET, ...). *sent (may be NULL) gets
+ * the bytes sent by this call.
+ */
+KLOG_API int klog_lease_sendfile(klog_lease_t *l, int out_fd, size_t *sent);
+/* Copy all spans into buf (for callers that cannot use sendfile). Errors:
+ * -ENOBUFS when cap < klog_lease_bytes(), -errno on read failure. */
+KLOG_API int klog_lease_copy(const klog_lease_t *l, void *buf, size_t cap);
+/* Release the pins (any thread). Deferred deletions proceed. NULL ok. */
+KLOG_API void klog_lease_release(klog_lease_t *l);
+
+/*
+ * A pollable descriptor (eventfd) that becomes readable when the partition's
+ * high watermark advances, for epoll/poll loops. Read 8 bytes from it to
+ * reset it. Owned by the partition: do not close it. Not available for
+ * read-only opens (-ENOTSUP: use klog_partition_wait). Errors: -errno.
+ */
+KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -120,9 +120,10 @@ static void notify(struct klog_partition *p)
         pthread_cond_broadcast(&p->wait_cv);
         pthread_mutex_unlock(&p->wait_mu);
     }
-    if (p->event_fd >= 0) {
+    int efd = atomic_load(&p->event_fd);
+    if (efd >= 0) {
         uint64_t one = 1;
-        ssize_t n = write(p->event_fd, &one, sizeof one);
+        ssize_t n = write(efd, &one, sizeof one);
         (void)n; /* EAGAIN means it is already readable */
     }
 }
@@ -630,7 +631,7 @@ int klog__partition_open(klog__log_t *log, struct klog_topic *t, int32_t id,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->wait_cv, &ca);
     pthread_condattr_destroy(&ca);
-    p->event_fd = -1;
+    atomic_init(&p->event_fd, -1);
     p->last_flush_ms = klog__now_ms();
     *out = p;
     return 0;
@@ -1415,8 +1416,8 @@ void klog__partition_close(struct klog_partition *p)
     p->segs = NULL;
     if (p->state)
         klog__munmap(p->state, sizeof *p->state);
-    if (p->event_fd >= 0)
-        close(p->event_fd);
+    if (atomic_load(&p->event_fd) >= 0)
+        close(atomic_load(&p->event_fd));
     pthread_mutex_destroy(&p->append_mu);
     pthread_mutex_destroy(&p->list_mu);
     pthread_mutex_destroy(&p->sync_mu);

@@ -234,7 +234,7 @@ struct klog_partition {
     pthread_mutex_t wait_mu;
     pthread_cond_t wait_cv;
     atomic_int waiters;
-    int event_fd;                   /* lazily created pollable fd */
+    atomic_int event_fd;            /* lazily created pollable fd, -1 none */
 
     /* shared state file */
     int state_fd;
