@@ -1,0 +1,39 @@
+/*
+ * bench_util.h — shared benchmark harness: a monotonic clock, figures kept
+ * as all their runs (reported as median with min..max), ratios against a
+ * baseline measured in the same run, and a machine-readable line per
+ * figure ("RESULT name value unit min max [ratio]") that `make bench`
+ * collects into build/bench/results.csv.
+ */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <stddef.h>
+
+#define BENCH_MAX_RUNS 32
+
+typedef struct bench_stat {
+    double v[BENCH_MAX_RUNS];
+    int n;
+} bench_stat_t;
+
+/* Seconds from a monotonic clock. */
+double bench_now(void);
+/* Record one run's value. */
+void bench_add(bench_stat_t *s, double v);
+double bench_median(const bench_stat_t *s);
+double bench_min(const bench_stat_t *s);
+double bench_max(const bench_stat_t *s);
+/* Print the program's banner (machine, date) once. */
+void bench_header(const char *prog, const char *what);
+/* Print one figure; with a baseline, also its ratio to the baseline's median. */
+void bench_report(const char *name, const char *unit, const bench_stat_t *s,
+                  const bench_stat_t *baseline);
+/* Print a ratio of medians and whether it meets target (target <= 0: none). */
+void bench_ratio(const char *name, const bench_stat_t *a, const bench_stat_t *b, double target);
+/* Keep a computed value alive so the compiler cannot drop the work. */
+void bench_sink(unsigned v);
+/* A progress line on stderr when it is a terminal. */
+void bench_progress(const char *fmt, ...);
+
+#endif
