@@ -220,6 +220,37 @@ tsan-check:
 stress: all $(TEST_HELPERS)
 	$(Q)KLOG_BUILD=$(O) KLOG_STRESS_ROUNDS=$${ROUNDS:-1000} sh test/stress/crash_stress.sh
 
+# libFuzzer: each test/fuzz/fuzz_*.c built with clang, run FUZZ_SECONDS each
+# over its committed corpus (new inputs land in build/fuzz/new/<target>).
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz:
+	@mkdir -p build/fuzz
+	$(Q)for src in $(FUZZ_SRC); do t=$$(basename $$src .c); \
+	    echo "== $$t ($(FUZZ_SECONDS)s)"; \
+	    $(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -pthread \
+	        -Iinclude -Ilib -Itest $(filter -D%,$(KCFLAGS)) $$src $(LIB_SRC) -o build/fuzz/$$t $(DEP_LIBS) || exit 1; \
+	    mkdir -p build/fuzz/new/$$t test/fuzz/corpus/$$t; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        build/fuzz/new/$$t test/fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1; rc=$$?; \
+	    grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build/fuzz/$$t.log; \
+	    [ $$rc -eq 0 ] || { tail -40 build/fuzz/$$t.log; exit 1; }; \
+	done
+
+# Benchmarks: every bench program, RESULT lines collected into results.csv.
+BENCH_ARGS ?=
+bench bench-quick: all
+	@mkdir -p $(O)/bench
+	$(Q)args="$(BENCH_ARGS)"; [ "$@" = bench-quick ] && args="--quick $$args"; \
+	echo "name,median,unit,min,max,ratio" > $(O)/bench/results.csv; fail=0; \
+	for b in $(BENCH); do echo "== $$b $$args"; \
+	    $$b $$args > $(O)/bench/$$(basename $$b).out || { echo "FAILED: $$b"; fail=1; }; \
+	    grep -v '^RESULT,\|^RATIO,' $(O)/bench/$$(basename $$b).out; \
+	    grep '^RESULT,' $(O)/bench/$$(basename $$b).out | cut -d, -f2- >> $(O)/bench/results.csv; \
+	done; \
+	n=$$(($$(wc -l < $(O)/bench/results.csv) - 1)); echo "bench: $$n figures in $(O)/bench/results.csv"; \
+	[ $$fail -eq 0 ] && [ $$n -gt 0 ]
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(Q)rm -rf $(O)/demo-log && $(O)/examples/demo $(O)/demo-log
