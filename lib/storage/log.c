@@ -788,6 +788,36 @@ out:
     return rc;
 }
 
+/* Read-only openers: pick up topics the writer created after we opened.
+ * log->mu held. */
+static int refresh_topics(klog__log_t *log)
+{
+    klog__topic_meta_t *metas = NULL;
+    size_t n = 0;
+    int rc = klog__meta_read(log->dir, &metas, &n);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (find_topic(log, metas[i].name, NULL))
+            continue;
+        struct klog_topic *t;
+        rc = topic_new(log, &metas[i], &t);
+        for (int32_t j = 0; !rc && j < t->nparts; j++)
+            rc = klog__partition_load(t->parts[j]);
+        struct klog_topic **v = rc ? NULL : klog__realloc(log->topics,
+                                                          (log->ntopics + 1) * sizeof *v);
+        if (!v) {
+            if (!rc) {
+                rc = -ENOMEM;
+                topic_free(t);
+            }
+            break;
+        }
+        log->topics = v;
+        log->topics[log->ntopics++] = t;
+    }
+    free(metas);
+    return rc;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -798,6 +828,8 @@ int klog_topic_list(klog_t *log, char ***names)
     if (!log || !names)
         return -EINVAL;
     pthread_mutex_lock(&log->mu);
+    if (klog__is_rdonly(log))
+        refresh_topics(log); /* best effort: list what we have */
     size_t n = log->ntopics, bytes = (n + 1) * sizeof(char *);
     for (size_t i = 0; i < n; i++)
         bytes += strlen(log->topics[i]->meta.name) + 1;
@@ -828,6 +860,8 @@ int klog_topic_get(klog_t *log, const char *name, klog_topic_t **out)
         return KLOG_EBADNAME;
     pthread_mutex_lock(&log->mu);
     struct klog_topic *t = find_topic(log, name, NULL);
+    if (!t && klog__is_rdonly(log) && refresh_topics(log) == 0)
+        t = find_topic(log, name, NULL);
     pthread_mutex_unlock(&log->mu);
     if (!t)
         return KLOG_ENOTOPIC;
