@@ -89,7 +89,9 @@ static void publish_list(struct klog_partition *p, klog__seglist_t *nl)
     klog__seglist_t *old = p->segs;
     p->segs = nl;
     pthread_mutex_unlock(&p->list_mu);
-    if (p->state)
+    /* Read-only openers map the state file read-only: only the writer
+     * announces list changes. */
+    if (p->state && !klog__is_rdonly(p->log))
         atomic_fetch_add(&p->state->generation, 1);
     klog__seglist_unref(old);
 }
