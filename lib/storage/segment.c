@@ -133,7 +133,7 @@ static int open_files(klog__segment_t *s, int writable)
     int rc = -ENOMEM;
     if (!lp || !ip || !tp)
         goto out;
-    rc = klog__open(lp, rdonly ? O_RDONLY : (O_RDWR | (writable ? O_CREAT : 0)), 0644);
+    rc = klog__open(lp, O_NOFOLLOW | (rdonly ? O_RDONLY : (O_RDWR | (writable ? O_CREAT : 0))), 0644);
     if (rc < 0)
         goto out;
     s->fd = rc;
@@ -240,6 +240,15 @@ int64_t klog__segment_readable(klog__segment_t *s)
     if (klog__is_rdonly(s->part->log) && s->fd >= 0) {
         int64_t n = klog__fsize(s->fd);
         return n < 0 ? 0 : n;
+    }
+    if (klog__is_rdonly(s->part->log)) {
+        /* Not opened yet (or closed by the LRU): the size was never
+         * loaded, so ask the file system. */
+        char *lp = seg_path(s, ".log");
+        struct stat st;
+        int64_t n = lp && stat(lp, &st) == 0 ? (int64_t)st.st_size : 0;
+        free(lp);
+        return n;
     }
     return atomic_load_explicit(&s->size, memory_order_acquire);
 }
