@@ -1014,35 +1014,49 @@ END_TEST
 
 START_TEST(decompression_is_bounded)
 {
-    /* One 100 MiB value of zeros compresses to a few KiB; the reader must
-     * refuse to inflate it past max(64 MiB, 255 x input). */
-    size_t big = (size_t)100 << 20;
-    uint8_t *zeros = calloc(1, big);
-    klog_record_t r = { 0 };
-    r.key_len = KLOG_NULL_LEN;
-    r.value = zeros;
-    r.value_len = (int32_t)big;
+    /* 100 concatenated streams (gzip members / zstd frames) of 1 MiB of
+     * zeros each: a few KiB that would inflate to 100 MiB. The reader must
+     * stop at max(64 MiB, 255 x input) instead of allocating it all. */
+    size_t mib = (size_t)1 << 20;
+    uint8_t *zeros = calloc(1, mib);
     static const int codecs[] = { KLOG_COMPRESSION_ZSTD, KLOG_COMPRESSION_GZIP };
     for (size_t i = 0; i < 2; i++) {
         if (!klog_compression_supported(codecs[i]))
             continue;
-        void *out;
-        size_t len;
-        ck_assert_int_eq(klog_batch_encode(&r, 1, codecs[i], &out, &len), 0);
-        ck_assert_uint_lt(len, (size_t)1 << 20);
-        ck_assert_int_eq(klog_batch_validate(out, len, KLOG_VALIDATE_HEADER, NULL), 0);
-        ck_assert_int_eq(klog_batch_validate(out, len, KLOG_VALIDATE_RECORDS, NULL),
+        klog__buf_t one = { 0 }, many = { 0 };
+        ck_assert_int_eq(klog__compress(codecs[i], NULL, zeros, mib, &one), 0);
+        for (int k = 0; k < 100; k++)
+            ck_assert_int_eq(klog__buf_append(&many, one.data, one.len), 0);
+        ck_assert_uint_lt(many.len * 255, (size_t)64 << 20);
+        /* Two streams decompress fine (2 MiB). */
+        klog__buf_t out = { 0 };
+        ck_assert_int_eq(klog__decompress(codecs[i], NULL, many.data, 2 * one.len, &out), 0);
+        ck_assert_uint_eq(out.len, 2 * mib);
+        ck_assert_int_eq(klog__decompress(codecs[i], NULL, many.data, many.len, &out),
                          KLOG_EDECOMPRESS);
-        ck_assert_int_eq(read_all(out, len, 0, NULL, 0), KLOG_EDECOMPRESS);
-        free(out);
+        ck_assert_uint_le(out.cap, (size_t)128 << 20);
+        klog__buf_free(&out);
+        size_t len;
+        uint8_t *b = make_batch(many.data, many.len, 1, 0, (int16_t)codecs[i], &len);
+        ck_assert_int_eq(klog_batch_validate(b, len, KLOG_VALIDATE_HEADER, NULL), 0);
+        ck_assert_int_eq(klog_batch_validate(b, len, KLOG_VALIDATE_RECORDS, NULL),
+                         KLOG_EDECOMPRESS);
+        ck_assert_int_eq(read_all(b, len, 0, NULL, 0), KLOG_EDECOMPRESS);
+        free(b);
+        klog__buf_free(&one);
+        klog__buf_free(&many);
     }
-    /* Below the cap the same value decodes. */
-    r.value_len = 32 << 20;
+    /* Below the cap a large value decodes. */
+    klog_record_t r = { 0 };
+    r.key_len = KLOG_NULL_LEN;
+    r.value = zeros;
+    r.value_len = (int32_t)mib;
     void *out;
     size_t len;
     ck_assert_int_eq(klog_batch_encode(&r, 1, KLOG_COMPRESSION_LZ4, &out, &len), 0);
     klog_record_t got;
     ck_assert_int_eq(read_all(out, len, KLOG_VALIDATE_RECORDS, &got, 1), 1);
+    ck_assert_int_eq(got.value_len, (int32_t)mib);
     free(out);
     free(zeros);
 }

@@ -61,9 +61,11 @@ uint64_t tu_test_seed(uint64_t fallback)
 static void *set_alloc(tu_records_t *set, size_t n)
 {
     void *p = xmalloc(n);
-    set->blocks = realloc(set->blocks, (set->nblocks + 1) * sizeof *set->blocks);
-    if (!set->blocks)
-        abort();
+    if ((set->nblocks & (set->nblocks - 1)) == 0) { /* 0, 1, 2, 4, ...: double */
+        set->blocks = realloc(set->blocks, (set->nblocks ? 2 * set->nblocks : 1) * sizeof *set->blocks);
+        if (!set->blocks)
+            abort();
+    }
     set->blocks[set->nblocks++] = p;
     return p;
 }
