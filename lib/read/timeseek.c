@@ -49,7 +49,7 @@ static int scan_segment(klog__segment_t *s, int64_t from, int64_t ts, int64_t hw
             }
             rc = klog_batch_reader_open(br, buf.data, bi.size, KLOG_VALIDATE_HEADER);
             klog_record_t rec;
-            while (!rc && (rc = klog_batch_reader_next(br, &rec)) == 1) {
+            while (rc >= 0 && (rc = klog_batch_reader_next(br, &rec)) == 1) {
                 if (rec.timestamp >= ts && rec.offset >= start) {
                     *out = rec.offset;
                     klog__buf_free(&buf);
