@@ -1,0 +1,401 @@
+/*
+ * handlers.c — request handlers for ApiVersions, Metadata, Produce and
+ * ListOffsets (Fetch lives in fetch.c).
+ *
+ * Versions served are kafka-protocol.md section 0's core profile, all
+ * non-flexible except the ApiVersions v3 exchange librdkafka opens with:
+ *   ApiVersions 0-3, Metadata 0-4, Produce 3, Fetch 4, ListOffsets 1-2.
+ * Group APIs are not advertised (a client then never uses them). A request
+ * with an API key or version outside these ranges closes the connection,
+ * except ApiVersions above 3, which gets UNSUPPORTED_VERSION in v0 form
+ * (KIP-511) so the client can retry lower.
+ *
+ * Each handler parses the whole request with the bounds-checked reader
+ * before acting on it where it can; a parse error returns -1 and the
+ * connection is closed. Produce stores the client's batches verbatim through
+ * klog_append_batch, which validates sizes, magic, CRC and records and
+ * assigns the base offset.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kbroker.h"
+
+#define KB_NODE_ID 1
+
+static const struct {
+    int16_t key, min, max;
+} api_table[] = {
+    {KB_API_PRODUCE, 3, 3},
+    {KB_API_FETCH, 4, 4},
+    {KB_API_LIST_OFFSETS, 1, 2},
+    {KB_API_METADATA, 0, 4},
+    {KB_API_API_VERSIONS, 0, 3},
+};
+#define N_APIS (sizeof api_table / sizeof api_table[0])
+
+/* Copy a wire topic name into name[] (NUL-terminated). Returns 0 when it is
+ * a valid topic name, else KB_ERR_INVALID_TOPIC. */
+static int topic_name(const char *s, int16_t n, char name[256])
+{
+    if (!s || n <= 0 || n > 249)
+        return KB_ERR_INVALID_TOPIC;
+    memcpy(name, s, (size_t)n);
+    name[n] = '\0';
+    return klog_topic_name_valid(name) ? 0 : KB_ERR_INVALID_TOPIC;
+}
+
+/* ------------------------------------------------------------ ApiVersions */
+
+int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    (void)b;
+    (void)r; /* the v3 body (client software name/version) is not needed */
+    kb_wbuf_t *w = &q->resp->buf;
+    int16_t v = q->api_version;
+    if (v < 0 || v > 3) {
+        kb_put_i16(w, KB_ERR_UNSUPPORTED_VERSION);
+        v = 0; /* v0 body so any client can read the supported range */
+    } else {
+        kb_put_i16(w, KB_ERR_NONE);
+    }
+    if (v == 3)
+        kb_put_uvarint(w, N_APIS + 1);
+    else
+        kb_put_i32(w, (int32_t)N_APIS);
+    for (size_t i = 0; i < N_APIS; i++) {
+        kb_put_i16(w, api_table[i].key);
+        kb_put_i16(w, api_table[i].min);
+        kb_put_i16(w, api_table[i].max);
+        if (v == 3)
+            kb_put_i8(w, 0); /* no tagged fields */
+    }
+    if (v >= 1)
+        kb_put_i32(w, 0); /* throttle_time_ms */
+    if (v == 3)
+        kb_put_i8(w, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------ Metadata */
+
+static void put_partitions(kb_wbuf_t *w, int32_t n)
+{
+    kb_put_i32(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        kb_put_i16(w, KB_ERR_NONE);
+        kb_put_i32(w, i);
+        kb_put_i32(w, KB_NODE_ID);
+        kb_put_i32(w, 1);
+        kb_put_i32(w, KB_NODE_ID); /* replicas */
+        kb_put_i32(w, 1);
+        kb_put_i32(w, KB_NODE_ID); /* isr */
+    }
+}
+
+static void put_topic(kb_wbuf_t *w, int16_t v, int16_t err, const char *name, size_t len,
+                      int32_t partitions)
+{
+    kb_put_i16(w, err);
+    kb_put_str(w, name, len);
+    if (v >= 1)
+        kb_put_i8(w, 0); /* is_internal */
+    put_partitions(w, err ? 0 : partitions);
+}
+
+/* Look a topic up, creating it when allowed. Returns a Kafka error code. */
+static int16_t metadata_topic(struct kb_broker *b, const char *name, int create, int32_t *parts)
+{
+    klog_topic_t *t;
+    int rc = klog_topic_get(b->log, name, &t);
+    if (rc == KLOG_ENOTOPIC && create) {
+        rc = klog_topic_create(b->log, name, b->cfg.partitions, NULL);
+        if (rc == 0 || rc == KLOG_ETOPICEXISTS) {
+            kb_log(b, "created topic %s (%d partitions)", name, b->cfg.partitions);
+            rc = klog_topic_get(b->log, name, &t);
+        }
+    }
+    if (rc == KLOG_ENOTOPIC)
+        return KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (rc == KLOG_EBADNAME)
+        return KB_ERR_INVALID_TOPIC;
+    if (rc)
+        return KB_ERR_UNKNOWN;
+    *parts = klog_topic_partition_count(t);
+    return KB_ERR_NONE;
+}
+
+int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    int16_t v = q->api_version;
+    if (v < 0 || v > 4)
+        return -1;
+    int32_t n = kb_rd_count(r, 2);
+    const size_t req_at = r->pos;
+    for (int32_t i = 0; i < n; i++) {
+        const char *s;
+        int16_t len;
+        kb_rd_str(r, &s, &len);
+    }
+    int allow = 1; /* v0-v3: creation allowed, as in Kafka */
+    if (v >= 4)
+        allow = kb_rd_i8(r) != 0;
+    if (r->err)
+        return -1;
+    int all = v == 0 ? n <= 0 : n < 0;
+
+    kb_wbuf_t *w = &q->resp->buf;
+    if (v >= 3)
+        kb_put_i32(w, 0); /* throttle_time_ms */
+    kb_put_i32(w, 1);     /* brokers */
+    kb_put_i32(w, KB_NODE_ID);
+    kb_put_str(w, b->cfg.host, strlen(b->cfg.host));
+    kb_put_i32(w, b->cfg.port);
+    if (v >= 1)
+        kb_put_i16(w, -1); /* rack */
+    if (v >= 2)
+        kb_put_i16(w, -1); /* cluster_id */
+    if (v >= 1)
+        kb_put_i32(w, KB_NODE_ID); /* controller_id */
+
+    if (all) {
+        char **names = NULL;
+        int cnt = klog_topic_list(b->log, &names);
+        if (cnt < 0) {
+            kb_put_i32(w, 0);
+            return 0;
+        }
+        kb_put_i32(w, cnt);
+        for (int i = 0; i < cnt; i++) {
+            int32_t parts = 0;
+            int16_t err = metadata_topic(b, names[i], 0, &parts);
+            put_topic(w, v, err, names[i], strlen(names[i]), parts);
+        }
+        free(names);
+        return 0;
+    }
+    kb_put_i32(w, n);
+    kb_rd_t again;
+    kb_rd_init(&again, r->p, r->len);
+    again.pos = req_at;
+    for (int32_t i = 0; i < n; i++) {
+        const char *s;
+        int16_t len;
+        char name[256];
+        int32_t parts = 0;
+        kb_rd_str(&again, &s, &len);
+        int16_t err = (int16_t)topic_name(s, len, name);
+        if (!err)
+            err = metadata_topic(b, name, b->cfg.auto_create && allow, &parts);
+        put_topic(w, v, err, s ? s : "", len > 0 ? (size_t)len : 0, parts);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ Produce */
+
+static int16_t append_error(int rc)
+{
+    switch (rc) {
+    case 0: return KB_ERR_NONE;
+    case KLOG_ETOOLARGE: return KB_ERR_MESSAGE_TOO_LARGE;
+    case KLOG_ENOTOPIC:
+    case KLOG_ENOPARTITION: return KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case KLOG_EBADNAME: return KB_ERR_INVALID_TOPIC;
+    case KLOG_EFAILED:
+    case KLOG_EREADONLY:
+    case -ENOSPC:
+    case -EIO: return KB_ERR_KAFKA_STORAGE_ERROR;
+    case KLOG_EEMPTY:
+    case KLOG_ESEQUENCE: return KB_ERR_CORRUPT_MESSAGE;
+    default:
+        /* KLOG_ECORRUPT .. KLOG_EDECOMPRESS: sizes, magic, CRC, records */
+        if (rc <= KLOG_ECORRUPT && rc >= KLOG_EDECOMPRESS)
+            return KB_ERR_CORRUPT_MESSAGE;
+        return KB_ERR_UNKNOWN;
+    }
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Append every batch of one partition's records blob. */
+static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t idx,
+                                 const uint8_t *rec, int32_t len, int acks, int64_t *base)
+{
+    klog_partition_t *p;
+    int rc = klog_partition(b->log, topic, idx, &p);
+    if (rc)
+        return append_error(rc);
+    if (!rec || len <= 0)
+        return KB_ERR_CORRUPT_MESSAGE;
+    size_t pos = 0, total = (size_t)len;
+    while (pos < total) {
+        if (total - pos < KLOG_BATCH_HEADER_SIZE)
+            return KB_ERR_CORRUPT_MESSAGE;
+        uint32_t blen = be32(rec + pos + 8);
+        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || blen > total - pos - 12)
+            return KB_ERR_CORRUPT_MESSAGE;
+        int64_t off;
+        rc = klog_append_batch(p, rec + pos, 12 + (size_t)blen, &off);
+        if (rc) {
+            kb_log(b, "produce %s[%d]: %s", topic, idx, klog_strerror(rc));
+            return append_error(rc);
+        }
+        if (pos == 0)
+            *base = off;
+        pos += 12 + (size_t)blen;
+    }
+    if (acks == -1) {
+        rc = klog_flush(p);
+        if (rc)
+            return append_error(rc);
+    }
+    return KB_ERR_NONE;
+}
+
+int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    if (q->api_version != 3)
+        return -1;
+    const char *txn;
+    int16_t txn_len;
+    kb_rd_str(r, &txn, &txn_len);
+    int16_t acks = kb_rd_i16(r);
+    (void)kb_rd_i32(r); /* timeout_ms: no replicas to wait for */
+    int32_t ntopics = kb_rd_count(r, 6);
+    if (r->err || ntopics < 0)
+        return -1;
+    kb_wbuf_t *w = &q->resp->buf;
+    kb_put_i32(w, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        const char *s;
+        int16_t slen;
+        char name[256];
+        kb_rd_str(r, &s, &slen);
+        int32_t nparts = kb_rd_count(r, 8);
+        if (r->err || nparts < 0)
+            return -1;
+        int16_t terr = (int16_t)topic_name(s, slen, name);
+        kb_put_str(w, s ? s : "", slen > 0 ? (size_t)slen : 0);
+        kb_put_i32(w, nparts);
+        for (int32_t j = 0; j < nparts; j++) {
+            int32_t idx = kb_rd_i32(r);
+            const uint8_t *rec;
+            int32_t rlen;
+            kb_rd_bytes(r, &rec, &rlen);
+            if (r->err)
+                return -1;
+            int64_t base = -1;
+            int16_t err = terr;
+            if (!err && acks != 0 && acks != 1 && acks != -1)
+                err = KB_ERR_INVALID_REQUIRED_ACKS;
+            if (!err)
+                err = produce_partition(b, name, idx, rec, rlen, acks, &base);
+            kb_put_i32(w, idx);
+            kb_put_i16(w, err);
+            kb_put_i64(w, err ? -1 : base);
+            kb_put_i64(w, -1); /* log_append_time_ms: CreateTime */
+        }
+    }
+    kb_put_i32(w, 0); /* throttle_time_ms */
+    return acks == 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ ListOffsets */
+
+/* Offset (and its record's timestamp) for one ListOffsets query. */
+static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, int64_t query,
+                           int64_t *ts, int64_t *off)
+{
+    klog_partition_t *p;
+    *ts = -1;
+    *off = -1;
+    int rc = klog_partition(b->log, topic, idx, &p);
+    if (rc)
+        return append_error(rc);
+    klog_offsets_t o;
+    rc = klog_partition_offsets(p, &o);
+    if (rc)
+        return KB_ERR_UNKNOWN;
+    if (query == -1) {
+        *off = o.high_watermark;
+        return KB_ERR_NONE;
+    }
+    if (query == -2) {
+        *off = o.log_start;
+        return KB_ERR_NONE;
+    }
+    if (query < 0)
+        return KB_ERR_INVALID_REQUEST;
+    int64_t found;
+    rc = klog_offset_for_time(p, query, &found);
+    if (rc)
+        return KB_ERR_KAFKA_STORAGE_ERROR;
+    if (found < o.log_start)
+        found = o.log_start;
+    if (found >= o.high_watermark)
+        return KB_ERR_NONE; /* no such record: offset -1, timestamp -1 */
+    /* The answer carries that record's timestamp. */
+    klog_reader_t *rd;
+    if (klog_reader_open(p, found, &rd) == 0) {
+        klog_record_t rec;
+        while (klog_reader_next(rd, &rec) == 1) {
+            if (rec.offset >= found) {
+                *ts = rec.timestamp;
+                found = rec.offset;
+                break;
+            }
+        }
+        klog_reader_close(rd);
+    }
+    *off = found;
+    return KB_ERR_NONE;
+}
+
+int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    int16_t v = q->api_version;
+    if (v < 1 || v > 2)
+        return -1;
+    (void)kb_rd_i32(r); /* replica_id */
+    if (v >= 2)
+        (void)kb_rd_i8(r); /* isolation_level: no transactions, LSO = HWM */
+    int32_t ntopics = kb_rd_count(r, 6);
+    if (r->err || ntopics < 0)
+        return -1;
+    kb_wbuf_t *w = &q->resp->buf;
+    if (v >= 2)
+        kb_put_i32(w, 0); /* throttle_time_ms */
+    kb_put_i32(w, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        const char *s;
+        int16_t slen;
+        char name[256];
+        kb_rd_str(r, &s, &slen);
+        int32_t nparts = kb_rd_count(r, 12);
+        if (r->err || nparts < 0)
+            return -1;
+        int16_t terr = (int16_t)topic_name(s, slen, name);
+        if (terr)
+            terr = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        kb_put_str(w, s ? s : "", slen > 0 ? (size_t)slen : 0);
+        kb_put_i32(w, nparts);
+        for (int32_t j = 0; j < nparts; j++) {
+            int32_t idx = kb_rd_i32(r);
+            int64_t query = kb_rd_i64(r);
+            if (r->err)
+                return -1;
+            int64_t ts = -1, off = -1;
+            int16_t err = terr ? terr : list_offset(b, name, idx, query, &ts, &off);
+            kb_put_i32(w, idx);
+            kb_put_i16(w, err);
+            kb_put_i64(w, ts);
+            kb_put_i64(w, off);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,205 @@
+/*
+ * kbroker.h — shared declarations of kbroker, a single-node Kafka broker that
+ * embeds libklog as its storage engine.
+ *
+ * The broker is one thread around one epoll set. The pieces:
+ *   wire.c      bounds-checked request reader and growable response writer
+ *   net.c       listener, connections, framing, per-connection response
+ *               queues (in request order), sending (memory + lease sendfile),
+ *               long-poll timers and partition wake-ups, the event loop
+ *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets
+ *   fetch.c     Fetch: parse, long-poll, build the response around leases
+ *   main.c      options, signals, pid file, start and clean shutdown
+ * Only the public API of klog.h is used: this is how a server embeds libklog.
+ */
+#ifndef KBROKER_H
+#define KBROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "klog.h"
+
+/* ------------------------------------------------------------ configuration */
+
+struct kb_config {
+    const char *dir;          /* log directory (-d) */
+    char host[256];           /* listen and advertised host (-l) */
+    int port;                 /* listen port; 0 = pick one (then the real one) */
+    int32_t partitions;       /* partitions of auto-created topics (-N) */
+    int auto_create;          /* create unknown topics on Metadata (-a) */
+    int64_t flush_messages;   /* -F: KLOG_CONF_FLUSH_MESSAGES (-1 = unset) */
+    int64_t flush_ms;         /* -T: KLOG_CONF_FLUSH_MS (-1 = unset) */
+    int visible_flushed;      /* --visible-flushed */
+    size_t max_request;       /* largest accepted request frame (-m) */
+    const char *pidfile;      /* -p */
+    int verbose;              /* -v: connection and error messages on stderr */
+};
+
+/* ------------------------------------------------------------ wire codec */
+
+/* A bounds-checked cursor over a request. Any read past the end (or a bad
+ * length) sets err and returns zero values; handlers check err once. */
+typedef struct kb_rd {
+    const uint8_t *p;
+    size_t len, pos;
+    int err;
+} kb_rd_t;
+
+void kb_rd_init(kb_rd_t *r, const void *p, size_t len);
+int8_t kb_rd_i8(kb_rd_t *r);
+int16_t kb_rd_i16(kb_rd_t *r);
+int32_t kb_rd_i32(kb_rd_t *r);
+int64_t kb_rd_i64(kb_rd_t *r);
+/* STR / NSTR: *s points into the request (not NUL-terminated); *n = -1 for
+ * null. Returns 0 or -1 (err set). */
+int kb_rd_str(kb_rd_t *r, const char **s, int16_t *n);
+/* NBYTES: as kb_rd_str with an int32 length. */
+int kb_rd_bytes(kb_rd_t *r, const uint8_t **b, int32_t *n);
+/* Array count (i32). -1 (null) is returned as is; a count that cannot fit in
+ * the remaining bytes at min_elem bytes each sets err. */
+int32_t kb_rd_count(kb_rd_t *r, size_t min_elem);
+/* Skip flexible-version tagged fields. */
+void kb_rd_tags(kb_rd_t *r);
+
+/* A growable response buffer. Allocation failure sets oom; later writes are
+ * dropped, so builders check oom once at the end. */
+typedef struct kb_wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} kb_wbuf_t;
+
+void kb_put_i8(kb_wbuf_t *w, int8_t v);
+void kb_put_i16(kb_wbuf_t *w, int16_t v);
+void kb_put_i32(kb_wbuf_t *w, int32_t v);
+void kb_put_i64(kb_wbuf_t *w, int64_t v);
+void kb_put_uvarint(kb_wbuf_t *w, uint64_t v);
+void kb_put_str(kb_wbuf_t *w, const char *s, size_t n);
+void kb_patch_i32(kb_wbuf_t *w, size_t at, int32_t v);
+void kb_wbuf_free(kb_wbuf_t *w);
+
+/* ------------------------------------------------------------ responses */
+
+/* A response is a list of pieces sent in order: byte ranges of its buffer
+ * and leases (sent with sendfile). The size prefix is in the buffer. */
+struct kb_piece {
+    size_t off, len;        /* buffer range, when lease is NULL */
+    klog_lease_t *lease;    /* records of one Fetch partition */
+};
+
+struct kb_fetch;
+
+struct kb_resp {
+    struct kb_resp *next;
+    kb_wbuf_t buf;
+    struct kb_piece *pieces;
+    size_t npieces, cap;
+    size_t cur, cur_done;   /* send progress */
+    size_t mark;            /* buffer bytes already covered by pieces */
+    int ready;              /* 0 while a Fetch is parked */
+    int kill;               /* could not be built: close the connection here */
+    struct kb_fetch *fetch; /* the parked Fetch, if any */
+};
+
+/* Close the buffer bytes since the last piece into a piece and append the
+ * lease (NULL: only close the buffer piece). Returns 0 or -ENOMEM (the lease
+ * is then released). */
+int kb_resp_add_lease(struct kb_resp *r, klog_lease_t *lease);
+/* Drop pieces, leases and buffer contents (keeps the response queued). */
+void kb_resp_clear(struct kb_resp *r);
+/* Start a response: clear it, then the size placeholder and the response
+ * header v0 (correlation id). */
+void kb_resp_begin(struct kb_resp *r, int32_t correlation_id);
+/* Close it: patch the size (buffer plus lease bytes) and close the last
+ * buffer piece. Returns 0, or -ENOMEM / -EOVERFLOW (nothing to send). */
+int kb_resp_finish(struct kb_resp *r);
+
+/* ------------------------------------------------------------ broker */
+
+struct kb_conn {
+    int fd;
+    uint8_t *in;            /* received bytes not yet handled */
+    size_t in_len, in_cap;
+    struct kb_resp *head, *tail;
+    size_t nresp;
+    uint32_t events;        /* current epoll interest */
+    uint64_t id;
+};
+
+struct kb_broker {
+    struct kb_config cfg;
+    klog_t *log;
+    int ep;                 /* epoll */
+    int lfd;                /* listener */
+    int sfd;                /* signalfd */
+    int spare_fd;           /* reserve descriptor for EMFILE on accept */
+    struct kb_conn **conns; /* indexed by fd */
+    size_t conns_cap, nconns;
+    struct kb_fetch *parked;/* parked Fetches (long-poll), any connection */
+    uint64_t next_conn_id;
+    int stop;
+};
+
+/* Handler result: 0 response queued, 1 no response (acks=0), <0 close the
+ * connection (malformed or unsupported request). */
+struct kb_req {
+    int16_t api_key, api_version;
+    int32_t correlation_id;
+    struct kb_conn *conn;
+    struct kb_resp *resp;   /* buffer starts with size + correlation id */
+};
+
+int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+
+/* Long-poll support (fetch.c). */
+void kb_fetch_free(struct kb_fetch *f);
+/* Re-evaluate parked Fetches (force: deadline passed or shutting down).
+ * Returns the number that completed. */
+int kb_fetch_recheck(struct kb_broker *b, int64_t now_ms);
+/* Milliseconds until the earliest parked deadline, -1 for none. */
+int kb_fetch_next_timeout(struct kb_broker *b, int64_t now_ms);
+/* Parked list maintenance (a connection closing drops its Fetches). */
+void kb_fetch_unpark(struct kb_broker *b, struct kb_fetch *f);
+
+/* net.c */
+int kb_net_listen(struct kb_broker *b);
+int kb_net_run(struct kb_broker *b);
+void kb_net_close_all(struct kb_broker *b);
+/* Register a partition's pollfd with the loop (idempotent). */
+int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p);
+/* A response became ready: try sending on its connection. */
+void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c);
+int64_t kb_now_ms(void);
+void kb_log(const struct kb_broker *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Kafka error codes used here. */
+enum {
+    KB_ERR_UNKNOWN = -1,
+    KB_ERR_NONE = 0,
+    KB_ERR_OFFSET_OUT_OF_RANGE = 1,
+    KB_ERR_CORRUPT_MESSAGE = 2,
+    KB_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KB_ERR_MESSAGE_TOO_LARGE = 10,
+    KB_ERR_INVALID_TOPIC = 17,
+    KB_ERR_INVALID_REQUIRED_ACKS = 21,
+    KB_ERR_UNSUPPORTED_VERSION = 35,
+    KB_ERR_INVALID_REQUEST = 42,
+    KB_ERR_KAFKA_STORAGE_ERROR = 56
+};
+
+/* API keys and the versions served (kafka-protocol.md section 0). */
+enum {
+    KB_API_PRODUCE = 0,
+    KB_API_FETCH = 1,
+    KB_API_LIST_OFFSETS = 2,
+    KB_API_METADATA = 3,
+    KB_API_API_VERSIONS = 18
+};
+
+#endif /* KBROKER_H */

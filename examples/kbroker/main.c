@@ -1,0 +1,204 @@
+/*
+ * main.c — kbroker's command line: options, opening the log directory,
+ * the listening socket, the pid file, and a clean shutdown on SIGINT or
+ * SIGTERM (connections closed, leases released, klog_close: everything
+ * acknowledged is served again after a restart).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "kbroker.h"
+
+static const char usage[] =
+    "Usage: kbroker -d DIR [-l HOST:PORT] [OPTIONS]\n"
+    "A single-node Kafka broker (ApiVersions, Metadata, Produce, Fetch,\n"
+    "ListOffsets) storing topics in a libklog directory.\n"
+    "  -d DIR              log directory (created if absent)\n"
+    "  -l HOST:PORT        listen and advertise (default 127.0.0.1:9092);\n"
+    "                      port 0 picks a free port; the line\n"
+    "                      'listening on HOST:PORT' is printed on stdout\n"
+    "  -N COUNT            partitions of auto-created topics (default 1)\n"
+    "  -a, --auto-create   create unknown topics on Metadata (default)\n"
+    "      --no-auto-create\n"
+    "  -F MESSAGES         fsync after this many messages (flush.messages)\n"
+    "  -T MS               fsync data older than MS (flush.ms)\n"
+    "      --visible-flushed  consumers see only fsynced data\n"
+    "  -m BYTES            largest request accepted (default 104857600)\n"
+    "  -p PIDFILE          write the process id there (removed at exit)\n"
+    "  -v                  log connections and errors on stderr\n"
+    "Produce with acks=all is answered after the partition is fsynced.\n";
+
+enum { OPT_NO_AUTO = 256, OPT_VISIBLE_FLUSHED };
+
+static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_listen(const char *s, struct kb_config *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        return -1;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof cfg->host)
+        return -1;
+    memcpy(cfg->host, h, hl);
+    cfg->host[hl] = '\0';
+    int64_t port;
+    if (parse_num(colon + 1, 0, 65535, &port))
+        return -1;
+    cfg->port = (int)port;
+    return 0;
+}
+
+static void log_to_stderr(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    if (level <= KLOG_LOG_WARN)
+        fprintf(stderr, "kbroker: libklog: %s\n", msg);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int open_log(struct kb_broker *b)
+{
+    klog_config_t *cfg;
+    int rc = klog_config_new(&cfg);
+    if (rc)
+        return rc;
+    if (b->cfg.flush_messages >= 0)
+        rc = klog_config_set(cfg, KLOG_CONF_FLUSH_MESSAGES, b->cfg.flush_messages);
+    if (!rc && b->cfg.flush_ms >= 0)
+        rc = klog_config_set(cfg, KLOG_CONF_FLUSH_MS, b->cfg.flush_ms);
+    if (!rc && b->cfg.visible_flushed)
+        rc = klog_config_set(cfg, KLOG_CONF_VISIBILITY, KLOG_VISIBLE_FLUSHED);
+    if (!rc)
+        rc = klog_config_set(cfg, KLOG_CONF_DEFAULT_PARTITIONS, b->cfg.partitions);
+    if (!rc) {
+        klog_config_set_logger(cfg, log_to_stderr, NULL);
+        rc = klog_open(b->cfg.dir, cfg, 0, &b->log);
+    }
+    klog_config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static struct kb_broker broker;
+    struct kb_broker *b = &broker;
+    b->ep = b->lfd = b->sfd = b->spare_fd = -1;
+    struct kb_config *cfg = &b->cfg;
+    strcpy(cfg->host, "127.0.0.1");
+    cfg->port = 9092;
+    cfg->partitions = 1;
+    cfg->auto_create = 1;
+    cfg->flush_messages = cfg->flush_ms = -1;
+    cfg->max_request = 100u << 20;
+
+    static const struct option opts[] = {
+        {"auto-create", no_argument, NULL, 'a'},
+        {"no-auto-create", no_argument, NULL, OPT_NO_AUTO},
+        {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    int64_t v;
+    while ((c = getopt_long(argc, argv, "d:l:N:aF:T:m:p:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': cfg->dir = optarg; break;
+        case 'l':
+            if (parse_listen(optarg, cfg))
+                goto bad;
+            break;
+        case 'N':
+            if (parse_num(optarg, 1, 100000, &v))
+                goto bad;
+            cfg->partitions = (int32_t)v;
+            break;
+        case 'a': cfg->auto_create = 1; break;
+        case OPT_NO_AUTO: cfg->auto_create = 0; break;
+        case 'F':
+            if (parse_num(optarg, 0, INT64_MAX, &cfg->flush_messages))
+                goto bad;
+            break;
+        case 'T':
+            if (parse_num(optarg, 0, INT64_MAX, &cfg->flush_ms))
+                goto bad;
+            break;
+        case OPT_VISIBLE_FLUSHED: cfg->visible_flushed = 1; break;
+        case 'm':
+            if (parse_num(optarg, 64, INT32_MAX, &v))
+                goto bad;
+            cfg->max_request = (size_t)v;
+            break;
+        case 'p': cfg->pidfile = optarg; break;
+        case 'v': cfg->verbose = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: goto usage_error;
+        }
+    }
+    if (!cfg->dir || optind != argc)
+        goto usage_error;
+
+    raise_fd_limit();
+    int rc = open_log(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: %s\n", cfg->dir, klog_strerror(rc));
+        return 1;
+    }
+    if (kb_net_listen(b)) {
+        klog_close(b->log);
+        return 1;
+    }
+    if (cfg->pidfile) {
+        FILE *f = fopen(cfg->pidfile, "w");
+        if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f)) {
+            perror(cfg->pidfile);
+            klog_close(b->log);
+            return 1;
+        }
+    }
+    printf("listening on %s:%d\n", cfg->host, cfg->port);
+    fflush(stdout);
+
+    int status = kb_net_run(b) ? 1 : 0;
+    kb_net_close_all(b);
+    rc = klog_close(b->log);
+    if (rc) {
+        fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));
+        status = 1;
+    }
+    if (cfg->pidfile)
+        unlink(cfg->pidfile);
+    return status;
+
+bad:
+    fprintf(stderr, "kbroker: invalid value for -%c: %s\n", c, optarg);
+usage_error:
+    fputs(usage, stderr);
+    return 2;
+}

@@ -1,0 +1,536 @@
+/*
+ * net.c — kbroker's event loop: one thread, one epoll set, level-triggered.
+ *
+ * Descriptors in the set: the listener, a signalfd (SIGINT/SIGTERM), every
+ * connection, and the pollfd (eventfd) of each partition a Fetch has waited
+ * on. epoll data carries the fd; connections are found in a table indexed by
+ * fd, so any other readable fd is a partition wake-up.
+ *
+ * Per connection: received bytes collect in one buffer that grows with what
+ * actually arrived (never to a size a client merely declared) up to the
+ * request limit, and is freed when empty, so idle connections cost a few
+ * hundred bytes. Each complete frame is handled at once and its response
+ * appended to the connection's queue; responses leave strictly in request
+ * order. A parked (long-polling) Fetch blocks only its own connection's
+ * queue. A connection with KB_MAX_PENDING queued responses is not read
+ * until the queue drains: memory per connection stays bounded.
+ *
+ * Sending: a response is buffer pieces and leases; buffer pieces go out
+ * with send(MSG_MORE while more follows), leases with klog_lease_sendfile.
+ * Either may stop on EAGAIN; the loop resumes on EPOLLOUT from the same
+ * piece and byte.
+ *
+ * Any framing or parse error closes that connection only.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kbroker.h"
+
+#define KB_MAX_PENDING 64          /* queued responses before reads pause */
+#define KB_IN_MIN (16u << 10)      /* receive buffer when reading headers */
+#define KB_IN_KEEP (64u << 10)     /* free an empty buffer larger than this */
+#define KB_IN_STEP (1u << 20)      /* frames up to this are allocated at once */
+#define KB_READS_PER_EVENT 16
+
+int64_t kb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kb_log(const struct kb_broker *b, const char *fmt, ...)
+{
+    if (!b->cfg.verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("kbroker: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ------------------------------------------------------------ listener */
+
+int kb_net_listen(struct kb_broker *b)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char port[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof port, "%d", b->cfg.port);
+    int rc = getaddrinfo(b->cfg.host, port, &hints, &ai);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: %s\n", b->cfg.host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024))
+        goto fail;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+        goto fail;
+    b->cfg.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    freeaddrinfo(ai);
+    b->lfd = fd;
+    return 0;
+fail:
+    fprintf(stderr, "kbroker: listen on %s:%d: %s\n", b->cfg.host, b->cfg.port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return -1;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void resp_free(struct kb_broker *b, struct kb_resp *r)
+{
+    if (r->fetch) {
+        kb_fetch_unpark(b, r->fetch);
+        kb_fetch_free(r->fetch);
+    }
+    kb_resp_clear(r);
+    kb_wbuf_free(&r->buf);
+    free(r->pieces);
+    free(r);
+}
+
+static void conn_close(struct kb_broker *b, struct kb_conn *c, const char *why)
+{
+    kb_log(b, "connection %llu closed: %s", (unsigned long long)c->id, why);
+    epoll_ctl(b->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    b->conns[c->fd] = NULL;
+    b->nconns--;
+    while (c->head) {
+        struct kb_resp *r = c->head;
+        c->head = r->next;
+        resp_free(b, r);
+    }
+    free(c->in);
+    free(c);
+}
+
+static void conn_update_events(struct kb_broker *b, struct kb_conn *c)
+{
+    uint32_t ev = 0;
+    if (c->nresp < KB_MAX_PENDING)
+        ev |= EPOLLIN;
+    if (c->head && c->head->ready)
+        ev |= EPOLLOUT;
+    if (ev != c->events) {
+        struct epoll_event e = {.events = ev, .data.fd = c->fd};
+        epoll_ctl(b->ep, EPOLL_CTL_MOD, c->fd, &e);
+        c->events = ev;
+    }
+}
+
+void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c)
+{
+    /* Sending happens from the loop on EPOLLOUT, never from inside a
+     * recheck that is walking the parked list. */
+    conn_update_events(b, c);
+}
+
+static void conn_accept_one(struct kb_broker *b, int fd)
+{
+    if ((size_t)fd >= b->conns_cap) {
+        size_t cap = b->conns_cap ? b->conns_cap : 256;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        struct kb_conn **t = realloc(b->conns, cap * sizeof *t);
+        if (!t) {
+            close(fd);
+            return;
+        }
+        memset(t + b->conns_cap, 0, (cap - b->conns_cap) * sizeof *t);
+        b->conns = t;
+        b->conns_cap = cap;
+    }
+    struct kb_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->id = ++b->next_conn_id;
+    c->events = EPOLLIN;
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, fd, &e)) {
+        free(c);
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    b->conns[fd] = c;
+    b->nconns++;
+    kb_log(b, "connection %llu accepted (fd %d, %zu open)", (unsigned long long)c->id, fd,
+           b->nconns);
+}
+
+static void on_accept(struct kb_broker *b)
+{
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(b->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_accept_one(b, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if ((errno == EMFILE || errno == ENFILE) && b->spare_fd >= 0) {
+            /* Out of descriptors: accept and drop one so the listener does
+             * not stay readable forever, then take the reserve back. */
+            close(b->spare_fd);
+            fd = accept(b->lfd, NULL, NULL);
+            if (fd >= 0)
+                close(fd);
+            b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            fprintf(stderr, "kbroker: out of file descriptors, connection refused\n");
+        }
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ requests */
+
+static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size)
+{
+    kb_rd_t r;
+    kb_rd_init(&r, frame, size);
+    struct kb_req q = {0};
+    q.api_key = kb_rd_i16(&r);
+    q.api_version = kb_rd_i16(&r);
+    q.correlation_id = kb_rd_i32(&r);
+    const char *client;
+    int16_t client_len;
+    kb_rd_str(&r, &client, &client_len);
+    if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3)
+        kb_rd_tags(&r); /* request header v2 (flexible) */
+    if (r.err)
+        return -1;
+    q.conn = c;
+    q.resp = calloc(1, sizeof *q.resp);
+    if (!q.resp)
+        return -1;
+    q.resp->ready = 1;
+    kb_resp_begin(q.resp, q.correlation_id);
+    int rc;
+    switch (q.api_key) {
+    case KB_API_API_VERSIONS: rc = kb_handle_api_versions(b, &q, &r); break;
+    case KB_API_METADATA: rc = kb_handle_metadata(b, &q, &r); break;
+    case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
+    case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
+    case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+    default: rc = -1; break;
+    }
+    if (rc < 0)
+        kb_log(b, "connection %llu: bad or unsupported request (key %d v%d)",
+               (unsigned long long)c->id, q.api_key, q.api_version);
+    if (rc == 0 && q.resp->ready && kb_resp_finish(q.resp))
+        rc = -1;
+    if (rc != 0) {
+        resp_free(b, q.resp);
+        return rc < 0 ? -1 : 0;
+    }
+    if (c->tail)
+        c->tail->next = q.resp;
+    else
+        c->head = q.resp;
+    c->tail = q.resp;
+    c->nresp++;
+    return 0;
+}
+
+/* Handle every complete frame in the buffer (while the queue has room).
+ * Returns the number handled or -1 to close the connection. */
+static int process_frames(struct kb_broker *b, struct kb_conn *c)
+{
+    size_t off = 0;
+    int handled = 0;
+    while (c->nresp < KB_MAX_PENDING && c->in_len - off >= 4) {
+        uint32_t size = be32(c->in + off);
+        if (size < 8 || size > b->cfg.max_request) {
+            kb_log(b, "connection %llu: request size %u refused", (unsigned long long)c->id, size);
+            return -1;
+        }
+        if (c->in_len - off - 4 < size)
+            break;
+        if (handle_frame(b, c, c->in + off + 4, size))
+            return -1;
+        off += 4 + (size_t)size;
+        handled++;
+    }
+    if (off) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (c->in_len == 0 && c->in_cap > KB_IN_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    return handled;
+}
+
+/* Make room for the next read: enough for the frame being received, grown
+ * in steps so a declared size alone never allocates much. */
+static int in_reserve(struct kb_broker *b, struct kb_conn *c)
+{
+    size_t need = KB_IN_MIN;
+    if (c->in_len >= 4) {
+        uint32_t size = be32(c->in);
+        if (size < 8 || size > b->cfg.max_request)
+            return -1;
+        need = 4 + (size_t)size;
+        if (need < KB_IN_MIN)
+            need = KB_IN_MIN;
+    }
+    if (c->in_cap > c->in_len && (c->in_cap >= need || c->in_cap - c->in_len >= KB_IN_MIN))
+        return 0;
+    size_t cap = need;
+    if (need > KB_IN_STEP) {
+        size_t step = c->in_cap * 2 > KB_IN_STEP ? c->in_cap * 2 : KB_IN_STEP;
+        if (step < need)
+            cap = step;
+    }
+    if (cap <= c->in_cap) {
+        if (c->in_cap > c->in_len)
+            return 0;
+        cap = c->in_cap * 2; /* full of unhandled frames: cannot happen */
+    }
+    uint8_t *p = realloc(c->in, cap);
+    if (!p)
+        return -1;
+    c->in = p;
+    c->in_cap = cap;
+    return 0;
+}
+
+/* Read what is available. Returns 0, or -1 when the connection must close. */
+static int conn_read(struct kb_broker *b, struct kb_conn *c, const char **why)
+{
+    for (int i = 0; i < KB_READS_PER_EVENT && c->nresp < KB_MAX_PENDING; i++) {
+        if (in_reserve(b, c)) {
+            *why = "request too large or out of memory";
+            return -1;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n == 0) {
+            *why = "closed by peer";
+            return -1;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            *why = strerror(errno);
+            return -1;
+        }
+        c->in_len += (size_t)n;
+        if (process_frames(b, c) < 0) {
+            *why = "malformed request";
+            return -1;
+        }
+        if ((size_t)n < c->in_cap - c->in_len)
+            return 0; /* drained the socket */
+    }
+    return 0;
+}
+
+/* Send ready responses in order. Returns 0 or -1 (connection broken). */
+static int conn_send(struct kb_broker *b, struct kb_conn *c)
+{
+    struct kb_resp *r;
+    while ((r = c->head) && r->ready) {
+        if (r->kill)
+            return -1;
+        while (r->cur < r->npieces) {
+            struct kb_piece *pc = &r->pieces[r->cur];
+            if (pc->lease) {
+                int rc = klog_lease_sendfile(pc->lease, c->fd, NULL);
+                if (rc == 0)
+                    return 0;
+                if (rc < 0)
+                    return -1;
+                r->cur++;
+                continue;
+            }
+            int more = r->cur + 1 < r->npieces || (r->next && r->next->ready);
+            ssize_t n = send(c->fd, r->buf.p + pc->off + r->cur_done, pc->len - r->cur_done,
+                             MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+            }
+            r->cur_done += (size_t)n;
+            if (r->cur_done == pc->len) {
+                r->cur++;
+                r->cur_done = 0;
+            }
+        }
+        c->head = r->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->nresp--;
+        resp_free(b, r);
+    }
+    return 0;
+}
+
+static void on_conn(struct kb_broker *b, struct kb_conn *c, uint32_t events)
+{
+    const char *why = "connection error";
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (conn_read(b, c, &why))
+            goto close;
+    }
+    /* Send, and whenever the queue drains below the limit handle frames
+     * that were left in the buffer. */
+    for (;;) {
+        size_t before = c->nresp;
+        if (conn_send(b, c)) {
+            why = "send failed";
+            goto close;
+        }
+        if (c->nresp == before || c->in_len < 4)
+            break;
+        int h = process_frames(b, c);
+        if (h < 0) {
+            why = "malformed request";
+            goto close;
+        }
+        if (h == 0)
+            break;
+    }
+    conn_update_events(b, c);
+    return;
+close:
+    conn_close(b, c, why);
+}
+
+/* ------------------------------------------------------------ loop */
+
+int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p)
+{
+    int fd;
+    int rc = klog_partition_pollfd(p, &fd);
+    if (rc)
+        return rc;
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, fd, &e) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int setup_signals(struct kb_broker *b)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL))
+        return -1;
+    signal(SIGPIPE, SIG_IGN); /* sendfile has no MSG_NOSIGNAL */
+    b->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return b->sfd < 0 ? -1 : 0;
+}
+
+int kb_net_run(struct kb_broker *b)
+{
+    b->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (b->ep < 0 || setup_signals(b)) {
+        perror("kbroker: epoll/signalfd");
+        return -1;
+    }
+    b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = b->lfd};
+    struct epoll_event s = {.events = EPOLLIN, .data.fd = b->sfd};
+    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, b->lfd, &e) || epoll_ctl(b->ep, EPOLL_CTL_ADD, b->sfd, &s)) {
+        perror("kbroker: epoll_ctl");
+        return -1;
+    }
+    struct epoll_event evs[256];
+    while (!b->stop) {
+        int timeout = kb_fetch_next_timeout(b, kb_now_ms());
+        int n = epoll_wait(b->ep, evs, 256, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("kbroker: epoll_wait");
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == b->lfd) {
+                on_accept(b);
+            } else if (fd == b->sfd) {
+                struct signalfd_siginfo si;
+                if (read(b->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                    kb_log(b, "signal %u: shutting down", si.ssi_signo);
+                    b->stop = 1;
+                }
+            } else if ((size_t)fd < b->conns_cap && b->conns[fd]) {
+                on_conn(b, b->conns[fd], evs[i].events);
+            } else {
+                uint64_t v;
+                ssize_t rn = read(fd, &v, sizeof v); /* partition pollfd: reset */
+                (void)rn;
+            }
+        }
+        if (b->parked)
+            kb_fetch_recheck(b, kb_now_ms());
+    }
+    return 0;
+}
+
+void kb_net_close_all(struct kb_broker *b)
+{
+    for (size_t fd = 0; fd < b->conns_cap; fd++)
+        if (b->conns[fd])
+            conn_close(b, b->conns[fd], "shutdown");
+    free(b->conns);
+    b->conns = NULL;
+    b->conns_cap = 0;
+    if (b->lfd >= 0)
+        close(b->lfd);
+    if (b->sfd >= 0)
+        close(b->sfd);
+    if (b->spare_fd >= 0)
+        close(b->spare_fd);
+    if (b->ep >= 0)
+        close(b->ep);
+    b->lfd = b->sfd = b->spare_fd = b->ep = -1;
+}
