@@ -756,6 +756,14 @@ static int write_locked(struct klog_partition *p, const uint8_t *hdr, const uint
         goto out;
     }
     atomic_store(&s->unsynced, 1);
+    if (pos == 0)
+        s->first_batch_ts = max_ts;
+    /* As Kafka's LogSegment.append: the max timestamp takes this batch in
+     * before the index check, so a time entry written now covers it. */
+    if (max_ts > s->max_ts) {
+        s->max_ts = max_ts;
+        s->max_ts_off = last;
+    }
     int64_t interval = klog__topic_conf(p->topic, KLOG_CONF_INDEX_INTERVAL_BYTES);
     if (s->bytes_since_index > interval) {
         klog__offidx_append(&s->oix, last, (uint32_t)pos);
@@ -763,12 +771,6 @@ static int write_locked(struct klog_partition *p, const uint8_t *hdr, const uint
         s->bytes_since_index = 0;
     }
     s->bytes_since_index += (int64_t)len;
-    if (pos == 0)
-        s->first_batch_ts = max_ts;
-    if (max_ts > s->max_ts) {
-        s->max_ts = max_ts;
-        s->max_ts_off = last;
-    }
     atomic_store(&s->next_offset, last + 1);
     atomic_store_explicit(&s->size, pos + (int64_t)len, memory_order_release);
     atomic_store_explicit(&p->log_end, last + 1, memory_order_release);

@@ -398,18 +398,19 @@ int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *trunc
             why = "batch offsets out of order";
             break;
         }
+        if (s->first_batch_ts < 0)
+            s->first_batch_ts = bi.max_timestamp;
+        /* Kafka's LogSegment.recover raises the max timestamp first too. */
+        if (bi.max_timestamp > s->max_ts) {
+            s->max_ts = bi.max_timestamp;
+            s->max_ts_off = last;
+        }
         if (since > interval) {
             klog__offidx_append(&s->oix, last, (uint32_t)pos);
             klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
             since = 0;
         }
         since += size;
-        if (s->first_batch_ts < 0)
-            s->first_batch_ts = bi.max_timestamp;
-        if (bi.max_timestamp > s->max_ts) {
-            s->max_ts = bi.max_timestamp;
-            s->max_ts_off = last;
-        }
         next = last + 1;
         pos += size;
         atomic_fetch_add(&log->stat_scanned_bytes, size);
