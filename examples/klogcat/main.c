@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     int ac = argc - first + 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:vhLPC", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:X:vhLPC", long_opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg, given |= F_D;
