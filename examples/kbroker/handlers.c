@@ -4,8 +4,15 @@
  *
  * Versions served are kafka-protocol.md section 0's core profile, all
  * non-flexible except the ApiVersions v3 exchange librdkafka opens with:
- *   ApiVersions 0-3, Metadata 0-4, Produce 3, Fetch 4, ListOffsets 1-2.
- * Group APIs are not advertised (a client then never uses them). A request
+ *   ApiVersions 0-3, Metadata 0-4, Produce 0-3, Fetch 4, ListOffsets 1-2,
+ *   FindCoordinator 0.
+ * Two entries go beyond the bare minimum because librdkafka 2.0.2 keys
+ * codecs off them: it compresses with gzip/snappy/lz4 only if Produce v0 is
+ * in range (v0-v2 are served; their magic 0/1 message sets are refused with
+ * UNSUPPORTED_FOR_MESSAGE_FORMAT) and with lz4 only if FindCoordinator v0 is
+ * (it answers "this node"). The other group APIs are not advertised, so
+ * clients never send them. zstd would need Fetch v10: librdkafka sends
+ * such batches uncompressed. A request
  * with an API key or version outside these ranges closes the connection,
  * except ApiVersions above 3, which gets UNSUPPORTED_VERSION in v0 form
  * (KIP-511) so the client can retry lower.
@@ -27,11 +34,12 @@
 static const struct {
     int16_t key, min, max;
 } api_table[] = {
-    {KB_API_PRODUCE, 3, 3},
+    {KB_API_PRODUCE, 0, 3},
     {KB_API_FETCH, 4, 4},
     {KB_API_LIST_OFFSETS, 1, 2},
     {KB_API_METADATA, 0, 4},
     {KB_API_API_VERSIONS, 0, 3},
+    {KB_API_FIND_COORDINATOR, 0, 0},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 
@@ -207,6 +215,7 @@ static int16_t append_error(int rc)
     case KLOG_EREADONLY:
     case -ENOSPC:
     case -EIO: return KB_ERR_KAFKA_STORAGE_ERROR;
+    case KLOG_EMAGIC: return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     case KLOG_EEMPTY:
     case KLOG_ESEQUENCE: return KB_ERR_CORRUPT_MESSAGE;
     default:
@@ -234,6 +243,8 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         return KB_ERR_CORRUPT_MESSAGE;
     size_t pos = 0, total = (size_t)len;
     while (pos < total) {
+        if (total - pos >= 17 && rec[pos + 16] != 2)
+            return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT; /* magic 0/1 */
         if (total - pos < KLOG_BATCH_HEADER_SIZE)
             return KB_ERR_CORRUPT_MESSAGE;
         uint32_t blen = be32(rec + pos + 8);
@@ -259,11 +270,14 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
 
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
-    if (q->api_version != 3)
+    int16_t v = q->api_version;
+    if (v < 0 || v > 3)
         return -1;
-    const char *txn;
-    int16_t txn_len;
-    kb_rd_str(r, &txn, &txn_len);
+    if (v >= 3) {
+        const char *txn;
+        int16_t txn_len;
+        kb_rd_str(r, &txn, &txn_len);
+    }
     int16_t acks = kb_rd_i16(r);
     (void)kb_rd_i32(r); /* timeout_ms: no replicas to wait for */
     int32_t ntopics = kb_rd_count(r, 6);
@@ -298,11 +312,32 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             kb_put_i32(w, idx);
             kb_put_i16(w, err);
             kb_put_i64(w, err ? -1 : base);
-            kb_put_i64(w, -1); /* log_append_time_ms: CreateTime */
+            if (v >= 2)
+                kb_put_i64(w, -1); /* log_append_time_ms: CreateTime */
         }
     }
-    kb_put_i32(w, 0); /* throttle_time_ms */
+    if (v >= 1)
+        kb_put_i32(w, 0); /* throttle_time_ms */
     return acks == 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ FindCoordinator */
+
+int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    if (q->api_version != 0)
+        return -1;
+    const char *key;
+    int16_t len;
+    kb_rd_str(r, &key, &len);
+    if (r->err)
+        return -1;
+    kb_wbuf_t *w = &q->resp->buf;
+    kb_put_i16(w, KB_ERR_NONE);
+    kb_put_i32(w, KB_NODE_ID);
+    kb_put_str(w, b->cfg.host, strlen(b->cfg.host));
+    kb_put_i32(w, b->cfg.port);
+    return 0;
 }
 
 /* ------------------------------------------------------------ ListOffsets */

@@ -7,7 +7,7 @@
  *   net.c       listener, connections, framing, per-connection response
  *               queues (in request order), sending (memory + lease sendfile),
  *               long-poll timers and partition wake-ups, the event loop
- *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets
+ *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets, FindCoordinator
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   main.c      options, signals, pid file, start and clean shutdown
  * Only the public API of klog.h is used: this is how a server embeds libklog.
@@ -154,6 +154,7 @@ int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 
 /* Long-poll support (fetch.c). */
@@ -190,6 +191,7 @@ enum {
     KB_ERR_INVALID_REQUIRED_ACKS = 21,
     KB_ERR_UNSUPPORTED_VERSION = 35,
     KB_ERR_INVALID_REQUEST = 42,
+    KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
     KB_ERR_KAFKA_STORAGE_ERROR = 56
 };
 
@@ -199,6 +201,7 @@ enum {
     KB_API_FETCH = 1,
     KB_API_LIST_OFFSETS = 2,
     KB_API_METADATA = 3,
+    KB_API_FIND_COORDINATOR = 10,
     KB_API_API_VERSIONS = 18
 };
 

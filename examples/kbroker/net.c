@@ -252,6 +252,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
     case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
     case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+    case KB_API_FIND_COORDINATOR: rc = kb_handle_find_coordinator(b, &q, &r); break;
     default: rc = -1; break;
     }
     if (rc < 0)
