@@ -170,6 +170,49 @@ static struct klog_topic *find_topic(klog__log_t *log, const char *name, size_t 
 
 /* ------------------------------------------------------------ checkpoints */
 
+/* Sort a checkpoint by (topic, partition, position) so lookups are binary
+ * searches: opening 10,000 partitions must not cost 10^8 comparisons. */
+static int cmp_ckpt(const void *a, const void *b)
+{
+    const klog__ckpt_entry_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (c)
+        return c;
+    return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+static int64_t ckpt_find(const klog__ckpt_t *c, const char *topic, int32_t part, int64_t dflt)
+{
+    klog__ckpt_entry_t key = {(char *)topic, part, 0};
+    size_t lo = 0, hi = c->count;
+    /* Last of equal entries: Kafka keeps the last duplicate. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_ckpt(&c->entries[mid], &key) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && cmp_ckpt(&c->entries[lo - 1], &key) == 0)
+        return c->entries[lo - 1].offset;
+    return dflt;
+}
+
+/* Stable sort (entries keep file order among duplicates). */
+static void ckpt_sort(klog__ckpt_t *c)
+{
+    for (size_t i = 1; i < c->count; i++) {
+        /* Insertion sort is stable; checkpoints arrive nearly sorted. */
+        klog__ckpt_entry_t e = c->entries[i];
+        size_t j = i;
+        while (j > 0 && cmp_ckpt(&c->entries[j - 1], &e) > 0) {
+            c->entries[j] = c->entries[j - 1];
+            j--;
+        }
+        c->entries[j] = e;
+    }
+}
+
 static int apply_checkpoints(klog__log_t *log)
 {
     klog__ckpt_t rp = {0}, ls = {0};
@@ -184,12 +227,14 @@ static int apply_checkpoints(klog__log_t *log)
     if (rc && rc != -ENOENT)
         klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): ignored", log->dir,
                   LS_CKPT, klog_strerror(rc));
+    ckpt_sort(&rp);
+    ckpt_sort(&ls);
     for (size_t i = 0; i < log->ntopics; i++) {
         struct klog_topic *t = log->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
             struct klog_partition *p = t->parts[j];
-            atomic_store(&p->recovery_point, klog__ckpt_lookup(&rp, t->meta.name, j, 0));
-            atomic_store(&p->log_start, klog__ckpt_lookup(&ls, t->meta.name, j, 0));
+            atomic_store(&p->recovery_point, ckpt_find(&rp, t->meta.name, j, 0));
+            atomic_store(&p->log_start, ckpt_find(&ls, t->meta.name, j, 0));
         }
     }
     klog__ckpt_free(&rp);
