@@ -198,19 +198,41 @@ static int64_t ckpt_find(const klog__ckpt_t *c, const char *topic, int32_t part,
     return dflt;
 }
 
-/* Stable sort (entries keep file order among duplicates). */
-static void ckpt_sort(klog__ckpt_t *c)
+/* Stable merge sort (entries keep file order among duplicates). On
+ * allocation failure the entries stay unsorted and lookups degrade to the
+ * linear klog__ckpt_lookup. */
+static int ckpt_sort(klog__ckpt_t *c)
 {
-    for (size_t i = 1; i < c->count; i++) {
-        /* Insertion sort is stable; checkpoints arrive nearly sorted. */
-        klog__ckpt_entry_t e = c->entries[i];
-        size_t j = i;
-        while (j > 0 && cmp_ckpt(&c->entries[j - 1], &e) > 0) {
-            c->entries[j] = c->entries[j - 1];
-            j--;
+    size_t n = c->count;
+    if (n < 2)
+        return 1;
+    klog__ckpt_entry_t *tmp = klog__malloc(n * sizeof *tmp), *a = c->entries, *b = tmp;
+    if (!tmp)
+        return 0;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                b[k++] = cmp_ckpt(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
+            while (i < mid)
+                b[k++] = a[i++];
+            while (j < hi)
+                b[k++] = a[j++];
         }
-        c->entries[j] = e;
+        klog__ckpt_entry_t *t = a;
+        a = b;
+        b = t;
     }
+    if (a != c->entries)
+        memcpy(c->entries, a, n * sizeof *a);
+    free(tmp);
+    return 1;
+}
+
+static int64_t ckpt_get(const klog__ckpt_t *c, int sorted, const char *topic, int32_t part)
+{
+    return sorted ? ckpt_find(c, topic, part, 0) : klog__ckpt_lookup(c, topic, part, 0);
 }
 
 static int apply_checkpoints(klog__log_t *log)
@@ -227,14 +249,13 @@ static int apply_checkpoints(klog__log_t *log)
     if (rc && rc != -ENOENT)
         klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): ignored", log->dir,
                   LS_CKPT, klog_strerror(rc));
-    ckpt_sort(&rp);
-    ckpt_sort(&ls);
+    int rs = ckpt_sort(&rp), lss = ckpt_sort(&ls);
     for (size_t i = 0; i < log->ntopics; i++) {
         struct klog_topic *t = log->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
             struct klog_partition *p = t->parts[j];
-            atomic_store(&p->recovery_point, ckpt_find(&rp, t->meta.name, j, 0));
-            atomic_store(&p->log_start, ckpt_find(&ls, t->meta.name, j, 0));
+            atomic_store(&p->recovery_point, ckpt_get(&rp, rs, t->meta.name, j));
+            atomic_store(&p->log_start, ckpt_get(&ls, lss, t->meta.name, j));
         }
     }
     klog__ckpt_free(&rp);
