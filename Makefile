@@ -3,7 +3,10 @@
 #   make                 library (static + shared), tools, examples, benchmarks
 #   make check           fast test tier (Check suites, script tests, fuzz corpus replay)
 #   make check SANITIZE=1  the same under ASan+UBSan (build/asan)
-#   make check TSAN=1      threaded suites under ThreadSanitizer (build/tsan)
+#   make tsan-check      threaded suites ("threads" in their name) under TSan (build/tsan)
+#   make stress          crash (kill -9) rounds, ROUNDS=1000 by default
+#   make fuzz            libFuzzer on every target, FUZZ_SECONDS each
+#   make bench / bench-quick   benchmarks, results in build/bench/results.csv
 #   make demo            produce and consume a small log, printing what happened
 #   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
 #
@@ -102,7 +105,7 @@ FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(patsubst test/fuzz/%.c,$(O)/fuzz/%_replay,$(FUZZ_SRC))
 TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/*.c))
 
-.PHONY: all lib check check-unit check-scripts check-fuzz demo install uninstall clean \
+.PHONY: FORCE all lib check check-unit check-scripts check-fuzz demo install uninstall clean \
         deps stress fuzz bench bench-quick tsan-check
 .DEFAULT_GOAL := all
 
@@ -116,7 +119,7 @@ $(O)/obj/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
 
 $(O)/pic/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
 	@mkdir -p $(dir $@)
-	$(call say,CC,$< '(pic)')
+	$(call say,CC,'$< (pic)')
 	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DKLOG_BUILDING_SHARED -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
@@ -129,11 +132,16 @@ $(SHARED): $(PIC_OBJ)
 	$(Q)ln -sf libklog.so.$(VERSION) $(O)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(O)/libklog.so
 
-$(O)/klog.pc: pkgconfig/klog.pc.in include/klog.h Makefile
+# klog.pc records install paths, which make cannot see as files: rebuild it
+# on every run, replacing it only when its text changes, so that
+# `make && make install PREFIX=/usr` installs a .pc that says /usr.
+$(O)/klog.pc: pkgconfig/klog.pc.in include/klog.h Makefile FORCE
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES_PRIVATE@|$(REQ_PRIV)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIV_EXTRA) -lpthread -lm|' $< > $@
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIV_EXTRA) -lpthread -lm|' $< > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+FORCE:
 
 # Programs link the static library: one self-contained binary each.
 $(O)/examples/%: examples/%.c $(STATIC)
@@ -213,8 +221,8 @@ check-scripts: all $(TEST_HELPERS)
 	    else fail=$$((fail+1)); echo "  FAIL $$t (log: $(O)/$$(basename $$t).log)"; tail -20 $(O)/$$(basename $$t).log; fi; \
 	done; echo "scripts: $$pass passed, $$fail failed, $$skip skipped"; [ $$fail -eq 0 ]
 
-tsan-check:
-	@$(MAKE) --no-print-directory TSAN=1 $(TEST_BIN)
+tsan-check: deps
+	@$(MAKE) --no-print-directory TSAN=1 build/tsan/test/check_klog
 	$(Q)KLOG_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/test/check_klog threads
 
 stress: all $(TEST_HELPERS)

@@ -321,7 +321,8 @@ static int list_dir(struct klog_partition *p, seg_files_t **out, size_t *count)
             free(path);
         }
     }
-    qsort(v, k, sizeof *v, cmp_files);
+    if (k > 1)
+        qsort(v, k, sizeof *v, cmp_files);
     *out = v;
     *count = k;
     return 0;
