@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,14 @@ int main(int argc, char **argv)
     if (!cfg->dir || optind != argc)
         goto usage_error;
 
+    /* Block the shutdown signals before any thread exists (klog_open starts
+     * the library's background thread): they are read from a signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN); /* sendfile has no MSG_NOSIGNAL */
     raise_fd_limit();
     int rc = open_log(b);
     if (rc) {

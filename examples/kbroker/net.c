@@ -456,15 +456,14 @@ int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p)
     return 0;
 }
 
+/* SIGINT/SIGTERM arrive through a signalfd. main() blocked them before
+ * klog_open started the library's threads, which inherit the mask. */
 static int setup_signals(struct kb_broker *b)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &set, NULL))
-        return -1;
-    signal(SIGPIPE, SIG_IGN); /* sendfile has no MSG_NOSIGNAL */
     b->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     return b->sfd < 0 ? -1 : 0;
 }
