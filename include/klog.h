@@ -313,8 +313,23 @@ enum klog_conf_key {
     KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on open segment files; default 1024 */
     KLOG_CONF_CHECKPOINT_MS = 33,       /* checkpoint write interval; default 60000 */
     KLOG_CONF_DEFAULT_PARTITIONS = 34,  /* partitions when 0 is asked; default 1 */
-    KLOG_CONF_RETENTION_CHECK_MS = 35   /* background retention interval; default
+    KLOG_CONF_RETENTION_CHECK_MS = 35,  /* background retention interval; default
                                            300000 (5 min); 0 = only klog_retention() */
+    /* producer-only (klog_producer_new; see the producer section) */
+    KLOG_CONF_LINGER_MS = 64,           /* max wait for a batch to fill; default 5,
+                                           0..3600000 */
+    KLOG_CONF_BATCH_BYTES = 65,         /* close a batch at this many uncompressed record
+                                           bytes; default 16384, 1..1 GiB (capped by the
+                                           topic's KLOG_CONF_MAX_BATCH_BYTES) */
+    KLOG_CONF_BATCH_RECORDS = 66,       /* close a batch at this many records; default 0
+                                           = no count limit */
+    KLOG_CONF_BUFFER_BYTES = 67,        /* bytes of records accepted but not yet
+                                           delivered; default 32 MiB, >= 1024 */
+    KLOG_CONF_BLOCK_MS = 68,            /* how long klog_produce waits for buffer room;
+                                           default 60000; 0 = fail at once */
+    KLOG_CONF_PARTITIONER = 69,         /* KLOG_PARTITIONER_*; default XXH3 */
+    KLOG_CONF_DURABLE_DELIVERY = 70     /* 1 = fsync (group commit) and report each
+                                           record once durable; default 0 */
 };
 
 /* Visibility policy: which appended records readers may see. */
@@ -569,6 +584,121 @@ KLOG_API void klog_lease_release(klog_lease_t *l);
  * read-only opens (-ENOTSUP: use klog_partition_wait). Errors: -errno.
  */
 KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
+
+/* ---------------------------------------------------------------- producer */
+/*
+ * A producer turns single records into batches: klog_produce() picks the
+ * partition, adds the record to that partition's open batch and returns at
+ * once. A batch closes when it holds KLOG_CONF_BATCH_BYTES of records or
+ * KLOG_CONF_BATCH_RECORDS records, when KLOG_CONF_LINGER_MS has passed since
+ * its first record, or on klog_producer_flush(); it is then encoded once
+ * (compressed per the topic's KLOG_CONF_COMPRESSION) and appended with one
+ * write. Records of one partition are appended in the order klog_produce()
+ * accepted them.
+ *
+ * Delivery: the appended callback reports every record once its batch is
+ * appended (its offset) or has failed (err < 0, offset -1). With
+ * KLOG_CONF_DURABLE_DELIVERY = 1 the producer also fsyncs what it appended
+ * (one fsync covers every batch appended before it, across all producing
+ * threads) and the durable callback reports every record again once that
+ * fsync covers it (or with the error). Callbacks for one partition come in
+ * offset order. A failed record is reported with its error to the appended
+ * callback and, in durable mode, to the durable callback as well.
+ *
+ * Memory: records accepted but not yet delivered (appended; durable in
+ * durable mode) take about their encoded size from a buffer of
+ * KLOG_CONF_BUFFER_BYTES. When it is full klog_produce() waits up to
+ * KLOG_CONF_BLOCK_MS for room, then fails with KLOG_EBUFFERFULL (at once
+ * when KLOG_CONF_BLOCK_MS is 0).
+ *
+ * Threads: any number of threads may call klog_produce() and
+ * klog_producer_flush() on one producer at the same time. The producer owns
+ * one background thread that closes lingering batches and, in durable
+ * mode, runs the fsyncs. Batches filled by klog_produce() are appended by
+ * the thread that filled them, inside that call.
+ */
+
+/* Partitioners for keyed records (KLOG_CONF_PARTITIONER). Records with a
+ * null key are spread with Kafka's sticky rule under both: they fill one
+ * partition's batch, then move on to another partition. */
+#define KLOG_PARTITIONER_XXH3 0    /* XXH3_64bits(key) % partitions (default) */
+#define KLOG_PARTITIONER_MURMUR2 1 /* Kafka's: (murmur2(key) & 0x7fffffff) % partitions,
+                                      so keys land where Kafka's producers put them */
+
+#define KLOG_PARTITION_ANY (-1) /* klog_produce: let the partitioner choose */
+
+typedef struct klog_producer klog_producer_t;
+
+/*
+ * Delivery callback. rec is a view of the record as stored (key, value,
+ * headers, timestamp, offset): valid only during the call. partition is the
+ * partition it went to; offset is its offset, or -1 when err < 0 (err as
+ * klog_append's, e.g. KLOG_EFAILED, -ENOSPC). msg_opaque is what was given
+ * to klog_produce(). Runs on the producer's background thread or inside a
+ * klog_produce()/klog_producer_flush() call of any thread; it must return
+ * quickly and must not call klog_produce(), klog_producer_flush() or
+ * klog_producer_close() on the same producer.
+ */
+typedef void (*klog_delivery_fn)(void *ctx, const klog_record_t *rec, int32_t partition,
+                                 int64_t offset, int err, void *msg_opaque);
+
+/*
+ * Create a producer writing into log. cfg (may be NULL: defaults) supplies
+ * the producer keys (KLOG_CONF_LINGER_MS .. KLOG_CONF_DURABLE_DELIVERY);
+ * other keys in it are ignored. It is copied. Starts the background thread.
+ * Errors: KLOG_EREADONLY, -ENOMEM, -errno (thread creation).
+ */
+KLOG_API int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **out);
+/*
+ * Set the delivery callbacks (either may be NULL) and their ctx. appended
+ * runs once per record when its batch is appended; durable once per record
+ * when it is fsynced (only with KLOG_CONF_DURABLE_DELIVERY = 1). Call before
+ * the first klog_produce(); not thread-safe against producing threads.
+ */
+KLOG_API void klog_producer_set_delivery(klog_producer_t *p, klog_delivery_fn appended,
+                                         klog_delivery_fn durable, void *ctx);
+/*
+ * Produce one record to topic: to `partition`, or with KLOG_PARTITION_ANY
+ * to the partitioner's choice (key hash; sticky for a null key). The key,
+ * value and headers are copied before return; rec->timestamp
+ * KLOG_TIMESTAMP_NOW takes the current time; rec->offset is ignored.
+ * msg_opaque is handed back to the callbacks. Returns 0 once accepted: the
+ * outcome comes through the callbacks (and klog_producer_flush()).
+ * Errors (record not accepted, no callback): -EINVAL (bad record or
+ * arguments), KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_ENOPARTITION,
+ * KLOG_ETOOLARGE (the record alone exceeds the topic's
+ * KLOG_CONF_MAX_BATCH_BYTES or the buffer), KLOG_EBUFFERFULL (no room within
+ * KLOG_CONF_BLOCK_MS), KLOG_ECLOSED (producer closing), -ENOMEM.
+ * An error appending a batch this call filled goes to the callbacks of its
+ * records, not to the return value. Thread-safe.
+ */
+KLOG_API int klog_produce(klog_producer_t *p, const char *topic, int32_t partition,
+                          const klog_record_t *rec, void *msg_opaque);
+/*
+ * Close every open batch now and wait until every record accepted before
+ * this call has been delivered (appended; durable in durable mode), its
+ * callbacks run. timeout_ms: -1 = no limit. Returns 0, KLOG_ETIMEDOUT, or
+ * the first delivery error seen since the previous flush (the records
+ * concerned were reported through the callbacks). Thread-safe.
+ */
+KLOG_API int klog_producer_flush(klog_producer_t *p, int timeout_ms);
+/*
+ * Flush without a time limit, stop the background thread and free the
+ * producer. Returns as klog_producer_flush(). No klog_produce() may run
+ * concurrently or after. Close every producer before klog_close() of its
+ * log, and do not delete a topic a producer writes to. NULL is accepted.
+ */
+KLOG_API int klog_producer_close(klog_producer_t *p);
+/*
+ * The partition a keyed record goes to under `partitioner`
+ * (KLOG_PARTITIONER_*) for a topic of `partitions` partitions: a pure
+ * function, for tests and servers that place keys themselves. key may be
+ * NULL only with len 0 (an empty key). Returns the partition, or -EINVAL
+ * (partitions < 1, NULL key with len > 0) or KLOG_ECONFIG (unknown
+ * partitioner). Thread-safe.
+ */
+KLOG_API int32_t klog_partition_for_key(int partitioner, const void *key, size_t len,
+                                        int32_t partitions);
 
 #ifdef __cplusplus
 }

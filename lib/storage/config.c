@@ -37,6 +37,16 @@ static const conf_def_t defs[] = {
     {KLOG_CONF_CHECKPOINT_MS, 0, 60000, 0, INT64_MAX},
     {KLOG_CONF_DEFAULT_PARTITIONS, 0, 1, 1, 100000},
     {KLOG_CONF_RETENTION_CHECK_MS, 0, 300000, 0, INT64_MAX},
+    /* producer (lib/produce); Kafka's linger.ms, batch.size, buffer.memory,
+     * max.block.ms defaults, except linger (Kafka 4's 5 ms, not 0) */
+    {KLOG_CONF_LINGER_MS, 0, 5, 0, 3600000},
+    {KLOG_CONF_BATCH_BYTES, 0, 16384, 1, 1 << 30},
+    {KLOG_CONF_BATCH_RECORDS, 0, 0, 0, INT32_MAX},
+    {KLOG_CONF_BUFFER_BYTES, 0, 32 << 20, 1024, INT64_MAX / 2},
+    {KLOG_CONF_BLOCK_MS, 0, 60000, 0, INT32_MAX},
+    {KLOG_CONF_PARTITIONER, 0, KLOG_PARTITIONER_XXH3, KLOG_PARTITIONER_XXH3,
+     KLOG_PARTITIONER_MURMUR2},
+    {KLOG_CONF_DURABLE_DELIVERY, 0, 0, 0, 1},
 };
 
 static const conf_def_t *find(int key)
