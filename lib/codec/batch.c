@@ -222,8 +222,11 @@ int klog_batch_validate(const void *buf, size_t len, unsigned flags, klog_batch_
         return klog__records_check(info, recs, end);
     klog__buf_t out = { 0 };
     rc = klog__decompress(info->compression, NULL, recs, (size_t)(end - recs), &out);
-    if (rc == 0)
-        rc = klog__records_check(info, out.data, out.data + out.len);
+    if (rc == 0) {
+        static const uint8_t none[1];
+        const uint8_t *p = out.data ? out.data : none; /* empty stream: no buffer */
+        rc = klog__records_check(info, p, p + out.len);
+    }
     klog__buf_free(&out);
     return rc;
 }

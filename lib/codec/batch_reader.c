@@ -91,8 +91,9 @@ int klog_batch_reader_open(klog_batch_reader_t *r, const void *buf, size_t len, 
         rc = klog__decompress(in->compression, &r->ctx, recs, (size_t)(end - recs), &r->dbuf);
         if (rc)
             return open_fail(r, rc);
-        recs = r->dbuf.data;
-        end = r->dbuf.data + r->dbuf.len;
+        static const uint8_t none[1];
+        recs = r->dbuf.data ? r->dbuf.data : none; /* empty stream: no buffer */
+        end = recs + r->dbuf.len;
     }
     if (flags & KLOG_VALIDATE_RECORDS) {
         rc = klog__records_check(in, recs, end);

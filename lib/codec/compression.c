@@ -274,7 +274,8 @@ static int gzip_compress(const uint8_t *src, size_t n, klog__buf_t *out)
     memset(&zs, 0, sizeof zs);
     zs.zalloc = z_alloc;
     zs.zfree = z_free;
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    int zr0 = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    if (zr0 != Z_OK)
         return -ENOMEM;
     int rc = 0;
     const uint8_t *p = src;

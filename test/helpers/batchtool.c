@@ -147,7 +147,8 @@ static int cmd_build(const char *codec_name, const char *out_path)
         int nowned = 0;
         rec.headers = hdrs;
         char *save = NULL;
-        for (char *tok = strtok_r(line + 4, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+        for (char *tok = strtok_r(line + 4, " \n", &save); tok;
+             tok = strtok_r(NULL, " \n", &save)) {
             uint8_t *p;
             int32_t n;
             if (strncmp(tok, "ts=", 3) == 0) {

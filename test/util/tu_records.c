@@ -62,7 +62,8 @@ static void *set_alloc(tu_records_t *set, size_t n)
 {
     void *p = xmalloc(n);
     if ((set->nblocks & (set->nblocks - 1)) == 0) { /* 0, 1, 2, 4, ...: double */
-        set->blocks = realloc(set->blocks, (set->nblocks ? 2 * set->nblocks : 1) * sizeof *set->blocks);
+        size_t cap = set->nblocks ? 2 * set->nblocks : 1;
+        set->blocks = realloc(set->blocks, cap * sizeof *set->blocks);
         if (!set->blocks)
             abort();
     }
