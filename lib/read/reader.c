@@ -85,6 +85,11 @@ static int position(struct klog_reader *r)
         return rc;
     drop_list(r);
     r->list = klog__partition_segments(r->p);
+    /* Checked after taking the snapshot: retention and DeleteRecords
+     * publish the log start before the shorter list, so a position that
+     * is gone is never mistaken for the first segment's start. */
+    if (r->next < klog__partition_log_start(r->p))
+        return KLOG_EOFFSET;
     if (!r->list || r->list->n == 0)
         return 0; /* nothing yet: stay unpositioned */
     r->si = seg_for(r->list, r->next);
@@ -203,8 +208,9 @@ static int next_batch(struct klog_reader *r)
         if (rc || !r->positioned)
             return rc;
     }
-    if (r->next < klog__partition_log_start(r->p))
-        return KLOG_EOFFSET;
+    /* A reader already positioned reads on from the segments its snapshot
+     * holds even when retention removed them since (they are unlinked at
+     * its last reference); only finding a position again can fail. */
     for (;;) {
         klog__segment_t *s = r->list->seg[r->si];
         int64_t limit = klog__segment_readable(s);
