@@ -234,7 +234,9 @@ mkfifo "$T/fifo" || fail "mkfifo"
 WPID=$!
 BGPIDS="$BGPIDS $WPID"
 exec 3>"$T/fifo"
-echo "first" >&3
+# Writes to the fifo must not kill this script if the writer died.
+to_writer() { (trap '' PIPE; echo "$1" >&3) 2>/dev/null || fail "the fifo writer is gone"; }
+to_writer first
 "$K" -d "$D" -t f -C -f '%p:%o:%s\n' >"$T/follow.out" 2>"$T/follow.err" 3>&- &
 FPID=$!
 BGPIDS="$BGPIDS $FPID"
@@ -244,7 +246,7 @@ wait_for "$T/follow.out" "^0:0:first$" 10 && ok || fail "follower did not print 
 expect_rc 1 "second writer is refused" sh -c "echo no | '$K' -d '$D' -t f -P"
 contains "locked message" "$T/err" "locked"
 expect_rc 0 "list beside a writer" "$K" -d "$D" -L
-echo "second" >&3
+to_writer second
 wait_for "$T/follow.out" "^0:1:second$" 10 && ok || fail "follower did not print a record appended by the live writer"
 exec 3>&-
 wait "$WPID" || fail "fifo writer exited non-zero: $(cat "$T/writer.err")"
