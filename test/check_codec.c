@@ -10,6 +10,9 @@
 
 #include <lz4frame.h>
 #include <xxhash.h>
+#ifdef KLOG_HAVE_SNAPPY
+#include <snappy-c.h>
+#endif
 
 #include "codec/codec.h"
 #include "platform/bytes.h"
@@ -1088,6 +1091,23 @@ START_TEST(snappy_xerial_framing)
     ck_assert_mem_eq(got.value, pool, 100000);
     free(out);
     free(pool);
+#ifdef KLOG_HAVE_SNAPPY
+    /* snappy-java's fallback: a stream without the xerial header is one raw
+     * snappy block. */
+    klog_record_t recs[2];
+    golden_records(recs);
+    const uint8_t *plain = golden_none + 61;
+    size_t max = snappy_max_compressed_length(36), clen = max;
+    char *raw = malloc(max);
+    ck_assert_int_eq(snappy_compress((const char *)plain, 36, raw, &clen), SNAPPY_OK);
+    size_t blen;
+    uint8_t *b = make_batch((const uint8_t *)raw, clen, 2, 1, KLOG_COMPRESSION_SNAPPY, &blen);
+    klog_record_t got2[2];
+    ck_assert_int_eq(read_all(b, blen, KLOG_VALIDATE_RECORDS, got2, 2), 2);
+    ck_assert_int_eq(tu_record_cmp(&got2[1], &recs[1], 0, NULL, 0), 0);
+    free(b);
+    free(raw);
+#endif
 }
 END_TEST
 
