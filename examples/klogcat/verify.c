@@ -11,8 +11,9 @@
  * entry's offset at or after that batch's base and above every earlier
  * batch); the .timeindex (timestamps strictly increasing, offsets
  * non-decreasing and inside the segment); the .seal (log size, XXH3-64
- * digest, next offset, max timestamp, index entry counts); and the
- * recovery-point and log-start checkpoints against what the segments hold.
+ * digest, next offset, max timestamp, index entry counts); klog.topics
+ * against the partition directories; and the recovery-point and log-start
+ * checkpoints against what the segments hold.
  * Each problem is printed as FILE:POSITION: problem; then a summary.
  */
 #include <dirent.h>
@@ -662,6 +663,38 @@ out:
     free(path);
 }
 
+/* klog.topics against the partition directories found. */
+static void check_topics(verifier_t *v, part_t *parts, size_t n)
+{
+    char *path = path_join(v->o->dir, "klog.topics", "");
+    klog__topic_meta_t *meta = NULL;
+    size_t nm = 0;
+    if (!path)
+        return;
+    int rc = klog__meta_read(v->o->dir, &meta, &nm);
+    if (rc < 0) {
+        problem(v, path, 0, "unreadable topic metadata: %s", klog_strerror(rc));
+        free(path);
+        return;
+    }
+    for (size_t i = 0; i < nm; i++) {
+        if (v->o->topic && strcmp(meta[i].name, v->o->topic) != 0)
+            continue;
+        for (int32_t id = 0; id < meta[i].partitions; id++)
+            if (!lookup_part(parts, n, meta[i].name, id))
+                warning(v, path, 0, "partition %s-%" PRId32 " has no directory", meta[i].name, id);
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = 0;
+        while (i < nm && strcmp(meta[i].name, parts[k].topic) != 0)
+            i++;
+        if (i == nm || parts[k].id >= meta[i].partitions)
+            warning(v, parts[k].dir, 0, "not a partition of a topic in klog.topics");
+    }
+    free(meta);
+    free(path);
+}
+
 int kc_verify(const kc_opts_t *o)
 {
     verifier_t v = {.o = o, .tty = isatty(STDERR_FILENO)};
@@ -689,6 +722,7 @@ int kc_verify(const kc_opts_t *o)
     progress(&v, 1);
     for (size_t i = 0; i < np; i++)
         check_partition(&v, &parts[i]);
+    check_topics(&v, parts, np);
     check_checkpoint(&v, parts, np, "recovery-point-offset-checkpoint", 0);
     check_checkpoint(&v, parts, np, "log-start-offset-checkpoint", 1);
     clear_progress(&v);
