@@ -235,10 +235,14 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     const char *client;
     int16_t client_len;
     kb_rd_str(&r, &client, &client_len);
-    if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3)
-        kb_rd_tags(&r); /* request header v2 (flexible) */
     if (r.err)
         return -1;
+    if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3) {
+        /* Request header v2 (flexible). Its tags and the body are not
+         * needed: a version we do not know must still get its answer. */
+        kb_rd_tags(&r);
+        r.err = 0;
+    }
     q.conn = c;
     q.resp = calloc(1, sizeof *q.resp);
     if (!q.resp)
