@@ -128,6 +128,9 @@ static void print_headers_text(const klog_record_t *rec)
     }
 }
 
+/* kcat's -J shape. klog_record_t carries no timestamp type, so "tstype" is
+ * always "create": what klog_append writes (a LogAppendTime batch stored
+ * with klog_append_batch would be reported the same way). */
 static void print_json(const consumer_t *c, int32_t part, const klog_record_t *rec)
 {
     fputs("{\"topic\":", stdout);

@@ -114,7 +114,7 @@ typedef struct kc_batch {
     int64_t pos;              /* byte position in the .log */
     size_t size;              /* total bytes */
     const uint8_t *data;      /* the whole batch, valid until the next call */
-    klog_batch_info_t info;   /* decoded header (when hdr_rc is 0 or KLOG_ECRC) */
+    klog_batch_info_t info;   /* decoded header (meaningful unless magic != 2) */
     int rc;                   /* klog_batch_validate(KLOG_VALIDATE_HEADER) */
     uint32_t crc_computed;    /* CRC-32C over bytes [21, size) */
 } kc_batch_t;

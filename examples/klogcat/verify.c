@@ -395,7 +395,7 @@ static void check_log(verifier_t *v, part_t *p, const seg_t *s, int64_t *prev_la
     free(path);
 }
 
-/* .index: returns the entries the file holds (trimmed length / 8). */
+/* .index entries against the batches check_log found (v->b). */
 static void check_index(verifier_t *v, part_t *p, const seg_t *s, const segstate_t *st,
                         int is_last, int sealed)
 {
