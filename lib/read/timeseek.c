@@ -1,8 +1,9 @@
 /*
  * timeseek.c — offset for a timestamp (Kafka's ListOffsets by time).
  *
- * Segments are skipped while their max timestamp (tracked in memory for
- * the active segment, from the seal for the others) is below the target.
+ * Inactive segments are skipped while their max timestamp (from the seal,
+ * or kept in memory since the roll) is below the target; the active one,
+ * whose max timestamp moves under appends, is always looked at.
  * In the first candidate the time index gives the last entry at or below
  * the target; scanning starts at the batch holding that entry's offset,
  * skips batches whose maxTimestamp is below the target, and decodes the
@@ -86,8 +87,9 @@ int klog_offset_for_time(klog_partition_t *p, int64_t ts, int64_t *offset)
         int active = i + 1 == l->n;
         if (!active && klog__segment_load_meta(s) == 0 && s->max_ts < ts)
             continue;
-        if (active && s->meta_loaded && !klog__is_rdonly(p->log) && s->max_ts < ts)
-            continue;
+        /* The active segment's max timestamp changes under appends (written
+         * under the append lock, which readers never take): no shortcut
+         * there; its time index bounds the scan instead. */
         rc = klog__segment_pin(s, 0);
         if (rc)
             break;
