@@ -127,7 +127,8 @@ struct klog__segment {
 
     pthread_mutex_t mu;       /* fd/index open & close, pins, LRU links */
     int fd;                   /* -1 while closed */
-    int writable;             /* files opened for append (active segment) */
+    atomic_int writable;      /* files opened for append (active segment); the
+                                 sealer clears it without s->mu */
     klog__index_t oix, tix;
     int ix_open;              /* indexes mapped */
     atomic_int pins;
@@ -145,6 +146,8 @@ struct klog__segment {
     int sealed;               /* a valid seal file describes this segment */
     int meta_loaded;          /* next_offset/max_ts/size known */
     int ix_checked;           /* indexes validated against the seal */
+    int expect_ix;            /* seal counts known though the seal was removed
+                                 (the reopened active segment) */
     int deleted;              /* renamed to *.deleted; unlink when refs == 0 */
     atomic_int unsynced;      /* written since the last fsync */
     uint32_t seal_index_entries, seal_timeindex_entries;
