@@ -73,14 +73,21 @@ static void clear_progress(verifier_t *v)
     }
 }
 
-static void progress(verifier_t *v, int force)
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Progress on a terminal, at most every 200 ms, so runs shorter than that
+ * never show one. */
+static void progress(verifier_t *v)
 {
     if (!v->tty)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    if (!force && now - v->last_progress_ns < 200000000)
+    int64_t now = mono_ns();
+    if (now - v->last_progress_ns < 200000000)
         return;
     v->last_progress_ns = now;
     fprintf(stderr, "\rverify: segment %ld/%ld, %.1f/%.1f MiB", v->segs_done, v->segs_total,
@@ -383,7 +390,7 @@ static void check_log(verifier_t *v, part_t *p, const seg_t *s, int64_t *prev_la
             break;
         }
         if ((v->batches & 1023) == 0)
-            progress(v, 0);
+            progress(v);
     }
     if (rc == KC_SCAN_TORN || rc == KC_SCAN_BADLEN)
         problem(v, path, ls.pos, "%s", ls.why);
@@ -601,7 +608,7 @@ static void check_partition(verifier_t *v, part_t *p)
         if (st.next > p->next)
             p->next = st.next;
         v->segs_done++;
-        progress(v, 0);
+        progress(v);
     }
     if (p->next < 0 && p->nsegs > 0)
         p->next = p->segs[p->nsegs - 1].base;
@@ -719,7 +726,7 @@ int kc_verify(const kc_opts_t *o)
         for (size_t k = 0; k < parts[i].nsegs; k++)
             v.bytes_total += parts[i].segs[k].log_bytes;
     }
-    progress(&v, 1);
+    v.last_progress_ns = mono_ns();
     for (size_t i = 0; i < np; i++)
         check_partition(&v, &parts[i]);
     check_topics(&v, parts, np);
