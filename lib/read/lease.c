@@ -116,9 +116,9 @@ static int lease_segment(struct klog_lease *l, klog__segment_t *s, int64_t *next
         klog__segment_unpin(s);
         return 1;
     }
-    int64_t bound = start + (int64_t)left;
-    if (bound > stop)
-        bound = stop;
+    /* Compare in size_t: a budget near SIZE_MAX must not wrap to a
+     * negative bound. */
+    int64_t bound = stop > start && left < (size_t)(stop - start) ? start + (int64_t)left : stop;
     int64_t p = index_floor_pos(&s->oix, start, bound), last = blast;
     int done = 0;
     if (p == start)
