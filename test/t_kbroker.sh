@@ -2,8 +2,9 @@
 # t_kbroker.sh — kbroker end to end with kcat (librdkafka): 100,000 keyed
 # messages per codec (none, gzip, snappy, lz4, zstd) and with headers,
 # consumed back byte for byte with CRC checks; ListOffsets answers
-# (-o -N, -Q by timestamp); restart serves everything acknowledged; a
-# flipped byte in a stored record is reported by the client as a CRC error.
+# (-o -N, -Q by timestamp); flush policies and the pid file; restart serves
+# everything acknowledged; a flipped byte in a stored record is reported by
+# the client as a CRC error.
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 command -v kcat > /dev/null 2>&1 || skip "kcat not installed"
@@ -74,6 +75,29 @@ for z in none lz4; do
     cmp -s "$TMP/in.txt" "$TMP/re_$z.txt" || fail "c_$z differs after restart"
 done
 ok "restart serves everything"
+
+# --- flush policies: visible only once fsynced; -T flushes in the
+# background, acks=all flushes before answering; pid file
+stop_broker
+start_broker --visible-flushed -T 100 -p "$TMP/pid"
+[ "$(cat "$TMP/pid")" = "$BPID" ] || fail "pid file holds '$(cat "$TMP/pid")', not $BPID"
+seq 1 1000 | sed 's/^/f/' > "$TMP/fl.txt"
+kc_produce -t flushed -p 0 -X acks=1 < "$TMP/fl.txt" || fail "produce acks=1 (visible-flushed)"
+sleep 0.5
+kc_consume -t flushed -p 0 -o beginning -f '%s\n' > "$TMP/fl_out.txt" || fail "consume flushed"
+cmp -s "$TMP/fl.txt" "$TMP/fl_out.txt" || fail "-T 100: data not visible after the flush interval"
+stop_broker
+[ ! -e "$TMP/pid" ] || fail "pid file left behind"
+start_broker --visible-flushed
+kc_produce -t flushed2 -p 0 -X acks=all < "$TMP/fl.txt" || fail "produce acks=all (visible-flushed)"
+kc_consume -t flushed2 -p 0 -o beginning -f '%s\n' > "$TMP/fl_out.txt" || fail "consume flushed2"
+cmp -s "$TMP/fl.txt" "$TMP/fl_out.txt" || fail "acks=all did not make data visible"
+stop_broker
+start_broker -F 1
+kc_produce -t flushed3 -p 0 -X acks=1 -X batch.num.messages=10 < "$TMP/fl.txt" || fail "produce -F 1"
+kc_consume -t flushed3 -p 0 -o beginning -f '%s\n' > "$TMP/fl_out.txt" || fail "consume flushed3"
+cmp -s "$TMP/fl.txt" "$TMP/fl_out.txt" || fail "-F 1 data differs"
+ok "flush policies (-T, acks=all, -F) and pid file"
 
 # --- corruption: flip one byte of a stored record value
 stop_broker
