@@ -66,7 +66,7 @@ int klog__index_open(klog__index_t *ix, const char *path, int entry_size, int64_
     ix->fd = -1;
     ix->entry_size = entry_size;
     ix->base = base;
-    int flags = writable ? O_RDWR : O_RDONLY;
+    int flags = O_NOFOLLOW | (writable ? O_RDWR : O_RDONLY); /* a symlink is foreign */
     if (create)
         flags |= O_CREAT;
     int fd = klog__open(path, flags, 0644);

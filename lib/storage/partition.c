@@ -486,6 +486,7 @@ int klog__partition_load(struct klog_partition *p)
                     rc = klog__segment_unseal(s);
                     if (rc)
                         goto fail;
+                    s->expect_ix = 1; /* check its indexes when first opened */
                     s->meta_loaded = 1;
                     s->dirty_seal = 0;
                 }
@@ -720,18 +721,22 @@ static int write_locked(struct klog_partition *p, const uint8_t *hdr, const uint
 {
     klog__seglist_t *l = p->segs; /* stable: only append_mu holders replace it */
     klog__segment_t *s = l->seg[l->n - 1];
-    int rc;
+    /* Pin first: the roll test reads the mapped indexes. */
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
     if (should_roll(p, s, (int64_t)len, last, max_ts) || first - s->base > INT32_MAX) {
+        klog__segment_unpin(s);
         int64_t end = atomic_load(&p->log_end);
         rc = roll(p, l, first > end ? first : end);
         if (rc)
             return rc;
         l = p->segs;
         s = l->seg[l->n - 1];
+        rc = klog__segment_pin(s, 1);
+        if (rc)
+            return rc;
     }
-    rc = klog__segment_pin(s, 1);
-    if (rc)
-        return rc;
     if (s->sealed || s->dirty_seal) {
         rc = klog__segment_unseal(s);
         if (rc)

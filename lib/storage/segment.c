@@ -183,7 +183,7 @@ out:
 static int check_indexes(klog__segment_t *s)
 {
     s->ix_checked = 1;
-    if (!s->sealed)
+    if (!s->sealed && !s->expect_ix)
         return 0;
     int ok = atomic_load(&s->oix.entries) == s->seal_index_entries &&
              s->oix.file_entries == s->seal_index_entries &&
@@ -201,10 +201,11 @@ static int check_indexes(klog__segment_t *s)
     int64_t truncated;
     if (!rc)
         rc = klog__segment_recover(s, 0, &truncated);
-    if (!rc)
+    if (!rc && s->sealed)
         rc = klog__segment_seal(s);
     if (!rc)
         atomic_fetch_add(&s->part->log->stat_rebuilt_indexes, 1);
+    s->expect_ix = 0;
     return rc;
 }
 
