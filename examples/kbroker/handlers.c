@@ -268,6 +268,28 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
     return KB_ERR_NONE;
 }
 
+/* Walk the topic array without acting on it: a malformed request is
+ * refused before any batch of it is stored. */
+static int produce_well_formed(kb_rd_t r)
+{
+    int32_t ntopics = kb_rd_count(&r, 6);
+    for (int32_t i = 0; i < ntopics && !r.err; i++) {
+        const char *s;
+        int16_t slen;
+        kb_rd_str(&r, &s, &slen);
+        int32_t nparts = kb_rd_count(&r, 8);
+        if (nparts < 0)
+            return 0;
+        for (int32_t j = 0; j < nparts && !r.err; j++) {
+            const uint8_t *rec;
+            int32_t rlen;
+            (void)kb_rd_i32(&r);
+            kb_rd_bytes(&r, &rec, &rlen);
+        }
+    }
+    return !r.err && ntopics >= 0;
+}
+
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     int16_t v = q->api_version;
@@ -280,6 +302,8 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     }
     int16_t acks = kb_rd_i16(r);
     (void)kb_rd_i32(r); /* timeout_ms: no replicas to wait for */
+    if (r->err || !produce_well_formed(*r))
+        return -1;
     int32_t ntopics = kb_rd_count(r, 6);
     if (r->err || ntopics < 0)
         return -1;

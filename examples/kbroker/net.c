@@ -350,7 +350,8 @@ static int conn_read(struct kb_broker *b, struct kb_conn *c, const char **why)
             *why = "request too large or out of memory";
             return -1;
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        size_t room = c->in_cap - c->in_len;
+        ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
         if (n == 0) {
             *why = "closed by peer";
             return -1;
@@ -368,7 +369,7 @@ static int conn_read(struct kb_broker *b, struct kb_conn *c, const char **why)
             *why = "malformed request";
             return -1;
         }
-        if ((size_t)n < c->in_cap - c->in_len)
+        if ((size_t)n < room)
             return 0; /* drained the socket */
     }
     return 0;
