@@ -25,6 +25,8 @@ awk 'BEGIN { for (i = 0; i < 20000; i++) printf "%d\tk%d\tv%d\n", i, i, i;
              pad = ""; for (j = 0; j < 300; j++) pad = pad ".";
              for (i = 0; i < 5000; i++) { v = "v" i; printf "%d\tk%d\t%s\n", 20000 + i, i, v substr(pad, 1, 300 - length(v)) } }' > "$TMP/exp.txt"
 
+seq 0 24999 > "$TMP/seq1.txt"
+
 # --- librdkafka consumer with assign() from chosen offsets
 timeout 120 "$RDK" consume "$B" rdk 1 0 25000 > "$TMP/rdk_all.txt" 2> "$TMP/rdk.err" || fail "rdk consume: $(cat "$TMP/rdk.err")"
 cmp -s "$TMP/exp.txt" "$TMP/rdk_all.txt" || fail "rdk consume from 0 differs"
@@ -51,6 +53,16 @@ if [ $HAVE_PY = 1 ]; then
     timeout 60 "$RDK" consume "$B" rdk 0 498 10 > "$TMP/py_p0.txt" 2> "$TMP/rdk.err" || fail "rdk consume python data"
     printf '498\tpk498\tpv498\n499\tpk499\tpv499\n' | cmp -s - "$TMP/py_p0.txt" || fail "python-produced data differs"
     ok "kafka-python: consume (assign/seek), offsets, produce acks=all"
+    # both partitions in one consumer: Fetch responses carrying two leases
+    if command -v kcat > /dev/null 2>&1; then
+        timeout 120 kcat -b "$B" -C -t rdk -o beginning -e -q -X fetch.wait.max.ms=50 \
+            -f '%p %o %k\n' > "$TMP/both.txt" || fail "kcat consume of both partitions"
+        [ "$(grep -c '^0 ' "$TMP/both.txt")" -eq 500 ] || fail "partition 0 count"
+        [ "$(grep -c '^1 ' "$TMP/both.txt")" -eq 25000 ] || fail "partition 1 count"
+        grep '^1 ' "$TMP/both.txt" | cut -d' ' -f2 | cmp -s - "$TMP/seq1.txt" ||
+            fail "partition 1 offsets not 0..24999 in order"
+        ok "kcat reads both partitions (multi-partition Fetch)"
+    fi
 else
     echo "note: kafka-python not importable by $PY; its part was skipped"
 fi

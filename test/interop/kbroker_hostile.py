@@ -303,6 +303,34 @@ def main():
     if c != 310 or err != 0 or dt > 2.0 or b"five" not in body:
         fail("fetch not woken by produce (%.2fs)" % dt)
     ok("long poll: waits %.2fs, in order, woken by produce in %.2fs" % (t_fetch, dt))
+
+    # --- Fetch budget: a partition_max_bytes below the first batch still
+    # returns that batch whole (KIP-74), exactly, with HWM and LSO set
+    first = record_batch([b"one", b"two"])
+    body = (struct.pack(">iiiib", -1, 0, 1, 10, 0) + struct.pack(">i", 1) + kstr(b"hostile")
+            + struct.pack(">iiqi", 1, 0, 1, 10))
+    s.sendall(request(1, 4, 320, body))
+    c, resp = read_response(s)
+    off = 4 + 4 + 2 + len(b"hostile") + 4
+    pidx, err, hwm, lso, aborted, rlen = struct.unpack(">ihqqii", resp[off:off + 30])
+    records = resp[off + 30:]
+    if c != 320 or err != 0 or hwm != 5 or lso != 5 or aborted != -1:
+        fail("fetch header: corr %d err %d hw %d lso %d aborted %d" % (c, err, hwm, lso, aborted))
+    if rlen != len(first) or len(records) != rlen or records[8:] != first[8:]:
+        fail("fetch with a 10-byte budget: %d record bytes, want the %d-byte first batch"
+             % (rlen, len(first)))
+    # offset out of range and unknown partition are per-partition errors
+    body = (struct.pack(">iiiib", -1, 0, 1, 1 << 20, 0) + struct.pack(">i", 1) + kstr(b"hostile")
+            + struct.pack(">iiqi", 2, 0, 99, 1 << 20) + struct.pack(">qi", 0, 1 << 20))
+    body = body[:-12] + struct.pack(">i", 7) + struct.pack(">qi", 0, 1 << 20)
+    s.sendall(request(1, 4, 321, body))
+    c, resp = read_response(s)
+    off = 4 + 4 + 2 + len(b"hostile") + 4
+    p0, e0, h0 = struct.unpack(">ihq", resp[off:off + 14])
+    p1, e1, h1 = struct.unpack(">ihq", resp[off + 30:off + 44])
+    if (c, p0, e0, h0, p1, e1, h1) != (321, 0, 1, 5, 7, 3, -1):
+        fail("fetch errors: %r" % ((c, p0, e0, h0, p1, e1, h1),))
+    ok("fetch: first batch whole under a tiny budget; OFFSET_OUT_OF_RANGE and UNKNOWN partition")
     other.close()
     s.close()
 
