@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,7 +606,12 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         rc = klog__log_write_checkpoints(log);
         if (rc)
             goto fail;
+        /* The thread must never take the application's signals. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         rc = pthread_create(&log->bg, NULL, bg_main, log);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc) {
             rc = -rc;
             goto fail;
