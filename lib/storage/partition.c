@@ -665,6 +665,10 @@ static int create_segment(struct klog_partition *p, int64_t base, klog__segment_
     klog__segment_unpin(s);
     rc = klog__fsync_dir(p->dir);
     if (rc) {
+        /* A failed fsync cannot be retried safely: the new file's entry
+         * may never reach the disk, and a later directory fsync would
+         * not report it again. */
+        atomic_store(&p->failed, 1);
         klog__segment_unref(s);
         return rc;
     }
