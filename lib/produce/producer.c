@@ -150,6 +150,8 @@ struct klog_producer {
     ppart_t *dlist;            /* partitions with batches waiting for fsync */
     int flushing;              /* flush calls in progress */
     int stop;
+    int bg_sleeping;           /* the background thread waits on lq_cv ... */
+    int64_t bg_until;          /* ... until this monotonic ms (INT64_MAX: no limit) */
 
     pthread_mutex_t done_mu;
     pthread_cond_t done_cv;    /* monotonic clock */
@@ -205,13 +207,25 @@ static int mem_try(klog_producer_t *P, int64_t sz)
     return 0;
 }
 
-static int mem_reserve(klog_producer_t *P, int64_t sz)
+static int mem_reserve(klog_producer_t *P, klog_partition_t *part, int64_t sz)
 {
     if (KLOG__LIKELY(mem_try(P, sz)))
         return 0;
     if (P->block_ms == 0)
         return KLOG_EBUFFERFULL;
     int rc = 0;
+    if (P->durable) {
+        /* The buffer is (mostly) appended batches waiting for an fsync.
+         * Spend the wait on one: fsyncs of different partitions then run
+         * in parallel instead of one after another on the background
+         * thread, which finds this one done and only delivers. */
+        klog_flush(part);
+        pthread_mutex_lock(&P->lq_mu);
+        pthread_cond_signal(&P->lq_cv);
+        pthread_mutex_unlock(&P->lq_mu);
+        if (mem_try(P, sz))
+            return 0;
+    }
     int64_t until = mono_ms() + P->block_ms;
     /* Count ourselves before the check under mem_mu, so a release either
      * is seen by it or sees us and broadcasts. */
@@ -424,7 +438,10 @@ static void lq_push(klog_producer_t *P, ppart_t *pp, int64_t deadline)
         P->lhead = pp;
     P->ltail = pp;
     pp->linked = 1;
-    if (P->lhead == pp)
+    /* Wake the background thread only if it sleeps past this deadline: a
+     * batch closed for size leaves its stale deadline to one harmless
+     * early wake-up instead of a wake-up per batch. */
+    if (P->bg_sleeping && deadline < P->bg_until)
         pthread_cond_signal(&P->lq_cv);
     pthread_mutex_unlock(&P->lq_mu);
 }
@@ -512,16 +529,14 @@ static void *bg_main(void *arg)
             pops++;
         }
         if (P->dlist) {
-            ppart_t *l = P->dlist;
-            P->dlist = NULL;
-            for (ppart_t *pp = l; pp; pp = pp->dnext)
-                pp->dlisted = 0;
+            /* One partition at a time: once off the list it may be listed
+             * again (its dnext rewritten) by an appending thread. */
+            ppart_t *pp = P->dlist;
+            P->dlist = pp->dnext;
+            pp->dnext = NULL;
+            pp->dlisted = 0;
             pthread_mutex_unlock(&P->lq_mu);
-            while (l) {
-                ppart_t *pp = l;
-                l = pp->dnext;
-                make_durable(P, pp);
-            }
+            make_durable(P, pp);
             pthread_mutex_lock(&P->lq_mu);
             continue;
         }
@@ -535,10 +550,16 @@ static void *bg_main(void *arg)
             if (left > 0) {
                 struct timespec ts;
                 deadline_ts(left, &ts);
+                P->bg_sleeping = 1;
+                P->bg_until = P->lhead->deadline;
                 pthread_cond_timedwait(&P->lq_cv, &P->lq_mu, &ts);
+                P->bg_sleeping = 0;
             }
         } else if (!P->stop) {
+            P->bg_sleeping = 1;
+            P->bg_until = INT64_MAX;
             pthread_cond_wait(&P->lq_cv, &P->lq_mu);
+            P->bg_sleeping = 0;
         }
     }
     pthread_mutex_unlock(&P->lq_mu);
@@ -736,7 +757,7 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
     rc = ppart_get(P, t, pid, &pp);
     if (rc)
         return rc;
-    rc = mem_reserve(P, est);
+    rc = mem_reserve(P, pp->part, est);
     if (rc)
         return rc;
 

@@ -1,0 +1,309 @@
+/*
+ * bench_producer.c — the producer against the storage engine's explicit
+ * batches, in one run (the 2011 paper's producer experiment: N 200-byte
+ * records, batch size 1 vs 50).
+ *
+ *   append.b50          klog_append of 50 records at a time (the baseline:
+ *                       what a caller that batches by hand gets)
+ *   produce.b1          klog_produce, one call per record, one thread,
+ *                       default producer settings (linger 5 ms, 16 KiB
+ *                       batches), an appended callback counting deliveries
+ *   produce.4t          4 threads producing N/4 records each, null keys
+ *                       (sticky) over 4 partitions, no fsync
+ *   produce.4t.durable  the same with KLOG_CONF_DURABLE_DELIVERY = 1: the
+ *                       producer fsyncs (group commit) and the durable
+ *                       callback reports each record
+ *   overhead            bytes of .log + .index + .timeindex after the
+ *                       produce.b1 run, minus the 200-byte payloads, per
+ *                       record (the paper: about 9 bytes)
+ *
+ * Timings cover producing until every record is delivered (appended, or
+ * durable): producer close included, log close (its fsync and seal) not,
+ * as in bench_log. Runs alternate so drift hits all cases alike; each
+ * figure is the median of 3 runs (min..max).
+ *
+ * Usage: bench_producer [--quick] [--records N] [--dir DIR]
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "klog.h"
+
+#define VALUE 200
+#define THREADS 4
+
+static char pool[1 << 20];
+static const char *base_dir = "/tmp";
+static long n_records = 10000000;
+static const char *only; /* --case NAME: run just that case (profiling) */
+
+static int want(const char *name) { return !only || strcmp(only, name) == 0; }
+
+#define CHECK(x)                                                                         \
+    do {                                                                                 \
+        int rc_ = (x);                                                                   \
+        if (rc_ < 0) {                                                                   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, klog_strerror(rc_)); \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+static const char *value_at(long i) { return pool + (size_t)(i * 7919) % (sizeof pool - VALUE); }
+
+static void rmrf(const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: %s failed\n", cmd);
+}
+
+static char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 512, "%s/klog-bench-%d-%s", base_dir, (int)getpid(), name);
+    return b;
+}
+
+static klog_t *open_log(const char *dir, int32_t partitions)
+{
+    klog_t *log;
+    rmrf(dir);
+    CHECK(klog_open(dir, NULL, 0, &log));
+    CHECK(klog_topic_create(log, "bench", partitions, NULL));
+    return log;
+}
+
+/* Bytes of .log, .index and .timeindex files under dir (one level of
+ * partition directories). */
+static long long segment_bytes(const char *dir)
+{
+    long long total = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "bench-", 6) != 0)
+            continue;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        DIR *s = opendir(sub);
+        if (!s)
+            continue;
+        struct dirent *f;
+        while ((f = readdir(s))) {
+            const char *dot = strrchr(f->d_name, '.');
+            if (!dot || (strcmp(dot, ".log") && strcmp(dot, ".index") && strcmp(dot, ".timeindex")))
+                continue;
+            char path[2048];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
+            if (stat(path, &st) == 0)
+                total += st.st_size;
+        }
+        closedir(s);
+    }
+    closedir(d);
+    return total;
+}
+
+/* ---------------------------------------------------------- append.b50 */
+
+static double run_append_b50(long n)
+{
+    char *dir = tmp_path("b50");
+    klog_t *log = open_log(dir, 1);
+    klog_partition_t *p;
+    CHECK(klog_partition(log, "bench", 0, &p));
+    klog_record_t recs[50];
+    double t0 = bench_now();
+    for (long i = 0; i < n; i += 50) {
+        int k = (int)(n - i < 50 ? n - i : 50);
+        for (int j = 0; j < k; j++)
+            recs[j] = (klog_record_t){.timestamp = KLOG_TIMESTAMP_NOW,
+                                      .key_len = KLOG_NULL_LEN,
+                                      .value = value_at(i + j),
+                                      .value_len = VALUE};
+        CHECK(klog_append(p, recs, (size_t)k, NULL));
+    }
+    double t = bench_now() - t0;
+    CHECK(klog_close(log));
+    rmrf(dir);
+    return (double)n / t;
+}
+
+/* ---------------------------------------------------------- produce */
+
+typedef struct counts {
+    atomic_long ok, failed;
+} counts_t;
+
+static void on_delivery(void *ctx, const klog_record_t *rec, int32_t partition, int64_t offset,
+                        int err, void *opaque)
+{
+    counts_t *c = ctx;
+    (void)rec, (void)partition, (void)offset, (void)opaque;
+    if (err)
+        atomic_fetch_add_explicit(&c->failed, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&c->ok, 1, memory_order_relaxed);
+}
+
+typedef struct worker {
+    klog_producer_t *p;
+    long first, n;
+} worker_t;
+
+static void *produce_range(void *v)
+{
+    worker_t *w = v;
+    for (long i = w->first; i < w->first + w->n; i++) {
+        klog_record_t r = {.timestamp = KLOG_TIMESTAMP_NOW,
+                           .key_len = KLOG_NULL_LEN,
+                           .value = value_at(i),
+                           .value_len = VALUE};
+        CHECK(klog_produce(w->p, "bench", KLOG_PARTITION_ANY, &r, NULL));
+    }
+    return NULL;
+}
+
+/*
+ * Produce n records with `threads` threads into a fresh log whose topic has
+ * `partitions` partitions. Returns records per second; *overhead (if not
+ * NULL) gets the storage overhead per record once the log is closed.
+ */
+static double run_produce(long n, int threads, int32_t partitions, int durable, double *overhead)
+{
+    char *dir = tmp_path(durable ? "durable" : "produce");
+    klog_t *log = open_log(dir, partitions);
+    klog_config_t *cfg;
+    CHECK(klog_config_new(&cfg));
+    CHECK(klog_config_set(cfg, KLOG_CONF_DURABLE_DELIVERY, durable));
+    if (getenv("BUF")) CHECK(klog_config_set(cfg, KLOG_CONF_BUFFER_BYTES, atol(getenv("BUF"))));
+    klog_producer_t *p;
+    CHECK(klog_producer_new(log, cfg, &p));
+    klog_config_free(cfg);
+    counts_t c = {0};
+    if (durable)
+        klog_producer_set_delivery(p, NULL, on_delivery, &c);
+    else
+        klog_producer_set_delivery(p, on_delivery, NULL, &c);
+
+    pthread_t th[THREADS];
+    worker_t w[THREADS];
+    double t0 = bench_now();
+    if (threads == 1) {
+        w[0] = (worker_t){p, 0, n};
+        produce_range(&w[0]);
+    } else {
+        for (int i = 0; i < threads; i++) {
+            w[i] = (worker_t){p, n / threads * i, i == threads - 1 ? n - n / threads * i
+                                                                    : n / threads};
+            if (pthread_create(&th[i], NULL, produce_range, &w[i]) != 0) {
+                perror("pthread_create");
+                exit(1);
+            }
+        }
+        for (int i = 0; i < threads; i++)
+            pthread_join(th[i], NULL);
+    }
+    CHECK(klog_producer_close(p));
+    double t = bench_now() - t0;
+    if (atomic_load(&c.ok) != n || atomic_load(&c.failed) != 0) {
+        fprintf(stderr, "delivered %ld ok, %ld failed, of %ld\n", atomic_load(&c.ok),
+                atomic_load(&c.failed), n);
+        exit(1);
+    }
+    CHECK(klog_close(log));
+    if (overhead)
+        *overhead = (double)(segment_bytes(dir) - (long long)n * VALUE) / (double)n;
+    rmrf(dir);
+    return (double)n / t;
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+            n_records = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            base_dir = argv[++i];
+        else if (!strcmp(argv[i], "--case") && i + 1 < argc)
+            only = argv[++i];
+        else {
+            fprintf(stderr,
+                    "usage: %s [--quick] [--records N] [--dir DIR] [--case append.b50|"
+                    "produce.b1|produce.4t|produce.4t.durable]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (quick && n_records == 10000000)
+        n_records = 100000;
+    const int runs = 3;
+    /* Words of 2..9 letters from a skewed 256-word vocabulary, as the
+     * baseline's payload (compressible about 2x by LZ4 over a batch). */
+    {
+        char vocab[256][10];
+        unsigned s = 42;
+        for (int i = 0; i < 256; i++) {
+            int len = 2 + (int)((s = s * 1103515245u + 12345u) >> 16) % 8;
+            for (int j = 0; j < len; j++)
+                vocab[i][j] = (char)('a' + ((s = s * 1103515245u + 12345u) >> 16) % 26);
+            vocab[i][len] = 0;
+        }
+        size_t off = 0;
+        while (off < sizeof pool) {
+            unsigned r = (s = s * 1103515245u + 12345u) >> 16;
+            const char *wd = vocab[(r % 256) * (r % 256) / 256]; /* skewed */
+            size_t l = strlen(wd);
+            for (size_t j = 0; j <= l && off < sizeof pool; j++)
+                pool[off++] = j < l ? wd[j] : ' ';
+        }
+    }
+    bench_header("bench_producer", "one call per record vs explicit batches of 50, same run");
+    printf("# %ld records of %d bytes, %d runs each\n", n_records, VALUE, runs);
+
+    bench_stat_t b50 = {0}, b1 = {0}, t4 = {0}, t4d = {0}, ovh = {0};
+    for (int r = 0; r < runs; r++) {
+        double o = 0;
+        bench_progress("run %d: append.b50", r + 1);
+        if (want("append.b50"))
+            bench_add(&b50, run_append_b50(n_records));
+        bench_progress("run %d: produce.b1", r + 1);
+        if (want("produce.b1")) {
+            bench_add(&b1, run_produce(n_records, 1, 1, 0, &o));
+            bench_add(&ovh, o);
+        }
+        bench_progress("run %d: produce.4t", r + 1);
+        if (want("produce.4t"))
+            bench_add(&t4, run_produce(n_records, THREADS, THREADS, 0, NULL));
+        bench_progress("run %d: produce.4t.durable", r + 1);
+        if (want("produce.4t.durable"))
+            bench_add(&t4d, run_produce(n_records, THREADS, THREADS, 1, NULL));
+    }
+    bench_progress("");
+    bench_report("append.b50", "rec/s", &b50, NULL);
+    bench_report("produce.b1", "rec/s", &b1, &b50);
+    bench_report("produce.4t", "rec/s", &t4, &b50);
+    bench_report("produce.4t.durable", "rec/s", &t4d, &t4);
+    bench_report("overhead.uncompressed", "B/rec", &ovh, NULL);
+    bench_ratio("produce.b1 / append.b50", &b1, &b50, 0.60);
+    bench_ratio("produce.4t.durable / produce.4t", &t4d, &t4, 0.50);
+    double o = bench_median(&ovh);
+    printf("overhead %.2f bytes/record (target <= 11: %s)\n", o, o <= 11 ? "met" : "NOT met");
+    return 0;
+}
