@@ -437,7 +437,9 @@ int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *trunc
     }
     atomic_store(&s->size, pos);
     atomic_store(&s->next_offset, next);
-    s->bytes_since_index = since;
+    /* Kafka's recover() (and truncateTo()) leave the append path's byte
+     * counter at 0, so appends after recovery index as after a reopen. */
+    s->bytes_since_index = 0;
     s->meta_loaded = 1;
     atomic_fetch_add(&log->stat_scanned_segments, 1);
     rc = 0;
