@@ -9,7 +9,8 @@
  * Rounds continue on the same directory (each child recovers what the
  * previous one left) and start afresh every few rounds so the log stays
  * small. Segments are tiny so rolls, seals and index-full rolls happen
- * all the time. 25 rounds in `make check`; $KLOG_STRESS_ROUNDS overrides
+ * all the time, and the child closes and reopens the log now and then so
+ * kills also interrupt clean shutdowns and loads. 25 rounds in `make check`; $KLOG_STRESS_ROUNDS overrides
  * (`make stress`). $KLOG_TEST_SEED fixes the random choices; the seed is
  * printed with any failure.
  */
@@ -103,6 +104,15 @@ static void crash_child(const char *dir, int fd, uint64_t seed)
         int64_t last = next - 1;
         if (write(fd, &last, sizeof last) != (ssize_t)sizeof last)
             _exit(15);
+        if (tu_rng_below(&rng, 200) == 0) {
+            /* Now and then a clean close and reopen, so kills also land
+             * in sealing, checkpointing and loading. */
+            if (klog_close(log))
+                _exit(16);
+            if (crash_open(dir, &log) || klog_partition(log, CRASH_TOPIC, 0, &p) ||
+                klog_partition_offsets(p, &of) || of.log_end != next)
+                _exit(17);
+        }
     }
 }
 
