@@ -1751,15 +1751,8 @@ END_TEST
 /*
  * A reader positioned in a segment that truncation removed must not serve
  * the removed records once new ones are appended at the same offsets.
- *
- * KNOWN BUG (not fixed here, reported to the lead): the reader keeps its
- * segment-list snapshot and byte position across klog_truncate(), so once
- * appends raise the watermark past its offset it returns the truncated
- * records from the *.deleted file (and a reader positioned past the cut
- * in the truncated segment itself would resume mid-batch in new data). A
- * fix needs a truncation counter in the partition that readers compare
- * before each batch. The final assertion runs only with
- * KLOG_KNOWN_BUGS=1 so the suite stays green until then.
+ * Readers compare the partition's truncation counter before each batch
+ * and find their position again: here offset 21 now holds a new record.
  */
 START_TEST(truncate_under_reader)
 {
@@ -1781,8 +1774,8 @@ START_TEST(truncate_under_reader)
     /* Whatever the reader does, it must not return the old record 21
      * (value 600 bytes of 21) for offset 21. */
     int rc = klog_reader_next(r, &rec);
-    if (!getenv("KLOG_KNOWN_BUGS"))
-        rc = 0; /* see above */
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(rec.offset, 21);
     if (rc == 1) {
         const uint8_t *v = rec.value;
         int old_rec = rec.value_len == 600 && v[0] == (uint8_t)rec.offset;

@@ -40,6 +40,7 @@ struct klog_reader {
     klog_batch_reader_t *br;
     int in_batch;
     int64_t batch_last;
+    unsigned truncations; /* the partition's count when positioned */
 };
 
 static int resolve(struct klog_reader *r, int64_t *offset)
@@ -84,6 +85,7 @@ static int position(struct klog_reader *r)
     if (rc)
         return rc;
     drop_list(r);
+    r->truncations = atomic_load(&r->p->truncations);
     r->list = klog__partition_segments(r->p);
     /* Checked after taking the snapshot: retention and DeleteRecords
      * publish the log start before the shorter list, so a position that
@@ -274,6 +276,19 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
     if (!r || !rec)
         return -EINVAL;
     for (;;) {
+        if ((r->positioned || r->in_batch) &&
+            atomic_load(&r->p->truncations) != r->truncations) {
+            /* The log was truncated under us: the batch in hand and our
+             * byte position may be gone or reused. Find the position again;
+             * past the new end is out of range, as a Kafka fetch beyond the
+             * log end is. */
+            r->positioned = 0;
+            r->in_batch = 0;
+            drop_list(r);
+            r->truncations = atomic_load(&r->p->truncations);
+            if (r->next > atomic_load(&r->p->log_end))
+                return KLOG_EOFFSET;
+        }
         if (r->in_batch) {
             int rc = klog_batch_reader_next(r->br, rec);
             if (rc == 1) {

@@ -1381,6 +1381,7 @@ int klog_truncate(klog_partition_t *p, int64_t offset)
     for (size_t i = k + 1; i < l->n; i++)
         klog__segment_mark_deleted(l->seg[i]);
     s->created_ms = klog__now_ms();
+    atomic_fetch_add(&p->truncations, 1);
     publish_list(p, nl);
     atomic_store(&p->log_end, new_end);
     if (atomic_load(&p->hw) > new_end)

@@ -510,6 +510,9 @@ int klog__segment_mark_deleted(klog__segment_t *s)
 {
     static const char *exts[] = {".log", ".index", ".timeindex", ".seal"};
     int rc = 0;
+    /* Under s->mu: a reader reopening the files (after the LRU closed
+     * them) sees either the old names or the new ones with the flag. */
+    pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         char *from = klog__asprintf("%s%s", s->stem, exts[i]);
         char *to = klog__asprintf("%s%s.deleted", s->stem, exts[i]);
@@ -520,7 +523,6 @@ int klog__segment_mark_deleted(klog__segment_t *s)
         free(from);
         free(to);
     }
-    pthread_mutex_lock(&s->mu);
     s->deleted = 1;
     pthread_mutex_unlock(&s->mu);
     return rc;

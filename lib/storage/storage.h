@@ -222,6 +222,7 @@ struct klog_partition {
     int64_t unflushed_msgs;         /* append_mu */
     int64_t first_unflushed_ms;     /* append_mu; 0 when nothing pending */
     _Atomic int failed;             /* sticky write/fsync failure */
+    atomic_uint truncations;        /* bumped by klog_truncate: readers reposition */
     _Atomic int64_t appended_msgs;  /* records appended since open */
     _Atomic int64_t flushed_msgs;   /* appended_msgs covered by the last fsync */
     int64_t last_flush_ms;          /* sync_mu */
