@@ -125,3 +125,61 @@ void bench_progress(const char *fmt_, ...)
     vfprintf(stderr, fmt_, ap);
     va_end(ap);
 }
+
+/* ---------------------------------------------------------- the workload */
+
+static char pool[1 << 20];
+static int pool_ready;
+
+/* splitmix64: a fast, well-mixed sequence from any seed. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+void bench_pool_init(void)
+{
+    if (pool_ready)
+        return;
+    char words[256][12];
+    uint64_t r = 42;
+    for (int w = 0; w < 256; w++) {
+        r = mix64(r);
+        int len = 2 + (int)(r % 9);
+        for (int i = 0; i < len; i++)
+            words[w][i] = (char)('a' + (r >> (8 + 5 * i)) % 26);
+        words[w][len] = 0;
+    }
+    size_t at = 0;
+    while (at < sizeof pool) {
+        r = mix64(r);
+        /* Skewed choice: the product of two uniform picks favours the first
+         * words, as word frequencies in text do. */
+        unsigned w = (unsigned)(((r & 0xffff) * ((r >> 16) & 0xffff)) >> 24);
+        for (const char *c = words[w]; *c && at < sizeof pool; c++)
+            pool[at++] = *c;
+        if (at < sizeof pool)
+            pool[at++] = ' ';
+    }
+    pool_ready = 1;
+}
+
+void bench_payload(void *dst, uint64_t seq)
+{
+    size_t at = (size_t)(mix64(seq) % (sizeof pool - BENCH_MSG));
+    memcpy(dst, pool + at, BENCH_MSG);
+    memcpy(dst, &seq, sizeof seq);
+}
+
+int bench_payload_check(const void *msg, size_t len, uint64_t seq)
+{
+    uint64_t got;
+    if (len != BENCH_MSG)
+        return -1;
+    memcpy(&got, msg, sizeof got);
+    sink_v += ((const unsigned char *)msg)[BENCH_MSG - 1];
+    return got == seq ? 0 : -1;
+}

@@ -9,6 +9,7 @@
 #define BENCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define BENCH_MAX_RUNS 32
 
@@ -35,5 +36,22 @@ void bench_ratio(const char *name, const bench_stat_t *a, const bench_stat_t *b,
 void bench_sink(unsigned v);
 /* A progress line on stderr when it is a terminal. */
 void bench_progress(const char *fmt, ...);
+
+
+/*
+ * The paper's workload (shared/docs/baseline.md): 200-byte messages, each a
+ * slice at a pseudo-random position of a 1 MiB pool of pseudo-random words
+ * (a generated 256-word vocabulary, skewed choice), with the message's
+ * sequence number stored over its first 8 bytes (little-endian), so every
+ * message is distinct and a consumer can check it.
+ */
+#define BENCH_MSG 200
+/* Build the pool (deterministic; idempotent). Call once before the others. */
+void bench_pool_init(void);
+/* Write message `seq` (BENCH_MSG bytes) to dst. */
+void bench_payload(void *dst, uint64_t seq);
+/* A consumer's check of one message: length BENCH_MSG and sequence number
+ * `seq`; touches its last byte. Returns 0, or -1 when it is not message seq. */
+int bench_payload_check(const void *msg, size_t len, uint64_t seq);
 
 #endif
