@@ -189,7 +189,6 @@ static double run_produce(long n, int threads, int32_t partitions, int durable, 
     klog_config_t *cfg;
     CHECK(klog_config_new(&cfg));
     CHECK(klog_config_set(cfg, KLOG_CONF_DURABLE_DELIVERY, durable));
-    if (getenv("BUF")) CHECK(klog_config_set(cfg, KLOG_CONF_BUFFER_BYTES, atol(getenv("BUF"))));
     klog_producer_t *p;
     CHECK(klog_producer_new(log, cfg, &p));
     klog_config_free(cfg);

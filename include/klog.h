@@ -600,8 +600,9 @@ KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
  * appended (its offset) or has failed (err < 0, offset -1). With
  * KLOG_CONF_DURABLE_DELIVERY = 1 the producer also fsyncs what it appended
  * (one fsync covers every batch appended before it, across all producing
- * threads) and the durable callback reports every record again once that
- * fsync covers it (or with the error). Callbacks for one partition come in
+ * threads; fsyncs are gathered for up to KLOG_CONF_LINGER_MS or a quarter
+ * of the buffer) and the durable callback reports every record again once
+ * that fsync covers it (or with the error). Callbacks for one partition come in
  * offset order. A failed record is reported with its error to the appended
  * callback and, in durable mode, to the durable callback as well.
  *

@@ -45,11 +45,20 @@
  * bytes, so nothing is kept per record but msg_opaque). Without durable
  * delivery the batch is then complete: its bytes leave the buffer and its
  * builder returns to a pool. With durable delivery it joins its partition's
- * FIFO of appended batches; the background thread calls klog_flush() on
- * each partition with such batches (one fsync covers every batch appended
- * before it — group commit across all producing threads) and completes the
- * FIFO's prefix below the partition's recovery point, in order. A failed
- * batch goes through the same FIFO so order holds.
+ * FIFO of appended batches, and the partition joins the FIFO of partitions
+ * waiting for an fsync. The background thread runs fsync rounds: a round
+ * starts once the waiting batches hold a quarter of the buffer, or the
+ * oldest has waited linger ms, or someone flushes or waits for room; it
+ * calls klog_flush() once on each partition queued at its start (one fsync
+ * covers every batch appended before it, from all producing threads) and
+ * completes each FIFO's prefix below the partition's recovery point, in
+ * order. Gathering a round's worth first matters: fsyncs issued back to
+ * back cover ~100 KiB each and spend the disk on cache flushes; rounds make
+ * them megabytes (measured: durable throughput from ~0.3x to ~0.5-0.7x of
+ * the non-durable rate). A producer that finds the buffer full in durable
+ * mode runs klog_flush() on its own partition before it sleeps, so fsyncs
+ * of different partitions overlap. A failed batch goes through the same
+ * FIFO so order holds.
  *
  * Flush. Each partition counts records accepted and records completed
  * (both only grow, and completion is in order per partition), so a flush
@@ -57,7 +66,7 @@
  * records produced after the flush started cannot hold it up.
  *
  * Lock order: ppart.mu -> ppart.send_mu -> lq_mu; pool_mu, mem_mu and
- * done_mu are leaves. Callbacks run holding send_mu (appended) or no lock
+ * done_mu are leaves. lq_mu also guards the durable queues and counters. Callbacks run holding send_mu (appended) or no lock
  * (durable), which is why they must not produce to the same producer.
  */
 #include <errno.h>
@@ -147,7 +156,12 @@ struct klog_producer {
     pthread_mutex_t lq_mu;
     pthread_cond_t lq_cv;      /* monotonic clock */
     ppart_t *lhead, *ltail;
-    ppart_t *dlist;            /* partitions with batches waiting for fsync */
+    ppart_t *dhead, *dtail;    /* FIFO of partitions with batches waiting for fsync */
+    int dcount;                /* partitions in it */
+    int64_t dur_bytes;         /* buffer bytes of the batches waiting for fsync */
+    int64_t dur_since;         /* monotonic ms: the oldest of them was appended */
+    int64_t dur_threshold;     /* start a round at this many waiting bytes */
+    int round_left;            /* partitions still to fsync in the current round */
     int flushing;              /* flush calls in progress */
     int stop;
     int bg_sleeping;           /* the background thread waits on lq_cv ... */
@@ -320,6 +334,44 @@ static void batch_put(klog_producer_t *P, pbatch_t *b)
     batch_free(b);
 }
 
+/* ------------------------------------------------------------ durable queue */
+
+/* Queue pp for an fsync round unless it is queued (lq_mu held). */
+static void dq_list(klog_producer_t *P, ppart_t *pp)
+{
+    if (pp->dlisted)
+        return;
+    pp->dlisted = 1;
+    pp->dnext = NULL;
+    if (P->dtail)
+        P->dtail->dnext = pp;
+    else
+        P->dhead = pp;
+    P->dtail = pp;
+    P->dcount++;
+}
+
+static ppart_t *dq_pop(klog_producer_t *P)
+{
+    ppart_t *pp = P->dhead;
+    P->dhead = pp->dnext;
+    if (!P->dhead)
+        P->dtail = NULL;
+    pp->dnext = NULL;
+    pp->dlisted = 0;
+    P->dcount--;
+    return pp;
+}
+
+/* Is an fsync round due? Rounds gather appended batches for up to linger
+ * ms or a quarter of the buffer, so that each fsync covers a good run of
+ * data instead of the few batches appended since the last one. */
+static int round_due(const klog_producer_t *P, int force, int64_t now)
+{
+    return P->dhead && (force || P->dur_bytes >= P->dur_threshold ||
+                        now >= P->dur_since + P->linger_ms);
+}
+
 /* ------------------------------------------------------------ delivery */
 
 /* Run fn for every record of b (decoded with rd when the batch was encoded). */
@@ -397,12 +449,13 @@ static void send_batch(klog_producer_t *P, ppart_t *pp, pbatch_t *b)
         pp->dhead = b;
     pp->dtail = b;
     b->next = NULL;
-    if (!pp->dlisted) {
-        pp->dlisted = 1;
-        pp->dnext = P->dlist;
-        P->dlist = pp;
+    if (P->dur_bytes == 0)
+        P->dur_since = mono_ms();
+    P->dur_bytes += b->mem;
+    dq_list(P, pp);
+    if (P->bg_sleeping && (P->dur_bytes >= P->dur_threshold ||
+                           P->dur_since + P->linger_ms < P->bg_until))
         pthread_cond_signal(&P->lq_cv);
-    }
     pthread_mutex_unlock(&P->lq_mu);
 }
 
@@ -490,14 +543,12 @@ static void make_durable(klog_producer_t *P, ppart_t *pp)
         b->next = NULL;
         *tail = b;
         tail = &b->next;
+        P->dur_bytes -= b->mem;
     }
     if (!pp->dhead)
         pp->dtail = NULL;
-    else if (!pp->dlisted) {
-        pp->dlisted = 1;
-        pp->dnext = P->dlist;
-        P->dlist = pp;
-    }
+    else
+        dq_list(P, pp);
     pthread_mutex_unlock(&P->lq_mu);
     while (ready) {
         pbatch_t *b = ready;
@@ -516,7 +567,7 @@ static void *bg_main(void *arg)
 {
     klog_producer_t *P = arg;
     pthread_mutex_lock(&P->lq_mu);
-    while (!P->stop || P->lhead || P->dlist) {
+    while (!P->stop || P->lhead || P->dhead) {
         int force = P->flushing > 0 || atomic_load(&P->mem_waiters) > 0 || P->stop;
         int64_t now = mono_ms();
         int pops = 0;
@@ -528,30 +579,42 @@ static void *bg_main(void *arg)
             pthread_mutex_lock(&P->lq_mu);
             pops++;
         }
-        if (P->dlist) {
-            /* One partition at a time: once off the list it may be listed
-             * again (its dnext rewritten) by an appending thread. */
-            ppart_t *pp = P->dlist;
-            P->dlist = pp->dnext;
-            pp->dnext = NULL;
-            pp->dlisted = 0;
+        if (P->round_left == 0 && round_due(P, force, now)) {
+            /* A round fsyncs the partitions queued now, once each: the
+             * FIFO puts any that are queued again behind them. Batches
+             * appended from here on wait for the next round. */
+            P->round_left = P->dcount;
+            if (P->dur_bytes > 0)
+                P->dur_since = now;
+        }
+        if (P->round_left > 0 && P->dhead) {
+            /* One partition at a time: once off the queue it may be
+             * queued again (its dnext rewritten) by an appending thread. */
+            ppart_t *pp = dq_pop(P);
+            P->round_left--;
             pthread_mutex_unlock(&P->lq_mu);
             make_durable(P, pp);
             pthread_mutex_lock(&P->lq_mu);
             continue;
         }
+        P->round_left = 0;
         if (pops == LINGER_POPS)
             continue;
         force = P->flushing > 0 || atomic_load(&P->mem_waiters) > 0 || P->stop;
         if (P->lhead && force)
             continue;
-        if (P->lhead) {
-            int64_t left = P->lhead->deadline - mono_ms();
+        if (P->dhead && force)
+            continue;
+        int64_t until = P->lhead ? P->lhead->deadline : INT64_MAX;
+        if (P->dhead && P->dur_since + P->linger_ms < until)
+            until = P->dur_since + P->linger_ms;
+        if (until != INT64_MAX) {
+            int64_t left = until - mono_ms();
             if (left > 0) {
                 struct timespec ts;
                 deadline_ts(left, &ts);
                 P->bg_sleeping = 1;
-                P->bg_until = P->lhead->deadline;
+                P->bg_until = until;
                 pthread_cond_timedwait(&P->lq_cv, &P->lq_mu, &ts);
                 P->bg_sleeping = 0;
             }
@@ -931,6 +994,7 @@ int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **o
     P->block_ms = klog__config_value(cfg, NULL, KLOG_CONF_BLOCK_MS);
     P->partitioner = (int)klog__config_value(cfg, NULL, KLOG_CONF_PARTITIONER);
     P->durable = (int)klog__config_value(cfg, NULL, KLOG_CONF_DURABLE_DELIVERY);
+    P->dur_threshold = P->buffer_bytes / 4;
     atomic_init(&P->topics, NULL);
     atomic_init(&P->mem_used, 0);
     atomic_init(&P->mem_waiters, 0);
