@@ -9,6 +9,7 @@
  *   klog_t            an open log directory (one process holds it for writing)
  *   klog_topic_t      a topic: a name, N partitions, a configuration
  *   klog_partition_t  one append-only log of record batches
+ *   klog_producer_t   batches single records per partition (linger, delivery)
  *   klog_reader_t     a record iterator over one partition
  *   klog_lease_t      byte ranges of a partition pinned for zero-copy sending
  *   klog_config_t     keyed settings for a log, a topic or a producer
@@ -33,6 +34,8 @@
  *   klog_topic_t      any thread, concurrently
  *   klog_partition_t  any thread, concurrently: appends serialise on one
  *                     per-partition lock; reads never take it
+ *   klog_producer_t   any thread, concurrently (produce, flush); close from
+ *                     one thread once producing has stopped
  *   klog_reader_t     one thread at a time (each thread opens its own)
  *   klog_lease_t      one thread at a time; may be released from any thread
  *   klog_config_t     one thread at a time; copied when passed to an open
