@@ -101,9 +101,20 @@ static int position(struct klog_reader *r)
         rc = klog__segment_pin(s, 0);
         if (rc)
             return rc;
-        int64_t bpos, bsize, bbase, blast;
-        int found = klog__segment_find(s, r->next, klog__segment_readable(s), &bpos, &bsize,
-                                       &bbase, &blast);
+        int64_t bpos, bsize, bbase, blast, limit = klog__segment_readable(s);
+        int found = klog__segment_find(s, r->next, limit, &bpos, &bsize, &bbase, &blast);
+        if (found == KLOG_ECORRUPT) {
+            /* A damaged batch header on the way. Walk from the same index
+             * entry batch by batch instead: next_batch() stops at the
+             * damage and reports the file and byte position. */
+            int64_t ioff;
+            uint32_t ipos;
+            klog__offidx_lookup(&s->oix, r->next, &ioff, &ipos);
+            klog__segment_unpin(s);
+            r->pos = ipos <= limit ? ipos : 0;
+            r->positioned = 1;
+            return 0;
+        }
         klog__segment_unpin(s);
         if (found < 0)
             return found;
