@@ -213,6 +213,12 @@ int klog_batch_validate(const void *buf, size_t len, unsigned flags, klog_batch_
     const uint8_t *b = buf;
     if (klog_crc32c(0, b + KLOG__ATTR_OFFSET, info->size - KLOG__ATTR_OFFSET) != info->crc)
         return KLOG_ECRC;
+    /* Offsets are int64 and the log end (last offset + 1) must be one too:
+     * a batch whose last offset does not fit is malformed, whatever its
+     * records say (a follower would otherwise store offsets that wrap). */
+    if (info->last_offset_delta >= 0 &&
+        info->base_offset > INT64_MAX - 1 - info->last_offset_delta)
+        return KLOG_EOFFSETDELTA;
     if (!(flags & KLOG_VALIDATE_RECORDS))
         return 0;
     if (info->record_count < 0)
