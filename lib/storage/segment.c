@@ -180,12 +180,17 @@ out:
 /* First open of a sealed segment: its indexes must agree with the seal.
  * Nobody else can hold the files (they were closed), so a damaged index is
  * rebuilt in place. s->mu held. */
+static int load_meta_locked(klog__segment_t *s);
+
 static int check_indexes(klog__segment_t *s)
 {
     s->ix_checked = 1;
     if (!s->sealed && !s->expect_ix)
         return 0;
-    int ok = atomic_load(&s->oix.entries) == s->seal_index_entries &&
+    int seal_ok = load_meta_locked(s) == 0;
+    if (!seal_ok)
+        s->sealed = 0; /* unreadable seal: rebuild indexes and seal */
+    int ok = seal_ok && atomic_load(&s->oix.entries) == s->seal_index_entries &&
              s->oix.file_entries == s->seal_index_entries &&
              atomic_load(&s->tix.entries) == s->seal_timeindex_entries &&
              s->tix.file_entries == s->seal_timeindex_entries;
@@ -201,7 +206,7 @@ static int check_indexes(klog__segment_t *s)
     int64_t truncated;
     if (!rc)
         rc = klog__segment_recover(s, 0, &truncated);
-    if (!rc && s->sealed)
+    if (!rc && (s->sealed || !seal_ok))
         rc = klog__segment_seal(s);
     if (!rc)
         atomic_fetch_add(&s->part->log->stat_rebuilt_indexes, 1);
@@ -251,10 +256,20 @@ int64_t klog__segment_readable(klog__segment_t *s)
         free(lp);
         return n;
     }
+    if (!atomic_load(&s->meta_loaded) && klog__segment_load_meta(s) != 0) {
+        /* Trusted at a clean open but its seal is unreadable: the file's
+         * length will do until check_indexes rebuilds the seal. */
+        char *lp = seg_path(s, ".log");
+        struct stat st;
+        int64_t n = lp && stat(lp, &st) == 0 ? (int64_t)st.st_size : 0;
+        free(lp);
+        return n;
+    }
     return atomic_load_explicit(&s->size, memory_order_acquire);
 }
 
-int klog__segment_load_meta(klog__segment_t *s)
+/* Read the seal into the segment's fields; s->mu held. */
+static int load_meta_locked(klog__segment_t *s)
 {
     if (s->meta_loaded)
         return 0;
@@ -277,6 +292,16 @@ int klog__segment_load_meta(klog__segment_t *s)
     s->sealed = 1;
     s->meta_loaded = 1;
     return 0;
+}
+
+int klog__segment_load_meta(klog__segment_t *s)
+{
+    if (atomic_load(&s->meta_loaded))
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = load_meta_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit, int64_t *pos,

@@ -144,7 +144,7 @@ struct klog__segment {
     int64_t bytes_since_index;/* index.interval.bytes counter */
 
     int sealed;               /* a valid seal file describes this segment */
-    int meta_loaded;          /* next_offset/max_ts/size known */
+    atomic_int meta_loaded;   /* next_offset/max_ts/size known (set under mu) */
     int ix_checked;           /* indexes validated against the seal */
     int expect_ix;            /* seal counts known though the seal was removed
                                  (the reopened active segment) */
