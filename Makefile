@@ -162,6 +162,20 @@ $(O)/bench/%: bench/%.c $(BENCH_COMMON) $(wildcard bench/*.h) $(STATIC)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Ibench -o $@ $< $(BENCH_COMMON) $(STATIC) $(DEP_LIBS)
 
+# bench_peers alone links the embedded stores it compares against, each only
+# when its Debian development package is installed (found by its header).
+PEER_CFLAGS := $(if $(wildcard /usr/include/sqlite3.h),-DBENCH_HAVE_SQLITE=1) \
+               $(if $(wildcard /usr/include/lmdb.h),-DBENCH_HAVE_LMDB=1) \
+               $(if $(wildcard /usr/include/rocksdb/c.h),-DBENCH_HAVE_ROCKSDB=1)
+PEER_LIBS   := $(if $(wildcard /usr/include/sqlite3.h),-lsqlite3) \
+               $(if $(wildcard /usr/include/lmdb.h),-llmdb) \
+               $(if $(wildcard /usr/include/rocksdb/c.h),-lrocksdb)
+$(O)/bench/bench_peers: bench/bench_peers.c $(BENCH_COMMON) $(wildcard bench/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(PEER_CFLAGS) $(CFLAGS) $(LDFLAGS) -Ibench -o $@ $< $(BENCH_COMMON) \
+	    $(STATIC) $(PEER_LIBS) $(DEP_LIBS)
+
 # --- tests -------------------------------------------------------------------
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
@@ -245,18 +259,27 @@ fuzz:
 	    [ $$rc -eq 0 ] || { tail -40 build/fuzz/$$t.log; exit 1; }; \
 	done
 
-# Benchmarks: every bench program, RESULT lines collected into results.csv.
+# Benchmarks: every bench program, RESULT lines collected into results.csv
+# (with the program's name as a last column), then bench/report.sh writes
+# results.md and the PNG charts and checks that every experiment has its
+# figures. The peers and gnuplot are bench-only packages: install them
+# first, then build in a new make so the peers are detected.
 BENCH_ARGS ?=
-bench bench-quick: all
+BENCH_PKGS := libsqlite3-dev liblmdb-dev librocksdb-dev gnuplot-nox
+bench bench-quick:
+	@KLOG_DEPS_EXTRA="$(BENCH_PKGS)" sh .ci/deps
+	@$(MAKE) --no-print-directory all
 	@mkdir -p $(O)/bench
-	$(Q)args="$(BENCH_ARGS)"; [ "$@" = bench-quick ] && args="--quick $$args"; \
-	echo "name,median,unit,min,max,ratio" > $(O)/bench/results.csv; fail=0; \
+	$(Q)args="$(BENCH_ARGS)"; [ "$@" = bench-quick ] && args="--quick $$args"; t0=$$(date +%s); \
+	echo "name,median,unit,min,max,ratio,program" > $(O)/bench/results.csv; fail=0; \
 	for b in $(BENCH); do echo "== $$b $$args"; \
 	    $$b $$args > $(O)/bench/$$(basename $$b).out || { echo "FAILED: $$b"; fail=1; }; \
 	    grep -v '^RESULT,\|^RATIO,' $(O)/bench/$$(basename $$b).out; \
-	    grep '^RESULT,' $(O)/bench/$$(basename $$b).out | cut -d, -f2- >> $(O)/bench/results.csv; \
+	    grep '^RESULT,' $(O)/bench/$$(basename $$b).out | cut -d, -f2- | \
+	        sed "s/\$$/,$$(basename $$b)/" >> $(O)/bench/results.csv; \
 	done; \
 	n=$$(($$(wc -l < $(O)/bench/results.csv) - 1)); echo "bench: $$n figures in $(O)/bench/results.csv"; \
+	sh bench/report.sh $(O)/bench $@ $$(($$(date +%s) - t0)) || fail=1; \
 	[ $$fail -eq 0 ] && [ $$n -gt 0 ]
 
 demo: deps

@@ -553,8 +553,9 @@ static double time_open(const char *dir, int64_t *segments)
 }
 
 /* An unclean shutdown: a child opens the log, appends a batch (so the
- * active segment has an unsealed tail) and exits without closing. */
-static void crash_after_append(const char *dir, long first)
+ * active segment has an unsealed tail) and exits without closing. The
+ * batch is no larger than the log's, so it fits a segment. */
+static void crash_after_append(const char *dir, long first, int batch)
 {
     fflush(stdout);
     pid_t pid = fork();
@@ -564,12 +565,16 @@ static void crash_after_append(const char *dir, long first)
         klog_t *log;
         klog_partition_t *p;
         static batch_buf_t b;
-        if (klog_open(dir, NULL, 0, &log) || klog_partition(log, "bench", 0, &p))
-            _exit(1);
-        fill(&b, first, 50);
-        if (klog_append(p, b.recs, 50, NULL))
-            _exit(1);
-        _exit(0);
+        int rc = klog_open(dir, NULL, 0, &log);
+        if (rc == 0)
+            rc = klog_partition(log, "bench", 0, &p);
+        if (rc == 0) {
+            fill(&b, first, batch);
+            rc = klog_append(p, b.recs, (size_t)batch, NULL);
+        }
+        if (rc < 0)
+            fprintf(stderr, "bench_paper: crashing child: %s\n", klog_strerror(rc));
+        _exit(rc < 0);
     }
     int st;
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -723,7 +728,7 @@ static void experiment_open(void)
             int64_t nseg = 0;
             for (int r = 0; r < runs; r++) {
                 bench_add(&clean, time_open(dir, &nseg));
-                crash_after_append(dir, vols[v] + 50L * r);
+                crash_after_append(dir, vols[v] + 50L * r, vols[v] / segs[s] < 50 ? (int)(vols[v] / segs[s]) : 50);
                 bench_add(&unclean, time_open(dir, NULL));
             }
             if (nseg < segs[s] * 9 / 10 || nseg > segs[s] * 11 / 10 + 1)
