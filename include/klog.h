@@ -15,6 +15,8 @@
  *   klog_config_t     keyed settings for a log, a topic or a producer
  *   klog_builder_t    encodes records into one Kafka RecordBatch v2
  *   klog_batch_reader_t  decodes the records of one RecordBatch v2
+ *   klog_registry_t   a consumer-group registry (memory, directory, ZooKeeper)
+ *   klog_member_t     one member of a consumer group
  *
  * CONVENTIONS
  *   - Every function that can fail returns int: 0 on success, a negative
@@ -41,6 +43,9 @@
  *   klog_config_t     one thread at a time; copied when passed to an open
  *   klog_builder_t, klog_batch_reader_t   one thread at a time
  *   codec functions   any thread (pure functions over memory)
+ *   klog_assign()     any thread (pure function)
+ *   klog_registry_t   any thread, concurrently
+ *   klog_member_t     one thread at a time
  */
 #ifndef KLOG_H
 #define KLOG_H
@@ -113,7 +118,8 @@ KLOG_API const char *klog_version_string(void);
     X(KLOG_ECLOSED, -30030, "object closed or being closed")                      \
     X(KLOG_EBUFFERFULL, -30031, "producer buffer full")                           \
     X(KLOG_ECLAIMED, -30032, "partition already claimed by another member")       \
-    X(KLOG_ENOTFOUND, -30033, "not found")
+    X(KLOG_ENOTFOUND, -30033, "not found")                                       \
+    X(KLOG_ENOTSUP, -30034, "feature not built into this library")
 
 enum klog_error {
 #define KLOG__ERR_ENUM(name, val, desc) name = (val),
@@ -703,6 +709,310 @@ KLOG_API int klog_producer_close(klog_producer_t *p);
  */
 KLOG_API int32_t klog_partition_for_key(int partitioner, const void *key, size_t len,
                                         int32_t partitions);
+
+/* ------------------------------------------------------- registry and group */
+/*
+ * Consumer groups as in the 2011 Kafka paper: members of a group share the
+ * partitions of the topics they subscribe to; each partition is owned by at
+ * most one member at a time; each member starts a partition at the offset
+ * the group last committed for it. Three pieces:
+ *
+ *   klog_assign()        the rebalance as a pure function (no I/O, clocks or
+ *                        globals): every member computes the same global
+ *                        assignment from the same inputs;
+ *   klog_registry_t      where membership, ownership and committed offsets
+ *                        live: an operations table the application may
+ *                        implement, with three backends built in (memory,
+ *                        directory, ZooKeeper);
+ *   klog_member_t        one member of a group: joins, rebalances on every
+ *                        change, claims and releases partitions, reads
+ *                        records from them and commits offsets.
+ *
+ * Delivery is at-least-once: records a member read but did not commit are
+ * read again by whoever owns the partition next.
+ *
+ * Names: group names, member ids and topic names follow the topic-name rule
+ * (klog_topic_name_valid: 1..249 of [a-zA-Z0-9._-], not "." or "..").
+ */
+
+/* --- assignment (pure functions; any thread) --- */
+#define KLOG_ASSIGN_RANGE 0      /* the paper's Algorithm 1, per topic (default) */
+#define KLOG_ASSIGN_ROUNDROBIN 1 /* all partitions of all topics dealt in turn */
+#define KLOG_ASSIGN_STICKY 2     /* keep current owners, stay balanced */
+
+typedef struct klog_assign_topic {
+    const char *name;
+    int32_t partitions; /* >= 0; partitions are 0 .. partitions-1 */
+} klog_assign_topic_t;
+
+typedef struct klog_assign_member {
+    const char *id;
+    const char *const *topics; /* the topics it subscribes to */
+    size_t topic_count;
+} klog_assign_member_t;
+
+/* A current owner (sticky only; ignored by the other strategies). Entries
+ * naming an unknown member, topic or partition, a member not subscribed to
+ * the topic, or a partition already listed, are ignored. */
+typedef struct klog_assign_owner {
+    const char *topic;
+    int32_t partition;
+    const char *member;
+} klog_assign_owner_t;
+
+typedef struct klog_assign_input {
+    const klog_assign_topic_t *topics;   /* any order, names distinct */
+    size_t topic_count;
+    const klog_assign_member_t *members; /* any order, ids distinct */
+    size_t member_count;
+    const klog_assign_owner_t *current;  /* may be NULL (count 0) */
+    size_t current_count;
+} klog_assign_input_t;
+
+typedef struct klog_assignment_entry {
+    const char *topic;  /* points into the input's topic names */
+    int32_t partition;
+    const char *member; /* points into the input's member ids; NULL when no
+                           member subscribes to the topic */
+} klog_assignment_entry_t;
+
+typedef struct klog_assignment {
+    klog_assignment_entry_t *entries; /* every partition of every input topic,
+                                         sorted by (topic name, partition) */
+    size_t count;
+} klog_assignment_t;
+
+/*
+ * Compute the global assignment of every partition of in->topics to the
+ * members subscribed to its topic. Members and topics are sorted by name
+ * (strcmp) first, so the result does not depend on the input order.
+ *
+ *   RANGE       per topic, as the paper's Algorithm 1: with n partitions and
+ *               m subscribed members, member j takes a contiguous run of
+ *               n/m partitions, and the first n%m members one more each
+ *               (Kafka's range assignor).
+ *   ROUNDROBIN  all (topic, partition) pairs in order, dealt to the members
+ *               in turn, skipping members not subscribed to the topic.
+ *   STICKY      keeps as many of in->current's owners as possible while
+ *               every member's load stays within one of every other's;
+ *               balanced over all topics when every member subscribes to
+ *               the same topics, else topic by topic. The members allowed
+ *               one partition more are those already holding the most
+ *               (ties by name); freed partitions go, in order, to members
+ *               below their share, in name order. Re-running it on its own
+ *               output changes nothing.
+ *
+ * out is written on success and then owns a malloc'd array: free it with
+ * klog_assignment_free(); its strings point into `in`, which must outlive
+ * it. Errors: -EINVAL (NULL argument, negative partitions, NULL or
+ * duplicate names), KLOG_ECONFIG (unknown strategy), -ENOMEM.
+ */
+KLOG_API int klog_assign(int strategy, const klog_assign_input_t *in, klog_assignment_t *out);
+/* Free what klog_assign() allocated; zeroes *a. NULL is accepted. */
+KLOG_API void klog_assignment_free(klog_assignment_t *a);
+
+/* --- registry --- */
+/*
+ * The registry holds, as in the paper's ZooKeeper layout:
+ *   topics     topic -> partition count (the paper's broker registry);
+ *   members    group -> member ids, each with the topics it subscribes to;
+ *              ephemeral: an entry vanishes when the session that made it
+ *              ends (its process dies or the registry handle is freed);
+ *   owners     (group, topic, partition) -> member id; ephemeral likewise;
+ *   offsets    (group, topic, partition) -> next offset to consume;
+ *              persistent.
+ * A "session" is one klog_registry_t handle: registrations and claims made
+ * through it last until it is freed (or its process dies).
+ *
+ * An application can supply its own registry by filling this table. Every
+ * operation returns 0 or a negative code; strings are NUL-terminated and
+ * only borrowed for the call. Operations may be called from any thread
+ * (one member calls them from the thread that drives it; several members
+ * may share one registry from different threads), so implementations must
+ * be thread-safe.
+ */
+typedef int (*klog_registry_visit_fn)(void *arg, const char *member, const char *topics);
+
+typedef struct klog_registry_ops {
+    size_t size; /* sizeof(klog_registry_ops_t) of the caller's header */
+    void *ctx;   /* passed as the first argument of every operation */
+    /* Set a topic's partition count (creating it), or read it
+     * (KLOG_ENOTFOUND when unknown). */
+    int (*topic_publish)(void *ctx, const char *topic, int32_t partitions);
+    int (*topic_partitions)(void *ctx, const char *topic, int32_t *partitions);
+    /* Register `member` in `group` with its subscription `topics` (topic
+     * names joined by ','), ephemeral to this session. Registering an id
+     * this session already registered replaces its topics; an id live in
+     * another session gives KLOG_ECLAIMED. Unregister: KLOG_ENOTFOUND when
+     * this session has no such member. */
+    int (*member_register)(void *ctx, const char *group, const char *member, const char *topics);
+    int (*member_unregister)(void *ctx, const char *group, const char *member);
+    /* Call fn once per live member of group, in any order; a non-zero
+     * return from fn stops the walk and is returned. */
+    int (*member_list)(void *ctx, const char *group, klog_registry_visit_fn fn, void *arg);
+    /* Claim ownership of a partition for `member` (ephemeral to this
+     * session). Returns 0 when it was free or already this member's, and
+     * KLOG_ECLAIMED when another member holds it. Release: 0, or
+     * KLOG_ENOTFOUND when `member` does not hold it through this session. */
+    int (*claim)(void *ctx, const char *group, const char *topic, int32_t partition,
+                 const char *member);
+    int (*release)(void *ctx, const char *group, const char *topic, int32_t partition,
+                   const char *member);
+    /* The current owner's id into buf (cap bytes, NUL-terminated), or
+     * KLOG_ENOTFOUND when none; -ENAMETOOLONG when buf is too small. */
+    int (*owner)(void *ctx, const char *group, const char *topic, int32_t partition, char *buf,
+                 size_t cap);
+    /* Store / read the group's committed offset (KLOG_ENOTFOUND when none
+     * was ever committed). Stored durably by the persistent backends. */
+    int (*commit)(void *ctx, const char *group, const char *topic, int32_t partition,
+                  int64_t offset);
+    int (*fetch)(void *ctx, const char *group, const char *topic, int32_t partition,
+                 int64_t *offset);
+    /* A counter that changes whenever the group's membership or any topic's
+     * partition count changes (as seen by this session). */
+    int (*changes)(void *ctx, const char *group, uint64_t *counter);
+    /* Optional (may be NULL: callers sleep and re-read changes()): wait
+     * until the counter differs from `seen` or timeout_ms passes. Returns 1
+     * when changed, 0 on timeout. */
+    int (*wait)(void *ctx, const char *group, uint64_t seen, int timeout_ms);
+    /* Optional: end the session (drop its ephemeral entries) and free ctx. */
+    void (*destroy)(void *ctx);
+} klog_registry_ops_t;
+
+typedef struct klog_registry klog_registry_t;
+
+/* Wrap an application's operations table (copied; ops->size tells how much
+ * of it the caller knows). All operations but wait and destroy must be set.
+ * Errors: -EINVAL, -ENOMEM. */
+KLOG_API int klog_registry_new(const klog_registry_ops_t *ops, klog_registry_t **out);
+/*
+ * In-process registry for tests and threads. share_with NULL creates a new
+ * store; otherwise the new handle is another session on share_with's store
+ * (freeing a session drops its members and claims, as a process death
+ * would). The store lives until its last session is freed. Errors: -ENOMEM.
+ */
+KLOG_API int klog_registry_memory_new(klog_registry_t *share_with, klog_registry_t **out);
+/*
+ * Registry in a directory shared by processes on one host (created if
+ * absent). Each handle is one session. Members and owners are files held
+ * by flock(2) locks, so the kernel drops them when their process dies;
+ * readers test liveness with a non-blocking lock and remove dead entries.
+ * Offsets and topics are small files in libklog's framing (magic, version,
+ * XXH3-64) written atomically (temporary, fsync, rename). Layout under path:
+ * topics/<topic>, groups/<group>/ids/<member>, groups/<group>/owners/<topic>/<partition>,
+ * groups/<group>/offsets/<topic>/<partition>. Errors: -errno, -ENOMEM.
+ */
+KLOG_API int klog_registry_dir_new(const char *path, klog_registry_t **out);
+/*
+ * ZooKeeper registry (the paper's layout): hosts_chroot is a ZooKeeper
+ * connection string with an optional chroot, e.g. "127.0.0.1:2181/klog"
+ * (the chroot is created when absent). Nodes under the chroot:
+ *   /brokers/topics/<topic>                        partition count (persistent)
+ *   /consumers/<group>/ids/<member>                topics (ephemeral)
+ *   /consumers/<group>/owners/<topic>/<partition>  member id (ephemeral)
+ *   /consumers/<group>/offsets/<topic>/<partition> offset, decimal (persistent)
+ * Changes arrive by watches. Each handle is one ZooKeeper session;
+ * session_timeout_ms (0 = 6000) bounds how long a dead process's members
+ * and claims outlive it. Waits up to the session timeout for the
+ * connection. Errors: KLOG_ENOTSUP (library built without ZooKeeper),
+ * KLOG_ETIMEDOUT (no connection), -EINVAL, -ENOMEM, -EIO.
+ */
+KLOG_API int klog_registry_zk_new(const char *hosts_chroot, int session_timeout_ms,
+                                  klog_registry_t **out);
+/* The operations table (for calling operations directly, as tools and
+ * tests do: ops->claim(ops->ctx, ...)). Owned by the handle. */
+KLOG_API const klog_registry_ops_t *klog_registry_ops(const klog_registry_t *r);
+/* End the session and free the handle. Close every member using it first.
+ * NULL is accepted. */
+KLOG_API void klog_registry_free(klog_registry_t *r);
+
+/* --- group member --- */
+#define KLOG_RESET_EARLIEST 0 /* no committed offset: start at the log start */
+#define KLOG_RESET_LATEST 1   /* no committed offset: start at the high watermark */
+
+/* Called after each claim (owned = 1) and before each release (owned = 0)
+ * of a partition, on the thread driving the member, with the wall clock in
+ * ms. For logging and for tests that check ownership intervals. */
+typedef void (*klog_member_event_fn)(void *ctx, const char *topic, int32_t partition,
+                                     int owned, int64_t offset, int64_t time_ms);
+
+/*
+ * Member options. Zero-initialise, set size = sizeof(klog_member_opts_t),
+ * then the fields wanted; zero fields take the defaults. Fields added later
+ * go at the end and older callers' smaller size keeps their defaults.
+ */
+typedef struct klog_member_opts {
+    size_t size;
+    const char *member_id;   /* NULL: "<hostname>-<pid>-<random>" */
+    int strategy;            /* KLOG_ASSIGN_*; default RANGE */
+    int reset;               /* KLOG_RESET_*; default EARLIEST */
+    int auto_commit_ms;      /* commit what poll returned every N ms, inside
+                                poll; 0 = default 5000; -1 = only
+                                klog_member_commit() (and on release/close) */
+    int backoff_ms;          /* base backoff after a conflicting claim; 0 = 20 */
+    int check_ms;            /* longest sleep between registry/data checks
+                                while poll waits; 0 = 10 */
+    klog_member_event_fn on_event; /* may be NULL */
+    void *event_ctx;
+    klog_log_fn log;         /* detail for humans; may be NULL */
+    void *log_ctx;
+} klog_member_opts_t;
+
+typedef struct klog_member klog_member_t;
+
+/* A record read by a member: where it came from and the record (a view
+ * valid until the next call on the member). */
+typedef struct klog_member_record {
+    const char *topic;
+    int32_t partition;
+    klog_record_t rec;
+} klog_member_record_t;
+
+/*
+ * Join `group` for the NULL-terminated list `topics`, reading records from
+ * `log` (opened read-write or KLOG_OPEN_RDONLY; it must outlive the
+ * member) and coordinating through `registry` (which must outlive it).
+ * Publishes each topic's partition count from the log to the registry when
+ * the registry has none, registers the member and returns; partitions are
+ * claimed by the first klog_member_poll(). opts may be NULL (defaults).
+ * Errors: -EINVAL, KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_ECONFIG (bad option),
+ * KLOG_ECLAIMED (member id live elsewhere), registry errors, -ENOMEM.
+ */
+KLOG_API int klog_member_new(klog_t *log, klog_registry_t *registry, const char *group,
+                             const char *const *topics, const klog_member_opts_t *opts,
+                             klog_member_t **out);
+/*
+ * Return the next record from any owned partition (partitions are visited
+ * in turn). Before reading, applies any change the registry reports: runs
+ * the assignment, commits and releases partitions no longer this member's,
+ * claims the new ones (a claim another member still holds makes it release
+ * everything, back off with jitter and retry, as in the paper) and starts
+ * each at its committed offset or the reset policy (also when the committed
+ * offset is no longer retained). Also auto-commits when due. Waits up to
+ * timeout_ms (-1 = forever, 0 = no wait) for a record.
+ * Returns 1 with *out filled, 0 on timeout, or an error (registry errors,
+ * KLOG_ECRC/KLOG_ECORRUPT from the log, KLOG_ECLOSED after close began).
+ * A record returned counts as consumed when it is committed: by the next
+ * auto-commit, klog_member_commit(), a release or close.
+ */
+KLOG_API int klog_member_poll(klog_member_t *m, klog_member_record_t *out, int timeout_ms);
+/* Commit, for every owned partition, the offset after the last record
+ * poll returned from it. Returns 0 or the first registry error. */
+KLOG_API int klog_member_commit(klog_member_t *m);
+/* The partitions owned now: fills up to cap (topic, partition) pairs
+ * (topic strings owned by the member, valid until its next call) and
+ * returns how many it owns (may exceed cap). */
+KLOG_API int klog_member_assignment(klog_member_t *m, klog_assignment_entry_t *out, size_t cap);
+/* This member's id (owned by the member). */
+KLOG_API const char *klog_member_id(const klog_member_t *m);
+/* Leave cleanly: commit, release every partition, unregister, free.
+ * Returns the first error met (the member is freed regardless). NULL ok. */
+KLOG_API int klog_member_close(klog_member_t *m);
+/*
+ * THREADING: a klog_member_t is driven by one thread at a time (poll,
+ * commit, assignment, close); different members, in the same or different
+ * threads and processes, may share a registry and a log.
+ */
 
 #ifdef __cplusplus
 }
