@@ -168,7 +168,7 @@ NR == 1 { next }
     nrow++
     nm[nrow] = $1; vmed[nrow] = $2 + 0; vunit[nrow] = $3; vlo[nrow] = $4 + 0; vhi[nrow] = $5 + 0
     vratio[nrow] = $6 + 0; vprog[nrow] = $7
-    if (!($1 in med)) { med[$1] = $2 + 0; prog_of[$1] = $7 }
+    if (!($1 in med)) { med[$1] = $2 + 0; prog_of[$1] = $7; unit_of[$1] = $3; lo_of[$1] = $4 + 0; hi_of[$1] = $5 + 0 }
 }
 END {
     npeers = split("sqlite-off sqlite-normal lmdb rocksdb", peers, " ")
@@ -205,6 +205,24 @@ END {
     n = "paper.overhead.none"
     if (n in med)
         printf "| storage overhead <= 11 bytes per record, uncompressed | %.2f B/rec (LZ4: %.2f) | %s |\n", med[n], med["paper.overhead.lz4"], (med[n] <= 11 ? "met" : "**not met**")
+    printf "\n## Summary\n\n| what | libklog | baseline (raw syscalls, same run) | x baseline | best peer | x best peer | 2011 paper |\n|---|---:|---:|---:|---:|---:|---:|\n"
+    nsum = split("paper.append.b1|paper.append.b50|paper.append.b1000|paper.append.b50.lz4|paper.append.b50.fsync|paper.append.b50.4t|produce.b1|paper.read.iter|paper.read.lease-copy|fetch.lease|fetch.copy|paper.overhead.none|paper.overhead.lz4|paper.durable.lat.p50.1t|paper.durable.lat.p99.1t|paper.durable.lat.p50.4t|paper.durable.lat.p99.4t|paper.open.clean.1000seg.large|paper.open.unclean.1000seg.large", sn, "|")
+    split("append, batch 1|append, batch 50|append, batch 1000|append, batch 50, LZ4 topic|append, batch 50, fsync per batch|append, batch 50, 4 threads on 4 partitions|klog_produce, one call per record|read, record iterator|read, leases copied out and decoded|zero-copy fetch, lease + sendfile over loopback|fetch, pread + write over loopback|storage overhead per record, uncompressed|storage overhead per record, LZ4|durable append latency p50, 1 thread|durable append latency p99, 1 thread|durable append latency p50, 4 threads|durable append latency p99, 4 threads|open after clean close, 1000 segments, large volume|open after crash, 1000 segments, large volume", sl, "|")
+    paper2011["paper.append.b1"] = "50k msg/s"; paper2011["paper.append.b50"] = "400k msg/s"
+    paper2011["produce.b1"] = "50k msg/s"; paper2011["paper.read.iter"] = "22k msg/s"
+    paper2011["paper.overhead.none"] = "9 B"
+    for (j = 1; j <= nsum; j++) {
+        n = sn[j]
+        if (!(n in med)) continue
+        line = sprintf("| %s | %s %s (%s .. %s) |", sl[j], fmt(med[n]), unit_of[n], fmt(lo_of[n]), fmt(hi_of[n]))
+        rn = raw_of(n)
+        if (rn != "" && has(rn)) line = line sprintf(" %s %s | %.2f%s |", fmt(med[rn]), unit_of[rn], med[n] / med[rn], prog_of[rn] != prog_of[n] ? "*" : "")
+        else line = line " | |"
+        k = peer_kind(n)
+        if (k != "" && (b = best_peer(k)) > 0) line = line sprintf(" %s %s | %.2f%s |", best_name, fmt(b), med[n] / b, prog_of[n] != "bench_peers" ? "*" : "")
+        else line = line " | |"
+        print line " " ((n in paper2011) ? paper2011[n] : "") " |"
+    }
     printf "\nEach figure is the median of its runs, with the lowest and highest run. Ratios are of medians. "
     printf "A ratio marked * compares figures from two programs of the same `make bench` run; unmarked ones come from one process, runs alternating. "
     printf "Baseline: the raw-syscall figure doing the same I/O (or, where none is named, the one the program compares with). Best peer: the fastest of SQLite (sync off, normal), LMDB and RocksDB for that operation (for disk bytes, the smallest).\n"
