@@ -516,21 +516,19 @@ typedef struct store {
     bench_stat_t b50, b1, read, disk;
 } store_t;
 
+#define STORE(n, op, p, c) {.name = n, .produce_name = op, .produce = p, .consume = c}
 static store_t stores[] = {
-    {"raw", "write", raw_produce, raw_consume, {{0}, 0}, {{0}, 0}, {{0}, 0}, {{0}, 0}},
-    {"klog", "append", kl_produce, kl_consume, {{0}, 0}, {{0}, 0}, {{0}, 0}, {{0}, 0}},
+    STORE("raw", "write", raw_produce, raw_consume),
+    STORE("klog", "append", kl_produce, kl_consume),
 #if BENCH_HAVE_SQLITE
-    {"sqlite-off", "append", sqlite_off_produce, sqlite_consume, {{0}, 0}, {{0}, 0}, {{0}, 0},
-     {{0}, 0}},
-    {"sqlite-normal", "append", sqlite_normal_produce, sqlite_consume, {{0}, 0}, {{0}, 0},
-     {{0}, 0}, {{0}, 0}},
+    STORE("sqlite-off", "append", sqlite_off_produce, sqlite_consume),
+    STORE("sqlite-normal", "append", sqlite_normal_produce, sqlite_consume),
 #endif
 #if BENCH_HAVE_LMDB
-    {"lmdb", "append", lmdb_produce, lmdb_consume, {{0}, 0}, {{0}, 0}, {{0}, 0}, {{0}, 0}},
+    STORE("lmdb", "append", lmdb_produce, lmdb_consume),
 #endif
 #if BENCH_HAVE_ROCKSDB
-    {"rocksdb", "append", rocksdb_produce, rocksdb_consume, {{0}, 0}, {{0}, 0}, {{0}, 0},
-     {{0}, 0}},
+    STORE("rocksdb", "append", rocksdb_produce, rocksdb_consume),
 #endif
 };
 enum { NSTORES = sizeof stores / sizeof stores[0] };
@@ -545,28 +543,26 @@ static const char *fresh_dir(const store_t *s)
     return dir;
 }
 
-/* The peer (not raw, not klog) with the highest median of the figure at
- * `off` within store_t; NULL when no peer was built. */
-static const store_t *best_peer(size_t off)
+enum figure { FIG_B50, FIG_B1, FIG_READ };
+
+static const bench_stat_t *figure(const store_t *s, enum figure f)
 {
-    const store_t *best = NULL;
-    for (int i = 2; i < NSTORES; i++) {
-        const bench_stat_t *s = (const bench_stat_t *)((const char *)&stores[i] + off);
-        if (!best || bench_median(s) > bench_median((const bench_stat_t *)((const char *)best + off)))
-            best = &stores[i];
-    }
-    return best;
+    return f == FIG_B50 ? &s->b50 : f == FIG_B1 ? &s->b1 : &s->read;
 }
 
-static void report_ratio_to_best(const char *what, size_t off, double target)
+/* Print klog's figure as a ratio to the peer (not raw, not klog) with the
+ * highest median of the same figure; nothing when no peer was built. */
+static void report_ratio_to_best(const char *what, enum figure f, double target)
 {
-    const store_t *best = best_peer(off);
+    const store_t *best = NULL;
+    for (int i = 2; i < NSTORES; i++)
+        if (!best || bench_median(figure(&stores[i], f)) > bench_median(figure(best, f)))
+            best = &stores[i];
     if (!best)
         return;
     char name[160];
     snprintf(name, sizeof name, "peers.klog.%s / best peer (%s)", what, best->name);
-    bench_ratio(name, (const bench_stat_t *)((const char *)&stores[1] + off),
-                (const bench_stat_t *)((const char *)best + off), target);
+    bench_ratio(name, figure(&stores[1], f), figure(best, f), target);
 }
 
 int main(int argc, char **argv)
@@ -660,8 +656,8 @@ int main(int argc, char **argv)
         bench_report(name, "B/rec", &s->disk, NULL);
     }
     bench_ratio("peers.klog.append.b50 / peers.raw.write.b50", &stores[1].b50, &raw->b50, 0.80);
-    report_ratio_to_best("append.b50", offsetof(store_t, b50), 2.0);
-    report_ratio_to_best("append.b1", offsetof(store_t, b1), 0);
-    report_ratio_to_best("read", offsetof(store_t, read), 0);
+    report_ratio_to_best("append.b50", FIG_B50, 2.0);
+    report_ratio_to_best("append.b1", FIG_B1, 0);
+    report_ratio_to_best("read", FIG_READ, 0);
     return 0;
 }
