@@ -49,6 +49,17 @@
 #include "bench_util.h"
 #include "klog.h"
 
+/* Set to 1 by the Makefile for each peer whose package is installed. */
+#ifndef BENCH_HAVE_SQLITE
+#define BENCH_HAVE_SQLITE 0
+#endif
+#ifndef BENCH_HAVE_LMDB
+#define BENCH_HAVE_LMDB 0
+#endif
+#ifndef BENCH_HAVE_ROCKSDB
+#define BENCH_HAVE_ROCKSDB 0
+#endif
+
 #if BENCH_HAVE_SQLITE
 #include <sqlite3.h>
 #endif
@@ -132,6 +143,8 @@ static void make_batch(long first, int k)
         bench_payload(batch_data[j], (uint64_t)(first + j));
 }
 
+#if BENCH_HAVE_LMDB || BENCH_HAVE_ROCKSDB
+/* Big-endian keys sort in sequence order in both key-value stores. */
 static void put_be64(unsigned char *b, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
@@ -145,6 +158,7 @@ static uint64_t get_be64(const unsigned char *b)
         v = v << 8 | b[i];
     return v;
 }
+#endif
 
 /* ---------------------------------------------------------------- raw */
 
