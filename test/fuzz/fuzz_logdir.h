@@ -16,7 +16,7 @@
  *     [log_start - batch, high watermark) and then 0 or an error;
  *   - when the log opened, an append succeeds or fails cleanly, and a
  *     record appended is read back at the offset the append returned
- *     (never another record; "strict": not "nothing" either).
+ *     (with "strict": no other record and not "nothing").
  */
 #ifndef KLOG_FUZZ_LOGDIR_H
 #define KLOG_FUZZ_LOGDIR_H
@@ -165,10 +165,11 @@ static int64_t walk_next(const uint8_t *b, size_t len)
 }
 
 /* Open, read everything, search by time, lease, append, close. strict:
- * the appended record must be readable (not guaranteed when a hostile but
- * checksum-valid seal of the last segment disagrees with its .log: a
- * clean open trusts it, by design, and the append can land behind
- * batches with higher offsets). */
+ * the appended record must be what a read at its offset returns. Not
+ * guaranteed when the last segment has a checksum-valid seal that matches
+ * the file size but lies about the offsets: open trusts it (by design: no
+ * scan of sealed data), so the append can reuse an offset the .log
+ * already holds or land behind higher ones. */
 static void fz_exercise(int strict)
 {
     klog_t *log;
@@ -227,8 +228,9 @@ static void fz_exercise(int strict)
             rc = klog_reader_next(r, &rec);
             /* Damaged data before it in the same segment may stop the read
              * with an error, but never with a different record. */
-            if (rc == 1 && (rec.offset != base || rec.value_len != 8 ||
-                            memcmp(rec.value, "appended", 8) != 0))
+            if (rc == 1 && strict &&
+                (rec.offset != base || rec.value_len != 8 ||
+                 memcmp(rec.value, "appended", 8) != 0))
                 abort();
             if (rc == 0 && strict)
                 abort();
