@@ -41,6 +41,7 @@ KCFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread -Iinclude -Ilib $(WARN)
 HAVE_ZSTD   := $(shell $(PKG_CONFIG) --exists libzstd && echo 1)
 HAVE_ZLIB   := $(shell $(PKG_CONFIG) --exists zlib && echo 1)
 HAVE_SNAPPY := $(shell test -f /usr/include/snappy-c.h && echo 1)
+HAVE_ZK     := $(shell test -f /usr/include/zookeeper/zookeeper.h && echo 1)
 REQ_PRIV := liblz4 libxxhash
 DEP_LIBS := -llz4 -lxxhash
 ifeq ($(HAVE_ZSTD),1)
@@ -57,6 +58,11 @@ ifeq ($(HAVE_SNAPPY),1)
   KCFLAGS += -DKLOG_HAVE_SNAPPY=1
   LIBS_PRIV_EXTRA := -lsnappy
   DEP_LIBS += -lsnappy
+endif
+ifeq ($(HAVE_ZK),1)
+  KCFLAGS += -DKLOG_HAVE_ZOOKEEPER=1
+  LIBS_PRIV_EXTRA += -lzookeeper_mt
+  DEP_LIBS += -lzookeeper_mt
 endif
 DEP_LIBS += -lpthread -lm
 

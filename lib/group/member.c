@@ -402,13 +402,18 @@ static int rebalance(klog_member_t *m)
         if (rc)
             goto out;
     }
-    /* Claim what is ours. */
+    /* Claim what is ours. Partitions kept are claimed again too: the call
+     * is idempotent for the holder, and it catches a claim lost with a
+     * registry session (an expired ZooKeeper session) that someone else
+     * took meanwhile. */
     for (size_t e = 0; e < out.count; e++) {
         const klog_assignment_entry_t *en = &out.entries[e];
-        if (!en->member || strcmp(en->member, m->id) != 0 ||
-            find_owned(m, en->topic, en->partition) >= 0)
+        if (!en->member || strcmp(en->member, m->id) != 0)
             continue;
-        rc = claim_one(m, en->topic, en->partition);
+        if (find_owned(m, en->topic, en->partition) >= 0)
+            rc = ops->claim(ops->ctx, m->group, en->topic, en->partition, m->id);
+        else
+            rc = claim_one(m, en->topic, en->partition);
         if (rc == KLOG_ECLAIMED) {
             klog__log(&m->logger, KLOG_LOG_DEBUG,
                       "group %s: %s-%d still owned elsewhere; releasing all, backing off",
