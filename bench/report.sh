@@ -91,8 +91,9 @@ function raw_of(n,   m) {
     if (n == "paper.append.b50.fsync") return "paper.raw.write+fdatasync.b50"
     if (n ~ /^paper\.read\./) return "paper.raw.read"
     if (n ~ /^paper\.durable\.lat\./) { sub(/durable/, "raw.fdatasync", m); sub(/\.[0-9]t$/, "", m); return m }
-    if (n ~ /^peers\.klog\.append\./) { sub(/klog\.append/, "raw.write", m); return m }
-    if (n ~ /^peers\.klog\./) { sub(/klog/, "raw", m); return m }
+    if (n ~ /^peers\.raw\./) return ""
+    if (n ~ /^peers\.[a-z-]+\.append\./) { sub(/^peers\.[a-z-]+\.append/, "peers.raw.write", m); return m }
+    if (n ~ /^peers\.[a-z-]+\./) { sub(/^peers\.[a-z-]+\./, "peers.raw.", m); return m }
     if (n == "produce.b1") return "paper.raw.write.b1"
     if (n == "fetch.lease" || n == "fetch.copy") return "fetch.sendfile"
     return ""
