@@ -22,7 +22,10 @@
  * as in bench_log. Runs alternate so drift hits all cases alike; each
  * figure is the median of 3 runs (min..max).
  *
- * Usage: bench_producer [--quick] [--records N] [--dir DIR]
+ * --quick: 20,000 records (a sub-second smoke run; its ratios mean little).
+ * --case NAME runs one case alone (for profiling).
+ *
+ * Usage: bench_producer [--quick] [--records N] [--dir DIR] [--case NAME]
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -251,7 +254,7 @@ int main(int argc, char **argv)
         }
     }
     if (quick && n_records == 10000000)
-        n_records = 100000;
+        n_records = 20000;
     const int runs = 3;
     /* Words of 2..9 letters from a skewed 256-word vocabulary, as the
      * baseline's payload (compressible about 2x by LZ4 over a batch). */
