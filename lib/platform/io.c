@@ -285,6 +285,18 @@ int klog__ftruncate(int fd, off_t len)
     return 0;
 }
 
+int klog__fallocate(int fd, off_t off, off_t len)
+{
+    int rc = fault_check(KLOG__FAULT_TRUNCATE, NULL);
+    if (rc)
+        return rc;
+    while (fallocate(fd, FALLOC_FL_KEEP_SIZE, off, len) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
 int64_t klog__fsize(int fd)
 {
     struct stat st;

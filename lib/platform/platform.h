@@ -86,6 +86,10 @@ KLOG__HIDDEN ssize_t klog__pread_full(int fd, void *buf, size_t len, off_t off);
 KLOG__HIDDEN int klog__fsync(int fd);
 KLOG__HIDDEN int klog__fdatasync(int fd);
 KLOG__HIDDEN int klog__ftruncate(int fd, off_t len);
+/* Reserve disk blocks for [off, off + len) (fallocate, keeping the size), so
+ * a shared mapping of a sparse file never meets a full disk with SIGBUS.
+ * File systems without fallocate get -EOPNOTSUPP. */
+KLOG__HIDDEN int klog__fallocate(int fd, off_t off, off_t len);
 /* Size of an open file, or -errno. */
 KLOG__HIDDEN int64_t klog__fsize(int fd);
 KLOG__HIDDEN int klog__rename(const char *from, const char *to);

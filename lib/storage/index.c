@@ -17,7 +17,9 @@
  * never mistaken for entries (Kafka's KAFKA-10207 / KAFKA-12734 pain).
  *
  * The active segment's index is preallocated to index.max.bytes (a sparse
- * file) and mapped once; appends store the entry then publish the count
+ * file) and mapped once; disk blocks are reserved (fallocate) a chunk ahead
+ * of the entries, so a full disk makes an append skip an index entry (the
+ * index is sparse anyway) instead of killing the process with SIGBUS; appends store the entry then publish the count
  * with a release store, so readers binary-search without locks. Trimming
  * shrinks the file to exactly its entries but keeps the mapping: nothing
  * ever reads past the published count.
@@ -93,6 +95,7 @@ int klog__index_open(klog__index_t *ix, const char *path, int entry_size, int64_
         ix->max_entries = file_entries;
     }
     ix->fd = fd;
+    ix->reserved = (size_t)len;
     if (map_len > 0) {
         void *m;
         rc = klog__mmap(fd, map_len, writable, &m);
@@ -147,6 +150,37 @@ void klog__timeidx_entry(const klog__index_t *ix, uint32_t i, int64_t *ts, int64
     *off = ix->base + klog__load32(e + 8);
 }
 
+int klog__reserve_blocks(int fd, int64_t from, int64_t len)
+{
+    int rc = klog__fallocate(fd, (off_t)from, (off_t)len);
+    if (rc != -EOPNOTSUPP)
+        return rc;
+    static const uint8_t zeros[4096];
+    for (int64_t at = from; at < from + len; at += (int64_t)sizeof zeros) {
+        int64_t n = from + len - at < (int64_t)sizeof zeros ? from + len - at : (int64_t)sizeof zeros;
+        rc = klog__pwrite_all(fd, zeros, (size_t)n, (off_t)at);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Make sure the bytes of entry n are backed by disk blocks. */
+static int reserve_entry(klog__index_t *ix, uint32_t n)
+{
+    size_t end = ((size_t)n + 1) * (size_t)ix->entry_size;
+    if (end <= ix->reserved)
+        return 0;
+    size_t chunk = 64 * 1024, to = (end + chunk - 1) / chunk * chunk;
+    if (to > ix->map_len)
+        to = ix->map_len;
+    int rc = klog__reserve_blocks(ix->fd, (int64_t)ix->reserved, (int64_t)(to - ix->reserved));
+    if (rc)
+        return rc;
+    ix->reserved = to;
+    return 0;
+}
+
 int klog__offidx_append(klog__index_t *ix, int64_t offset, uint32_t pos)
 {
     uint32_t n = atomic_load_explicit(&ix->entries, memory_order_relaxed);
@@ -164,6 +198,9 @@ int klog__offidx_append(klog__index_t *ix, int64_t offset, uint32_t pos)
     } else if (pos == 0) {
         return 0;
     }
+    int rc = reserve_entry(ix, n);
+    if (rc)
+        return rc;
     uint8_t *e = ix->map + (size_t)n * KLOG__OFFIDX_ENTRY;
     klog__store32(e, (uint32_t)rel);
     klog__store32(e + 4, pos);
@@ -186,6 +223,9 @@ int klog__timeidx_append(klog__index_t *ix, int64_t ts, int64_t offset)
         return KLOG_EOFFSET;
     if (n >= ix->max_entries || !ix->map)
         return -ENOSPC;
+    int rc = reserve_entry(ix, n);
+    if (rc)
+        return rc;
     uint8_t *e = ix->map + (size_t)n * KLOG__TIMEIDX_ENTRY;
     klog__store64(e, (uint64_t)ts);
     klog__store32(e + 8, (uint32_t)rel);
@@ -262,6 +302,7 @@ int klog__index_trim(klog__index_t *ix)
     if (!rc) {
         ix->file_entries = n;
         ix->max_entries = n; /* the mapping now reaches past EOF: no more appends */
+        ix->reserved = (size_t)n * (size_t)ix->entry_size;
     }
     return rc;
 }

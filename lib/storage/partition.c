@@ -181,6 +181,8 @@ static int state_open(struct klog_partition *p)
         if (rdonly)
             goto out; /* writer has not created it yet */
         rc = klog__ftruncate(fd, sizeof(klog__pstate_t));
+        if (!rc) /* blocks now, so the shared mapping never meets a full disk */
+            rc = klog__reserve_blocks(fd, 0, sizeof(klog__pstate_t));
         if (rc)
             goto out;
     }
@@ -329,13 +331,22 @@ static int list_dir(struct klog_partition *p, seg_files_t **out, size_t *count)
 }
 
 /* Seal is usable when it decodes, names this segment and matches the file. */
+/* 1 when the seal is usable (decodes, names this segment, matches the file
+ * size), 0 when it is absent or damaged (the segment is then scanned), or a
+ * negative error when it could not be read at all: an I/O error must fail
+ * the open, not turn into a rescan that may truncate sealed data. */
 static int seal_matches(klog__segment_t *s)
 {
-    if (klog__segment_load_meta(s) != 0)
+    int rc = klog__segment_load_meta(s);
+    if (rc == KLOG_ECORRUPT || rc == KLOG_EVERSION || rc == -ENOENT)
         return 0;
+    if (rc)
+        return rc;
     char *lp = klog__asprintf("%s.log", s->stem);
+    if (!lp)
+        return -ENOMEM;
     struct stat st;
-    int ok = lp && stat(lp, &st) == 0 && st.st_size == atomic_load(&s->size);
+    int ok = stat(lp, &st) == 0 && st.st_size == atomic_load(&s->size);
     free(lp);
     if (!ok) {
         s->meta_loaded = 0;
@@ -473,7 +484,13 @@ int klog__partition_load(struct klog_partition *p)
             klog__segment_t *s = list->seg[i];
             int last = i + 1 == list->n;
             unsigned has = files[i].has;
-            int trusted = (has & 8) && seal_matches(s);
+            int trusted = (has & 8) ? seal_matches(s) : 0;
+            if (trusted < 0) {
+                rc = trusted;
+                klog__log(&log->cfg.logger, KLOG_LOG_ERROR, "%s.seal: %s", s->stem,
+                          klog_strerror(rc));
+                goto fail;
+            }
             if (trusted && (has & 6) != 6) {
                 rc = rebuild_sealed(p, s, "index file missing");
                 if (rc)

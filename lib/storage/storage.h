@@ -79,6 +79,7 @@ typedef struct klog__index {
     _Atomic uint32_t entries; /* valid entries (published with release) */
     uint32_t max_entries;  /* capacity of the preallocated file */
     uint32_t file_entries; /* file length / entry size */
+    size_t reserved;       /* bytes from 0 with disk blocks reserved (writable) */
     int entry_size;        /* 8 or 12 */
     int64_t base;          /* segment base offset */
 } klog__index_t;
@@ -111,6 +112,9 @@ KLOG__HIDDEN void klog__timeidx_entry(const klog__index_t *ix, uint32_t i, int64
 /* Drop entries whose offset is >= offset (truncation). */
 KLOG__HIDDEN void klog__index_truncate_offset(klog__index_t *ix, int64_t offset);
 KLOG__HIDDEN void klog__index_reset(klog__index_t *ix);
+/* Reserve disk blocks for [from, from + len) of fd: fallocate, or writing
+ * zeros where fallocate is unsupported. 0 or -errno (-ENOSPC). */
+KLOG__HIDDEN int klog__reserve_blocks(int fd, int64_t from, int64_t len);
 /* Set the file length to exactly entries * entry_size (mapping kept). */
 KLOG__HIDDEN int klog__index_trim(klog__index_t *ix);
 KLOG__HIDDEN int klog__index_sync(klog__index_t *ix);
