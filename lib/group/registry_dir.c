@@ -217,9 +217,15 @@ static int eph_create(dsess_t *s, const char *dir, const char *name, const char 
             rc = fd;
             break;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0 ||
-            (*content && (rc = klog__pwrite_all(fd, content, strlen(content), 0)) != 0)) {
-            rc = rc ? rc : -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            /* A scan took it for an abandoned temporary and is removing
+             * it: start again with a new one. */
+            free(tmp);
+            klog__close(fd);
+            rc = KLOG_ECLAIMED;
+            continue;
+        }
+        if (*content && (rc = klog__pwrite_all(fd, content, strlen(content), 0)) != 0) {
             unlink(tmp);
             free(tmp);
             klog__close(fd);
@@ -234,6 +240,10 @@ static int eph_create(dsess_t *s, const char *dir, const char *name, const char 
             return fd;
         }
         klog__close(fd);
+        if (lerr == ENOENT) { /* the temporary was reaped before we locked it */
+            rc = KLOG_ECLAIMED;
+            continue;
+        }
         if (lerr != EEXIST) {
             rc = -lerr;
             break;
@@ -388,9 +398,10 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted valid names in dir (temporaries left by dead processes are
- * removed when unlocked). *names malloc'd array of malloc'd strings. */
-static int list_dir(const char *dir, char ***names, size_t *n)
+/* Sorted valid names in dir. With reap (directories of ephemeral entries,
+ * whose temporaries are locked while in use), temporaries left by dead
+ * processes are removed. *names: malloc'd array of malloc'd strings. */
+static int list_dir(const char *dir, int reap, char ***names, size_t *n)
 {
     *names = NULL;
     *n = 0;
@@ -401,6 +412,8 @@ static int list_dir(const char *dir, char ***names, size_t *n)
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '#' && !reap)
+            continue;
         if (de->d_name[0] == '#') {
             char *p = klog__asprintf("%s/%s", dir, de->d_name);
             if (p) {
@@ -452,7 +465,7 @@ static int walk_members(dsess_t *s, const char *group, klog_registry_visit_fn fn
     int rc = -ENOMEM;
     if (!dir || !buf)
         goto out;
-    rc = list_dir(dir, &names, &n);
+    rc = list_dir(dir, 1, &names, &n);
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = klog__asprintf("%s/%s", dir, names[i]);
         if (!path) {
@@ -621,7 +634,7 @@ static int d_changes(void *ctx, const char *group, uint64_t *counter)
         return -ENOMEM;
     char **names = NULL;
     size_t n = 0;
-    rc = list_dir(dir, &names, &n);
+    rc = list_dir(dir, 0, &names, &n); /* topic temporaries are not locked */
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = klog__asprintf("%s/%s", dir, names[i]);
         struct stat sb;
