@@ -654,8 +654,11 @@ typedef void (*klog_delivery_fn)(void *ctx, const klog_record_t *rec, int32_t pa
 
 /*
  * Create a producer writing into log. cfg (may be NULL: defaults) supplies
- * the producer keys (KLOG_CONF_LINGER_MS .. KLOG_CONF_DURABLE_DELIVERY);
- * other keys in it are ignored. It is copied. Starts the background thread.
+ * the producer keys (KLOG_CONF_LINGER_MS .. KLOG_CONF_DURABLE_DELIVERY) and,
+ * when set explicitly, KLOG_CONF_COMPRESSION: the codec for every batch
+ * this producer writes (Kafka's compression.type; unset: each topic's own
+ * KLOG_CONF_COMPRESSION). Other keys are ignored. cfg is not kept (values
+ * are read at creation). Starts the background thread.
  * Errors: KLOG_EREADONLY, -ENOMEM, -errno (thread creation).
  */
 KLOG_API int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **out);

@@ -625,6 +625,39 @@ START_TEST(callbacks_with_lz4)
 }
 END_TEST
 
+/* KLOG_CONF_COMPRESSION in the producer's configuration overrides the
+ * topic's codec, as Kafka's producer-side compression.type. */
+START_TEST(producer_compression_overrides_topic)
+{
+    make_topic("plain", 1, KLOG_COMPRESSION_NONE);
+    klog_producer_t *p = make_producer(
+        (int64_t[]){KLOG_CONF_COMPRESSION, KLOG_COMPRESSION_LZ4, KLOG_CONF_BATCH_RECORDS, 100, 0});
+    char v[200];
+    memset(v, 'a', sizeof v);
+    for (int i = 0; i < 1000; i++) {
+        klog_record_t r = value_rec(v, sizeof v);
+        ck_assert_int_eq(klog_produce(p, "plain", 0, &r, NULL), 0);
+    }
+    ck_assert_int_eq(klog_producer_close(p), 0);
+    klog_partition_t *kp;
+    ck_assert_int_eq(klog_partition(log_, "plain", 0, &kp), 0);
+    klog_reader_t *rd;
+    ck_assert_int_eq(klog_reader_open(kp, 0, &rd), 0);
+    klog_record_t rec;
+    int n = 0;
+    while (klog_reader_next(rd, &rec) == 1) {
+        ck_assert_int_eq(rec.value_len, 200);
+        ck_assert(memcmp(rec.value, v, 200) == 0);
+        n++;
+    }
+    klog_reader_close(rd);
+    ck_assert_int_eq(n, 1000);
+    klog_offsets_t o;
+    ck_assert_int_eq(klog_partition_offsets(kp, &o), 0);
+    ck_assert_int_lt(o.bytes, 1000 * 20); /* 10 LZ4 batches of repeated bytes */
+}
+END_TEST
+
 /* Durable delivery: every record is reported twice; the durable report
  * comes after an fsync that covers it. */
 START_TEST(durable_delivery)
@@ -1067,6 +1100,7 @@ Suite *producer_suite(void)
     tcase_add_test(tc, flush_appends_everything);
     tcase_add_test(tc, callbacks_offsets_in_order);
     tcase_add_test(tc, callbacks_with_lz4);
+    tcase_add_test(tc, producer_compression_overrides_topic);
     tcase_add_test(tc, durable_delivery);
     tcase_add_test(tc, durable_after_appended);
     tcase_add_test(tc, append_error_reported);

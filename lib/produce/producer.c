@@ -142,6 +142,7 @@ struct klog_producer {
     klog_t *log;
     int64_t linger_ms, batch_bytes, batch_records, buffer_bytes, block_ms;
     int partitioner, durable;
+    int codec;                 /* KLOG_CONF_COMPRESSION if set in cfg, else -1 */
     klog_delivery_fn on_appended, on_durable;
     void *cb_ctx;
 
@@ -673,7 +674,7 @@ static int topic_lookup(klog_producer_t *P, const char *name, ptopic_t **out)
     t->t = kt;
     int64_t v = KLOG_COMPRESSION_NONE;
     klog_topic_config(kt, KLOG_CONF_COMPRESSION, &v);
-    t->codec = (int)v;
+    t->codec = P->codec >= 0 ? P->codec : (int)v;
     v = 1048588;
     klog_topic_config(kt, KLOG_CONF_MAX_BATCH_BYTES, &v);
     t->max_batch = v;
@@ -995,6 +996,9 @@ int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **o
     P->partitioner = (int)klog__config_value(cfg, NULL, KLOG_CONF_PARTITIONER);
     P->durable = (int)klog__config_value(cfg, NULL, KLOG_CONF_DURABLE_DELIVERY);
     P->dur_threshold = P->buffer_bytes / 4;
+    P->codec = cfg && KLOG__CONF_ISSET(cfg, KLOG_CONF_COMPRESSION)
+                   ? (int)klog__config_value(cfg, NULL, KLOG_CONF_COMPRESSION)
+                   : -1;
     atomic_init(&P->topics, NULL);
     atomic_init(&P->mem_used, 0);
     atomic_init(&P->mem_waiters, 0);
