@@ -1165,3 +1165,153 @@ Suite *group_zk_suite(void)
     suite_add_tcase(s, tc);
     return s;
 }
+
+/* ============================================================== threads */
+
+/* Members as threads of one process over one memory registry (and one
+ * directory registry session each): every record is read at least once,
+ * none twice (handovers commit first, nobody dies here), and the owners
+ * table kept by the event callbacks never sees a partition claimed while
+ * another member holds it. */
+#define TPART 12
+#define TPER 400
+#define TMEMBERS 4
+
+typedef struct tshared {
+    klog_t *log;
+    pthread_mutex_t mu;
+    int owner[TPART]; /* member index + 1, 0 = free */
+    int violations;
+    atomic_int counts[TPART * TPER];
+    atomic_int total;
+    atomic_int stop_all;
+} tshared_t;
+
+typedef struct tmember {
+    tshared_t *sh;
+    klog_registry_t *reg;
+    int idx;
+    int strategy;
+    int64_t leave_after_ms; /* leave early (0: stay to the end) */
+    int rc;
+} tmember_t;
+
+static void t_event(void *ctx, const char *topic, int32_t partition, int owned, int64_t offset,
+                    int64_t time_ms)
+{
+    (void)topic;
+    (void)offset;
+    (void)time_ms;
+    tmember_t *tm = ctx;
+    tshared_t *sh = tm->sh;
+    pthread_mutex_lock(&sh->mu);
+    if (owned) {
+        if (sh->owner[partition] != 0)
+            sh->violations++;
+        sh->owner[partition] = tm->idx + 1;
+    } else {
+        if (sh->owner[partition] != tm->idx + 1)
+            sh->violations++;
+        sh->owner[partition] = 0;
+    }
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void *t_member(void *v)
+{
+    tmember_t *tm = v;
+    char id[16];
+    snprintf(id, sizeof id, "w%d", tm->idx);
+    klog_member_opts_t o = {.size = sizeof o, .member_id = id, .strategy = tm->strategy,
+                            .auto_commit_ms = 20, .backoff_ms = 2, .check_ms = 2,
+                            .on_event = t_event, .event_ctx = tm};
+    klog_member_t *m;
+    tm->rc = klog_member_new(tm->sh->log, tm->reg, "g", events_only, &o, &m);
+    if (tm->rc)
+        return NULL;
+    int64_t start = mono_ms();
+    while (!atomic_load(&tm->sh->stop_all)) {
+        if (tm->leave_after_ms && mono_ms() - start > tm->leave_after_ms)
+            break;
+        klog_member_record_t mr;
+        int rc = klog_member_poll(m, &mr, 10);
+        if (rc < 0) {
+            tm->rc = rc;
+            break;
+        }
+        if (rc == 1) {
+            int p, i;
+            if (sscanf((const char *)mr.rec.value, "%d:%d", &p, &i) == 2 && p < TPART && i < TPER) {
+                atomic_fetch_add(&tm->sh->counts[p * TPER + i], 1);
+                atomic_fetch_add(&tm->sh->total, 1);
+            }
+            if (i % 50 == 0)
+                usleep(200); /* let the others interleave */
+        }
+    }
+    int rc = klog_member_close(m);
+    if (!tm->rc)
+        tm->rc = rc;
+    return NULL;
+}
+
+static void threads_run(int use_dir, int strategy)
+{
+    tshared_t *sh = calloc(1, sizeof *sh);
+    pthread_mutex_init(&sh->mu, NULL);
+    char d[512];
+    snprintf(d, sizeof d, "%s/log", tmp);
+    sh->log = make_log(d, TPART, TPER);
+    tmember_t tm[TMEMBERS + 1];
+    pthread_t th[TMEMBERS + 1];
+    for (int i = 0; i <= TMEMBERS; i++) {
+        tm[i] = (tmember_t){.sh = sh, .idx = i, .strategy = strategy};
+        if (use_dir)
+            ck_assert_int_eq(open_dir(&tm[i].reg), 0);
+        else
+            ck_assert_int_eq(klog_registry_memory_new(mem_root, &tm[i].reg), 0);
+    }
+    tm[1].leave_after_ms = 100; /* one member leaves early */
+    for (int i = 0; i < TMEMBERS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, t_member, &tm[i]), 0);
+    usleep(50000);
+    ck_assert_int_eq(pthread_create(&th[TMEMBERS], NULL, t_member, &tm[TMEMBERS]), 0); /* joins */
+    int64_t end = mono_ms() + 30000;
+    while (atomic_load(&sh->total) < TPART * TPER && mono_ms() < end)
+        usleep(5000);
+    atomic_store(&sh->stop_all, 1);
+    for (int i = 0; i <= TMEMBERS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(tm[i].rc == 0, "member %d: %s", i, klog_strerror(tm[i].rc));
+        klog_registry_free(tm[i].reg);
+    }
+    ck_assert_int_eq(sh->violations, 0);
+    for (int i = 0; i < TPART * TPER; i++)
+        ck_assert_msg(atomic_load(&sh->counts[i]) == 1, "record %d read %d times", i,
+                      atomic_load(&sh->counts[i]));
+    for (int p = 0; p < TPART; p++)
+        ck_assert_int_eq(sh->owner[p], 0);
+    ck_assert_int_eq(klog_close(sh->log), 0);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
+START_TEST(threads_memory_range) { threads_run(0, KLOG_ASSIGN_RANGE); }
+END_TEST
+START_TEST(threads_memory_sticky) { threads_run(0, KLOG_ASSIGN_STICKY); }
+END_TEST
+START_TEST(threads_dir_roundrobin) { threads_run(1, KLOG_ASSIGN_ROUNDROBIN); }
+END_TEST
+
+Suite *group_threads_suite(void)
+{
+    Suite *s = suite_create("group_threads");
+    TCase *tc = tcase_create("members");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, threads_memory_range);
+    tcase_add_test(tc, threads_memory_sticky);
+    tcase_add_test(tc, threads_dir_roundrobin);
+    suite_add_tcase(s, tc);
+    return s;
+}
