@@ -817,6 +817,48 @@ START_TEST(sticky_null_keys)
 }
 END_TEST
 
+/* With KLOG_CONF_PARTITIONER = MURMUR2 keyed records land where Kafka's
+ * producer puts them; null keys are still spread sticky, not hashed. */
+START_TEST(murmur2_producer_placement)
+{
+    enum { P = 6 };
+    make_topic("t", P, KLOG_COMPRESSION_NONE);
+    klog_producer_t *p = make_producer((int64_t[]){KLOG_CONF_PARTITIONER, KLOG_PARTITIONER_MURMUR2,
+                                                   KLOG_CONF_BATCH_RECORDS, 10, 0});
+    collector_t c;
+    collector_init(&c, NULL);
+    klog_producer_set_delivery(p, collect, NULL, &c);
+    static const char *keys[] = {"", "a", "key", "user-1", "user-42", "order:12345", "kafka"};
+    static const int32_t want[] = {3, 4, 1, 2, 4, 0, 4}; /* the Java table above, 6 partitions */
+    for (intptr_t i = 100; i < 160; i++) {
+        klog_record_t r = value_rec("null", 4);
+        ck_assert_int_eq(klog_produce(p, "t", KLOG_PARTITION_ANY, &r, (void *)i), 0);
+    }
+    for (intptr_t i = 0; i < 7; i++) {
+        klog_record_t r = value_rec("v", 1);
+        r.key = keys[i];
+        r.key_len = (int32_t)strlen(keys[i]);
+        ck_assert_int_eq(klog_produce(p, "t", KLOG_PARTITION_ANY, &r, (void *)i), 0);
+    }
+    ck_assert_int_eq(klog_producer_close(p), 0);
+    ck_assert_int_eq(c.n, 67);
+    int32_t null_part[6];
+    for (size_t i = 0; i < c.n; i++) {
+        intptr_t id = c.v[i].id;
+        if (id < 100)
+            ck_assert_int_eq(c.v[i].partition, want[id]);
+        else if ((id - 100) % 10 == 0)
+            null_part[(id - 100) / 10] = c.v[i].partition;
+    }
+    for (size_t i = 0; i < c.n; i++) /* null keys: 10 per partition in a row */
+        if (c.v[i].id >= 100)
+            ck_assert_int_eq(c.v[i].partition, null_part[(c.v[i].id - 100) / 10]);
+    for (int b = 1; b < 6; b++)
+        ck_assert_int_ne(null_part[b], null_part[b - 1]);
+    collector_free(&c);
+}
+END_TEST
+
 /* ============================================================ buffer */
 
 START_TEST(buffer_full_fails_fast)
@@ -1105,6 +1147,7 @@ Suite *producer_suite(void)
     tcase_add_test(tc, durable_after_appended);
     tcase_add_test(tc, append_error_reported);
     tcase_add_test(tc, sticky_null_keys);
+    tcase_add_test(tc, murmur2_producer_placement);
     tcase_add_test(tc, buffer_full_fails_fast);
     tcase_add_test(tc, buffer_full_blocks_then_proceeds);
     tcase_add_test(tc, buffer_full_blocks_then_fails);
