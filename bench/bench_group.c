@@ -154,8 +154,6 @@ static int stop_member(mthread_t *mt)
 /* One backend, n members: rounds of (join one, leave one). */
 static int run(const char *backend, open_fn op, int n, int rounds)
 {
-    static int group_seq;
-    (void)group_seq;
     bench_stat_t join = {0}, leave = {0};
     static mthread_t pool[MAXM + 1];
     mthread_t *ms[MAXM + 1];
@@ -272,7 +270,8 @@ int main(int argc, char **argv)
         nparts = 24;
     signal(SIGPIPE, SIG_IGN);
     bench_header("bench_group", "rebalance latency: membership change to all partitions owned");
-    snprintf(tmpdir, sizeof tmpdir, "%s/bench_group.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    const char *td = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/bench_group.XXXXXX", td);
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return 1;

@@ -68,7 +68,8 @@ static long step(int strategy, state_t *st, size_t *maxload, size_t *minload)
     }
     long moved = 0;
     for (size_t i = 0; i < a.count && i < st->n; i++)
-        if (st->owners[i][0] && (!a.entries[i].member || strcmp(st->owners[i], a.entries[i].member)))
+        if (st->owners[i][0] &&
+            (!a.entries[i].member || strcmp(st->owners[i], a.entries[i].member) != 0))
             moved++;
     *maxload = 0;
     *minload = nmembers ? (size_t)-1 : 0;

@@ -159,7 +159,8 @@ int main(int argc, char **argv)
         return tour(argv[1]);
     if (argc == 5 || argc == 6)
         return member(argv[1], argv[2], argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
-    fprintf(stderr, "usage: %s LOG_DIR\n       %s LOG_DIR dir:PATH|zk:HOSTS GROUP TOPIC [IDLE_MS]\n",
+    fprintf(stderr,
+            "usage: %s LOG_DIR\n       %s LOG_DIR dir:PATH|zk:HOSTS GROUP TOPIC [IDLE_MS]\n",
             argv[0], argv[0]);
     return 2;
 }

@@ -892,7 +892,8 @@ KLOG_API int klog_registry_new(const klog_registry_ops_t *ops, klog_registry_t *
  * In-process registry for tests and threads. share_with NULL creates a new
  * store; otherwise the new handle is another session on share_with's store
  * (freeing a session drops its members and claims, as a process death
- * would). The store lives until its last session is freed. Errors: -ENOMEM.
+ * would). The store lives until its last session is freed. Errors: -ENOMEM,
+ * -EINVAL (share_with is not a memory registry).
  */
 KLOG_API int klog_registry_memory_new(klog_registry_t *share_with, klog_registry_t **out);
 /*
@@ -902,8 +903,11 @@ KLOG_API int klog_registry_memory_new(klog_registry_t *share_with, klog_registry
  * readers test liveness with a non-blocking lock and remove dead entries.
  * Offsets and topics are small files in libklog's framing (magic, version,
  * XXH3-64) written atomically (temporary, fsync, rename). Layout under path:
- * topics/<topic>, groups/<group>/ids/<member>, groups/<group>/owners/<topic>/<partition>,
- * groups/<group>/offsets/<topic>/<partition>. Errors: -errno, -ENOMEM.
+ *   topics/<topic>                              partition count
+ *   groups/<group>/ids/<member>                 live member (locked file)
+ *   groups/<group>/owners/<topic>/<partition>   owner (locked file)
+ *   groups/<group>/offsets/<topic>/<partition>  committed offset
+ * Errors: -errno, -ENOMEM.
  */
 KLOG_API int klog_registry_dir_new(const char *path, klog_registry_t **out);
 /*

@@ -430,7 +430,8 @@ START_TEST(assign_errors)
     ck_assert_int_eq(klog_assign(KLOG_ASSIGN_RANGE, &in, &a), -EINVAL);
     t[0].partitions = 3;
     /* No members: every entry present, unowned. Garbage owners ignored. */
-    klog_assign_owner_t junk[] = {{"a", 7, "x"}, {"zz", 0, "x"}, {"a", 0, "nobody"}, {NULL, 0, NULL}};
+    klog_assign_owner_t junk[] = {
+        {"a", 7, "x"}, {"zz", 0, "x"}, {"a", 0, "nobody"}, {NULL, 0, NULL}};
     in.current = junk;
     in.current_count = 4;
     ck_assert_int_eq(klog_assign(KLOG_ASSIGN_STICKY, &in, &a), 0);

@@ -17,8 +17,8 @@
  *
  * Changes: watches. changes() arms a child watch on the group's ids node
  * (or an exists watch while it does not exist), a child watch on
- * /brokers/topics and a data watch on each topic node. Any watch event bumps one session-wide counter
- * and disarms everything, so the next changes() re-arms with a fresh read;
+ * /brokers/topics and a data watch on each topic node. Any watch event
+ * bumps one session-wide counter and disarms everything, so the next changes() re-arms with a fresh read;
  * a change between the event and the re-arm is covered because the
  * member's rebalance reads the registry after re-arming. Waiters sleep on a
  * condition variable the watcher signals.

@@ -301,7 +301,8 @@ static int cmd_check(int argc, char **argv)
                 if (!from_killed || o < killed_commit[p]) {
                     if (bad++ < 5)
                         fprintf(stderr,
-                                "record %d:%ld read by members 0x%x (killed member committed %lld)\n",
+                                "record %d:%ld read by members 0x%x "
+                                "(killed member committed %lld)\n",
                                 p, o, s, (long long)killed_commit[p]);
                 }
             }
