@@ -35,10 +35,10 @@ static int64_t mono_ms(void)
 #define MAXM 24
 
 typedef struct gen {
-    char tnames[MAXT][16];
+    char tnames[MAXT][32];
     klog_assign_topic_t topics[MAXT];
     size_t nt;
-    char mnames[MAXM][16];
+    char mnames[MAXM][32];
     const char *subs[MAXM][MAXT];
     klog_assign_member_t members[MAXM];
     size_t nm;
