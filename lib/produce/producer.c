@@ -431,7 +431,7 @@ static void send_batch(klog_producer_t *P, ppart_t *pp, pbatch_t *b)
     int rc = klog_builder_finish(b->b, &bytes, &len);
     if (rc == 0) {
         b->encoded = 1;
-        rc = klog__partition_append_encoded(pp->part, bytes, len, 1, &b->base);
+        rc = klog__partition_append_encoded(pp->part, bytes, len, &b->base);
     }
     b->err = rc;
     if (P->on_appended) {

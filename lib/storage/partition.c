@@ -834,7 +834,7 @@ static int after_append(struct klog_partition *p)
 }
 
 int klog__partition_append_encoded(struct klog_partition *p, const uint8_t *batch, size_t len,
-                                   int assign, int64_t *base_out)
+                                   int64_t *base_out)
 {
     int rc = check_writable(p);
     if (rc)
@@ -858,7 +858,6 @@ int klog__partition_append_encoded(struct klog_partition *p, const uint8_t *batc
     rc = write_locked(p, hdr, batch, len, base, base + bi.last_offset_delta, bi.max_timestamp,
                       bi.record_count);
     pthread_mutex_unlock(&p->append_mu);
-    (void)assign;
     if (rc)
         return rc;
     if (base_out)
@@ -873,7 +872,7 @@ int klog_append_batch(klog_partition_t *p, const void *batch, size_t len, int64_
     int rc = klog_batch_validate(batch, len, KLOG_VALIDATE_HEADER | KLOG_VALIDATE_RECORDS, NULL);
     if (rc)
         return rc;
-    return klog__partition_append_encoded(p, batch, len, 1, base_offset);
+    return klog__partition_append_encoded(p, batch, len, base_offset);
 }
 
 /* Per-thread builder cache: klog_append encodes without allocating. The
@@ -939,7 +938,7 @@ int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t n, int64_
     rc = klog_builder_finish(b, &batch, &len);
     if (rc)
         goto out;
-    rc = klog__partition_append_encoded(p, batch, len, 0, base_offset);
+    rc = klog__partition_append_encoded(p, batch, len, base_offset);
 out:
     klog_builder_reset(b);
     if (len > (8u << 20)) {

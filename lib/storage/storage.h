@@ -327,7 +327,7 @@ KLOG__HIDDEN int klog__log_write_checkpoints(klog__log_t *log);
 /* Append one encoded batch (offsets assigned). Used by klog_append and the
  * producer. */
 KLOG__HIDDEN int klog__partition_append_encoded(struct klog_partition *p, const uint8_t *batch,
-                                                size_t len, int assign, int64_t *base_out);
+                                                size_t len, int64_t *base_out);
 
 /* Segment file names. */
 KLOG__HIDDEN char *klog__segment_stem(const char *dir, int64_t base);
