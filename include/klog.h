@@ -265,7 +265,8 @@ KLOG_API void klog_batch_set_leader_epoch(void *buf, int32_t epoch);
 typedef struct klog_builder klog_builder_t;
 KLOG_API int klog_builder_new(int codec, klog_builder_t **out);
 KLOG_API int klog_builder_add(klog_builder_t *b, const klog_record_t *rec);
-/* Records added since the last reset, and the uncompressed bytes they take. */
+/* Records added since the last reset, and the uncompressed bytes they take
+ * (the encoded records, not counting the 61-byte batch header). */
 KLOG_API size_t klog_builder_count(const klog_builder_t *b);
 KLOG_API size_t klog_builder_size(const klog_builder_t *b);
 /* Encode (compress, CRC). *batch stays valid until reset/add/free. Returns
@@ -285,10 +286,14 @@ KLOG_API int klog_batch_encode(const klog_record_t *recs, size_t n, int codec,
  *   klog_batch_reader_new(&r);
  *   klog_batch_reader_open(r, buf, len, flags);  // flags: KLOG_VALIDATE_*
  *   while ((rc = klog_batch_reader_next(r, &rec)) == 1) ...;
- * open() checks the header (and CRC with KLOG_VALIDATE_HEADER). next()
- * returns 1 with a record, 0 at the end (after verifying the count and that
- * no bytes are left over), or a negative error. Record views (and header
- * arrays) stay valid until the next call on r. buf must outlive the reading.
+ * open() checks the header (and CRC with KLOG_VALIDATE_HEADER; with
+ * KLOG_VALIDATE_RECORDS it also decodes every record first, so a malformed
+ * batch fails at open). len may exceed the batch: only the first batch
+ * (info->size bytes) is read. next() returns 1 with a record, 0 at the end
+ * (after verifying the count and that no bytes are left over), or a
+ * negative error, which then repeats on every later next(). Record views
+ * (and header arrays) stay valid until the next call on r. buf must outlive
+ * the reading.
  */
 typedef struct klog_batch_reader klog_batch_reader_t;
 KLOG_API int klog_batch_reader_new(klog_batch_reader_t **out);
@@ -373,6 +378,9 @@ typedef struct klog_partition klog_partition_t;
  * no lock, may run alongside a writer in another process, and see data up to
  * the writer's published high watermark.
  * cfg may be NULL (defaults); it is copied.
+ * A read-write open starts one background thread (sealing rolled segments,
+ * time-based flushes, checkpoints, retention) with all signals blocked, so
+ * signals stay with the application's own threads.
  * Opening recovers what an unclean shutdown left (see README "Guarantees");
  * what recovery did is reported through the log callback.
  * Errors: KLOG_ELOCKED, -ENOENT, -EACCES, -ENOTDIR, KLOG_ECORRUPT (metadata
@@ -467,7 +475,8 @@ KLOG_API int klog_append_follower(klog_partition_t *p, const void *batches, size
  * Remove every batch at or above `offset` (whole batches: a batch that
  * straddles offset is removed). The log end becomes the end of the last kept
  * batch (or `offset` if that is an empty tail). Errors: KLOG_EOFFSET
- * (offset below log start), KLOG_EBUSY (a lease covers the removed bytes).
+ * (offset below log start), KLOG_EBUSY (a lease is held on the segment
+ * being cut or on a later one; nothing is changed).
  */
 KLOG_API int klog_truncate(klog_partition_t *p, int64_t offset);
 /* fsync this partition's data up to its log end; advances the recovery point
