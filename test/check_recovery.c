@@ -745,6 +745,39 @@ START_TEST(test_truncated_sealed_middle)
 }
 END_TEST
 
+/* A sealed segment in the middle whose .log grew past its seal (garbage
+ * appended): the sealed prefix still matches the seal's digest, so only the
+ * excess is removed and every later segment is kept. */
+START_TEST(test_sealed_middle_grown)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    klog_t *log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 1);
+    append_range(p, 0, 150);
+    int64_t bases[64];
+    int n = seg_bases(p, bases, 64);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(klog_close(log), 0);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    int64_t sz = file_size(lp);
+    FILE *f = fopen(lp, "ab");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 100; i++)
+        fputc(0xA5, f);
+    fclose(f);
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    klog_offsets_t of = offsets(p);
+    ck_assert_int_eq(of.log_end, 150);
+    ck_assert_int_eq(of.segments, n);
+    ck_assert_int_eq(file_size(lp), sz);
+    ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), 100);
+    CHECK_RANGE(p, 0, 150);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(lp);
+}
+END_TEST
+
 /* ============================================================ indexes */
 
 #define IX_RECORDS 400
@@ -1585,6 +1618,7 @@ Suite *recovery_suite(void)
     tcase_add_test(tc, test_truncated_tail_every_byte);
     tcase_add_test(tc, test_garbage_mid_segment);
     tcase_add_test(tc, test_truncated_sealed_middle);
+    tcase_add_test(tc, test_sealed_middle_grown);
     tcase_add_test(tc, test_index_deleted_sealed);
     tcase_add_test(tc, test_timeindex_deleted_sealed);
     tcase_add_test(tc, test_index_zeroed_sealed);

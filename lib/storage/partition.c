@@ -331,6 +331,31 @@ static int list_dir(struct klog_partition *p, seg_files_t **out, size_t *count)
 }
 
 /* Seal is usable when it decodes, names this segment and matches the file. */
+/* A sealed .log that grew past its seal (bytes appended after sealing,
+ * by a crash of some other writer or by hand): when the sealed prefix still
+ * has the seal's digest, only the excess goes; the segment and those after
+ * it stay. 1 trimmed, 0 not (the segment is then scanned as damaged). */
+static int trim_past_seal(klog__segment_t *s, const char *lp, int64_t fsize)
+{
+    char *sp = klog__asprintf("%s.seal", s->stem);
+    klog__seal_t seal;
+    int ok = sp && klog__seal_read(sp, &seal) == 0;
+    free(sp);
+    int fd = ok ? klog__open(lp, O_RDWR | O_NOFOLLOW, 0) : -1;
+    uint64_t digest;
+    ok = fd >= 0 && klog__file_digest(fd, seal.log_size, &digest) == 0 &&
+         digest == seal.log_digest && klog__ftruncate(fd, (off_t)seal.log_size) == 0 &&
+         klog__fdatasync(fd) == 0;
+    klog__close(fd);
+    if (ok) {
+        klog__log(&s->part->log->cfg.logger, KLOG_LOG_WARN,
+                  "recovery: %s.log: %lld bytes past its sealed end removed (sealed data intact)",
+                  s->stem, (long long)(fsize - seal.log_size));
+        atomic_fetch_add(&s->part->log->stat_truncated_bytes, fsize - seal.log_size);
+    }
+    return ok;
+}
+
 /* 1 when the seal is usable (decodes, names this segment, matches the file
  * size), 0 when it is absent or damaged (the segment is then scanned), or a
  * negative error when it could not be read at all: an I/O error must fail
@@ -347,6 +372,8 @@ static int seal_matches(klog__segment_t *s)
         return -ENOMEM;
     struct stat st;
     int ok = stat(lp, &st) == 0 && st.st_size == atomic_load(&s->size);
+    if (!ok && st.st_size > atomic_load(&s->size))
+        ok = trim_past_seal(s, lp, st.st_size);
     free(lp);
     if (!ok) {
         s->meta_loaded = 0;
