@@ -539,6 +539,10 @@ KLOG_API int klog_reader_next(klog_reader_t *r, klog_record_t *rec);
 KLOG_API int klog_reader_seek(klog_reader_t *r, int64_t offset);
 /* Offset of the next record next() will consider. */
 KLOG_API int64_t klog_reader_position(const klog_reader_t *r);
+/* Header of the batch that held the record the last next() returned (its
+ * codec, timestamp type in attributes & KLOG_ATTR_LOG_APPEND_TIME, producer
+ * fields, ...); NULL before the first record. Valid until the next call. */
+KLOG_API const klog_batch_info_t *klog_reader_batch_info(const klog_reader_t *r);
 /* Wait for data past the position; as klog_partition_wait. */
 KLOG_API int klog_reader_wait(klog_reader_t *r, int timeout_ms);
 KLOG_API void klog_reader_close(klog_reader_t *r);

@@ -799,6 +799,38 @@ START_TEST(read_every_offset)
 END_TEST
 
 /* Offsets out of range, reads at the end, waiting for new data. */
+/* The reader exposes the header of the batch each record came from. */
+START_TEST(reader_batch_info)
+{
+    klog_t *log = open_log(NULL);
+    klog_config_t *tc;
+    CK_OK(klog_config_new(&tc));
+    CK_OK(klog_config_set(tc, KLOG_CONF_COMPRESSION, KLOG_COMPRESSION_LZ4));
+    CK_OK(klog_topic_create(log, "bi", 1, tc));
+    klog_config_free(tc);
+    klog_partition_t *p;
+    CK_OK(klog_partition(log, "bi", 0, &p));
+    klog_record_t recs[3] = {{.timestamp = 5, .key_len = KLOG_NULL_LEN, .value = "a", .value_len = 1},
+                             {.timestamp = 9, .key_len = KLOG_NULL_LEN, .value = "b", .value_len = 1},
+                             {.timestamp = 7, .key_len = KLOG_NULL_LEN, .value = "c", .value_len = 1}};
+    CK_OK(klog_append(p, recs, 3, NULL));
+    klog_reader_t *r;
+    CK_OK(klog_reader_open(p, 1, &r));
+    ck_assert_ptr_null(klog_reader_batch_info(r));
+    klog_record_t rec;
+    CK_RC(klog_reader_next(r, &rec), 1);
+    const klog_batch_info_t *bi = klog_reader_batch_info(r);
+    ck_assert_ptr_nonnull(bi);
+    ck_assert_int_eq(bi->compression, KLOG_COMPRESSION_LZ4);
+    ck_assert_int_eq(bi->base_offset, 0);
+    ck_assert_int_eq(bi->record_count, 3);
+    ck_assert_int_eq(bi->max_timestamp, 9);
+    ck_assert_int_eq(bi->attributes & KLOG_ATTR_LOG_APPEND_TIME, 0);
+    klog_reader_close(r);
+    CK_OK(klog_close(log));
+}
+END_TEST
+
 START_TEST(read_ranges)
 {
     klog_t *log = open_log(NULL);
@@ -1807,6 +1839,7 @@ Suite *storage_suite(void)
     tcase_add_loop_test(tc, append_many_rolls, 0, 3);
     tcase_add_loop_test(tc, read_every_offset, 0, 2);
     tcase_add_test(tc, read_ranges);
+    tcase_add_test(tc, reader_batch_info);
     tcase_add_test(tc, follower_gaps_and_truncate);
     tcase_add_test(tc, truncate_across_segments);
     tcase_add_test(tc, too_large);

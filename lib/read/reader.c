@@ -41,6 +41,7 @@ struct klog_reader {
     int in_batch;
     int64_t batch_last;
     unsigned truncations; /* the partition's count when positioned */
+    int returned;         /* a record came from the batch in br */
 };
 
 static int resolve(struct klog_reader *r, int64_t *offset)
@@ -175,6 +176,11 @@ int klog_reader_seek(klog_reader_t *r, int64_t offset)
 
 int64_t klog_reader_position(const klog_reader_t *r) { return r->next; }
 
+const klog_batch_info_t *klog_reader_batch_info(const klog_reader_t *r)
+{
+    return r && r->returned ? klog_batch_reader_info(r->br) : NULL;
+}
+
 /* Make the batch at (si, pos) of `size` bytes available in buf. */
 static int fill(struct klog_reader *r, klog__segment_t *s, int64_t need, int64_t limit)
 {
@@ -306,6 +312,7 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
                 if (rec->offset < r->next)
                     continue;
                 r->next = rec->offset + 1;
+                r->returned = 1;
                 return 1;
             }
             r->in_batch = 0;
