@@ -3,7 +3,8 @@
 # topic admin, produce (keys, headers, lz4, whole binary files), consume
 # (formats, JSON, every -o form, -c, -e), following a writer that lives in
 # another process, dump of every file type, verify on a clean and on a
-# corrupted log, usage errors. Exit 0 pass, 77 skip, anything else fail.
+# corrupted log, usage errors (group mode -G: t_klogcat_group.sh). Exit 0
+# pass, 77 skip, anything else fail.
 set -u
 
 B=${KLOG_BUILD:-build}
@@ -101,7 +102,7 @@ expect_rc 2 "bad -f code" "$K" -d "$D" -t x -C -f '%q'
 expect_rc 2 "-H without =" "$K" -d "$D" -t x -P -H novalue
 expect_rc 2 "dump without file" "$K" dump
 expect_rc 2 "verify without dir" "$K" verify
-expect_rc 2 "-G rejected" "$K" -d "$D" -G grp -t x -C && contains "-G message" "$T/err" "not supported in this build"
+expect_rc 2 "-G without -R" "$K" -d "$D" -G grp -t x -C && contains "-G message" "$T/err" "needs -R"
 expect_rc 0 "--help" "$K" --help && contains "--help text" "$T/out" "Usage: klogcat"
 expect_rc 0 "-C --help" "$K" -C --help && contains "-C --help text" "$T/out" "s@TIMESTAMP"
 expect_rc 0 "dump --help" "$K" dump --help && contains "dump --help text" "$T/out" "--records"

@@ -5,7 +5,8 @@
  * partition, s@TIMESTAMP), stops after -c records, at the end with -e, or
  * else follows new data with klog_reader_wait until SIGINT/SIGTERM. Output
  * is kcat's: the value and a newline by default, a -f format, or one JSON
- * object per record with -J.
+ * object per record with -J. With -G the work goes to group.c, which
+ * shares the printing (kc_print_record) and signal handling defined here.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +28,7 @@ typedef struct fmt_tok {
     size_t off, len; /* literal: bytes in fmt_t.lit */
 } fmt_tok_t;
 
-typedef struct fmt {
+typedef struct kc_fmt {
     fmt_tok_t *tok;
     size_t ntok;
     char *lit;
@@ -104,11 +105,7 @@ typedef struct cpart {
     int done; /* -e: reached the end */
 } cpart_t;
 
-typedef struct consumer {
-    const kc_opts_t *o;
-    fmt_t fmt;
-    int have_fmt;
-} consumer_t;
+typedef kc_printer_t consumer_t;
 
 static void put_bytes(const void *p, int32_t len)
 {
@@ -131,10 +128,10 @@ static void print_headers_text(const klog_record_t *rec)
 /* kcat's -J shape. klog_record_t carries no timestamp type, so "tstype" is
  * always "create": what klog_append writes (a LogAppendTime batch stored
  * with klog_append_batch would be reported the same way). */
-static void print_json(const consumer_t *c, int32_t part, const klog_record_t *rec)
+static void print_json(const char *topic, int32_t part, const klog_record_t *rec)
 {
     fputs("{\"topic\":", stdout);
-    kc_json_bytes(stdout, c->o->topic, (int32_t)strlen(c->o->topic));
+    kc_json_bytes(stdout, topic, (int32_t)strlen(topic));
     printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"tstype\":\"create\",\"ts\":%" PRId64
            ",\"headers\":[",
            part, rec->offset, rec->timestamp);
@@ -153,14 +150,15 @@ static void print_json(const consumer_t *c, int32_t part, const klog_record_t *r
     fputs("}\n", stdout);
 }
 
-static void print_record(const consumer_t *c, int32_t part, const klog_record_t *rec)
+void kc_print_record(const kc_printer_t *c, const char *topic, int32_t part,
+                     const klog_record_t *rec)
 {
     const kc_opts_t *o = c->o;
     if (o->json) {
-        print_json(c, part, rec);
+        print_json(topic, part, rec);
         return;
     }
-    if (!c->have_fmt) {
+    if (!c->fmt) {
         if (o->key_delim) {
             put_bytes(rec->key, rec->key_len);
             fputs(o->key_delim, stdout);
@@ -169,11 +167,11 @@ static void print_record(const consumer_t *c, int32_t part, const klog_record_t 
         putchar('\n');
         return;
     }
-    for (size_t i = 0; i < c->fmt.ntok; i++) {
-        const fmt_tok_t *t = &c->fmt.tok[i];
+    for (size_t i = 0; i < c->fmt->ntok; i++) {
+        const fmt_tok_t *t = &c->fmt->tok[i];
         switch (t->field) {
-        case TOK_LIT: fwrite(c->fmt.lit + t->off, 1, t->len, stdout); break;
-        case 't': fputs(o->topic, stdout); break;
+        case TOK_LIT: fwrite(c->fmt->lit + t->off, 1, t->len, stdout); break;
+        case 't': fputs(topic, stdout); break;
         case 'p': printf("%" PRId32, part); break;
         case 'o': printf("%" PRId64, rec->offset); break;
         case 'k': put_bytes(rec->key, rec->key_len); break;
@@ -235,15 +233,15 @@ static int start_offset(const kc_opts_t *o, cpart_t *cp, int64_t *start)
     return 0;
 }
 
-static volatile sig_atomic_t stop;
+volatile sig_atomic_t kc_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    stop = 1;
+    kc_stop = 1;
 }
 
-static void catch_signals(void)
+void kc_catch_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -255,7 +253,7 @@ static void catch_signals(void)
 
 /* ------------------------------------------------------------ main loop */
 
-static int output_failed(void)
+int kc_output_failed(void)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
         kc_err("writing output: %s", strerror(errno));
@@ -271,19 +269,19 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
     int32_t waiter = 0;
     klog_record_t rec;
 
-    while (!stop) {
+    while (!kc_stop) {
         int progress = 0, active = 0;
-        for (int32_t i = 0; i < n && !stop; i++) {
+        for (int32_t i = 0; i < n && !kc_stop; i++) {
             cpart_t *cp = &parts[i];
             if (cp->done)
                 continue;
             for (int k = 0; k < BURST; k++) {
                 int rc = klog_reader_next(cp->r, &rec);
                 if (rc == 1) {
-                    print_record(c, cp->id, &rec);
+                    kc_print_record(c, o->topic, cp->id, &rec);
                     progress = 1;
                     if (left > 0 && --left == 0)
-                        return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+                        return kc_output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
                     continue;
                 }
                 if (rc == 0) {
@@ -300,12 +298,12 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
                 active++;
         }
         if (ferror(stdout))
-            return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+            return kc_output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
         if (active == 0)
             break; /* -e: every partition reached its end */
         if (progress)
             continue;
-        if (output_failed())
+        if (kc_output_failed())
             return KC_EXIT_FAIL;
         /* Idle: wait on one partition at a time (rotating), briefly when
          * there are others to look at again. */
@@ -319,25 +317,51 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
             return KC_EXIT_FAIL;
         }
     }
-    return output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+    return kc_output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
+}
+
+int kc_printer_init(kc_printer_t *pr, const kc_opts_t *o)
+{
+    pr->o = o;
+    pr->fmt = NULL;
+    if (!o->format)
+        return 0;
+    fmt_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        kc_err("out of memory");
+        return KC_EXIT_FAIL;
+    }
+    if (fmt_compile(f, o->format) < 0) {
+        fmt_free(f);
+        free(f);
+        return KC_EXIT_USAGE;
+    }
+    pr->fmt = f;
+    return 0;
+}
+
+void kc_printer_free(kc_printer_t *pr)
+{
+    if (pr->fmt) {
+        fmt_free(pr->fmt);
+        free(pr->fmt);
+        pr->fmt = NULL;
+    }
 }
 
 int kc_consume(const kc_opts_t *o)
 {
-    consumer_t c = {.o = o};
+    consumer_t c;
     klog_t *log = NULL;
     klog_topic_t *t;
     cpart_t *parts = NULL;
     int32_t n = 0;
     int status = KC_EXIT_FAIL, rc;
 
-    if (o->format) {
-        if (fmt_compile(&c.fmt, o->format) < 0) {
-            fmt_free(&c.fmt);
-            return KC_EXIT_USAGE;
-        }
-        c.have_fmt = 1;
-    }
+    if (o->group)
+        return kc_consume_group(o);
+    if ((rc = kc_printer_init(&c, o)) != 0)
+        return rc;
     if (kc_open_log(o, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log) < 0)
         goto out;
     rc = klog_topic_get(log, o->topic, &t);
@@ -375,7 +399,7 @@ int kc_consume(const kc_opts_t *o)
         }
     }
     if (!o->exit_at_end)
-        catch_signals();
+        kc_catch_signals();
     status = consume_loop(&c, parts, n);
 out:
     if (parts)
@@ -386,7 +410,6 @@ out:
         kc_err("closing %s: %s", o->dir, klog_strerror(rc));
         status = KC_EXIT_FAIL;
     }
-    if (c.have_fmt)
-        fmt_free(&c.fmt);
+    kc_printer_free(&c);
     return status;
 }

@@ -7,6 +7,7 @@
 #ifndef KLOGCAT_H
 #define KLOGCAT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,11 @@ enum kc_start {
 typedef struct kc_opts {
     enum kc_mode mode;
     const char *dir;         /* -d, or the positional DIR of verify */
-    const char *topic;       /* -t */
+    const char *topic;       /* -t (the first one) */
+    const char **topics;     /* -C -G: every -t, then the TOPIC arguments */
+    size_t ntopics;
+    const char *group;       /* -G: consume as a member of this group */
+    const char *registry;    /* -R: dir:PATH or zk:HOST:PORT[/CHROOT] */
     int32_t partition;       /* -p; -1 = all */
     int32_t partitions;      /* -N (create) */
     const char *key_delim;   /* -K */
@@ -56,7 +61,8 @@ typedef struct kc_opts {
     const char *format;      /* -f */
     int json;                /* -J */
     int records;             /* dump --records */
-    int verbose;             /* -v: library INFO messages too */
+    int verbose;             /* -v: library INFO messages (and, with -G,
+                                group events) too */
     struct kc_conf {         /* -X name=value (create): topic configuration */
         int key;
         int64_t value;
@@ -74,6 +80,26 @@ int kc_produce(const kc_opts_t *o);
 int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
+/* -C with -G (group.c). */
+int kc_consume_group(const kc_opts_t *o);
+
+/* ---------------------------------------------------------- consume.c */
+/* Record printing for -C: the value and a newline, -K, -f or -J. */
+typedef struct kc_printer {
+    const kc_opts_t *o;
+    struct kc_fmt *fmt; /* compiled -f, or NULL */
+} kc_printer_t;
+/* 0, or an exit status after printing the error (a bad -f). */
+int kc_printer_init(kc_printer_t *pr, const kc_opts_t *o);
+void kc_printer_free(kc_printer_t *pr);
+/* Print one record of topic/partition on stdout (buffered). */
+void kc_print_record(const kc_printer_t *pr, const char *topic, int32_t partition,
+                     const klog_record_t *rec);
+/* Flush stdout; 1 after printing the error when writing failed, else 0. */
+int kc_output_failed(void);
+/* Set by SIGINT/SIGTERM once kc_catch_signals() has installed the handler. */
+extern volatile sig_atomic_t kc_stop;
+void kc_catch_signals(void);
 
 /* ------------------------------------------------------------- util.c */
 /* "klogcat: <message>\n" on stderr. */
@@ -86,6 +112,9 @@ int kc_parse_i64(const char *s, int64_t *out);
  * with -v information) to stderr. Prints the error itself; returns 0 or the
  * library's error code. */
 int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out);
+/* A klog_log_fn printing to stderr: warnings and errors, and information
+ * too when *(const int *)ctx (the verbose flag) is non-zero. */
+void kc_stderr_log(void *ctx, int level, const char *msg);
 /* Topic configuration names (Kafka's where there is one) <-> KLOG_CONF_*. */
 const char *kc_conf_name(int key);
 /* Parse "name=value" for -X; 0, or -1 after printing a usage error. */

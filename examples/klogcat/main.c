@@ -21,7 +21,7 @@ static const char usage_general[] =
     "  --create           create topic -t with -N partitions\n"
     "  --delete           delete topic -t and all its data\n"
     "  -P                 produce: one record per input line, or per file with -l\n"
-    "  -C                 consume: print records\n"
+    "  -C                 consume: print records (with -G: as a group member)\n"
     "  dump FILE...       print the contents of .log/.index/.timeindex/.seal/\n"
     "                     checkpoint/klog.topics files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
@@ -63,6 +63,8 @@ static const char usage_produce[] =
 static const char usage_consume[] =
     "Usage: klogcat -d DIR -t TOPIC -C [-p PART] [-o OFFSET] [-c COUNT] [-e]\n"
     "                                   [-f FORMAT | -J] [-K DELIM]\n"
+    "       klogcat -d DIR -C -G GROUP -R REGISTRY [-t TOPIC]... [TOPIC...]\n"
+    "                  [-o beginning|end] [-c COUNT] [-e] [-f FORMAT | -J] [-K DELIM]\n"
     "Print records. Opens the log read-only, so it can follow a writer process.\n"
     "  -p PART            only this partition (default: all, interleaved)\n"
     "  -o OFFSET          beginning (default), end, N (absolute), -N (N before the\n"
@@ -74,7 +76,20 @@ static const char usage_consume[] =
     "                     %T timestamp, %h headers (n=v,...), %S value size,\n"
     "                     %K key size, %% percent; \\n \\t \\r \\\\ escapes\n"
     "  -J                 one JSON object per record\n"
-    "  -K DELIM           print KEY DELIM VALUE (when no -f)\n";
+    "  -K DELIM           print KEY DELIM VALUE (when no -f)\n"
+    "Group mode (kcat's -G): the members of GROUP, in any processes sharing\n"
+    "REGISTRY, split the partitions of the topics (every -t and TOPIC argument);\n"
+    "each starts a partition at the offset the group committed for it.\n"
+    "  -G GROUP           consume as a member of GROUP\n"
+    "  -R REGISTRY        where the group lives: dir:PATH (processes of one host)\n"
+    "                     or zk:HOST:PORT[/CHROOT] (ZooKeeper, when built in)\n"
+    "  -o beginning|end   where partitions the group never committed start\n"
+    "  -e                 exit when every partition assigned to this member is at\n"
+    "                     its end (a member assigned none keeps waiting)\n"
+    "  -v                 also print joins, partitions assigned and released\n"
+    "Offsets of printed records are committed every 5 s, when a partition moves\n"
+    "to another member, and on exit (-c, -e, SIGINT, SIGTERM): the group's next\n"
+    "run continues where this one stopped.\n";
 
 static const char usage_dump[] =
     "Usage: klogcat dump FILE... [--records]\n"
@@ -93,7 +108,7 @@ static const char usage_verify[] =
 enum {
     F_D = 1 << 0, F_T = 1 << 1, F_P = 1 << 2, F_N = 1 << 3, F_K = 1 << 4, F_H = 1 << 5,
     F_Z = 1 << 6, F_L = 1 << 7, F_O = 1 << 8, F_C = 1 << 9, F_E = 1 << 10, F_F = 1 << 11,
-    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14, F_X = 1 << 15
+    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14, F_X = 1 << 15, F_G = 1 << 16, F_R = 1 << 17
 };
 
 static const struct {
@@ -107,14 +122,15 @@ static const struct {
     {KC_MODE_CREATE, F_D | F_T | F_N | F_X | F_V, F_D | F_T, usage_create},
     {KC_MODE_DELETE, F_D | F_T | F_V, F_D | F_T, usage_delete},
     {KC_MODE_PRODUCE, F_D | F_T | F_P | F_K | F_H | F_Z | F_L | F_V, F_D | F_T, usage_produce},
-    {KC_MODE_CONSUME, F_D | F_T | F_P | F_O | F_C | F_E | F_F | F_J | F_K | F_V, F_D | F_T,
-     usage_consume},
+    {KC_MODE_CONSUME, F_D | F_T | F_P | F_O | F_C | F_E | F_F | F_J | F_K | F_V | F_G | F_R,
+     F_D | F_T, usage_consume},
     {KC_MODE_DUMP, F_REC | F_V, 0, usage_dump},
     {KC_MODE_VERIFY, F_T | F_V, 0, usage_verify},
 };
 
 static const char *const flag_names[] = {"-d", "-t", "-p", "-N", "-K", "-H", "-z", "-l",
-                                         "-o", "-c", "-e", "-f", "-J", "-v", "--records", "-X"};
+                                         "-o", "-c", "-e", "-f", "-J", "-v", "--records", "-X",
+                                         "-G", "-R"};
 
 static int parse_offset(const char *s, kc_opts_t *o)
 {
@@ -175,7 +191,8 @@ int main(int argc, char **argv)
 
     o.headers = calloc((size_t)argc, sizeof *o.headers);
     o.conf = calloc((size_t)argc, sizeof *o.conf);
-    if (!o.headers || !o.conf) {
+    o.topics = calloc((size_t)argc + 1, sizeof *o.topics);
+    if (!o.headers || !o.conf || !o.topics) {
         kc_err("out of memory");
         return KC_EXIT_FAIL;
     }
@@ -185,13 +202,15 @@ int main(int argc, char **argv)
     int ac = argc - first + 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:X:vhLPC", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:R:X:vhLPC", long_opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg, given |= F_D;
             break;
         case 't':
-            o.topic = optarg, given |= F_T;
+            if (!o.topic)
+                o.topic = optarg;
+            o.topics[o.ntopics++] = optarg, given |= F_T;
             break;
         case 'p':
             if (kc_parse_i64(optarg, &v) < 0 || v < 0 || v > INT32_MAX)
@@ -259,7 +278,17 @@ int main(int argc, char **argv)
             break;
         }
         case 'G':
-            return kc_usage("-G: group mode is not supported in this build");
+            if (!klog_topic_name_valid(optarg))
+                return kc_usage("-G: invalid group name '%s' (1..249 of [a-zA-Z0-9._-])", optarg);
+            o.group = optarg, given |= F_G;
+            break;
+        case 'R':
+            if (!((strncmp(optarg, "dir:", 4) == 0 && optarg[4]) ||
+                  (strncmp(optarg, "zk:", 3) == 0 && optarg[3])))
+                return kc_usage("-R: expected dir:PATH or zk:HOST:PORT[/CHROOT], not '%s'",
+                                optarg);
+            o.registry = optarg, given |= F_R;
+            break;
         case 'v':
             o.verbose = 1, given |= F_V;
             break;
@@ -288,8 +317,6 @@ int main(int argc, char **argv)
             printf("klogcat (libklog %s)\n", klog_version_string());
             return KC_EXIT_OK;
         case ':':
-            if (optopt == 'G')
-                return kc_usage("-G: group mode is not supported in this build");
             if (optopt >= 256 || optopt == 0)
                 return kc_usage("option '%s' needs an argument", av[optind - 1]);
             return kc_usage("option -%c needs an argument", optopt);
@@ -316,12 +343,33 @@ int main(int argc, char **argv)
     for (int i = 0; extra; i++, extra >>= 1)
         if (extra & 1)
             return kc_usage("option %s does not apply to this mode", flag_names[i]);
-    unsigned missing = modes[mi].required & ~given;
+    unsigned required = modes[mi].required;
+    if (o.mode == KC_MODE_CONSUME && o.group) {
+        /* kcat's form -G GROUP TOPIC...; -t may be given (and repeated) too. */
+        for (int i = 0; i < o.nargs; i++)
+            o.topics[o.ntopics++] = o.args[i];
+        o.nargs = 0;
+        if (o.ntopics > 0)
+            required &= ~(unsigned)F_T;
+        if (!o.registry)
+            return kc_usage("-G needs -R dir:PATH or -R zk:HOST:PORT[/CHROOT]");
+        if (given & F_P)
+            return kc_usage("-p cannot be combined with -G (the group assigns partitions)");
+        if ((given & F_O) && o.start != KC_START_BEGINNING && o.start != KC_START_END)
+            return kc_usage("-o with -G: only beginning or end (where partitions without a "
+                            "committed offset start)");
+    } else if (o.registry) {
+        return kc_usage("-R needs -G");
+    } else if (o.ntopics > 1) {
+        return kc_usage("-t given more than once (several topics only with -G)");
+    }
+    unsigned missing = required & ~given;
     for (int i = 0; missing; i++, missing >>= 1)
         if (missing & 1)
             return kc_usage("this mode needs option %s", flag_names[i]);
-    if (o.topic && !klog_topic_name_valid(o.topic))
-        return kc_usage("-t: invalid topic name '%s'", o.topic);
+    for (size_t i = 0; i < o.ntopics; i++)
+        if (!klog_topic_name_valid(o.topics[i]))
+            return kc_usage("-t: invalid topic name '%s'", o.topics[i]);
 
     switch (o.mode) {
     case KC_MODE_PRODUCE:
@@ -371,5 +419,6 @@ int main(int argc, char **argv)
     }
     free(o.headers);
     free(o.conf);
+    free(o.topics);
     return rc;
 }

@@ -45,7 +45,7 @@ int kc_parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-static void stderr_logger(void *ctx, int level, const char *msg)
+void kc_stderr_log(void *ctx, int level, const char *msg)
 {
     int verbose = *(const int *)ctx;
     static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -65,7 +65,7 @@ int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
         return rc;
     }
     verbose = o->verbose;
-    klog_config_set_logger(cfg, stderr_logger, &verbose);
+    klog_config_set_logger(cfg, kc_stderr_log, &verbose);
     rc = klog_open(o->dir, cfg, flags, out);
     klog_config_free(cfg);
     if (rc < 0) {
