@@ -77,6 +77,7 @@ struct klog_member {
     int settled;
     int attempt;
     int64_t retry_at_ns;
+    int64_t next_check_ns;   /* next registry change check while settled */
     int64_t next_commit_ns;
     uint64_t rng;
 };
@@ -617,9 +618,15 @@ int klog_member_poll(klog_member_t *m, klog_member_record_t *out, int timeout_ms
     for (;;) {
         int64_t now = klog__mono_ns();
         uint64_t counter = m->seen;
-        int rc = m->ops->changes(m->ops->ctx, m->group, &counter);
-        if (rc)
-            return rc;
+        /* Asking the registry can cost a directory walk or a round trip:
+         * while records flow, ask at most once per check interval. */
+        int rc = 0;
+        if (!m->settled || now >= m->next_check_ns) {
+            rc = m->ops->changes(m->ops->ctx, m->group, &counter);
+            if (rc)
+                return rc;
+            m->next_check_ns = now + (int64_t)m->opt.check_ms * 1000000;
+        }
         if ((!m->settled || counter != m->seen) && now >= m->retry_at_ns) {
             rc = rebalance(m);
             if (rc && rc != KLOG_ECLAIMED)
