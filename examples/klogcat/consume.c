@@ -125,16 +125,17 @@ static void print_headers_text(const klog_record_t *rec)
     }
 }
 
-/* kcat's -J shape. klog_record_t carries no timestamp type, so "tstype" is
- * always "create": what klog_append writes (a LogAppendTime batch stored
- * with klog_append_batch would be reported the same way). */
-static void print_json(const char *topic, int32_t part, const klog_record_t *rec)
+/* kcat's -J shape. The timestamp type comes from the record's batch
+ * (klog_reader_batch_info); without one (group mode) it is "create". */
+static void print_json(const char *topic, int32_t part, const klog_record_t *rec,
+                       const klog_batch_info_t *batch)
 {
+    int append_time = batch && (batch->attributes & KLOG_ATTR_LOG_APPEND_TIME);
     fputs("{\"topic\":", stdout);
     kc_json_bytes(stdout, topic, (int32_t)strlen(topic));
-    printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"tstype\":\"create\",\"ts\":%" PRId64
+    printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"tstype\":\"%s\",\"ts\":%" PRId64
            ",\"headers\":[",
-           part, rec->offset, rec->timestamp);
+           part, rec->offset, append_time ? "logappend" : "create", rec->timestamp);
     for (uint32_t i = 0; i < rec->header_count; i++) {
         const klog_header_t *h = &rec->headers[i];
         if (i)
@@ -151,11 +152,11 @@ static void print_json(const char *topic, int32_t part, const klog_record_t *rec
 }
 
 void kc_print_record(const kc_printer_t *c, const char *topic, int32_t part,
-                     const klog_record_t *rec)
+                     const klog_record_t *rec, const klog_batch_info_t *batch)
 {
     const kc_opts_t *o = c->o;
     if (o->json) {
-        print_json(topic, part, rec);
+        print_json(topic, part, rec, batch);
         return;
     }
     if (!c->fmt) {
@@ -278,7 +279,7 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
             for (int k = 0; k < BURST; k++) {
                 int rc = klog_reader_next(cp->r, &rec);
                 if (rc == 1) {
-                    kc_print_record(c, o->topic, cp->id, &rec);
+                    kc_print_record(c, o->topic, cp->id, &rec, klog_reader_batch_info(cp->r));
                     progress = 1;
                     if (left > 0 && --left == 0)
                         return kc_output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;

@@ -91,7 +91,7 @@ static int consume_loop(klog_member_t *m, const kc_printer_t *pr, int *lost)
         }
         int rc = klog_member_poll(m, &mr, POLL_MS);
         if (rc == 1) {
-            kc_print_record(pr, mr.topic, mr.partition, &mr.rec);
+            kc_print_record(pr, mr.topic, mr.partition, &mr.rec, NULL);
             printed = 1;
             if (left > 0 && --left == 0)
                 break;

@@ -94,7 +94,7 @@ int kc_printer_init(kc_printer_t *pr, const kc_opts_t *o);
 void kc_printer_free(kc_printer_t *pr);
 /* Print one record of topic/partition on stdout (buffered). */
 void kc_print_record(const kc_printer_t *pr, const char *topic, int32_t partition,
-                     const klog_record_t *rec);
+                     const klog_record_t *rec, const klog_batch_info_t *batch);
 /* Flush stdout; 1 after printing the error when writing failed, else 0. */
 int kc_output_failed(void);
 /* Set by SIGINT/SIGTERM once kc_catch_signals() has installed the handler. */
