@@ -146,7 +146,7 @@ typedef void (*klog_log_fn)(void *ctx, int level, const char *msg);
 /* --------------------------------------------------------------- records */
 
 #define KLOG_NULL_LEN (-1)              /* key_len/value_len of a null key or value */
-#define KLOG_TIMESTAMP_NOW INT64_MIN    /* on input: use the current time */
+#define KLOG_TIMESTAMP_NOW INT64_MIN    /* on input: the current time (read once per batch) */
 
 /* A record header: key is a UTF-8 string (never null), value may be null. */
 typedef struct klog_header {

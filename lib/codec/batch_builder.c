@@ -35,6 +35,8 @@ struct klog_builder {
     klog__codec_ctx_t ctx;
     const uint8_t *done;
     size_t done_len;
+    int64_t now;   /* clock read for KLOG_TIMESTAMP_NOW records of this batch */
+    int now_valid;
 };
 
 int klog_builder_new(int codec, klog_builder_t **out)
@@ -72,6 +74,7 @@ void klog_builder_reset(klog_builder_t *b)
     b->count = 0;
     b->done = NULL;
     b->done_len = 0;
+    b->now_valid = 0;
 }
 
 size_t klog_builder_count(const klog_builder_t *b)
@@ -97,7 +100,16 @@ int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
     if (b->count >= (size_t)INT32_MAX)
         return KLOG_ETOOLARGE;
 
-    int64_t ts = rec->timestamp == KLOG_TIMESTAMP_NOW ? klog__now_ms() : rec->timestamp;
+    int64_t ts = rec->timestamp;
+    if (ts == KLOG_TIMESTAMP_NOW) {
+        /* One clock read per batch: its records are appended together, and
+         * a read per record costs more than encoding it. */
+        if (!b->now_valid) {
+            b->now = klog__now_ms();
+            b->now_valid = 1;
+        }
+        ts = b->now;
+    }
     int64_t base = b->count ? b->base_ts : ts;
     int64_t ts_delta = (int64_t)((uint64_t)ts - (uint64_t)base);
     int32_t off_delta = (int32_t)b->count;
