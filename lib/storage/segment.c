@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "platform/bytes.h"
 #include "storage/storage.h"
 
@@ -76,6 +78,27 @@ int klog__segment_new(struct klog_partition *p, int64_t base, klog__segment_t **
 
 void klog__segment_ref(klog__segment_t *s) { atomic_fetch_add(&s->refs, 1); }
 
+/*
+ * The seal's digest is computed as bytes are appended (XXH3 over data
+ * still hot in the cache) or scanned by recovery, so sealing never rereads
+ * a segment. Anything that changes bytes in place (truncation) drops it;
+ * sealing then falls back to reading the file.
+ */
+void klog__segment_digest_start(klog__segment_t *s)
+{
+    if (!s->digest)
+        s->digest = XXH3_createState();
+    s->dig_valid = s->digest && XXH3_64bits_reset(s->digest) == XXH_OK;
+}
+
+void klog__segment_digest_drop(klog__segment_t *s) { s->dig_valid = 0; }
+
+void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
+{
+    if (s->dig_valid && XXH3_64bits_update(s->digest, p, n) != XXH_OK)
+        s->dig_valid = 0;
+}
+
 static void unlink_deleted(klog__segment_t *s)
 {
     static const char *exts[] = {".log", ".index", ".timeindex", ".seal"};
@@ -96,6 +119,7 @@ void klog__segment_unref(klog__segment_t *s)
     if (s->deleted)
         unlink_deleted(s);
     pthread_mutex_destroy(&s->mu);
+    XXH3_freeState(s->digest);
     free(s->stem);
     free(s);
 }
@@ -353,6 +377,7 @@ int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *trunc
     int64_t interval = klog__topic_conf(s->part->topic, KLOG_CONF_INDEX_INTERVAL_BYTES);
     klog__index_reset(&s->oix);
     klog__index_reset(&s->tix);
+    klog__segment_digest_start(s);
     s->max_ts = -1;
     s->max_ts_off = s->base;
     s->first_batch_ts = -1;
@@ -438,6 +463,7 @@ int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *trunc
         }
         since += size;
         next = last + 1;
+        klog__segment_digest_add(s, h, (size_t)size);
         pos += size;
         atomic_fetch_add(&log->stat_scanned_bytes, size);
     }
@@ -451,6 +477,7 @@ int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *trunc
                   why ? why : "invalid data", (long long)pos);
         *truncated = 0;
         pos = fsize;
+        klog__segment_digest_drop(s); /* the kept bytes were not all hashed */
     } else if (pos < fsize) {
         klog__log(&log->cfg.logger, KLOG_LOG_WARN,
                   "recovery: %s.log: %s at position %lld; truncating %lld bytes", s->stem,
@@ -501,9 +528,13 @@ int klog__segment_seal(klog__segment_t *s)
         .index_entries = atomic_load(&s->oix.entries),
         .timeindex_entries = atomic_load(&s->tix.entries),
     };
-    rc = klog__file_digest(s->fd, size, &seal.log_digest);
-    if (rc)
-        return rc;
+    if (s->dig_valid) {
+        seal.log_digest = XXH3_64bits_digest(s->digest);
+    } else {
+        rc = klog__file_digest(s->fd, size, &seal.log_digest);
+        if (rc)
+            return rc;
+    }
     const char *slash = strrchr(s->stem, '/');
     char *name = klog__asprintf("%s.seal", slash ? slash + 1 : s->stem);
     if (!name)

@@ -154,6 +154,9 @@ struct klog__segment {
                                  (the reopened active segment) */
     int deleted;              /* renamed to *.deleted; unlink when refs == 0 */
     atomic_int unsynced;      /* written since the last fsync */
+    void *digest;             /* XXH3 state over .log bytes [0, size) while
+                                 dig_valid; append_mu holders and the sealer */
+    int dig_valid;
     uint32_t seal_index_entries, seal_timeindex_entries;
     int dirty_seal;           /* seal file exists but describes older state */
 };
@@ -177,6 +180,10 @@ KLOG__HIDDEN int klog__segment_recover(klog__segment_t *s, int allow_truncate,
                                        int64_t *truncated);
 /* Trim indexes, fsync, compute digest and write the seal. Needs a pin. */
 KLOG__HIDDEN int klog__segment_seal(klog__segment_t *s);
+/* Start (from an empty segment) or drop the running digest. */
+KLOG__HIDDEN void klog__segment_digest_start(klog__segment_t *s);
+KLOG__HIDDEN void klog__segment_digest_drop(klog__segment_t *s);
+KLOG__HIDDEN void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n);
 /* Remove the seal file (the segment is about to change). */
 KLOG__HIDDEN int klog__segment_unseal(klog__segment_t *s);
 /* Rename files to *.deleted and mark; unlink happens at the last unref. */
