@@ -15,6 +15,9 @@ one request frame):
     (ApiVersions v0-v3, Metadata v0-v4 with and without names, Produce v0-v3
     with a valid batch, Fetch v4, ListOffsets v1/v2 with -1/-2/timestamps,
     FindCoordinator v0), each as a frame and all together as one stream.
+The files named by a SHA-1 are inputs libFuzzer found that add coverage
+(`fuzz_kbroker -merge=1 -use_counters=0 <corpus> <new inputs>`); this
+script leaves them alone.
 """
 import os
 import shutil
