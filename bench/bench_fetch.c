@@ -41,15 +41,6 @@
 #include "bench_util.h"
 #include "klog.h"
 
-#define CHECK(x)                                                                           \
-    do {                                                                                   \
-        int rc_ = (x);                                                                     \
-        if (rc_ < 0) {                                                                     \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, klog_strerror(rc_)); \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
-
 static size_t chunk = 1 << 20;
 static int lfd;
 static char logdir[4096];
@@ -146,7 +137,7 @@ static void send_lease(int fd)
     int64_t off = 0;
     while (off < hw) {
         klog_lease_t *l;
-        CHECK(klog_lease_acquire(part, off, chunk, &l));
+        BENCH_CHECK(klog_lease_acquire(part, off, chunk, &l));
         int rc = klog_lease_sendfile(l, fd, NULL);
         if (rc != 1) {
             fprintf(stderr, "lease sendfile: %d\n", rc);
@@ -164,14 +155,14 @@ static void send_copy(int fd)
     int64_t off = 0;
     while (off < hw) {
         klog_lease_t *l;
-        CHECK(klog_lease_acquire(part, off, chunk, &l));
+        BENCH_CHECK(klog_lease_acquire(part, off, chunk, &l));
         size_t n = klog_lease_bytes(l);
         if (n > cap) {
             free(buf);
             cap = n;
             buf = malloc(cap);
         }
-        CHECK(klog_lease_copy(l, buf, cap));
+        BENCH_CHECK(klog_lease_copy(l, buf, cap));
         for (size_t done = 0; done < n;) {
             ssize_t w = write(fd, buf + done, n - done);
             if (w <= 0) {
@@ -218,12 +209,12 @@ static double run(void (*fn)(int), double *cpu)
 static void build_partition(size_t mib)
 {
     klog_config_t *cfg;
-    CHECK(klog_config_new(&cfg));
-    CHECK(klog_config_set(cfg, KLOG_CONF_SEGMENT_BYTES, 256 << 20));
-    CHECK(klog_open(logdir, cfg, 0, &log_));
-    CHECK(klog_topic_create(log_, "fetch", 1, cfg));
+    BENCH_CHECK(klog_config_new(&cfg));
+    BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_SEGMENT_BYTES, 256 << 20));
+    BENCH_CHECK(klog_open(logdir, cfg, 0, &log_));
+    BENCH_CHECK(klog_topic_create(log_, "fetch", 1, cfg));
     klog_config_free(cfg);
-    CHECK(klog_partition(log_, "fetch", 0, &part));
+    BENCH_CHECK(klog_partition(log_, "fetch", 0, &part));
     /* 100 records of 1000 bytes per batch: ~100 KB batches. */
     static char val[1000];
     klog_record_t recs[100];
@@ -237,8 +228,8 @@ static void build_partition(size_t mib)
                                   .key_len = KLOG_NULL_LEN, .value = val, .value_len = 1000};
     klog_offsets_t o;
     do {
-        CHECK(klog_append(part, recs, 100, NULL));
-        CHECK(klog_partition_offsets(part, &o));
+        BENCH_CHECK(klog_append(part, recs, 100, NULL));
+        BENCH_CHECK(klog_partition_offsets(part, &o));
     } while ((size_t)o.bytes < mib << 20);
     hw = o.high_watermark;
     total_bytes = (size_t)o.bytes;
@@ -344,7 +335,7 @@ int main(int argc, char **argv)
     bench_ratio("lease/copy", &lease, &copy, 1.0);
 
     close(lfd);
-    CHECK(klog_close(log_));
+    BENCH_CHECK(klog_close(log_));
     nftw(logdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }

@@ -40,41 +40,15 @@ static const char *base_dir = "/tmp";
 static long n_records = 10000000;
 static int quick;
 
-#define CHECK(x)                                                                       \
-    do {                                                                               \
-        int rc_ = (x);                                                                 \
-        if (rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, klog_strerror(rc_)); \
-            exit(1);                                                                   \
-        }                                                                              \
-    } while (0)
-
 static const char *value_at(long i) { return pool + (size_t)(i * 7919) % (sizeof pool - VALUE); }
-
-static void rmrf(const char *path)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: %s failed\n", cmd);
-}
-
-static char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/klog-bench-%d-%s", base_dir, (int)getpid(), name);
-    return b;
-}
 
 static klog_partition_t *open_topic(const char *dir, klog_t **log, klog_config_t *topic_cfg)
 {
-    rmrf(dir);
-    CHECK(klog_open(dir, NULL, 0, log));
-    CHECK(klog_topic_create(*log, "bench", 1, topic_cfg));
+    bench_rmrf(dir);
+    BENCH_CHECK(klog_open(dir, NULL, 0, log));
+    BENCH_CHECK(klog_topic_create(*log, "bench", 1, topic_cfg));
     klog_partition_t *p;
-    CHECK(klog_partition(*log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(*log, "bench", 0, &p));
     return p;
 }
 
@@ -92,29 +66,29 @@ static void fill_batch(klog_record_t *recs, long first, int n)
 static double run_append(long n, int batch, bench_stat_t *close_stat)
 {
     klog_t *log;
-    char *dir = tmp_path("append");
+    char *dir = bench_tmp_path(base_dir, "append");
     klog_partition_t *p = open_topic(dir, &log, NULL);
     klog_record_t recs[64];
     double t0 = bench_now();
     for (long i = 0; i < n; i += batch) {
         int k = (int)(n - i < batch ? n - i : batch);
         fill_batch(recs, i, k);
-        CHECK(klog_append(p, recs, (size_t)k, NULL));
+        BENCH_CHECK(klog_append(p, recs, (size_t)k, NULL));
     }
     /* Appends only: close fsyncs and seals (durability the baseline lacks);
      * it is reported separately. */
     double t = bench_now() - t0;
     double c0 = bench_now();
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (close_stat)
         bench_add(close_stat, (bench_now() - c0) * 1000.0);
-    rmrf(dir);
+    bench_rmrf(dir);
     return (double)n / t;
 }
 
 static double run_raw_write(long n, int batch, int sync)
 {
-    char *path = tmp_path("raw.log");
+    char *path = bench_tmp_path(base_dir, "raw.log");
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
     if (fd < 0) {
         perror(path);
@@ -151,11 +125,11 @@ static double run_raw_write(long n, int batch, int sync)
 static double run_read_iter(const char *dir, long expect)
 {
     klog_t *log;
-    CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
     klog_partition_t *p;
-    CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
     klog_reader_t *r;
-    CHECK(klog_reader_open(p, KLOG_OFFSET_BEGINNING, &r));
+    BENCH_CHECK(klog_reader_open(p, KLOG_OFFSET_BEGINNING, &r));
     klog_record_t rec;
     long n = 0;
     unsigned sink = 0;
@@ -170,9 +144,9 @@ static double run_read_iter(const char *dir, long expect)
         n++;
     }
     double t = bench_now() - t0;
-    CHECK(rc);
+    BENCH_CHECK(rc);
     klog_reader_close(r);
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (n != expect) {
         fprintf(stderr, "read: %ld records, expected %ld\n", n, expect);
         exit(1);
@@ -223,7 +197,7 @@ static void *dur_thread(void *v)
     klog_record_t recs[50];
     for (long i = 0; i < a->n; i += 50) {
         fill_batch(recs, a->first + i, 50);
-        CHECK(klog_append(a->p, recs, 50, NULL));
+        BENCH_CHECK(klog_append(a->p, recs, 50, NULL));
     }
     return NULL;
 }
@@ -232,9 +206,9 @@ static double run_durable(long n, int threads, long *fsyncs_out)
 {
     klog_t *log;
     klog_config_t *cfg;
-    CHECK(klog_config_new(&cfg));
-    CHECK(klog_config_set(cfg, KLOG_CONF_FLUSH_MESSAGES, 1));
-    char *dir = tmp_path("durable");
+    BENCH_CHECK(klog_config_new(&cfg));
+    BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_FLUSH_MESSAGES, 1));
+    char *dir = bench_tmp_path(base_dir, "durable");
     klog_partition_t *p = open_topic(dir, &log, cfg);
     klog_config_free(cfg);
     pthread_t th[16];
@@ -248,8 +222,8 @@ static double run_durable(long n, int threads, long *fsyncs_out)
         pthread_join(th[i], NULL);
     double t = bench_now() - t0;
     (void)fsyncs_out;
-    CHECK(klog_close(log));
-    rmrf(dir);
+    BENCH_CHECK(klog_close(log));
+    bench_rmrf(dir);
     return (double)(n / threads * threads) / t;
 }
 
@@ -259,28 +233,28 @@ static double run_durable(long n, int threads, long *fsyncs_out)
 static void build_segmented(const char *dir, int segments, long records)
 {
     klog_config_t *cfg;
-    CHECK(klog_config_new(&cfg));
+    BENCH_CHECK(klog_config_new(&cfg));
     long per_seg = records / segments;
     long seg_bytes = per_seg / 50 * (50 * 212 + 61) + 100;
-    CHECK(klog_config_set(cfg, KLOG_CONF_SEGMENT_BYTES, seg_bytes < 1024 ? 1024 : seg_bytes));
+    BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_SEGMENT_BYTES, seg_bytes < 1024 ? 1024 : seg_bytes));
     klog_t *log;
     klog_partition_t *p = open_topic(dir, &log, cfg);
     klog_config_free(cfg);
     klog_record_t recs[50];
     for (long i = 0; i < records; i += 50) {
         fill_batch(recs, i, 50);
-        CHECK(klog_append(p, recs, 50, NULL));
+        BENCH_CHECK(klog_append(p, recs, 50, NULL));
     }
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
 }
 
 static double time_open(const char *dir)
 {
     klog_t *log;
     double t0 = bench_now();
-    CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
     double t = bench_now() - t0;
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     return t * 1000.0;
 }
 
@@ -354,23 +328,23 @@ int main(int argc, char **argv)
     bench_ratio("append.b50 / raw.write.b50", &kb50, &raw50, 0.70);
 
     /* 2. Sequential read of one log: iterator vs read(2). */
-    char *rdir = tmp_path("read");
+    char *rdir = bench_tmp_path(base_dir, "read");
     {
         klog_t *log;
         klog_partition_t *p = open_topic(rdir, &log, NULL);
         klog_record_t recs[50];
         for (long i = 0; i < n_records; i += 50) {
             fill_batch(recs, i, 50);
-            CHECK(klog_append(p, recs, 50, NULL));
+            BENCH_CHECK(klog_append(p, recs, 50, NULL));
         }
-        CHECK(klog_close(log));
+        BENCH_CHECK(klog_close(log));
     }
     bench_stat_t it = {0}, rr = {0};
     for (int r = 0; r < runs; r++) {
         bench_add(&rr, run_raw_read(rdir, n_records));
         bench_add(&it, run_read_iter(rdir, n_records));
     }
-    rmrf(rdir);
+    bench_rmrf(rdir);
     bench_report("raw.read", "rec/s", &rr, NULL);
     bench_report("read.iter", "rec/s", &it, &rr);
 
@@ -392,7 +366,7 @@ int main(int argc, char **argv)
     int segs = quick ? 100 : 1000;
     long vols[2] = {quick ? 20000 : 200000, quick ? 100000 : 2000000};
     for (int v = 0; v < 2; v++) {
-        char *odir = tmp_path("open");
+        char *odir = bench_tmp_path(base_dir, "open");
         build_segmented(odir, segs, vols[v]);
         bench_stat_t clean = {0}, unclean = {0};
         for (int r = 0; r < runs; r++) {
@@ -404,7 +378,7 @@ int main(int argc, char **argv)
         bench_report(name, "ms", &clean, NULL);
         snprintf(name, sizeof name, "open.unclean.%dseg.%ldrec", segs, vols[v]);
         bench_report(name, "ms", &unclean, NULL);
-        rmrf(odir);
+        bench_rmrf(odir);
     }
     return 0;
 }

@@ -49,40 +49,14 @@ static const char *only; /* --case NAME: run just that case (profiling) */
 
 static int want(const char *name) { return !only || strcmp(only, name) == 0; }
 
-#define CHECK(x)                                                                         \
-    do {                                                                                 \
-        int rc_ = (x);                                                                   \
-        if (rc_ < 0) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, klog_strerror(rc_)); \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
 static const char *value_at(long i) { return pool + (size_t)(i * 7919) % (sizeof pool - VALUE); }
-
-static void rmrf(const char *path)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: %s failed\n", cmd);
-}
-
-static char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/klog-bench-%d-%s", base_dir, (int)getpid(), name);
-    return b;
-}
 
 static klog_t *open_log(const char *dir, int32_t partitions)
 {
     klog_t *log;
-    rmrf(dir);
-    CHECK(klog_open(dir, NULL, 0, &log));
-    CHECK(klog_topic_create(log, "bench", partitions, NULL));
+    bench_rmrf(dir);
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_topic_create(log, "bench", partitions, NULL));
     return log;
 }
 
@@ -124,10 +98,10 @@ static long long segment_bytes(const char *dir)
 
 static double run_append_b50(long n)
 {
-    char *dir = tmp_path("b50");
+    char *dir = bench_tmp_path(base_dir, "b50");
     klog_t *log = open_log(dir, 1);
     klog_partition_t *p;
-    CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
     klog_record_t recs[50];
     double t0 = bench_now();
     for (long i = 0; i < n; i += 50) {
@@ -137,11 +111,11 @@ static double run_append_b50(long n)
                                       .key_len = KLOG_NULL_LEN,
                                       .value = value_at(i + j),
                                       .value_len = VALUE};
-        CHECK(klog_append(p, recs, (size_t)k, NULL));
+        BENCH_CHECK(klog_append(p, recs, (size_t)k, NULL));
     }
     double t = bench_now() - t0;
-    CHECK(klog_close(log));
-    rmrf(dir);
+    BENCH_CHECK(klog_close(log));
+    bench_rmrf(dir);
     return (double)n / t;
 }
 
@@ -175,7 +149,7 @@ static void *produce_range(void *v)
                            .key_len = KLOG_NULL_LEN,
                            .value = value_at(i),
                            .value_len = VALUE};
-        CHECK(klog_produce(w->p, "bench", KLOG_PARTITION_ANY, &r, NULL));
+        BENCH_CHECK(klog_produce(w->p, "bench", KLOG_PARTITION_ANY, &r, NULL));
     }
     return NULL;
 }
@@ -187,13 +161,13 @@ static void *produce_range(void *v)
  */
 static double run_produce(long n, int threads, int32_t partitions, int durable, double *overhead)
 {
-    char *dir = tmp_path(durable ? "durable" : "produce");
+    char *dir = bench_tmp_path(base_dir, durable ? "durable" : "produce");
     klog_t *log = open_log(dir, partitions);
     klog_config_t *cfg;
-    CHECK(klog_config_new(&cfg));
-    CHECK(klog_config_set(cfg, KLOG_CONF_DURABLE_DELIVERY, durable));
+    BENCH_CHECK(klog_config_new(&cfg));
+    BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_DURABLE_DELIVERY, durable));
     klog_producer_t *p;
-    CHECK(klog_producer_new(log, cfg, &p));
+    BENCH_CHECK(klog_producer_new(log, cfg, &p));
     klog_config_free(cfg);
     counts_t c = {0};
     if (durable)
@@ -219,17 +193,17 @@ static double run_produce(long n, int threads, int32_t partitions, int durable, 
         for (int i = 0; i < threads; i++)
             pthread_join(th[i], NULL);
     }
-    CHECK(klog_producer_close(p));
+    BENCH_CHECK(klog_producer_close(p));
     double t = bench_now() - t0;
     if (atomic_load(&c.ok) != n || atomic_load(&c.failed) != 0) {
         fprintf(stderr, "delivered %ld ok, %ld failed, of %ld\n", atomic_load(&c.ok),
                 atomic_load(&c.failed), n);
         exit(1);
     }
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (overhead)
         *overhead = (double)(segment_bytes(dir) - (long long)n * VALUE) / (double)n;
-    rmrf(dir);
+    bench_rmrf(dir);
     return (double)n / t;
 }
 

@@ -4,11 +4,14 @@
  * plus a parseable line "RESULT,<name>,<median>,<unit>,<min>,<max>,<ratio>".
  */
 #include "bench_util.h"
+#include "klog.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,4 +185,35 @@ int bench_payload_check(const void *msg, size_t len, uint64_t seq)
     memcpy(&got, msg, sizeof got);
     sink_v += ((const unsigned char *)msg)[BENCH_MSG - 1];
     return got == seq ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+void bench_fail(const char *file, int line, const char *expr, int rc)
+{
+    fprintf(stderr, "%s:%d: %s: %s\n", file, line, expr, klog_strerror(rc));
+    exit(1);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void bench_rmrf(const char *path)
+{
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+char *bench_tmp_path(const char *base, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, sizeof buf[0], "%s/klog-bench-%d-%s", base, (int)getpid(), name);
+    return b;
 }

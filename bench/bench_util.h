@@ -54,4 +54,17 @@ void bench_payload(void *dst, uint64_t seq);
  * `seq`; touches its last byte. Returns 0, or -1 when it is not message seq. */
 int bench_payload_check(const void *msg, size_t len, uint64_t seq);
 
+/* Abort the benchmark with file, line and the libklog error when x < 0. */
+#define BENCH_CHECK(x)                                                                  \
+    do {                                                                                \
+        int bench_rc_ = (x);                                                            \
+        if (bench_rc_ < 0)                                                              \
+            bench_fail(__FILE__, __LINE__, #x, bench_rc_);                              \
+    } while (0)
+void bench_fail(const char *file, int line, const char *expr, int rc);
+/* Remove a directory tree (no symlinks followed); missing is fine. */
+void bench_rmrf(const char *path);
+/* "<base>/klog-bench-<pid>-<name>" in one of 8 rotating static buffers. */
+char *bench_tmp_path(const char *base, const char *name);
+
 #endif
