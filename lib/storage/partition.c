@@ -539,7 +539,6 @@ int klog__partition_load(struct klog_partition *p)
             int64_t truncated = 0;
             if (has == 0) {
                 s->meta_loaded = 1; /* a new partition: nothing to recover */
-                klog__segment_digest_start(s);
                 continue;
             }
             rc = recover_segment(p, s, &truncated);
@@ -695,7 +694,6 @@ static int create_segment(struct klog_partition *p, int64_t base, klog__segment_
     if (rc)
         return rc;
     s->meta_loaded = 1;
-    klog__segment_digest_start(s);
     /* A leftover empty file at this base (an earlier failed roll) is reused. */
     rc = klog__segment_pin(s, 1);
     if (rc) {
@@ -812,12 +810,10 @@ static int write_locked(struct klog_partition *p, const uint8_t *hdr, const uint
         goto out;
     }
     atomic_store(&s->unsynced, 1);
-    if (hdr) {
-        klog__segment_digest_add(s, hdr, 8);
-        klog__segment_digest_add(s, data + 8, len - 8);
-    } else {
-        klog__segment_digest_add(s, data, len);
-    }
+    /* The seal's digest is taken off the append path (the sealer reads the
+     * rolled file on the other core); a digest left by a recovery scan no
+     * longer covers the file. */
+    klog__segment_digest_drop(s);
     if (pos == 0)
         s->first_batch_ts = max_ts;
     /* As Kafka's LogSegment.append: the max timestamp takes this batch in

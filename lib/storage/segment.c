@@ -79,10 +79,11 @@ int klog__segment_new(struct klog_partition *p, int64_t base, klog__segment_t **
 void klog__segment_ref(klog__segment_t *s) { atomic_fetch_add(&s->refs, 1); }
 
 /*
- * The seal's digest is computed as bytes are appended (XXH3 over data
- * still hot in the cache) or scanned by recovery, so sealing never rereads
- * a segment. Anything that changes bytes in place (truncation) drops it;
- * sealing then falls back to reading the file.
+ * A recovery scan reads every byte anyway, so it leaves the seal's digest
+ * behind; a segment sealed right after (a rebuilt or recovered inactive
+ * segment) is not read twice. Any append drops it: appends never hash, the
+ * sealer reads a rolled segment's file on the background thread instead,
+ * keeping the append path to encoding and one write.
  */
 void klog__segment_digest_start(klog__segment_t *s)
 {
