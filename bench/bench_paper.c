@@ -65,15 +65,6 @@ static int runs = 3;
 static int quick;
 static char work[512]; /* this run's scratch directory, removed at exit */
 
-#define CHECK(x)                                                                         \
-    do {                                                                                 \
-        int rc_ = (x);                                                                   \
-        if (rc_ < 0) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, klog_strerror(rc_)); \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_paper: %s: %s\n", what, strerror(errno));
@@ -82,19 +73,10 @@ static void die(const char *what)
 
 /* ------------------------------------------------------------ scratch */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rmrf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
-
 static void cleanup(void)
 {
     if (work[0])
-        rmrf(work);
+        bench_rmrf(work);
 }
 
 /* Interrupted: remove the (possibly gigabytes of) scratch data. exit() from
@@ -149,11 +131,11 @@ static void settle(const char *path)
 static klog_config_t *topic_conf(int codec, int flush_every)
 {
     klog_config_t *cfg;
-    CHECK(klog_config_new(&cfg));
+    BENCH_CHECK(klog_config_new(&cfg));
     if (codec)
-        CHECK(klog_config_set(cfg, KLOG_CONF_COMPRESSION, codec));
+        BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_COMPRESSION, codec));
     if (flush_every)
-        CHECK(klog_config_set(cfg, KLOG_CONF_FLUSH_MESSAGES, 1));
+        BENCH_CHECK(klog_config_set(cfg, KLOG_CONF_FLUSH_MESSAGES, 1));
     return cfg;
 }
 
@@ -161,9 +143,9 @@ static klog_config_t *topic_conf(int codec, int flush_every)
 static klog_t *fresh_log(const char *dir, int32_t parts, klog_config_t *tcfg)
 {
     klog_t *log;
-    rmrf(dir);
-    CHECK(klog_open(dir, NULL, 0, &log));
-    CHECK(klog_topic_create(log, "bench", parts, tcfg));
+    bench_rmrf(dir);
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_topic_create(log, "bench", parts, tcfg));
     return log;
 }
 
@@ -188,7 +170,7 @@ static void append_range(klog_partition_t *p, batch_buf_t *b, long first, long n
     for (long i = 0; i < n; i += batch) {
         int k = (int)(n - i < batch ? n - i : batch);
         fill(b, first + i, k);
-        CHECK(klog_append(p, b->recs, (size_t)k, NULL));
+        BENCH_CHECK(klog_append(p, b->recs, (size_t)k, NULL));
     }
 }
 
@@ -199,15 +181,15 @@ static double klog_produce_run(const char *dir, long n, int batch, klog_config_t
                                double *close_ms)
 {
     static batch_buf_t b;
-    rmrf(dir); /* the previous run's gigabytes go before the clock starts */
+    bench_rmrf(dir); /* the previous run's gigabytes go before the clock starts */
     double t0 = bench_now();
     klog_t *log = fresh_log(dir, 1, tcfg);
     klog_partition_t *p;
-    CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
     append_range(p, &b, 0, n, batch);
     double t = bench_now() - t0;
     double c0 = bench_now();
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (close_ms)
         *close_ms = (bench_now() - c0) * 1000.0;
     settle(dir);
@@ -244,20 +226,20 @@ static double klog_threads_run(const char *dir, long n, int threads)
 {
     pthread_t th[MAX_THREADS];
     thr_arg_t a[MAX_THREADS];
-    rmrf(dir);
+    bench_rmrf(dir);
     double t0 = bench_now();
     klog_t *log = fresh_log(dir, MAX_THREADS, NULL);
     for (int i = 0; i < threads; i++) {
         a[i] = (thr_arg_t){.n = n / threads, .batch = 50};
-        CHECK(klog_partition(log, "bench", i, &a[i].p));
+        BENCH_CHECK(klog_partition(log, "bench", i, &a[i].p));
         if (pthread_create(&th[i], NULL, thr_append, &a[i]))
             die("pthread_create");
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
     double t = bench_now() - t0;
-    CHECK(klog_close(log));
-    rmrf(dir);
+    BENCH_CHECK(klog_close(log));
+    bench_rmrf(dir);
     settle(work);
     return (double)(n / threads * threads) / t;
 }
@@ -269,9 +251,9 @@ static double klog_iter_run(const char *dir, long n)
     klog_t *log;
     klog_partition_t *p;
     klog_reader_t *r;
-    CHECK(klog_open(dir, NULL, 0, &log));
-    CHECK(klog_partition(log, "bench", 0, &p));
-    CHECK(klog_reader_open(p, KLOG_OFFSET_BEGINNING, &r));
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_reader_open(p, KLOG_OFFSET_BEGINNING, &r));
     klog_record_t rec;
     long seen = 0;
     int rc;
@@ -284,9 +266,9 @@ static double klog_iter_run(const char *dir, long n)
         seen++;
     }
     double t = bench_now() - t0;
-    CHECK(rc);
+    BENCH_CHECK(rc);
     klog_reader_close(r);
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (seen != n) {
         fprintf(stderr, "iterator: %ld records, expected %ld\n", seen, n);
         exit(1);
@@ -303,24 +285,24 @@ static double klog_lease_copy_run(const char *dir, long n)
     klog_t *log;
     klog_partition_t *p;
     klog_batch_reader_t *br;
-    CHECK(klog_open(dir, NULL, 0, &log));
-    CHECK(klog_partition(log, "bench", 0, &p));
-    CHECK(klog_batch_reader_new(&br));
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_batch_reader_new(&br));
     int64_t off = 0;
     long seen = 0;
     for (;;) {
         klog_lease_t *l;
-        CHECK(klog_lease_acquire(p, off, 1 << 20, &l));
+        BENCH_CHECK(klog_lease_acquire(p, off, 1 << 20, &l));
         size_t len = klog_lease_bytes(l);
         if (len == 0) {
             klog_lease_release(l);
             break;
         }
-        CHECK(klog_lease_copy(l, buf, sizeof buf));
+        BENCH_CHECK(klog_lease_copy(l, buf, sizeof buf));
         off = klog_lease_next_offset(l);
         klog_lease_release(l);
         for (size_t at = 0; at < len;) {
-            CHECK(klog_batch_reader_open(br, buf + at, len - at, KLOG_VALIDATE_HEADER));
+            BENCH_CHECK(klog_batch_reader_open(br, buf + at, len - at, KLOG_VALIDATE_HEADER));
             klog_record_t rec;
             int rc;
             while ((rc = klog_batch_reader_next(br, &rec)) == 1) {
@@ -331,13 +313,13 @@ static double klog_lease_copy_run(const char *dir, long n)
                 }
                 seen++;
             }
-            CHECK(rc);
+            BENCH_CHECK(rc);
             at += klog_batch_reader_info(br)->size;
         }
     }
     double t = bench_now() - t0;
     klog_batch_reader_free(br);
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     if (seen != n) {
         fprintf(stderr, "lease copy: %ld records, expected %ld\n", seen, n);
         exit(1);
@@ -465,7 +447,7 @@ static void *thr_durable(void *v)
                              .value = data,
                              .value_len = MSG};
         double t0 = bench_now();
-        CHECK(klog_append(a->p, &rec, 1, NULL));
+        BENCH_CHECK(klog_append(a->p, &rec, 1, NULL));
         a->lat[i] = (bench_now() - t0) * 1e6;
     }
     return NULL;
@@ -479,7 +461,7 @@ static void klog_durable_run(const char *dir, int threads, long per, double q[3]
     klog_t *log = fresh_log(dir, 1, tcfg);
     klog_config_free(tcfg);
     klog_partition_t *p;
-    CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
     double *lat = malloc(sizeof(double) * (size_t)(per * threads));
     if (!lat)
         die("malloc");
@@ -492,8 +474,8 @@ static void klog_durable_run(const char *dir, int threads, long per, double q[3]
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    CHECK(klog_close(log));
-    rmrf(dir);
+    BENCH_CHECK(klog_close(log));
+    bench_rmrf(dir);
     long n = per * threads;
     qsort(lat, (size_t)n, sizeof *lat, cmp_double);
     q[0] = pct(lat, n, 0.50), q[1] = pct(lat, n, 0.99), q[2] = pct(lat, n, 0.999);
@@ -539,36 +521,36 @@ static void build_segmented(const char *dir, int segments, long records)
     klog_t *log = fresh_log(dir, 1, NULL);
     klog_partition_t *p;
     klog_offsets_t o;
-    CHECK(klog_topic_create(log, "probe", 1, NULL));
-    CHECK(klog_partition(log, "probe", 0, &p));
+    BENCH_CHECK(klog_topic_create(log, "probe", 1, NULL));
+    BENCH_CHECK(klog_partition(log, "probe", 0, &p));
     append_range(p, &b, 0, batch, batch);
-    CHECK(klog_partition_offsets(p, &o));
-    CHECK(klog_topic_delete(log, "probe"));
-    CHECK(klog_topic_delete(log, "bench"));
+    BENCH_CHECK(klog_partition_offsets(p, &o));
+    BENCH_CHECK(klog_topic_delete(log, "probe"));
+    BENCH_CHECK(klog_topic_delete(log, "bench"));
     long seg_bytes = (per_seg / batch) * o.bytes + o.bytes / 2;
     klog_config_t *tcfg = topic_conf(0, 0);
-    CHECK(klog_config_set(tcfg, KLOG_CONF_SEGMENT_BYTES, seg_bytes < 1024 ? 1024 : seg_bytes));
-    CHECK(klog_topic_create(log, "bench", 1, tcfg));
+    BENCH_CHECK(klog_config_set(tcfg, KLOG_CONF_SEGMENT_BYTES, seg_bytes < 1024 ? 1024 : seg_bytes));
+    BENCH_CHECK(klog_topic_create(log, "bench", 1, tcfg));
     klog_config_free(tcfg);
-    CHECK(klog_partition(log, "bench", 0, &p));
+    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
     append_range(p, &b, 0, records, batch);
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
 }
 
 static double time_open(const char *dir, int64_t *segments)
 {
     klog_t *log;
     double t0 = bench_now();
-    CHECK(klog_open(dir, NULL, 0, &log));
+    BENCH_CHECK(klog_open(dir, NULL, 0, &log));
     double t = bench_now() - t0;
     if (segments) {
         klog_partition_t *p;
         klog_offsets_t o;
-        CHECK(klog_partition(log, "bench", 0, &p));
-        CHECK(klog_partition_offsets(p, &o));
+        BENCH_CHECK(klog_partition(log, "bench", 0, &p));
+        BENCH_CHECK(klog_partition_offsets(p, &o));
         *segments = o.segments;
     }
-    CHECK(klog_close(log));
+    BENCH_CHECK(klog_close(log));
     return t * 1000.0;
 }
 
@@ -645,7 +627,7 @@ static void experiment_producer(void)
         bench_add(&lz4, klog_produce_run(klogdir, n_records, 50, lz4cfg, NULL));
         bench_add(&ovh_lz4, overhead_per_record(klogdir, n_records));
         bench_add(&iter_lz4, klog_iter_run(klogdir, n_records));
-        rmrf(klogdir);
+        bench_rmrf(klogdir);
     }
     klog_config_free(lz4cfg);
     for (int s = 0; s < NS; s++) {
@@ -678,7 +660,7 @@ static void experiment_fsync_and_threads(void)
         bench_add(&rs, raw_write_run(rawfile, nsync, 50, 1));
         unlink(rawfile);
         bench_add(&ks, klog_produce_run(klogdir, nsync, 50, fcfg, NULL));
-        rmrf(klogdir);
+        bench_rmrf(klogdir);
         for (int t = 0; t < 3; t++) {
             bench_progress("bench_paper: %d threads, run %d/%d", 1 << t, r + 1, runs);
             bench_add(&th[t], klog_threads_run(klogdir, n_records, 1 << t));
@@ -757,7 +739,7 @@ static void experiment_open(void)
             bench_report(name, "ms", &clean, NULL);
             snprintf(name, sizeof name, "paper.open.unclean.%dseg.%s", segs[s], vol_name[v]);
             bench_report(name, "ms", &unclean, NULL);
-            rmrf(dir);
+            bench_rmrf(dir);
         }
     }
 }

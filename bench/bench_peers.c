@@ -98,19 +98,10 @@ static void bad_record(const char *store, long at)
 
 /* ------------------------------------------------------------ scratch */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rmrf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
-
 static void cleanup(void)
 {
     if (work[0])
-        rmrf(work);
+        bench_rmrf(work);
 }
 
 /* Interrupted: remove the scratch data (see bench_paper.c). */
@@ -566,7 +557,7 @@ static const char *fresh_dir(const store_t *s)
 {
     static char dir[600];
     snprintf(dir, sizeof dir, "%s/%s", work, s->name);
-    rmrf(dir);
+    bench_rmrf(dir);
     if (mkdir(dir, 0755) < 0)
         die(dir, NULL);
     return dir;
@@ -659,14 +650,14 @@ int main(int argc, char **argv)
             bench_add(&s->disk, (double)disk_bytes(dir) / (double)n);
             bench_progress("bench_peers: run %d/%d, %s read", r + 1, runs, s->name);
             bench_add(&s->read, s->consume(dir, n));
-            rmrf(dir);
+            bench_rmrf(dir);
         }
         for (int i = 0; i < NSTORES; i++) {
             store_t *s = &stores[i];
             bench_progress("bench_peers: run %d/%d, %s batch 1", r + 1, runs, s->name);
             const char *dir = fresh_dir(s);
             bench_add(&s->b1, s->produce(dir, n1, 1));
-            rmrf(dir);
+            bench_rmrf(dir);
             settle(work);
         }
     }
