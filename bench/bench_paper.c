@@ -97,35 +97,6 @@ static const char *path_in(const char *name)
     return b;
 }
 
-/* Allocated bytes of every file under dir. */
-static long long dir_blocks_total;
-static int add_blocks(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)path, (void)ftw;
-    if (flag == FTW_F)
-        dir_blocks_total += (long long)st->st_blocks * 512;
-    return 0;
-}
-
-static long long disk_bytes(const char *dir)
-{
-    dir_blocks_total = 0;
-    nftw(dir, add_blocks, 16, FTW_PHYS);
-    return dir_blocks_total;
-}
-
-/* Untimed, after every producer run: write back whatever the run left
- * dirty in the page cache (libklog's close has fsynced already; a raw file
- * has not), so no run pays for the previous one's writeback. */
-static void settle(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        syncfs(fd);
-        close(fd);
-    }
-}
-
 /* ------------------------------------------------------------- libklog */
 
 static klog_config_t *topic_conf(int codec, int flush_every)
@@ -192,7 +163,7 @@ static double klog_produce_run(const char *dir, long n, int batch, klog_config_t
     BENCH_CHECK(klog_close(log));
     if (close_ms)
         *close_ms = (bench_now() - c0) * 1000.0;
-    settle(dir);
+    bench_settle(dir);
     return (double)n / t;
 }
 
@@ -201,7 +172,7 @@ static double overhead_per_record(const char *dir, long n)
 {
     char part[700];
     snprintf(part, sizeof part, "%s/bench-0", dir);
-    return (double)(disk_bytes(part) - (long long)n * MSG) / (double)n;
+    return (double)(bench_disk_bytes(part) - (long long)n * MSG) / (double)n;
 }
 
 typedef struct thr_arg {
@@ -240,7 +211,7 @@ static double klog_threads_run(const char *dir, long n, int threads)
     double t = bench_now() - t0;
     BENCH_CHECK(klog_close(log));
     bench_rmrf(dir);
-    settle(work);
+    bench_settle(work);
     return (double)(n / threads * threads) / t;
 }
 
@@ -370,7 +341,7 @@ static double raw_write_run(const char *path, long n, int batch, int sync)
     }
     double t = bench_now() - t0;
     close(fd);
-    settle(path);
+    bench_settle(path);
     return (double)n / t;
 }
 
@@ -723,7 +694,7 @@ static void experiment_open(void)
                 char part[700];
                 snprintf(part, sizeof part, "%s/bench-0", dir);
                 for (int r = 0; r < runs; r++)
-                    bench_add(&mb, (double)disk_bytes(part) / 1e6);
+                    bench_add(&mb, (double)bench_disk_bytes(part) / 1e6);
                 snprintf(name, sizeof name, "paper.open.volume.%s", vol_name[v]);
                 bench_report(name, "MB", &mb, NULL);
             }

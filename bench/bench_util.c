@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -216,4 +217,31 @@ char *bench_tmp_path(const char *base, const char *name)
     char *b = buf[k++ % 8];
     snprintf(b, sizeof buf[0], "%s/klog-bench-%d-%s", base, (int)getpid(), name);
     return b;
+}
+
+static long long blocks_total;
+
+static int add_blocks(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        blocks_total += (long long)st->st_blocks * 512;
+    return 0;
+}
+
+long long bench_disk_bytes(const char *dir)
+{
+    blocks_total = 0;
+    nftw(dir, add_blocks, 16, FTW_PHYS);
+    return blocks_total;
+}
+
+void bench_settle(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        syncfs(fd);
+        close(fd);
+    }
 }

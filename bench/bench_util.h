@@ -67,4 +67,10 @@ void bench_rmrf(const char *path);
 /* "<base>/klog-bench-<pid>-<name>" in one of 8 rotating static buffers. */
 char *bench_tmp_path(const char *base, const char *name);
 
+/* Allocated bytes (st_blocks * 512) of every file under dir. */
+long long bench_disk_bytes(const char *dir);
+/* Untimed, between runs: syncfs the file system holding path, so no run
+ * pays for the writeback the previous one left dirty. */
+void bench_settle(const char *path);
+
 #endif
