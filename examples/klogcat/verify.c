@@ -402,30 +402,44 @@ static void check_log(verifier_t *v, part_t *p, const seg_t *s, int64_t *prev_la
     free(path);
 }
 
+/* Read an index file of `esize`-byte entries beside segment s: reports a
+ * read failure, a trailing partial entry and unused zero slots of an
+ * inactive segment. Returns the entries in use (0 when absent or
+ * unreadable); *path_out and *buf_out are the caller's to free. */
+static size_t load_index(verifier_t *v, part_t *p, const seg_t *s, const char *ext, size_t esize,
+                         const char *what, int is_last, int sealed, char **path_out,
+                         uint8_t **buf_out)
+{
+    char *path = seg_path(p, s->base, ext);
+    uint8_t *buf = NULL;
+    size_t len;
+    *path_out = path;
+    *buf_out = NULL;
+    if (!path || !file_exists(path, NULL))
+        return 0;
+    int rc = kc_read_whole(path, &buf, &len);
+    if (rc < 0) {
+        problem(v, path, 0, "cannot read: %s", strerror(-rc));
+        return 0;
+    }
+    *buf_out = buf;
+    if (len % esize)
+        problem(v, path, (int64_t)(len - len % esize), "%zu trailing bytes (entries are %zu bytes)",
+                len % esize, esize);
+    size_t used = kc_index_used(buf, len, esize);
+    if (used < len / esize && !is_last && !sealed)
+        warning(v, path, (int64_t)(used * esize), "%zu unused zero slots in an inactive segment's %s",
+                len / esize - used, what);
+    return used;
+}
+
 /* .index entries against the batches check_log found (v->b). */
 static void check_index(verifier_t *v, part_t *p, const seg_t *s, const segstate_t *st,
                         int is_last, int sealed)
 {
-    char *path = seg_path(p, s->base, ".index");
-    uint8_t *buf = NULL;
-    size_t len;
-    if (!path || !file_exists(path, NULL)) {
-        free(path);
-        return;
-    }
-    int rc = kc_read_whole(path, &buf, &len);
-    if (rc < 0) {
-        problem(v, path, 0, "cannot read: %s", strerror(-rc));
-        free(path);
-        return;
-    }
-    if (len % 8)
-        problem(v, path, (int64_t)(len - len % 8), "%zu trailing bytes (entries are 8 bytes)",
-                len % 8);
-    size_t used = kc_index_used(buf, len, 8);
-    if (used < len / 8 && !is_last && !sealed)
-        warning(v, path, (int64_t)used * 8, "%zu unused zero slots in an inactive segment's index",
-                len / 8 - used);
+    char *path;
+    uint8_t *buf;
+    size_t used = load_index(v, p, s, ".index", 8, "index", is_last, sealed, &path, &buf);
     int64_t prev_rel = -1, prev_pos = -1;
     for (size_t i = 0; i < used; i++) {
         int64_t at = (int64_t)i * 8;
@@ -470,26 +484,10 @@ static void check_index(verifier_t *v, part_t *p, const seg_t *s, const segstate
 static void check_timeindex(verifier_t *v, part_t *p, const seg_t *s, const segstate_t *st,
                             int is_last, int sealed)
 {
-    char *path = seg_path(p, s->base, ".timeindex");
-    uint8_t *buf = NULL;
-    size_t len;
-    if (!path || !file_exists(path, NULL)) {
-        free(path);
-        return;
-    }
-    int rc = kc_read_whole(path, &buf, &len);
-    if (rc < 0) {
-        problem(v, path, 0, "cannot read: %s", strerror(-rc));
-        free(path);
-        return;
-    }
-    if (len % 12)
-        problem(v, path, (int64_t)(len - len % 12), "%zu trailing bytes (entries are 12 bytes)",
-                len % 12);
-    size_t used = kc_index_used(buf, len, 12);
-    if (used < len / 12 && !is_last && !sealed)
-        warning(v, path, (int64_t)used * 12,
-                "%zu unused zero slots in an inactive segment's time index", len / 12 - used);
+    char *path;
+    uint8_t *buf;
+    size_t used =
+        load_index(v, p, s, ".timeindex", 12, "time index", is_last, sealed, &path, &buf);
     int64_t prev_ts = INT64_MIN, prev_rel = -1;
     for (size_t i = 0; i < used; i++) {
         int64_t at = (int64_t)i * 12;
