@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klog_codecs.h"
 #include <lz4frame.h>
 #include <xxhash.h>
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
 #include <snappy-c.h>
 #endif
 
@@ -714,17 +715,17 @@ START_TEST(compression_names)
     ck_assert_int_eq(klog_compression_supported(KLOG_COMPRESSION_LZ4), 1);
     ck_assert_int_eq(klog_compression_supported(5), 0);
     ck_assert_int_eq(klog_compression_supported(-1), 0);
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
     ck_assert_int_eq(klog_compression_supported(KLOG_COMPRESSION_ZSTD), 1);
 #else
     ck_assert_int_eq(klog_compression_supported(KLOG_COMPRESSION_ZSTD), 0);
     klog_builder_t *b;
     ck_assert_int_eq(klog_builder_new(KLOG_COMPRESSION_ZSTD, &b), KLOG_ECODEC);
 #endif
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
     ck_assert_int_eq(klog_compression_supported(KLOG_COMPRESSION_GZIP), 1);
 #endif
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
     ck_assert_int_eq(klog_compression_supported(KLOG_COMPRESSION_SNAPPY), 1);
 #endif
 }
@@ -1091,7 +1092,7 @@ START_TEST(snappy_xerial_framing)
     ck_assert_mem_eq(got.value, pool, 100000);
     free(out);
     free(pool);
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
     /* snappy-java's fallback: a stream without the xerial header is one raw
      * snappy block. */
     klog_record_t recs[2];

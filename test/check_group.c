@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "klog_zookeeper.h"
 #include "klog.h"
 #include "util/testutil.h"
 #include "util/tu_records.h"
@@ -782,7 +783,7 @@ START_TEST(registry_custom_table)
     ck_assert_int_eq(klog_registry_new(&ops, &r), -EINVAL);
     ck_assert_int_eq(klog_registry_new(NULL, &r), -EINVAL);
     klog_registry_free(NULL);
-#ifndef KLOG_HAVE_ZOOKEEPER
+#if !KLOG_HAVE_ZOOKEEPER
     ck_assert_int_eq(klog_registry_zk_new("127.0.0.1:1", 0, &r), KLOG_ENOTSUP);
 #endif
 }

@@ -7,14 +7,14 @@
 # Exit 0 pass, 77 skip (python3-kafka missing), anything else fail.
 set -u
 B=${KLOG_BUILD:-build}
-PY=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/interop/python.sh"
 HELPER="$HERE/interop/kafka_batches.py"
 TOOL="$B/test/batchtool"
 
 [ -x "$TOOL" ] || { echo "FAIL: $TOOL not built (make $TOOL)"; exit 1; }
-if ! "$PY" -c 'import kafka.record.default_records' >/dev/null 2>&1; then
-    echo "skip: python3-kafka is not importable by $PY"
+if ! pick_python kafka.record.default_records lz4.frame; then
+    echo "skip: $PY_WHY"
     exit 77
 fi
 codecs=$("$PY" "$HELPER" codecs) || { echo "FAIL: helper"; exit 1; }

@@ -10,7 +10,7 @@ RDK=$TMP/rdk_client
 cc -std=gnu11 -O1 -Wall -o "$RDK" test/interop/kbroker_rdk_client.c \
     $(pkg-config --cflags --libs rdkafka) 2> "$TMP/cc.err" || skip "cannot build the librdkafka client: $(head -1 "$TMP/cc.err")"
 HAVE_PY=1
-"$PY" -c 'import kafka' 2> /dev/null || HAVE_PY=0
+pick_python kafka || { HAVE_PY=0; echo "note: kafka-python part skipped: $PY_WHY"; }
 
 start_broker -N 2
 

@@ -30,16 +30,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klog_codecs.h" /* generated: which codecs this build has */
+
 #include <lz4.h>
 #include <lz4frame.h>
 #include <xxhash.h>
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
 #include <zstd.h>
 #endif
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
 #include <zlib.h>
 #endif
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
 #include <snappy-c.h>
 #endif
 
@@ -170,7 +172,7 @@ static int lz4_decompress(const uint8_t *src, size_t n, klog__buf_t *out, size_t
 }
 
 /* ------------------------------------------------------------------ zstd */
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
 static int zstd_compress(klog__codec_ctx_t *ctx, const uint8_t *src, size_t n, klog__buf_t *out)
 {
     ZSTD_CCtx *cctx = ctx ? ctx->zstd_cctx : NULL;
@@ -254,7 +256,7 @@ static int zstd_decompress(klog__codec_ctx_t *ctx, const uint8_t *src, size_t n,
 #endif
 
 /* ------------------------------------------------------------------ gzip */
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
 {
     (void)opaque;
@@ -371,7 +373,7 @@ static int gzip_decompress(const uint8_t *src, size_t n, klog__buf_t *out, size_
 #endif
 
 /* ---------------------------------------------------------------- snappy */
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
 static const uint8_t xerial_magic[8] = { 0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0 };
 #define XERIAL_HEADER 16
 #define XERIAL_BLOCK (32 * 1024)
@@ -450,15 +452,15 @@ int klog_compression_supported(int codec)
     case KLOG_COMPRESSION_NONE:
     case KLOG_COMPRESSION_LZ4:
         return 1;
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
     case KLOG_COMPRESSION_GZIP:
         return 1;
 #endif
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
     case KLOG_COMPRESSION_SNAPPY:
         return 1;
 #endif
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
     case KLOG_COMPRESSION_ZSTD:
         return 1;
 #endif
@@ -492,7 +494,7 @@ void klog__codec_ctx_free(klog__codec_ctx_t *ctx)
         return;
     if (ctx->lz4_cctx)
         LZ4F_freeCompressionContext(ctx->lz4_cctx);
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
     ZSTD_freeCCtx(ctx->zstd_cctx);
     ZSTD_freeDCtx(ctx->zstd_dctx);
 #endif
@@ -505,15 +507,15 @@ int klog__compress(int codec, klog__codec_ctx_t *ctx, const uint8_t *src, size_t
     switch (codec) {
     case KLOG_COMPRESSION_LZ4:
         return lz4_compress(ctx, src, n, out);
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
     case KLOG_COMPRESSION_ZSTD:
         return zstd_compress(ctx, src, n, out);
 #endif
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
     case KLOG_COMPRESSION_GZIP:
         return gzip_compress(src, n, out);
 #endif
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
     case KLOG_COMPRESSION_SNAPPY:
         return snappy_compress_xerial(src, n, out);
 #endif
@@ -531,15 +533,15 @@ int klog__decompress(int codec, klog__codec_ctx_t *ctx, const uint8_t *src, size
     switch (codec) {
     case KLOG_COMPRESSION_LZ4:
         return lz4_decompress(src, n, out, cap);
-#ifdef KLOG_HAVE_ZSTD
+#if KLOG_HAVE_ZSTD
     case KLOG_COMPRESSION_ZSTD:
         return zstd_decompress(ctx, src, n, out, cap);
 #endif
-#ifdef KLOG_HAVE_ZLIB
+#if KLOG_HAVE_ZLIB
     case KLOG_COMPRESSION_GZIP:
         return gzip_decompress(src, n, out, cap);
 #endif
-#ifdef KLOG_HAVE_SNAPPY
+#if KLOG_HAVE_SNAPPY
     case KLOG_COMPRESSION_SNAPPY:
         return snappy_decompress_xerial(src, n, out, cap);
 #endif

@@ -34,9 +34,10 @@
  */
 #include <errno.h>
 
+#include "klog_zookeeper.h" /* generated: KLOG_HAVE_ZOOKEEPER */
 #include "group/group.h"
 
-#ifndef KLOG_HAVE_ZOOKEEPER
+#if !KLOG_HAVE_ZOOKEEPER
 
 int klog_registry_zk_new(const char *hosts_chroot, int session_timeout_ms, klog_registry_t **out)
 {

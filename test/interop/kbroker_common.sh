@@ -3,13 +3,17 @@
 # stops it, and cleans up through an EXIT trap. Every client call in the
 # tests is wrapped in `timeout`.
 #
-# After sourcing: $KB (broker binary), $TMP (scratch dir), $PY (python).
+# After sourcing: $KB (broker binary), $TMP (scratch dir), $PY (python,
+# the one with kafka-python when any has it; $PY_WHY says why not).
 # start_broker [ARGS...] sets $BPID, $PORT and $B (127.0.0.1:PORT).
 # stop_broker fails the test unless the broker exits 0 on SIGTERM.
 
 cd "$(dirname "$0")/.." || exit 1
 KLOG_BUILD=${KLOG_BUILD:-build}
-PY=${PYTHON:-/usr/bin/python3}
+# The interpreter with kafka-python when there is one (t_kbroker_clients.sh
+# checks again and says why it skips that part); any python3 otherwise.
+. test/interop/python.sh
+pick_python kafka || true
 KB=$KLOG_BUILD/kbroker
 BPID=
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kbroker-test.XXXXXX") || exit 1
