@@ -778,6 +778,67 @@ START_TEST(test_sealed_middle_grown)
 }
 END_TEST
 
+/* A sealed segment in the middle that grew past its seal AND has damage
+ * inside its sealed bytes (power-loss round: "append 71.log@972; garble
+ * 71.log@281"): the excess past the seal is removed, but the sealed data is
+ * never cut away and no later segment is deleted; reading the damaged batch
+ * reports KLOG_ECRC, everything after it reads back. */
+START_TEST(test_sealed_middle_grown_damaged)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    klog_t *log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 1);
+    append_range(p, 0, 150);
+    int64_t bases[64];
+    int n = seg_bases(p, bases, 64);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(klog_close(log), 0);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    int64_t sz = file_size(lp);
+    FILE *f = fopen(lp, "ab");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 100; i++)
+        fputc(0xA5, f);
+    fclose(f);
+    /* One flipped byte in the last record of the segment's first batch. */
+    int fd = open(lp, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t hdr[12], b;
+    ck_assert_int_eq(pread(fd, hdr, sizeof hdr, 0), 12);
+    int64_t blen = ((int64_t)hdr[8] << 24) | (hdr[9] << 16) | (hdr[10] << 8) | hdr[11];
+    off_t at = (off_t)(12 + blen - 1);
+    ck_assert_int_eq(pread(fd, &b, 1, at), 1);
+    b ^= 0x5A;
+    ck_assert_int_eq(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    klog_offsets_t of = offsets(p);
+    ck_assert_int_eq(of.log_end, 150);
+    ck_assert_int_eq(of.segments, n);
+    ck_assert_int_eq(file_size(lp), sz);
+    for (int i = 2; i < n; i++) {
+        char *g = seg_file(tmp, bases[i], ".log");
+        ck_assert_msg(exists(g), "%s deleted after a damaged sealed segment", g);
+        free(g);
+    }
+    /* Everything before the damaged batch, then the damage reported. */
+    klog_reader_t *r = NULL;
+    ck_assert_int_eq(klog_reader_open(p, 0, &r), 0);
+    klog_record_t rec;
+    char why[256] = "";
+    for (int64_t o = 0; o < bases[1]; o++) {
+        ck_assert_int_eq(klog_reader_next(r, &rec), 1);
+        ck_assert_msg(rec_ok(&rec, o, why, sizeof why), "%s", why);
+    }
+    ck_assert_int_eq(klog_reader_next(r, &rec), KLOG_ECRC);
+    klog_reader_close(r);
+    CHECK_RANGE(p, bases[2], 150);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(lp);
+}
+END_TEST
+
 /* ============================================================ indexes */
 
 #define IX_RECORDS 400
@@ -1619,6 +1680,7 @@ Suite *recovery_suite(void)
     tcase_add_test(tc, test_garbage_mid_segment);
     tcase_add_test(tc, test_truncated_sealed_middle);
     tcase_add_test(tc, test_sealed_middle_grown);
+    tcase_add_test(tc, test_sealed_middle_grown_damaged);
     tcase_add_test(tc, test_index_deleted_sealed);
     tcase_add_test(tc, test_timeindex_deleted_sealed);
     tcase_add_test(tc, test_index_zeroed_sealed);

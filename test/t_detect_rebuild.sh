@@ -26,8 +26,9 @@ ok() { echo "ok: $*"; }
 
 command -v make >/dev/null 2>&1 || skip "make not found"
 pkg-config --exists libzstd 2>/dev/null || skip "libzstd-dev not installed: cannot show zstd appearing"
-# Inside `make check`: do not hand our make the parent's jobserver or variables.
-unset MAKEFLAGS MFLAGS MAKELEVEL
+# Inside `make check` (SANITIZE=1 too): do not hand our make the parent's
+# jobserver or command-line variables, which reach us through the environment.
+unset MAKEFLAGS MFLAGS MAKELEVEL SANITIZE TSAN BUILD KLOG_DETECT_OFF
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/klog-detect.XXXXXX") || fail "mktemp"
 trap 'rm -rf "$tmp"' EXIT INT TERM

@@ -330,11 +330,13 @@ static int list_dir(struct klog_partition *p, seg_files_t **out, size_t *count)
     return 0;
 }
 
-/* Seal is usable when it decodes, names this segment and matches the file. */
 /* A sealed .log that grew past its seal (bytes appended after sealing,
- * by a crash of some other writer or by hand): when the sealed prefix still
- * has the seal's digest, only the excess goes; the segment and those after
- * it stay. 1 trimmed, 0 not (the segment is then scanned as damaged). */
+ * by a crash of some other writer or by hand): the seal checksums itself,
+ * so a seal that decodes says where the sealed data ends. Only the excess
+ * goes; the segment and those after it stay. When the sealed prefix no
+ * longer has the seal's digest, its damage is kept as it is (sealed data is
+ * never cut away): reads of the damaged batch and verify report it.
+ * 1 trimmed, 0 not (the segment is then scanned as damaged). */
 static int trim_past_seal(klog__segment_t *s, const char *lp, int64_t fsize)
 {
     char *sp = klog__asprintf("%s.seal", s->stem);
@@ -343,13 +345,15 @@ static int trim_past_seal(klog__segment_t *s, const char *lp, int64_t fsize)
     free(sp);
     int fd = ok ? klog__open(lp, O_RDWR | O_NOFOLLOW, 0) : -1;
     uint64_t digest;
-    ok = fd >= 0 && klog__file_digest(fd, seal.log_size, &digest) == 0 &&
-         digest == seal.log_digest && klog__ftruncate(fd, (off_t)seal.log_size) == 0 &&
-         klog__fdatasync(fd) == 0;
+    ok = fd >= 0 && klog__file_digest(fd, seal.log_size, &digest) == 0;
+    int intact = ok && digest == seal.log_digest;
+    ok = ok && klog__ftruncate(fd, (off_t)seal.log_size) == 0 && klog__fdatasync(fd) == 0;
     klog__close(fd);
     if (ok) {
-        klog__log(&s->part->log->cfg.logger, KLOG_LOG_WARN,
-                  "recovery: %s.log: %lld bytes past its sealed end removed (sealed data intact)",
+        klog__log(&s->part->log->cfg.logger, intact ? KLOG_LOG_WARN : KLOG_LOG_ERROR,
+                  intact ? "recovery: %s.log: %lld bytes past its sealed end removed (sealed data intact)"
+                         : "recovery: %s.log: %lld bytes past its sealed end removed; the sealed data "
+                           "does not match its seal's digest and is kept as it is (reads report the damage)",
                   s->stem, (long long)(fsize - seal.log_size));
         atomic_fetch_add(&s->part->log->stat_truncated_bytes, fsize - seal.log_size);
     }
