@@ -119,7 +119,7 @@ static void print_rec(FILE *f, enum fmt fmt, const klog_record_t *r, int64_t seq
     }
     if (fmt == FMT_KCAT) {
         /* kcat prints a null key or value as nothing, sizes -1; headers as
-         * k=v joined by ',', a null value as nothing */
+         * k=v joined by ',', a null header value as NULL */
         fprintf(f, "%lld %lld %d %.*s %d %.*s ", (long long)r->offset, (long long)r->timestamp,
                 (int)r->key_len, r->key_len > 0 ? (int)r->key_len : 0, (const char *)r->key,
                 (int)r->value_len, r->value_len > 0 ? (int)r->value_len : 0,
@@ -127,7 +127,8 @@ static void print_rec(FILE *f, enum fmt fmt, const klog_record_t *r, int64_t seq
         for (uint32_t i = 0; i < r->header_count; i++) {
             const klog_header_t *h = &r->headers[i];
             fprintf(f, "%s%.*s=%.*s", i ? "," : "", (int)h->key_len, h->key,
-                    h->value_len > 0 ? (int)h->value_len : 0, (const char *)h->value);
+                    h->value_len >= 0 ? (int)h->value_len : 4,
+                    h->value_len >= 0 ? (const char *)h->value : "NULL");
         }
         fputc('\n', f);
         return;
