@@ -13,6 +13,9 @@
  *       sequences from FIRST) and stored with klog_append_follower. -K ends
  *       the process with SIGKILL right after the last append (no close, no
  *       flush: a crash). Prints each record written, in FORMAT.
+ *   oracle_gen batches FILE FIRST COUNT GEN [-z CODEC] [-b N]
+ *       Write records FIRST .. FIRST+COUNT-1 to FILE as a producer sends
+ *       them: concatenated batches of N records, base offset 0 each.
  *   oracle_gen expect FIRST COUNT GEN [-F FORMAT]
  *       Print records as `write` would, writing nothing.
  *   oracle_gen truncate DIR TOPIC PART OFFSET
@@ -156,6 +159,7 @@ static int usage(void)
 {
     fputs("usage: oracle_gen write DIR TOPIC PART FIRST COUNT GEN [-z CODEC] [-b N]\n"
           "                  [-s SEGBYTES] [-i INTERVAL] [-f] [-e EPOCH] [-P PID] [-K] [-F FMT]\n"
+          "       oracle_gen batches FILE FIRST COUNT GEN [-z CODEC] [-b N]\n"
           "       oracle_gen expect FIRST COUNT GEN [-F FMT]\n"
           "       oracle_gen truncate DIR TOPIC PART OFFSET\n"
           "       oracle_gen open DIR\n"
@@ -321,6 +325,44 @@ static int cmd_write(int argc, char **argv)
     return rc ? die("close", rc) : 0;
 }
 
+static int cmd_batches(int argc, char **argv)
+{
+    struct opts o;
+    if (argc < 6 || parse_opts(argc, argv, 6, &o))
+        return usage();
+    int64_t first = atoll(argv[3]), count = atoll(argv[4]);
+    int gen = atoi(argv[5]);
+    FILE *f = fopen(argv[2], "wb");
+    if (!f) {
+        perror(argv[2]);
+        return 1;
+    }
+    struct grec *g = calloc((size_t)o.batch, sizeof *g);
+    klog_record_t *recs = calloc((size_t)o.batch, sizeof *recs);
+    if (!g || !recs)
+        return die("alloc", -ENOMEM);
+    for (int64_t off = first; off < first + count; off += o.batch) {
+        size_t n = (size_t)(first + count - off < o.batch ? first + count - off : o.batch);
+        for (size_t i = 0; i < n; i++) {
+            rec(off + (int64_t)i, gen, &g[i]);
+            recs[i] = g[i].r;
+        }
+        void *b;
+        size_t len;
+        int rc = klog_batch_encode(recs, n, o.codec, &b, &len);
+        if (rc)
+            return die("encode", rc);
+        if (fwrite(b, 1, len, f) != len) {
+            perror(argv[2]);
+            return 1;
+        }
+        free(b);
+    }
+    free(g);
+    free(recs);
+    return fclose(f) ? (perror(argv[2]), 1) : 0;
+}
+
 static int cmd_expect(int argc, char **argv)
 {
     struct opts o;
@@ -411,6 +453,8 @@ int main(int argc, char **argv)
         return usage();
     if (!strcmp(argv[1], "write"))
         return cmd_write(argc, argv);
+    if (!strcmp(argv[1], "batches"))
+        return cmd_batches(argc, argv);
     if (!strcmp(argv[1], "expect"))
         return cmd_expect(argc, argv);
     if (!strcmp(argv[1], "truncate"))
