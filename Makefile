@@ -7,6 +7,7 @@
 #   make stress          crash (kill -9) rounds, ROUNDS=1000 by default
 #   make fuzz            libFuzzer on every target, FUZZ_SECONDS each
 #   make bench / bench-quick   benchmarks, results in build/bench/results.csv
+#   make interop         Apache Kafka (jars fetched by Maven) as the oracle
 #   make demo            produce and consume a small log, printing what happened
 #   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
 #
@@ -160,7 +161,7 @@ FUZZ_REPLAY := $(patsubst test/fuzz/%.c,$(O)/fuzz/%_replay,$(FUZZ_SRC))
 TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/*.c))
 
 .PHONY: FORCE all lib check check-unit check-scripts check-fuzz demo install uninstall clean \
-        deps stress fuzz bench bench-quick tsan-check config
+        deps stress fuzz bench bench-quick tsan-check config interop
 .DEFAULT_GOAL := all
 
 all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(O)/klog.pc
@@ -337,6 +338,23 @@ bench bench-quick:
 # What this build detected (see the generated headers in $(GEN)).
 config:
 	@tr ' ' '\n' < $(GEN)/detected.txt
+
+# Apache Kafka as the oracle: test/interop/kafka_*.sh run Kafka's own tools
+# and broker (pinned in test/interop/kafka/pom.xml, fetched by Maven into its
+# cache) against libklog's files. Each script prints PASS/FAIL lines and
+# `interop: N passed, N failed, N skipped`. Skipped only without java/mvn.
+INTEROP_SCRIPTS := $(filter-out test/interop/kafka_common.sh,$(sort $(wildcard test/interop/kafka_*.sh)))
+HAVE_KAFKA_TOOLS := $(shell command -v java > /dev/null 2>&1 && command -v mvn > /dev/null 2>&1 && echo 1)
+interop:
+ifneq ($(HAVE_KAFKA_TOOLS),1)
+	@echo "interop: SKIPPED: java or mvn not found (Apache Kafka as the oracle needs both)"
+	@echo "interop: 0 passed, 0 failed, $(words $(INTEROP_SCRIPTS)) skipped"
+else
+	@$(MAKE) --no-print-directory all $(O)/test/oracle_gen
+	$(Q)t0=$$(date +%s); fail=0; for t in $(INTEROP_SCRIPTS); do echo "== $$t"; \
+	    KLOG_BUILD=$(O) PYTHON=/usr/bin/python3 sh $$t || fail=1; done; \
+	echo "interop took $$(($$(date +%s) - t0)) s"; [ $$fail -eq 0 ]
+endif
 
 demo: deps
 	@$(MAKE) --no-print-directory all

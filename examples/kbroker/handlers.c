@@ -30,6 +30,11 @@
 #include "kbroker.h"
 
 #define KB_NODE_ID 1
+/* The partition leader epoch a Kafka leader stamps into each batch it
+ * appends. This single node has led every partition since it was created,
+ * which in Kafka is epoch 0; stamping it makes the stored batches equal, byte
+ * for byte, to those a Kafka broker stores (test/interop/kafka_bytes.sh). */
+#define KB_LEADER_EPOCH 0
 
 static const struct {
     int16_t key, min, max;
@@ -251,6 +256,9 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         if (blen < KLOG_BATCH_HEADER_SIZE - 12 || blen > total - pos - 12)
             return KB_ERR_CORRUPT_MESSAGE;
         int64_t off;
+        /* rec points into this connection's request buffer, which kbroker
+         * owns; the epoch is outside the CRC */
+        klog_batch_set_leader_epoch((uint8_t *)(uintptr_t)(rec + pos), KB_LEADER_EPOCH);
         rc = klog_append_batch(p, rec + pos, 12 + (size_t)blen, &off);
         if (rc) {
             kb_log(b, "produce %s[%d]: %s", topic, idx, klog_strerror(rc));

@@ -1,0 +1,148 @@
+#!/bin/sh
+# kafka_dumplog.sh — Kafka reads libklog's files: Apache Kafka's own
+# DumpLogSegments over every kind of segment libklog writes (each codec,
+# rolled, truncated, recovered after kill -9 with a torn tail,
+# follower-appended with leader epochs and producer ids, default config).
+# For each partition directory:
+#   - --deep-iteration --print-data-log over every .log: every batch valid,
+#     no trailing bytes, offsets consecutive, and the record lines (offset,
+#     timestamp, key and value sizes, sequence, header keys, key, value)
+#     exactly the ones oracle_gen wrote;
+#   - --index-sanity-check over every .index and .timeindex (what decides
+#     whether a broker rebuilds them);
+#   - --verify-index-only over them: every offset-index entry points at the
+#     batch ending at its offset, every time-index entry at the batch holding
+#     its timestamp, timestamps increasing.
+NAME=kafka_dumplog
+. "$(dirname "$0")/kafka_common.sh"
+
+# dump_check NAME PARTDIR EXPECTED: the three passes above.
+dump_check() {
+    n=$1 d=$2 exp=$3 out=$TMP/$1
+    logs=$(files_of "$d" .log)
+    [ -n "$logs" ] || { fail "$n: no .log files in $d"; return; }
+    kafka_tool kafka.tools.DumpLogSegments --deep-iteration --print-data-log \
+        --files "$logs" > "$out.log.out" 2> "$out.log.err"
+    rc=$?
+    grep '^|' "$out.log.out" > "$out.records"
+    nb=$(grep -c '^baseOffset: ' "$out.log.out")
+    if [ $rc -ne 0 ] || [ -s "$out.log.err" ]; then
+        fail "$n: DumpLogSegments --deep-iteration exited $rc"
+        show "$out.log.err"
+    elif grep -q 'isvalid: false' "$out.log.out"; then
+        fail "$n: Kafka found invalid batches"
+        grep 'isvalid: false' "$out.log.out" | show /dev/stdin
+    elif grep -q 'invalid bytes at the end' "$out.log.out"; then
+        fail "$n: Kafka found trailing bytes"
+        grep 'invalid bytes' "$out.log.out" | show /dev/stdin
+    elif ! cmp -s "$exp" "$out.records"; then
+        fail "$n: records Kafka read differ from those written ($(wc -l < "$out.records") vs $(wc -l < "$exp") lines)"
+        diff "$exp" "$out.records" | head -10 | show /dev/stdin
+    else
+        pass "$n: Kafka reads $(wc -l < "$exp") records in $nb batches, $(echo "$logs" | tr ',' '\n' | wc -l) segments"
+    fi
+
+    idx=$(files_of "$d" .index),$(files_of "$d" .timeindex)
+    kafka_tool kafka.tools.DumpLogSegments --index-sanity-check --files "$idx" \
+        > "$out.sanity.out" 2> "$out.sanity.err"
+    rc=$?
+    nidx=$(echo "$idx" | tr ',' '\n' | grep -c .)
+    nok=$(grep -c 'passed sanity check\|is empty' "$out.sanity.out")
+    if [ $rc -ne 0 ] || [ -s "$out.sanity.err" ] || [ "$nok" -ne "$nidx" ]; then
+        fail "$n: index sanity check ($nok of $nidx index files passed, exit $rc)"
+        show "$out.sanity.err"
+    else
+        pass "$n: $nidx index files pass Kafka's sanity check"
+    fi
+
+    # A full dump (entries printed) rather than --verify-index-only, so the
+    # entry count is known: a test over indexes with no entries checks nothing.
+    kafka_tool kafka.tools.DumpLogSegments --files "$idx" \
+        > "$out.idx.out" 2> "$out.idx.err"
+    rc=$?
+    kafka_tool kafka.tools.DumpLogSegments --verify-index-only --files "$idx" \
+        > "$out.vfy.out" 2>> "$out.idx.err"
+    rc2=$?
+    ne=$(grep -c '^offset: [0-9]* position: ' "$out.idx.out")
+    nt=$(grep -c '^timestamp: ' "$out.idx.out")
+    if [ $rc -ne 0 ] || [ $rc2 -ne 0 ] || [ -s "$out.idx.err" ]; then
+        fail "$n: Kafka reports index mismatches (exit $rc/$rc2)"
+        show "$out.idx.err"
+    elif [ "$ne" -eq 0 ] || [ "$nt" -eq 0 ]; then
+        fail "$n: scenario left no index entries to check ($ne offset, $nt time)"
+    else
+        pass "$n: $ne offset-index and $nt time-index entries verified by Kafka, zero mismatches"
+    fi
+}
+
+# Every codec, rolled: 16 KiB segments, an index entry per KiB.
+for z in none gzip snappy lz4 zstd; do
+    D=$TMP/codec_$z
+    if ! "$GEN" write "$D" t 0 0 1500 0 -z $z -s 16384 -i 1024 > "$TMP/exp_$z"; then
+        fail "codec $z: oracle_gen write"
+        continue
+    fi
+    dump_check "codec $z" "$D/t-0" "$TMP/exp_$z"
+done
+
+# Default topic configuration (1 GiB segments, 4 KiB index interval, 10 MiB
+# preallocated indexes trimmed at close), several appends.
+D=$TMP/defaults
+{ "$GEN" write "$D" t 0 0 2000 0 -b 50 && "$GEN" write "$D" t 0 2000 1000 0 -b 3; } \
+    > "$TMP/exp_def" && dump_check "default config" "$D/t-0" "$TMP/exp_def" ||
+    fail "default config: oracle_gen write"
+
+# Truncated: into the middle of a segment, removing whole later segments,
+# then appended again (generation 1, so a record that survived truncation
+# by mistake shows).
+D=$TMP/trunc
+if "$GEN" write "$D" t 0 0 1500 0 -z lz4 -s 16384 -i 1024 > "$TMP/exp_tr0" &&
+    "$GEN" truncate "$D" t 0 777 && "$GEN" write "$D" t 0 777 300 1 > "$TMP/exp_tr1"; then
+    { head -777 "$TMP/exp_tr0"; cat "$TMP/exp_tr1"; } > "$TMP/exp_tr"
+    dump_check "truncated" "$D/t-0" "$TMP/exp_tr"
+else
+    fail "truncated: oracle_gen"
+fi
+
+# Crash: a writer killed with SIGKILL right after appending (nothing
+# flushed or closed), its last batch then torn (the .log cut inside it, as a
+# power cut mid-write leaves it), libklog's recovery on the next open, and
+# appends after it.
+D=$TMP/crash
+"$GEN" write "$D" t 0 0 600 0 -z snappy -s 16384 -i 1024 > "$TMP/exp_cr0" ||
+    fail "crash: oracle_gen write"
+"$GEN" write "$D" t 0 600 400 0 -K > "$TMP/exp_cr1" 2> "$TMP/crash.err"
+rc=$?
+last=$(ls "$D"/t-0/*.log | tail -1)
+if [ $rc -ne 137 ]; then
+    fail "crash: writer was not killed (exit $rc)"
+elif ! truncate -s -40 "$last"; then
+    fail "crash: could not tear $last"
+elif ! "$GEN" open "$D" 2> "$TMP/recover.err"; then
+    fail "crash: libklog recovery failed"
+    show "$TMP/recover.err"
+else
+    # 600..999 in batches of 7: the last batch, 999 alone, is torn away.
+    { cat "$TMP/exp_cr0"; head -399 "$TMP/exp_cr1"; } > "$TMP/exp_cr"
+    "$GEN" write "$D" t 0 999 200 2 >> "$TMP/exp_cr" || fail "crash: append after recovery"
+    dump_check "recovered after kill -9" "$D/t-0" "$TMP/exp_cr"
+fi
+
+# Follower appends: batches carrying their own offsets, leader epochs 3 then
+# 5 and an idempotent producer's id and sequences, stored verbatim.
+D=$TMP/follower
+if "$GEN" write "$D" t 0 0 700 0 -f -e 3 -P 4242 -z zstd -s 16384 -i 1024 > "$TMP/exp_fo" &&
+    "$GEN" write "$D" t 0 700 700 0 -f -e 5 -P 4242 -b 11 >> "$TMP/exp_fo"; then
+    dump_check "follower-appended" "$D/t-0" "$TMP/exp_fo"
+    if grep -q 'partitionLeaderEpoch: 3 ' "$TMP/follower-appended.log.out" &&
+        grep -q 'partitionLeaderEpoch: 5 .*producerId: \|producerId: 4242 .*partitionLeaderEpoch: 5 ' \
+            "$TMP/follower-appended.log.out"; then
+        pass "follower-appended: Kafka sees leader epochs 3 and 5 and producer id 4242"
+    else
+        fail "follower-appended: leader epochs or producer id not as appended"
+    fi
+else
+    fail "follower-appended: oracle_gen"
+fi
+
+finish
