@@ -117,17 +117,50 @@ static void put_topic(kb_wbuf_t *w, int16_t v, int16_t err, const char *name, si
     put_partitions(w, err ? 0 : partitions);
 }
 
-/* Look a topic up, creating it when allowed. Returns a Kafka error code. */
-static int16_t metadata_topic(struct kb_broker *b, const char *name, int create, int32_t *parts)
+/*
+ * What one Metadata request may still auto-create: `left` of the per-request
+ * cap, and room under the total cap (counted once, when the first unknown
+ * topic is met: listing the log is not free).
+ */
+struct create_budget {
+    int32_t left;
+    int32_t room;
+    int room_known;
+    int created;
+};
+
+/* Look a topic up, creating it when allowed and the budget has room.
+ * Returns a Kafka error code: LEADER_NOT_AVAILABLE (retriable, Kafka's
+ * answer while a topic is being created) past the per-request cap,
+ * UNKNOWN_TOPIC_OR_PARTITION past the total cap. */
+static int16_t metadata_topic(struct kb_broker *b, const char *name, struct create_budget *cb,
+                              int32_t *parts)
 {
     klog_topic_t *t;
     int rc = klog_topic_get(b->log, name, &t);
-    if (rc == KLOG_ENOTOPIC && create) {
-        rc = klog_topic_create(b->log, name, b->cfg.partitions, NULL);
-        if (rc == 0 || rc == KLOG_ETOPICEXISTS) {
-            kb_log(b, "created topic %s (%d partitions)", name, b->cfg.partitions);
-            rc = klog_topic_get(b->log, name, &t);
+    if (rc == KLOG_ENOTOPIC && cb) {
+        if (!cb->room_known) {
+            char **names = NULL;
+            int cnt = klog_topic_list(b->log, &names);
+            free(names);
+            if (cnt < 0)
+                return KB_ERR_UNKNOWN;
+            cb->room = cnt < b->cfg.create_max_topics ? b->cfg.create_max_topics - cnt : 0;
+            cb->room_known = 1;
         }
+        if (cb->room <= 0)
+            return KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        if (cb->left <= 0)
+            return KB_ERR_LEADER_NOT_AVAILABLE;
+        rc = klog_topic_create(b->log, name, b->cfg.partitions, NULL);
+        if (rc == 0) {
+            cb->left--;
+            cb->room--;
+            cb->created = 1;
+            kb_log(b, "created topic %s (%d partitions)", name, b->cfg.partitions);
+        }
+        if (rc == 0 || rc == KLOG_ETOPICEXISTS)
+            rc = klog_topic_get(b->log, name, &t);
     }
     if (rc == KLOG_ENOTOPIC)
         return KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -182,13 +215,15 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_i32(w, cnt);
         for (int i = 0; i < cnt; i++) {
             int32_t parts = 0;
-            int16_t err = metadata_topic(b, names[i], 0, &parts);
+            int16_t err = metadata_topic(b, names[i], NULL, &parts);
             put_topic(w, v, err, names[i], strlen(names[i]), parts);
         }
         free(names);
         return 0;
     }
     kb_put_i32(w, n);
+    struct create_budget cb = {.left = b->cfg.create_per_request};
+    int create = b->cfg.auto_create && allow;
     kb_rd_t again;
     kb_rd_init(&again, r->p, r->len);
     again.pos = req_at;
@@ -200,9 +235,10 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_rd_str(&again, &s, &len);
         int16_t err = (int16_t)topic_name(s, len, name);
         if (!err)
-            err = metadata_topic(b, name, b->cfg.auto_create && allow, &parts);
+            err = metadata_topic(b, name, create ? &cb : NULL, &parts);
         put_topic(w, v, err, s ? s : "", len > 0 ? (size_t)len : 0, parts);
     }
+    q->slow = cb.created;
     return 0;
 }
 

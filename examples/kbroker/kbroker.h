@@ -28,6 +28,8 @@ struct kb_config {
     int port;                 /* listen port; 0 = pick one (then the real one) */
     int32_t partitions;       /* partitions of auto-created topics (-N) */
     int auto_create;          /* create unknown topics on Metadata (-a) */
+    int32_t create_per_request; /* at most this many created per Metadata */
+    int32_t create_max_topics;  /* no auto-creation once the log has this many */
     int64_t flush_messages;   /* -F: KLOG_CONF_FLUSH_MESSAGES (-1 = unset) */
     int64_t flush_ms;         /* -T: KLOG_CONF_FLUSH_MS (-1 = unset) */
     int visible_flushed;      /* --visible-flushed */
@@ -119,6 +121,7 @@ int kb_resp_finish(struct kb_resp *r);
 
 struct kb_conn {
     int fd;
+    int yielded;            /* created topics: its next frames wait a loop turn */
     uint8_t *in;            /* received bytes not yet handled */
     size_t in_len, in_cap;
     struct kb_resp *head, *tail;
@@ -137,6 +140,8 @@ struct kb_broker {
     struct kb_conn **conns; /* indexed by fd */
     size_t conns_cap, nconns;
     struct kb_fetch *parked;/* parked Fetches (long-poll), any connection */
+    int *yielded;           /* fds of yielded connections, for the next turn */
+    size_t nyielded, yielded_cap;
     uint64_t next_conn_id;
     int stop;
 };
@@ -148,6 +153,7 @@ struct kb_req {
     int32_t correlation_id;
     struct kb_conn *conn;
     struct kb_resp *resp;   /* buffer starts with size + correlation id */
+    int slow;               /* the handler did slow work (created topics) */
 };
 
 int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
@@ -186,6 +192,7 @@ enum {
     KB_ERR_OFFSET_OUT_OF_RANGE = 1,
     KB_ERR_CORRUPT_MESSAGE = 2,
     KB_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KB_ERR_LEADER_NOT_AVAILABLE = 5,
     KB_ERR_MESSAGE_TOO_LARGE = 10,
     KB_ERR_INVALID_TOPIC = 17,
     KB_ERR_INVALID_REQUIRED_ACKS = 21,

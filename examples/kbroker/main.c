@@ -26,15 +26,25 @@ static const char usage[] =
     "  -N COUNT            partitions of auto-created topics (default 1)\n"
     "  -a, --auto-create   create unknown topics on Metadata (default)\n"
     "      --no-auto-create\n"
+    "      --auto-create-per-request COUNT\n"
+    "                      create at most COUNT topics per Metadata request\n"
+    "                      (default 16); the others get LEADER_NOT_AVAILABLE,\n"
+    "                      which clients retry, so they come COUNT at a time\n"
+    "      --auto-create-max-topics COUNT\n"
+    "                      auto-create nothing once the log holds COUNT topics\n"
+    "                      (default 10000); unknown topics then get\n"
+    "                      UNKNOWN_TOPIC_OR_PARTITION\n"
     "  -F MESSAGES         fsync after this many messages (flush.messages)\n"
     "  -T MS               fsync data older than MS (flush.ms)\n"
     "      --visible-flushed  consumers see only fsynced data\n"
     "  -m BYTES            largest request accepted (default 104857600)\n"
     "  -p PIDFILE          write the process id there (removed at exit)\n"
     "  -v                  log connections and errors on stderr\n"
-    "Produce with acks=all is answered after the partition is fsynced.\n";
+    "Produce with acks=all is answered after the partition is fsynced. A\n"
+    "connection whose request created topics waits one turn of the event loop\n"
+    "before its next request, so other connections are answered meanwhile.\n";
 
-enum { OPT_NO_AUTO = 256, OPT_VISIBLE_FLUSHED };
+enum { OPT_NO_AUTO = 256, OPT_VISIBLE_FLUSHED, OPT_CREATE_PER_REQUEST, OPT_CREATE_MAX_TOPICS };
 
 static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -116,12 +126,16 @@ int main(int argc, char **argv)
     cfg->port = 9092;
     cfg->partitions = 1;
     cfg->auto_create = 1;
+    cfg->create_per_request = 16;
+    cfg->create_max_topics = 10000;
     cfg->flush_messages = cfg->flush_ms = -1;
     cfg->max_request = 100u << 20;
 
     static const struct option opts[] = {
         {"auto-create", no_argument, NULL, 'a'},
         {"no-auto-create", no_argument, NULL, OPT_NO_AUTO},
+        {"auto-create-per-request", required_argument, NULL, OPT_CREATE_PER_REQUEST},
+        {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -142,6 +156,16 @@ int main(int argc, char **argv)
             break;
         case 'a': cfg->auto_create = 1; break;
         case OPT_NO_AUTO: cfg->auto_create = 0; break;
+        case OPT_CREATE_PER_REQUEST:
+            if (parse_num(optarg, 1, 100000, &v))
+                goto bad_long;
+            cfg->create_per_request = (int32_t)v;
+            break;
+        case OPT_CREATE_MAX_TOPICS:
+            if (parse_num(optarg, 0, 1000000, &v))
+                goto bad_long;
+            cfg->create_max_topics = (int32_t)v;
+            break;
         case 'F':
             if (parse_num(optarg, 0, INT64_MAX, &cfg->flush_messages))
                 goto bad;
@@ -207,6 +231,11 @@ int main(int argc, char **argv)
 
 bad:
     fprintf(stderr, "kbroker: invalid value for -%c: %s\n", c, optarg);
+    goto usage_error;
+bad_long:
+    fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
+            c == OPT_CREATE_PER_REQUEST ? "auto-create-per-request" : "auto-create-max-topics",
+            optarg);
 usage_error:
     fputs(usage, stderr);
     return 2;

@@ -15,6 +15,12 @@
  * queue. A connection with KB_MAX_PENDING queued responses is not read
  * until the queue drains: memory per connection stays bounded.
  *
+ * Slow requests (a Metadata request that created topics: fsyncs of
+ * klog.topics and directories) make their connection yield: its further
+ * frames wait, unread, until the next turn of the loop, after every other
+ * ready connection has been served. With the per-request creation cap
+ * this bounds how long one client can hold the loop.
+ *
  * Sending: a response is buffer pieces and leases; buffer pieces go out
  * with send(MSG_MORE while more follows), leases with klog_lease_sendfile.
  * Either may stop on EAGAIN; the loop resumes on EPOLLOUT from the same
@@ -143,7 +149,7 @@ static void conn_close(struct kb_broker *b, struct kb_conn *c, const char *why)
 static void conn_update_events(struct kb_broker *b, struct kb_conn *c)
 {
     uint32_t ev = 0;
-    if (c->nresp < KB_MAX_PENDING)
+    if (c->nresp < KB_MAX_PENDING && !c->yielded)
         ev |= EPOLLIN;
     if (c->head && c->head->ready)
         ev |= EPOLLOUT;
@@ -224,7 +230,8 @@ static void on_accept(struct kb_broker *b)
 
 /* ------------------------------------------------------------ requests */
 
-static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size)
+static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size,
+                        int *slow)
 {
     kb_rd_t r;
     kb_rd_init(&r, frame, size);
@@ -259,6 +266,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     case KB_API_FIND_COORDINATOR: rc = kb_handle_find_coordinator(b, &q, &r); break;
     default: rc = -1; break;
     }
+    *slow = q.slow;
     if (rc < 0)
         kb_log(b, "connection %llu: bad or unsupported request (key %d v%d)",
                (unsigned long long)c->id, q.api_key, q.api_version);
@@ -277,13 +285,30 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     return 0;
 }
 
-/* Handle every complete frame in the buffer (while the queue has room).
- * Returns the number handled or -1 to close the connection. */
+/* Let the other connections go first: c's next frames wait for the next
+ * turn of the loop. */
+static void conn_yield(struct kb_broker *b, struct kb_conn *c)
+{
+    if (b->nyielded == b->yielded_cap) {
+        size_t cap = b->yielded_cap ? b->yielded_cap * 2 : 16;
+        int *t = realloc(b->yielded, cap * sizeof *t);
+        if (!t)
+            return; /* no memory to be fair with: carry on */
+        b->yielded = t;
+        b->yielded_cap = cap;
+    }
+    b->yielded[b->nyielded++] = c->fd;
+    c->yielded = 1;
+}
+
+/* Handle every complete frame in the buffer (while the queue has room and
+ * no frame was slow). Returns the number handled or -1 to close the
+ * connection. */
 static int process_frames(struct kb_broker *b, struct kb_conn *c)
 {
     size_t off = 0;
     int handled = 0;
-    while (c->nresp < KB_MAX_PENDING && c->in_len - off >= 4) {
+    while (!c->yielded && c->nresp < KB_MAX_PENDING && c->in_len - off >= 4) {
         uint32_t size = be32(c->in + off);
         if (size < 8 || size > b->cfg.max_request) {
             kb_log(b, "connection %llu: request size %u refused", (unsigned long long)c->id, size);
@@ -291,10 +316,13 @@ static int process_frames(struct kb_broker *b, struct kb_conn *c)
         }
         if (c->in_len - off - 4 < size)
             break;
-        if (handle_frame(b, c, c->in + off + 4, size))
+        int slow = 0;
+        if (handle_frame(b, c, c->in + off + 4, size, &slow))
             return -1;
         off += 4 + (size_t)size;
         handled++;
+        if (slow)
+            conn_yield(b, c);
     }
     if (off) {
         memmove(c->in, c->in + off, c->in_len - off);
@@ -345,7 +373,7 @@ static int in_reserve(struct kb_broker *b, struct kb_conn *c)
 /* Read what is available. Returns 0, or -1 when the connection must close. */
 static int conn_read(struct kb_broker *b, struct kb_conn *c, const char **why)
 {
-    for (int i = 0; i < KB_READS_PER_EVENT && c->nresp < KB_MAX_PENDING; i++) {
+    for (int i = 0; i < KB_READS_PER_EVENT && c->nresp < KB_MAX_PENDING && !c->yielded; i++) {
         if (in_reserve(b, c)) {
             *why = "request too large or out of memory";
             return -1;
@@ -449,6 +477,27 @@ close:
 
 /* ------------------------------------------------------------ loop */
 
+/* The next turn for connections that yielded in the last one. */
+static void serve_yielded(struct kb_broker *b)
+{
+    int *list = b->yielded;
+    size_t n = b->nyielded;
+    b->yielded = NULL;
+    b->nyielded = b->yielded_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct kb_conn *c = (size_t)list[i] < b->conns_cap ? b->conns[list[i]] : NULL;
+        if (!c || !c->yielded)
+            continue; /* closed meanwhile (the fd may be another connection's now) */
+        c->yielded = 0;
+        if (process_frames(b, c) < 0) {
+            conn_close(b, c, "malformed request");
+            continue;
+        }
+        on_conn(b, c, 0); /* send, handle what sending made room for, re-arm */
+    }
+    free(list);
+}
+
 int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p)
 {
     int fd;
@@ -489,7 +538,7 @@ int kb_net_run(struct kb_broker *b)
     }
     struct epoll_event evs[256];
     while (!b->stop) {
-        int timeout = kb_fetch_next_timeout(b, kb_now_ms());
+        int timeout = b->nyielded ? 0 : kb_fetch_next_timeout(b, kb_now_ms());
         int n = epoll_wait(b->ep, evs, 256, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -517,6 +566,8 @@ int kb_net_run(struct kb_broker *b)
         }
         if (b->parked)
             kb_fetch_recheck(b, kb_now_ms());
+        if (b->nyielded)
+            serve_yielded(b);
     }
     return 0;
 }
@@ -529,6 +580,9 @@ void kb_net_close_all(struct kb_broker *b)
     free(b->conns);
     b->conns = NULL;
     b->conns_cap = 0;
+    free(b->yielded);
+    b->yielded = NULL;
+    b->nyielded = b->yielded_cap = 0;
     if (b->lfd >= 0)
         close(b->lfd);
     if (b->sfd >= 0)

@@ -14,7 +14,7 @@
  *   1. read the members of the group (re-registering this member if its
  *      entry vanished, e.g. a ZooKeeper session expired), the partition
  *      counts of every topic any member subscribes to and, for the sticky
- *      strategy, the current owners;
+ *      strategy, the current owners (group_view.c);
  *   2. compute the global assignment with klog_assign() and take this
  *      member's share;
  *   3. for each owned partition no longer in it: commit its position, tell
@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "group/group.h"
+#include "group/group_view.h"
 
 typedef struct owned {
     char *topic;
@@ -49,14 +50,6 @@ typedef struct owned {
     int64_t position;  /* offset after the last record returned */
     int64_t committed; /* last value committed by this member, -1 none */
 } owned_t;
-
-typedef struct rmember {
-    char *id;
-    char *topics_csv;
-    const char **topics; /* pointers into a copy split on ',' */
-    char *split;
-    size_t ntopics;
-} rmember_t;
 
 struct klog_member {
     klog_t *log;
@@ -214,65 +207,6 @@ static int claim_one(klog_member_t *m, const char *topic, int32_t partition)
 
 /* ------------------------------------------------------------- rebalance */
 
-typedef struct view {
-    rmember_t *mem;
-    size_t n, cap;
-    int rc;
-} view_t;
-
-static void view_free(view_t *v)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        free(v->mem[i].id);
-        free(v->mem[i].topics_csv);
-        free(v->mem[i].topics);
-        free(v->mem[i].split);
-    }
-    free(v->mem);
-    memset(v, 0, sizeof *v);
-}
-
-static int count_cb(void *arg, const char *t, size_t len)
-{
-    (void)t;
-    (void)len;
-    (*(size_t *)arg)++;
-    return 0;
-}
-
-static int visit_member(void *arg, const char *id, const char *topics)
-{
-    view_t *v = arg;
-    if (v->n == v->cap) {
-        size_t nc = v->cap ? v->cap * 2 : 8;
-        rmember_t *n = klog__realloc(v->mem, nc * sizeof *n);
-        if (!n)
-            return -ENOMEM;
-        v->mem = n;
-        v->cap = nc;
-    }
-    rmember_t *r = &v->mem[v->n];
-    memset(r, 0, sizeof *r);
-    r->id = klog__strdup(id);
-    r->topics_csv = klog__strdup(topics ? topics : "");
-    r->split = klog__strdup(topics ? topics : "");
-    size_t cnt = 0;
-    klog__topics_split(topics, count_cb, &cnt);
-    r->topics = klog__calloc(cnt + 1, sizeof *r->topics);
-    if (!r->id || !r->topics_csv || !r->split || !r->topics) {
-        free(r->id);
-        free(r->topics_csv);
-        free(r->split);
-        free(r->topics);
-        return -ENOMEM;
-    }
-    for (char *p = r->split, *save = NULL, *tok; (tok = strtok_r(p, ",", &save)); p = NULL)
-        if (r->ntopics < cnt)
-            r->topics[r->ntopics++] = tok;
-    v->n++;
-    return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -296,94 +230,13 @@ static int rebalance(klog_member_t *m)
     int rc = ops->changes(ops->ctx, m->group, &counter);
     if (rc)
         return rc;
-    view_t v = {0};
-    const char **tnames = NULL;
-    klog_assign_topic_t *topics = NULL;
-    klog_assign_member_t *members = NULL;
-    klog_assign_owner_t *cur = NULL;
-    char (*curbuf)[256] = NULL;
+    klog__gview_t *gv = NULL;
     klog_assignment_t out = {0};
-    size_t ntn = 0, nt = 0, ncur = 0, total = 0;
-
-    rc = ops->member_list(ops->ctx, m->group, visit_member, &v);
+    klog_assign_input_t in;
+    rc = klog__gview_read(ops, m->group, m->id, m->topics_csv,
+                          m->opt.strategy == KLOG_ASSIGN_STICKY, &m->logger, &gv, &in);
     if (rc)
         goto out;
-    int present = 0;
-    for (size_t i = 0; i < v.n; i++)
-        if (strcmp(v.mem[i].id, m->id) == 0)
-            present = 1;
-    if (!present) {
-        klog__log(&m->logger, KLOG_LOG_WARN, "group %s: member %s missing; registering again",
-                  m->group, m->id);
-        rc = ops->member_register(ops->ctx, m->group, m->id, m->topics_csv);
-        if (rc == 0)
-            rc = visit_member(&v, m->id, m->topics_csv);
-        if (rc)
-            goto out;
-    }
-    /* Topics: the union of every member's subscriptions. */
-    size_t all = 0;
-    for (size_t i = 0; i < v.n; i++)
-        all += v.mem[i].ntopics;
-    rc = -ENOMEM;
-    tnames = klog__calloc(all + 1, sizeof *tnames);
-    topics = klog__calloc(all + 1, sizeof *topics);
-    members = klog__calloc(v.n + 1, sizeof *members);
-    if (!tnames || !topics || !members)
-        goto out;
-    for (size_t i = 0; i < v.n; i++)
-        for (size_t j = 0; j < v.mem[i].ntopics; j++)
-            tnames[ntn++] = v.mem[i].topics[j];
-    qsort(tnames, ntn, sizeof *tnames, cmp_str);
-    for (size_t i = 0; i < ntn; i++) {
-        if (nt > 0 && strcmp(topics[nt - 1].name, tnames[i]) == 0)
-            continue;
-        int32_t np = 0;
-        rc = ops->topic_partitions(ops->ctx, tnames[i], &np);
-        if (rc == KLOG_ENOTFOUND)
-            np = 0;
-        else if (rc)
-            goto out;
-        topics[nt].name = tnames[i];
-        topics[nt].partitions = np;
-        total += (size_t)np;
-        nt++;
-    }
-    for (size_t i = 0; i < v.n; i++) {
-        members[i].id = v.mem[i].id;
-        members[i].topics = v.mem[i].topics;
-        members[i].topic_count = v.mem[i].ntopics;
-    }
-    if (m->opt.strategy == KLOG_ASSIGN_STICKY && total > 0) {
-        rc = -ENOMEM;
-        cur = klog__calloc(total, sizeof *cur);
-        curbuf = klog__calloc(total, sizeof *curbuf);
-        if (!cur || !curbuf)
-            goto out;
-        for (size_t t = 0; t < nt; t++)
-            for (int32_t p = 0; p < topics[t].partitions; p++) {
-                int orc = ops->owner(ops->ctx, m->group, topics[t].name, p, curbuf[ncur],
-                                     sizeof curbuf[ncur]);
-                if (orc == KLOG_ENOTFOUND || orc == -ENAMETOOLONG)
-                    continue;
-                if (orc) {
-                    rc = orc;
-                    goto out;
-                }
-                cur[ncur].topic = topics[t].name;
-                cur[ncur].partition = p;
-                cur[ncur].member = curbuf[ncur];
-                ncur++;
-            }
-    }
-    klog_assign_input_t in = {
-        .topics = topics,
-        .topic_count = nt,
-        .members = members,
-        .member_count = v.n,
-        .current = cur,
-        .current_count = ncur,
-    };
     rc = klog_assign(m->opt.strategy, &in, &out);
     if (rc)
         goto out;
@@ -433,12 +286,7 @@ out:
     if (rc && rc != KLOG_ECLAIMED)
         backoff(m); /* a failed attempt is retried on a later poll */
     klog_assignment_free(&out);
-    free(cur);
-    free(curbuf);
-    free(tnames);
-    free(topics);
-    free(members);
-    view_free(&v);
+    klog__gview_free(gv);
     return rc;
 }
 

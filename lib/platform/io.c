@@ -305,6 +305,14 @@ int64_t klog__fsize(int fd)
     return (int64_t)st.st_size;
 }
 
+int64_t klog__seek_hole(int fd, int64_t from)
+{
+    off_t at = lseek(fd, (off_t)from, SEEK_HOLE);
+    if (at < 0)
+        return errno == ENXIO ? from : -errno;
+    return (int64_t)at;
+}
+
 int klog__rename(const char *from, const char *to)
 {
     int rc = fault_check(KLOG__FAULT_RENAME, NULL);

@@ -92,6 +92,11 @@ KLOG__HIDDEN int klog__ftruncate(int fd, off_t len);
 KLOG__HIDDEN int klog__fallocate(int fd, off_t off, off_t len);
 /* Size of an open file, or -errno. */
 KLOG__HIDDEN int64_t klog__fsize(int fd);
+/* Offset of the first hole at or after from (SEEK_HOLE: the file size
+ * when there is none, and on file systems that do not track holes; from
+ * itself when from is at or past the end), or -errno. A hole has no disk
+ * blocks: on tmpfs even a read fault of a mapping there must allocate. */
+KLOG__HIDDEN int64_t klog__seek_hole(int fd, int64_t from);
 KLOG__HIDDEN int klog__rename(const char *from, const char *to);
 KLOG__HIDDEN int klog__unlink(const char *path);
 /* fsync a directory so entries created, renamed or removed in it persist. */

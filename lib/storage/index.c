@@ -17,48 +17,106 @@
  * never mistaken for entries (Kafka's KAFKA-10207 / KAFKA-12734 pain).
  *
  * The active segment's index is preallocated to index.max.bytes (a sparse
- * file) and mapped once; disk blocks are reserved (fallocate) a chunk ahead
- * of the entries, so a full disk makes an append skip an index entry (the
- * index is sparse anyway) instead of killing the process with SIGBUS; appends store the entry then publish the count
+ * file) and mapped once; appends store the entry then publish the count
  * with a release store, so readers binary-search without locks. Trimming
  * shrinks the file to exactly its entries but keeps the mapping: nothing
  * ever reads past the published count.
+ *
+ * Full disks: a shared mapping that touches a page without disk blocks on
+ * a full file system kills the process with SIGBUS (a store on any file
+ * system; on tmpfs even a load). So the mapping is only ever touched where
+ * blocks exist: opening counts the valid entries with pread, up to the
+ * file's first hole, and every store first reserves blocks (fallocate) a
+ * chunk ahead, or failing that its own 8 or 12 bytes, through the I/O
+ * seam. A file's length says nothing about its blocks (a crash leaves the
+ * sparse preallocation behind), so each open starts reserving from 0
+ * again. When no block can be had the entry is skipped (the index is
+ * sparse anyway) and the append goes on.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "platform/bytes.h"
 #include "storage/storage.h"
 
-static uint32_t count_valid(const klog__index_t *ix, uint32_t n)
+/* State of the longest-valid-prefix scan, carried across chunks. */
+typedef struct scan {
+    int64_t prev_ts;
+    uint32_t prev_rel, prev_pos;
+} scan_t;
+
+/* How many of the n entries at m (entries first.. of the file) continue
+ * the valid prefix. */
+static uint32_t count_valid(int entry_size, const uint8_t *m, uint32_t first, uint32_t n,
+                            scan_t *sc)
 {
-    const uint8_t *m = ix->map;
-    if (ix->entry_size == KLOG__OFFIDX_ENTRY) {
-        uint32_t prev_rel = 0, prev_pos = 0;
+    if (entry_size == KLOG__OFFIDX_ENTRY) {
         for (uint32_t i = 0; i < n; i++) {
             uint32_t rel = klog__load32(m + (size_t)i * 8);
             uint32_t pos = klog__load32(m + (size_t)i * 8 + 4);
-            if (rel > INT32_MAX || pos > INT32_MAX || pos <= prev_pos ||
-                (i > 0 && rel <= prev_rel))
+            if (rel > INT32_MAX || pos > INT32_MAX || pos <= sc->prev_pos ||
+                (first + i > 0 && rel <= sc->prev_rel))
                 return i;
-            prev_rel = rel;
-            prev_pos = pos;
+            sc->prev_rel = rel;
+            sc->prev_pos = pos;
         }
         return n;
     }
-    int64_t prev_ts = -1;
-    uint32_t prev_rel = 0;
     for (uint32_t i = 0; i < n; i++) {
         int64_t ts = (int64_t)klog__load64(m + (size_t)i * 12);
         uint32_t rel = klog__load32(m + (size_t)i * 12 + 8);
-        if (ts <= prev_ts || rel > INT32_MAX || rel < prev_rel)
+        if (ts <= sc->prev_ts || rel > INT32_MAX || rel < sc->prev_rel)
             return i;
-        prev_ts = ts;
-        prev_rel = rel;
+        sc->prev_ts = ts;
+        sc->prev_rel = rel;
     }
     return n;
+}
+
+/*
+ * The valid prefix of the first `limit` entries, read with pread and never
+ * through the mapping: a crash leaves the active index a sparse file, and
+ * touching a hole through a shared mapping on a full file system is SIGBUS
+ * (tmpfs allocates a page even on a read fault). Entries never lie in a
+ * hole (they are written contiguously from 0, into reserved blocks), so the
+ * scan stops at the first hole: a zero-filled hole is not even one
+ * timestamp-0 entry, and every entry counted is backed by allocated blocks.
+ */
+static int scan_valid(int fd, int entry_size, uint32_t limit, uint32_t *out)
+{
+    *out = 0;
+    int64_t hole = klog__seek_hole(fd, 0);
+    if (hole >= 0 && (uint64_t)hole / (uint64_t)entry_size < limit)
+        limit = (uint32_t)((uint64_t)hole / (uint64_t)entry_size);
+    if (limit == 0)
+        return 0;
+    uint32_t chunk = limit < 4096 ? limit : 4096;
+    uint8_t *buf = klog__malloc((size_t)chunk * (size_t)entry_size);
+    if (!buf)
+        return -ENOMEM;
+    scan_t sc = {.prev_ts = -1};
+    uint32_t done = 0;
+    int rc = 0;
+    while (done < limit) {
+        uint32_t want = limit - done < chunk ? limit - done : chunk;
+        ssize_t got = klog__pread_full(fd, buf, (size_t)want * (size_t)entry_size,
+                                       (off_t)done * entry_size);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        uint32_t have = (uint32_t)((size_t)got / (size_t)entry_size);
+        uint32_t ok = count_valid(entry_size, buf, done, have, &sc);
+        done += ok;
+        if (ok < want)
+            break; /* an invalid entry, or the file ended early */
+    }
+    free(buf);
+    *out = done;
+    return rc;
 }
 
 int klog__index_open(klog__index_t *ix, const char *path, int entry_size, int64_t base,
@@ -94,8 +152,15 @@ int klog__index_open(klog__index_t *ix, const char *path, int entry_size, int64_
     } else {
         ix->max_entries = file_entries;
     }
-    ix->fd = fd;
-    ix->reserved = (size_t)len;
+    uint32_t valid;
+    rc = scan_valid(fd, entry_size, file_entries < ix->max_entries ? file_entries : ix->max_entries,
+                    &valid);
+    if (rc)
+        goto fail;
+    /* Which blocks a file left by a crash has is not known (its length is
+     * not its allocation): the first store reserves again from 0, which
+     * costs nothing where blocks exist. */
+    ix->reserved = 0;
     if (map_len > 0) {
         void *m;
         rc = klog__mmap(fd, map_len, writable, &m);
@@ -104,8 +169,8 @@ int klog__index_open(klog__index_t *ix, const char *path, int entry_size, int64_
         ix->map = m;
         ix->map_len = map_len;
     }
-    uint32_t scan = file_entries < ix->max_entries ? file_entries : ix->max_entries;
-    atomic_store(&ix->entries, ix->map ? count_valid(ix, scan) : 0);
+    ix->fd = fd;
+    atomic_store(&ix->entries, ix->map ? valid : 0);
     ix->file_entries = file_entries;
     return 0;
 fail:
@@ -155,26 +220,40 @@ int klog__reserve_blocks(int fd, int64_t from, int64_t len)
     int rc = klog__fallocate(fd, (off_t)from, (off_t)len);
     if (rc != -EOPNOTSUPP)
         return rc;
-    static const uint8_t zeros[4096];
-    for (int64_t at = from; at < from + len; at += (int64_t)sizeof zeros) {
-        int64_t n = from + len - at < (int64_t)sizeof zeros ? from + len - at : (int64_t)sizeof zeros;
-        rc = klog__pwrite_all(fd, zeros, (size_t)n, (off_t)at);
+    /* No fallocate: write the range's own bytes back (zeros where it is a
+     * hole or past the end), which allocates without changing content. */
+    uint8_t buf[4096];
+    for (int64_t at = from; at < from + len; at += (int64_t)sizeof buf) {
+        int64_t n = from + len - at < (int64_t)sizeof buf ? from + len - at : (int64_t)sizeof buf;
+        ssize_t got = klog__pread_full(fd, buf, (size_t)n, (off_t)at);
+        if (got < 0)
+            return (int)got;
+        memset(buf + got, 0, (size_t)(n - got));
+        rc = klog__pwrite_all(fd, buf, (size_t)n, (off_t)at);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* Make sure the bytes of entry n are backed by disk blocks. */
+/* Make sure the bytes of entry n are backed by disk blocks: a chunk ahead
+ * when the disk has room, else just the entry's own bytes (a full disk
+ * after a crash still has the blocks the entries were written into). */
 static int reserve_entry(klog__index_t *ix, uint32_t n)
 {
-    size_t end = ((size_t)n + 1) * (size_t)ix->entry_size;
+    size_t at = (size_t)n * (size_t)ix->entry_size, end = at + (size_t)ix->entry_size;
     if (end <= ix->reserved)
         return 0;
     size_t chunk = 64 * 1024, to = (end + chunk - 1) / chunk * chunk;
     if (to > ix->map_len)
         to = ix->map_len;
     int rc = klog__reserve_blocks(ix->fd, (int64_t)ix->reserved, (int64_t)(to - ix->reserved));
+    if (rc == -ENOSPC || rc == -EDQUOT) {
+        /* Entries below n are written already, so backed: the prefix
+         * stays reserved once entry n is. */
+        to = end;
+        rc = klog__reserve_blocks(ix->fd, (int64_t)at, (int64_t)(end - at));
+    }
     if (rc)
         return rc;
     ix->reserved = to;
