@@ -82,6 +82,19 @@ KLOG_API const char *klog_version_string(void);
  * any errno value. System failures are reported as -errno (e.g. -ENOENT,
  * -ENOSPC, -EIO, -ENOMEM, -EINVAL for a bad argument).
  *
+ * Idempotent and transactional appends are refused with codes that map
+ * one to one onto Kafka's: KLOG_EOUTOFORDER (OUT_OF_ORDER_SEQUENCE_NUMBER:
+ * the batch's first sequence does not follow the producer's last one),
+ * KLOG_EFENCED (INVALID_PRODUCER_EPOCH: an older epoch than the partition
+ * has seen), KLOG_EUNKNOWNPRODUCER (UNKNOWN_PRODUCER_ID: no state for the
+ * producer, e.g. expired, and a first sequence other than 0), KLOG_EEPOCHSEQ
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER: the first batch of a new epoch must have
+ * sequence 0), KLOG_ETXNSTATE (INVALID_TXN_STATE: a non-transactional write
+ * while the producer's transaction is open) and KLOG_ECOORDFENCED
+ * (TRANSACTION_COORDINATOR_FENCED: a marker from an older coordinator
+ * epoch). A retried batch that duplicates one of the producer's last five
+ * is not an error: the append succeeds with the original offsets.
+ *
  * X(NAME, value, description)
  */
 #define KLOG_ERRNO_MAP(X)                                                          \
@@ -119,7 +132,13 @@ KLOG_API const char *klog_version_string(void);
     X(KLOG_EBUFFERFULL, -30031, "producer buffer full")                           \
     X(KLOG_ECLAIMED, -30032, "partition already claimed by another member")       \
     X(KLOG_ENOTFOUND, -30033, "not found")                                       \
-    X(KLOG_ENOTSUP, -30034, "feature not built into this library")
+    X(KLOG_ENOTSUP, -30034, "feature not built into this library")              \
+    X(KLOG_EOUTOFORDER, -30035, "producer sequence number out of order")          \
+    X(KLOG_EFENCED, -30036, "producer epoch older than the partition's (fenced)") \
+    X(KLOG_EUNKNOWNPRODUCER, -30037, "producer id unknown to the partition")      \
+    X(KLOG_EEPOCHSEQ, -30038, "new producer epoch must start at sequence 0")      \
+    X(KLOG_ETXNSTATE, -30039, "write does not fit the producer's transaction")    \
+    X(KLOG_ECOORDFENCED, -30040, "transaction marker from an older coordinator")
 
 enum klog_error {
 #define KLOG__ERR_ENUM(name, val, desc) name = (val),
