@@ -10,6 +10,7 @@
 #   make interop         Apache Kafka (jars fetched by Maven) as the oracle
 #   make demo            produce and consume a small log, printing what happened
 #   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
+#   make man             regenerate man/klog.3 from include/klog.h
 #
 # Sources are discovered, never listed: lib/<layer>/*.c form the library,
 # test/check_*.c are Check suites (each defines `Suite *NAME_suite(void)`),
@@ -27,8 +28,10 @@ BINDIR     ?= $(EXEC_PREFIX)/bin
 LIBDIR     ?= $(EXEC_PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
 DESTDIR    ?=
+LDCONFIG   ?= ldconfig
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -67,7 +70,9 @@ ifeq ($(HAVE_ZLIB),1)
   DEP_LIBS += -lz
 endif
 ifeq ($(HAVE_SNAPPY),1)
-  LIBS_PRIV_EXTRA := -lsnappy
+  # snappy is C++: a fully static link (cc -static) needs its runtime, which
+  # snappy's own .pc does not name.
+  LIBS_PRIV_EXTRA := -lsnappy -lstdc++
   DEP_LIBS += -lsnappy
 endif
 ifeq ($(HAVE_ZK),1)
@@ -160,7 +165,7 @@ FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(patsubst test/fuzz/%.c,$(O)/fuzz/%_replay,$(FUZZ_SRC))
 TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/*.c))
 
-.PHONY: FORCE all lib check check-unit check-scripts check-fuzz demo install uninstall clean \
+.PHONY: FORCE all lib check check-unit check-scripts check-fuzz demo install uninstall clean man \
         deps stress fuzz bench bench-quick tsan-check config interop
 .DEFAULT_GOAL := all
 
@@ -360,24 +365,52 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(Q)rm -rf $(O)/demo-log && $(O)/examples/demo $(O)/demo-log
 
+# The klog(3) manual page is generated from the header (the specification);
+# test/t_man3.sh fails when man/klog.3 is out of date.
+man: include/klog.h man/mkman.awk
+	$(call say,GEN,man/klog.3)
+	$(Q)awk -v version=$(VERSION) -f man/mkman.awk include/klog.h include/klog.h > man/klog.3.tmp && \
+	    mv -f man/klog.3.tmp man/klog.3
+
 # --- install -----------------------------------------------------------------
+# install records the directories it had to create (without DESTDIR) in
+# $(DATADIR)/libklog/installed-dirs, so that uninstall removes exactly
+# those, and only when they are empty again. A real install (root, no
+# DESTDIR) refreshes the dynamic linker's cache with $(LDCONFIG).
+INSTALL_DIRS = $(LIBDIR) $(INCLUDEDIR) $(PKGCONFIGDIR) $(BINDIR) $(MANDIR)/man1 \
+               $(MANDIR)/man3 $(DATADIR)/libklog
+DIRS_LIST = $(DATADIR)/libklog/installed-dirs
+
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	@new=$$(for d in $(INSTALL_DIRS); do \
+	    while [ -n "$$d" ] && [ "$$d" != / ] && [ ! -d "$(DESTDIR)$$d" ]; do \
+	        echo "$$d"; d=$$(dirname "$$d"); done; done | sort -u); \
+	install -d $(addprefix $(DESTDIR),$(INSTALL_DIRS)) && \
+	{ [ -f $(DESTDIR)$(DIRS_LIST) ] && cat $(DESTDIR)$(DIRS_LIST); \
+	  [ -n "$$new" ] && echo "$$new"; true; } | sort -u > $(DESTDIR)$(DIRS_LIST).tmp && \
+	mv -f $(DESTDIR)$(DIRS_LIST).tmp $(DESTDIR)$(DIRS_LIST)
 	install -m 644 include/klog.h $(DESTDIR)$(INCLUDEDIR)/klog.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libklog.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION)
 	ln -sf libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libklog.so
 	install -m 644 $(O)/klog.pc $(DESTDIR)$(PKGCONFIGDIR)/klog.pc
+	install -m 644 man/klog.3 $(DESTDIR)$(MANDIR)/man3/klog.3
 	@if [ -x $(O)/klogcat ]; then install -m 755 $(O)/klogcat $(DESTDIR)$(BINDIR)/klogcat; fi
-	@if [ -f examples/klogcat/klogcat.1 ]; then install -d $(DESTDIR)$(MANDIR)/man1 && \
+	@if [ -f examples/klogcat/klogcat.1 ]; then \
 	    install -m 644 examples/klogcat/klogcat.1 $(DESTDIR)$(MANDIR)/man1/klogcat.1; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "$(LDCONFIG)"; $(LDCONFIG) || echo "warning: $(LDCONFIG) failed"; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/klog.h $(DESTDIR)$(LIBDIR)/libklog.a \
 	      $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libklog.so $(DESTDIR)$(PKGCONFIGDIR)/klog.pc \
-	      $(DESTDIR)$(BINDIR)/klogcat $(DESTDIR)$(MANDIR)/man1/klogcat.1
+	      $(DESTDIR)$(BINDIR)/klogcat $(DESTDIR)$(MANDIR)/man1/klogcat.1 \
+	      $(DESTDIR)$(MANDIR)/man3/klog.3
+	@if [ -f $(DESTDIR)$(DIRS_LIST) ]; then \
+	    dirs=$$(sort -r $(DESTDIR)$(DIRS_LIST)); rm -f $(DESTDIR)$(DIRS_LIST); \
+	    for d in $$dirs; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done; fi
 
 clean:
 	rm -rf build

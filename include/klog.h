@@ -431,6 +431,40 @@ KLOG_API int klog_topic_create(klog_t *log, const char *name, int32_t partitions
 /* Delete a topic and all its data. Errors: KLOG_ENOTOPIC, KLOG_EBUSY (a
  * reader or lease is open on it), KLOG_EREADONLY, -errno. */
 KLOG_API int klog_topic_delete(klog_t *log, const char *name);
+/*
+ * Change a topic's configuration after creation (Kafka's kafka-configs
+ * --alter). Every key set in `changes` (may be NULL) becomes the topic's
+ * own value; every key of `remove` (nremove keys; NULL when 0) loses the
+ * topic's own value, so the log's configuration or the default applies
+ * again. Only topic-level keys (KLOG_CONF_SEGMENT_BYTES ..
+ * KLOG_CONF_COMPRESSION) are accepted. The new values are persisted
+ * atomically in klog.topics before the call returns, and each applies from
+ * its next use (segment.bytes at the next append's roll check,
+ * segment.index.bytes to segments created afterwards, retention at the next
+ * retention pass). Not synchronised with appends, rolls or reads of the
+ * topic in other threads: call it while nothing else uses the topic.
+ * Errors: KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_EREADONLY, KLOG_ECONFIG (a key
+ * that is not a topic key, or more than 32 overrides), -EINVAL, -ENOMEM,
+ * -errno (writing klog.topics; nothing changed then).
+ */
+KLOG_API int klog_topic_alter_config(klog_t *log, const char *name, const klog_config_t *changes,
+                                     const int *remove, size_t nremove);
+/*
+ * Grow a topic to `partitions` partitions (Kafka's kafka-topics --alter
+ * --partitions): the new partitions, numbered from the old count, start
+ * empty at offset 0; existing ones are untouched. Keys hash differently
+ * afterwards (XXH3(key) % partitions), as in Kafka. Persisted atomically in
+ * klog.topics; on failure the new partition directories are removed again.
+ * Handles from klog_partition_get() stay valid. Call it while nothing else
+ * uses the topic: close producers writing to it first, and no thread may
+ * call klog_partition_get() or klog_topic_partition_count() on it
+ * meanwhile. Read-only openers in other processes see the new partitions
+ * when they next open the log; a group registry keeps the partition count
+ * it was given (publish the new one to it).
+ * Errors: KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_EREADONLY, -EINVAL (partitions
+ * not above the current count, or above 100000), -ENOMEM, -errno.
+ */
+KLOG_API int klog_topic_add_partitions(klog_t *log, const char *name, int32_t partitions);
 /* List topic names, sorted. *names is one malloc'd block (array + strings):
  * free it with free(). Returns the count (>= 0) or an error. */
 KLOG_API int klog_topic_list(klog_t *log, char ***names);

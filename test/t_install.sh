@@ -6,7 +6,15 @@
 #   - the shared library's soname is libklog.so.MAJOR and it exports only
 #     klog_* symbols (no klog__ internals, no bundled dependencies);
 #   - klog.pc names the prefix the install used and the header's version;
-#   - `make uninstall` removes every file the install created.
+#   - the README's example program builds as the README says and runs the
+#     ways it says (LD_LIBRARY_PATH, rpath), against libklog.a, and fully
+#     static (`cc -static ... $(pkg-config --static --libs klog)`, which
+#     needs snappy's C++ runtime in klog.pc);
+#   - klog.3 and klogcat.1 are installed;
+#   - `make uninstall` removes every file the install created and the
+#     directories it created (emptied again), and nothing else;
+#   - an install with no DESTDIR runs ldconfig when root (LDCONFIG is
+#     replaced by a recorder here), a staged one never does.
 # Runs from the repository root (as `make check-scripts` does) with
 # KLOG_BUILD set to the build tree; installs that tree's artefacts, never
 # rebuilding into another. Exit 0 pass, 77 skip (reason on the last line).
@@ -42,10 +50,19 @@ patch=$(sed -n 's/^#define KLOG_VERSION_PATCH *\([0-9]*\).*/\1/p' "$root/include
 version=$major.$minor.$patch
 echo "libklog $version, build tree $build, DESTDIR $dest, PREFIX $prefix"
 
-kmake() { make -C "$root" --no-print-directory O="$build" PREFIX="$prefix" DESTDIR="$dest" "$@"; }
+# LDCONFIG: a recorder, so that no test ever touches the real linker cache.
+printf '#!/bin/sh\necho "$@" >> "%s/ldconfig.calls"\n' "$tmp" > "$tmp/ldconfig"
+chmod +x "$tmp/ldconfig"
+kmake() { make -C "$root" --no-print-directory O="$build" PREFIX="$prefix" DESTDIR="$dest" \
+    LDCONFIG="$tmp/ldconfig" "$@"; }
 
 echo "== make install"
+mkdir -p "$dest"
 kmake install > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install"; }
+[ -e "$tmp/ldconfig.calls" ] && fail "a staged install (DESTDIR) ran ldconfig"
+for f in "$dest$prefix/share/man/man3/klog.3" "$dest$prefix/share/man/man1/klogcat.1"; do
+    [ -e "$f" ] || fail "not installed: ${f#$dest}"
+done
 find "$dest" ! -type d | sort
 for f in "$dest$prefix/include/klog.h" "$libdir/libklog.a" "$libdir/libklog.so.$version" \
          "$libdir/libklog.so.$major" "$libdir/libklog.so" "$libdir/pkgconfig/klog.pc"; do
@@ -167,8 +184,67 @@ if command -v c++ >/dev/null 2>&1; then
     LD_LIBRARY_PATH=$libdir "$tmp/user-cxx" || fail "C++ program failed"
 fi
 
+echo "== the README's example"
+sed -n '/^```c$/,/^```$/p' "$root/README.md" | sed '1d;$d' > "$tmp/example.c"
+grep -q 'klog_open' "$tmp/example.c" || fail "no C example found in README.md"
+grep -q 'LD_LIBRARY_PATH' "$root/README.md" && grep -q 'rpath' "$root/README.md" &&
+    grep -q 'ldconfig' "$root/README.md" || fail "README.md does not say how to run against a non-system prefix"
+mkdir "$tmp/run"
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror -o "$tmp/ex-shared" "$tmp/example.c" $cflags $libs ||
+    fail "README example: cc example.c \$(pkg-config --cflags --libs klog)"
+(cd "$tmp/run" && LD_LIBRARY_PATH=$libdir "$tmp/ex-shared") > "$tmp/ex.out" ||
+    fail "README example with LD_LIBRARY_PATH failed"
+grep -q '^0: user-1 = clicked$' "$tmp/ex.out" || fail "README example printed: $(cat "$tmp/ex.out")"
+rm -rf "$tmp/run/demo-log"
+# shellcheck disable=SC2086
+$cc -std=c11 -o "$tmp/ex-rpath" "$tmp/example.c" $cflags $libs -Wl,-rpath,"$libdir" ||
+    fail "README example with -Wl,-rpath"
+(cd "$tmp/run" && env -u LD_LIBRARY_PATH "$tmp/ex-rpath") > /dev/null || fail "README example with rpath failed"
+rm -rf "$tmp/run/demo-log"
+# shellcheck disable=SC2086
+$cc -std=c11 -o "$tmp/ex-static" "$tmp/example.c" $cflags $sstatic || fail "README example against libklog.a"
+(cd "$tmp/run" && env -u LD_LIBRARY_PATH "$tmp/ex-static") > /dev/null || fail "README example (libklog.a) failed"
+rm -rf "$tmp/run/demo-log"
+if [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/libc.a ] || $cc -print-file-name=libc.a | grep -q /; then
+    # shellcheck disable=SC2086
+    $cc -std=c11 -static -o "$tmp/ex-full" "$tmp/example.c" $cflags $slibs 2> "$tmp/static.err" ||
+        { cat "$tmp/static.err"; fail "fully static link: cc -static example.c \$(pkg-config --static --libs klog)"; }
+    readelf -d "$tmp/ex-full" 2>/dev/null | grep -q NEEDED && fail "-static program has dynamic dependencies"
+    (cd "$tmp/run" && "$tmp/ex-full") > "$tmp/ex.out" || fail "fully static README example failed"
+    grep -q '^0: user-1 = clicked$' "$tmp/ex.out" || fail "static example printed: $(cat "$tmp/ex.out")"
+else
+    echo "no libc.a: the fully static link is not checked"
+fi
+
 echo "== make uninstall"
 kmake uninstall > "$tmp/uninstall.log" 2>&1 || { cat "$tmp/uninstall.log"; fail "make uninstall"; }
 left=$(find "$dest" ! -type d)
 [ -z "$left" ] || fail "make uninstall left files behind: $left"
+left=$(find "$dest" -mindepth 1 -type d)
+[ -z "$left" ] || fail "make uninstall left the directories install created: $left"
+
+# A directory that existed before the install (and what is in it) stays.
+mkdir -p "$dest$prefix/lib"
+echo mine > "$dest$prefix/lib/other"
+kmake install > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "second make install"; }
+kmake install > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install over an install"; }
+kmake uninstall > "$tmp/uninstall.log" 2>&1 || fail "second make uninstall"
+[ -f "$dest$prefix/lib/other" ] || fail "make uninstall removed a file it did not install"
+left=$(find "$dest" -mindepth 1 | sort | tr '\n' ' ')
+[ "$left" = "$dest/usr $dest/usr/lib $dest/usr/lib/other " ] ||
+    fail "after install twice and uninstall: $left"
+
+echo "== make install without DESTDIR (LDCONFIG recorded)"
+pfx=$tmp/prefix
+make -C "$root" --no-print-directory O="$build" PREFIX="$pfx" LDCONFIG="$tmp/ldconfig" install \
+    > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install PREFIX=$pfx"; }
+if [ "$(id -u)" = 0 ]; then
+    [ -s "$tmp/ldconfig.calls" ] || fail "make install as root without DESTDIR did not run ldconfig"
+else
+    [ -e "$tmp/ldconfig.calls" ] && fail "make install as a user ran ldconfig"
+fi
+make -C "$root" --no-print-directory O="$build" PREFIX="$pfx" uninstall > "$tmp/uninstall.log" 2>&1 ||
+    fail "make uninstall PREFIX=$pfx"
+[ -e "$pfx" ] && fail "make uninstall left $(find "$pfx" | head -5 | tr '\n' ' ')"
 echo "install test passed"

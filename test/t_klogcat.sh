@@ -164,7 +164,7 @@ printf '\000\n\n\000end\n' >>"$T/bin1"
 head -c 1000 /dev/urandom >>"$T/bin1"
 printf '\n\000' >"$T/bin2"
 : >"$T/bin3"
-expect_rc 0 "produce -l" "$K" -d "$D" -t blobs -P -l "$T/bin1" "$T/bin2" "$T/bin3"
+expect_rc 0 "produce -l" "$K" -d "$D" -t blobs -P "$T/bin1" "$T/bin2" "$T/bin3"
 for i in 1 2 3; do
     "$K" -d "$D" -t blobs -C -o $((i - 1)) -c 1 -f '%s' >"$T/got$i" 2>"$T/err" || fail "consume blob $i"
     if cmp -s "$T/bin$i" "$T/got$i"; then ok; else fail "blob $i differs after the round trip"; fi
@@ -178,7 +178,7 @@ expect_rc 0 "create o" "$K" -d "$D" -t o --create
 i=0
 : >"$T/m"
 while [ $i -lt 10 ]; do echo "m$i" >>"$T/m"; i=$((i + 1)); done
-expect_rc 0 "produce m0..m9" "$K" -d "$D" -t o -P "$T/m"
+expect_rc 0 "produce m0..m9" "$K" -d "$D" -t o -P -l "$T/m"
 expect_rc 0 "-o beginning" "$K" -d "$D" -t o -C -e -o beginning
 same_file "-o beginning" "$T/m" "$T/out"
 expect_rc 0 "-o end" "$K" -d "$D" -t o -C -e -o end
@@ -208,8 +208,8 @@ expect_rc 0 "create mp" "$K" -d "$D" -t mp --create -N 3
 i=0
 : >"$T/mp"
 while [ $i -lt 60 ]; do echo "key$i:val$i" >>"$T/mp"; i=$((i + 1)); done
-expect_rc 0 "produce keyed to 3 partitions" "$K" -d "$D" -t mp -P -K : "$T/mp"
-expect_rc 0 "produce again" "$K" -d "$D" -t mp -P -K : "$T/mp"
+expect_rc 0 "produce keyed to 3 partitions" "$K" -d "$D" -t mp -P -l -K : "$T/mp"
+expect_rc 0 "produce again" "$K" -d "$D" -t mp -P -l -K : "$T/mp"
 expect_rc 0 "consume all partitions" "$K" -d "$D" -t mp -C -e -f '%k:%s %p\n'
 cut -d' ' -f1 "$T/out" | sort >"$T/got"
 { cat "$T/mp"; cat "$T/mp"; } | sort >"$T/exp"
@@ -270,7 +270,7 @@ line=$(printf '%0100d' 0)
 i=0
 : >"$T/chunk"
 while [ $i -lt 96 ]; do echo "r$i-$line" >>"$T/chunk"; i=$((i + 1)); done
-expect_rc 0 "produce 96 records in small batches" "$K" -d "$D" -t seg -P "$T/chunk"
+expect_rc 0 "produce 96 records in small batches" "$K" -d "$D" -t seg -P -l "$T/chunk"
 P=$D/seg-0
 nseg=$(ls "$P" | grep -c '\.log$')
 [ "$nseg" -ge 2 ] && ok || fail "expected several segments in $P, found $nseg"

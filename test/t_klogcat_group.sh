@@ -162,7 +162,7 @@ expect_rc 1 "group on a missing topic" "$K" -d "$D" -C -G g -R "$REG" nosuch -e
 expect_rc 0 "create gt" "$K" -d "$D" -t gt --create -N 6
 i=0
 while [ $i -lt 1000 ]; do echo "key$i:val$i"; i=$((i + 1)); done >"$T/in"
-expect_rc 0 "produce 1000 keyed records" "$K" -d "$D" -t gt -P -K : "$T/in"
+expect_rc 0 "produce 1000 keyed records" "$K" -d "$D" -t gt -P -l -K : "$T/in"
 expect_rc 0 "plain consume" "$K" -d "$D" -t gt -C -e -f "$F"
 sort "$T/out" >"$T/all"
 [ "$(lines "$T/all")" -eq 1000 ] && ok || fail "plain consume printed $(lines "$T/all") records"
@@ -224,7 +224,7 @@ contains "group -J" "$T/out" '^{"topic":"gt","partition":[0-5],"offset":[0-9]*,"
 # ---------------------------------------------------------- several topics
 expect_rc 0 "create gu" "$K" -d "$D" -t gu --create -N 2
 printf 'u1\nu2\nu3\n' >"$T/u"
-expect_rc 0 "produce gu" "$K" -d "$D" -t gu -P "$T/u"
+expect_rc 0 "produce gu" "$K" -d "$D" -t gu -P -l "$T/u"
 expect_rc 0 "-G GROUP TOPIC TOPIC" "$K" -d "$D" -C -G m1 -R "$REG" -e -f '%t\n' gt gu
 [ "$(grep -c '^gt$' "$T/out")" -eq 1000 ] && [ "$(grep -c '^gu$' "$T/out")" -eq 3 ] && ok ||
     fail "two topics as arguments: $(sort "$T/out" | uniq -c | tr '\n' ' ')"
@@ -251,7 +251,7 @@ if [ "$(owned "$T/fa.err")" -eq 3 ] && [ "$(owned "$T/fb.err")" -eq 3 ]; then ok
     tail -5 "$T/fa.err" "$T/fb.err"
 fi
 # The writer is another process holding the log read-write.
-expect_rc 0 "produce to live while members follow" "$K" -d "$D" -t live -P -K : "$T/in"
+expect_rc 0 "produce to live while members follow" "$K" -d "$D" -t live -P -l -K : "$T/in"
 expect_rc 0 "plain consume live" "$K" -d "$D" -t live -C -e -f "$F"
 sort "$T/out" >"$T/live"
 end=$(($(now_ms) + 30000))

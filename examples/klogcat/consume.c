@@ -64,7 +64,7 @@ static int fmt_compile(fmt_t *f, const char *s)
             char c = s[++i];
             if (c == '%') {
                 add_lit(f, '%');
-            } else if (c && strchr("tpoksThSK", c)) {
+            } else if (c && strchr("tpoksThSKR", c)) {
                 f->tok[f->ntok].field = c;
                 f->ntok++;
             } else {
@@ -79,6 +79,22 @@ static int fmt_compile(fmt_t *f, const char *s)
             case 'r': add_lit(f, '\r'); break;
             case '\\': add_lit(f, '\\'); break;
             case '0': add_lit(f, '\0'); break;
+            case 'x': {
+                char hex[5] = {'\\', 'x', 0, 0, 0}, *b;
+                size_t bl;
+                if (s[i + 1] && s[i + 2]) {
+                    hex[2] = s[i + 1];
+                    hex[3] = s[i + 2];
+                }
+                if (kc_unescape(hex, &b, &bl) < 0) {
+                    kc_usage("-f: \\x needs two hexadecimal digits");
+                    return -1;
+                }
+                add_lit(f, b[0]);
+                free(b);
+                i += 2;
+                break;
+            }
             default:
                 kc_usage("-f: unknown escape '\\%c'", c ? c : ' ');
                 return -1;
@@ -102,7 +118,7 @@ typedef struct cpart {
     int32_t id;
     klog_partition_t *p;
     klog_reader_t *r;
-    int done; /* -e: reached the end */
+    int done; /* -e: reached the end; e@: reached the stop time; -E: failed */
 } cpart_t;
 
 typedef kc_printer_t consumer_t;
@@ -111,6 +127,15 @@ static void put_bytes(const void *p, int32_t len)
 {
     if (len > 0)
         fwrite(p, 1, (size_t)len, stdout);
+}
+
+/* A key or value: -Z prints null as NULL (kcat's -Z). */
+static void put_field(const kc_opts_t *o, const void *p, int32_t len)
+{
+    if (len < 0 && o->null_empty)
+        fputs("NULL", stdout);
+    else
+        put_bytes(p, len);
 }
 
 static void print_headers_text(const klog_record_t *rec)
@@ -161,11 +186,11 @@ void kc_print_record(const kc_printer_t *c, const char *topic, int32_t part,
     }
     if (!c->fmt) {
         if (o->key_delim) {
-            put_bytes(rec->key, rec->key_len);
-            fputs(o->key_delim, stdout);
+            put_field(o, rec->key, rec->key_len);
+            fwrite(o->key_delim, 1, o->key_delim_len, stdout);
         }
-        put_bytes(rec->value, rec->value_len);
-        putchar('\n');
+        put_field(o, rec->value, rec->value_len);
+        fwrite(o->msg_delim, 1, o->msg_delim_len, stdout);
         return;
     }
     for (size_t i = 0; i < c->fmt->ntok; i++) {
@@ -175,20 +200,28 @@ void kc_print_record(const kc_printer_t *c, const char *topic, int32_t part,
         case 't': fputs(topic, stdout); break;
         case 'p': printf("%" PRId32, part); break;
         case 'o': printf("%" PRId64, rec->offset); break;
-        case 'k': put_bytes(rec->key, rec->key_len); break;
-        case 's': put_bytes(rec->value, rec->value_len); break;
+        case 'k': put_field(o, rec->key, rec->key_len); break;
+        case 's': put_field(o, rec->value, rec->value_len); break;
         case 'T': printf("%" PRId64, rec->timestamp); break;
         case 'h': print_headers_text(rec); break;
         case 'S': printf("%" PRId32, rec->value_len); break;
         case 'K': printf("%" PRId32, rec->key_len); break;
+        case 'R': {
+            uint32_t n = (uint32_t)rec->value_len;
+            unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                                   (unsigned char)(n >> 8), (unsigned char)n};
+            fwrite(be, 1, 4, stdout);
+            break;
+        }
         }
     }
 }
 
 /* ------------------------------------------------------------ positions */
 
-/* The reader start offset for partition cp per -o. 0, or 1 after an error
- * was printed. */
+/* The reader start offset for partition cp per -o. 0, 1 after an error was
+ * printed, or 2 when the absolute offset is out of this partition's range
+ * (also printed): as kcat, that partition starts at its end instead. */
 static int start_offset(const kc_opts_t *o, cpart_t *cp, int64_t *start)
 {
     klog_offsets_t off;
@@ -198,6 +231,7 @@ static int start_offset(const kc_opts_t *o, cpart_t *cp, int64_t *start)
         return 1;
     }
     switch (o->start) {
+    case KC_START_STORED: /* main.c allows it only with -G */
     case KC_START_BEGINNING:
         *start = KLOG_OFFSET_BEGINNING;
         break;
@@ -207,9 +241,11 @@ static int start_offset(const kc_opts_t *o, cpart_t *cp, int64_t *start)
     case KC_START_OFFSET:
         if (o->start_value < off.log_start || o->start_value > off.high_watermark) {
             kc_err("%s-%" PRId32 ": offset %" PRId64 " is out of range (log start %" PRId64
-                   ", high watermark %" PRId64 ")",
-                   o->topic, cp->id, o->start_value, off.log_start, off.high_watermark);
-            return 1;
+                   ", high watermark %" PRId64 ")%s",
+                   o->topic, cp->id, o->start_value, off.log_start, off.high_watermark,
+                   o->partition < 0 ? ": this partition starts at its end" : "");
+            *start = KLOG_OFFSET_END;
+            return 2;
         }
         *start = o->start_value;
         break;
@@ -263,7 +299,7 @@ int kc_output_failed(void)
     return 0;
 }
 
-static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
+static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n, int *failed)
 {
     const kc_opts_t *o = c->o;
     int64_t left = o->count;
@@ -278,6 +314,10 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
                 continue;
             for (int k = 0; k < BURST; k++) {
                 int rc = klog_reader_next(cp->r, &rec);
+                if (rc == 1 && o->stop_time >= 0 && rec.timestamp >= o->stop_time) {
+                    cp->done = 1; /* e@: this partition is done */
+                    break;
+                }
                 if (rc == 1) {
                     kc_print_record(c, o->topic, cp->id, &rec, klog_reader_batch_info(cp->r));
                     progress = 1;
@@ -291,9 +331,14 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
                     break;
                 }
                 fflush(stdout);
-                kc_err("%s-%" PRId32 " at offset %" PRId64 ": %s", o->topic, cp->id,
-                       klog_reader_position(cp->r), klog_strerror(rc));
-                return KC_EXIT_FAIL;
+                kc_err("%s-%" PRId32 " at offset %" PRId64 ": %s%s", o->topic, cp->id,
+                       klog_reader_position(cp->r), klog_strerror(rc),
+                       o->keep_going ? " (-E: going on without this partition)" : "");
+                if (!o->keep_going)
+                    return KC_EXIT_FAIL;
+                cp->done = 1;
+                *failed = 1;
+                break;
             }
             if (!cp->done)
                 active++;
@@ -301,7 +346,7 @@ static int consume_loop(const consumer_t *c, cpart_t *parts, int32_t n)
         if (ferror(stdout))
             return kc_output_failed() ? KC_EXIT_FAIL : KC_EXIT_OK;
         if (active == 0)
-            break; /* -e: every partition reached its end */
+            break; /* -e, e@ or -E: no partition is left to read */
         if (progress)
             continue;
         if (kc_output_failed())
@@ -377,6 +422,7 @@ int kc_consume(const kc_opts_t *o)
         goto out;
     }
     n = o->partition >= 0 ? 1 : np;
+    int32_t out_of_range = 0;
     parts = calloc((size_t)n, sizeof *parts);
     if (!parts) {
         kc_err("out of memory");
@@ -391,7 +437,10 @@ int kc_consume(const kc_opts_t *o)
             kc_err("%s-%" PRId32 ": %s", o->topic, cp->id, klog_strerror(rc));
             goto out;
         }
-        if (start_offset(o, cp, &start))
+        rc = start_offset(o, cp, &start);
+        if (rc == 2 && o->partition < 0)
+            out_of_range++;
+        else if (rc)
             goto out;
         rc = klog_reader_open(cp->p, start, &cp->r);
         if (rc < 0) {
@@ -399,9 +448,17 @@ int kc_consume(const kc_opts_t *o)
             goto out;
         }
     }
+    if (out_of_range == n) {
+        kc_err("offset %" PRId64 " is out of range in every partition of %s", o->start_value,
+               o->topic);
+        goto out;
+    }
     if (!o->exit_at_end)
         kc_catch_signals();
-    status = consume_loop(&c, parts, n);
+    int failed = 0;
+    status = consume_loop(&c, parts, n, &failed);
+    if (status == KC_EXIT_OK && failed)
+        status = KC_EXIT_FAIL;
 out:
     if (parts)
         for (int32_t i = 0; i < n; i++)

@@ -22,6 +22,7 @@
 #include "storage/files.h"
 
 typedef struct dumper {
+    const kc_opts_t *o;
     const char *path;
     int problems;
 } dumper_t;
@@ -151,6 +152,8 @@ static void dump_log(dumper_t *d, int records)
     }
     while ((rc = kc_logscan_next(&s, &b)) == KC_SCAN_BATCH) {
         batches++;
+        kc_progress(d->o, 0, "dump %s: %.1f of %.1f MiB", d->path, (double)s.pos / 1048576.0,
+                    (double)s.size / 1048576.0);
         if (b.data[16] != 2) {
             problem(d, b.pos, "batch of %zu bytes has magic %d: not RecordBatch v2, skipped",
                     b.size, (int8_t)b.data[16]);
@@ -170,6 +173,8 @@ static void dump_log(dumper_t *d, int records)
         problem(d, s.pos, "%s", s.why);
     else if (rc == KC_SCAN_IOERR)
         problem(d, s.pos, "read error: %s", strerror(-s.err));
+    kc_progress(d->o, 1, "dump %s: %.1f MiB, done", d->path, (double)s.pos / 1048576.0);
+    kc_progress_end();
     printf("%" PRId64 " batches, %" PRId64 " records, %" PRId64 " of %" PRId64
            " bytes in whole batches\n",
            batches, nrec, s.pos, s.size);
@@ -355,8 +360,10 @@ static void dump_topics(dumper_t *d)
         printf("topic: %s partitions: %" PRId32, t[i].name, t[i].partitions);
         for (uint32_t k = 0; k < t[i].nconf && k < KLOG__TOPIC_CONF_MAX; k++) {
             const char *name = kc_conf_name(t[i].conf[k].key);
+            char val[32];
             if (name)
-                printf(" %s=%" PRId64, name, t[i].conf[k].value);
+                printf(" %s=%s", name,
+                       kc_conf_value_str(t[i].conf[k].key, t[i].conf[k].value, val, sizeof val));
             else
                 printf(" key%" PRId32 "=%" PRId64, t[i].conf[k].key, t[i].conf[k].value);
         }
@@ -365,11 +372,123 @@ static void dump_topics(dumper_t *d)
     free(t);
 }
 
+/* ------------------------------------------- klog.state, registry files */
+
+/*
+ * klog.state: the partition's published offsets, as partition.c maps it:
+ * "KLOGSTAT", u32 version 1, u32 pad, then high watermark, log start, log
+ * end (int64) and the segment-list generation (uint64), in the writer's
+ * native byte order (the file is shared memory, never copied elsewhere).
+ */
+static void dump_state(dumper_t *d)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = kc_read_whole(d->path, &buf, &len);
+    if (rc < 0) {
+        kc_err("%s: %s", d->path, strerror(-rc));
+        d->problems++;
+        return;
+    }
+    if (len < 8 || memcmp(buf, "KLOGSTAT", 8) != 0) {
+        problem(d, 0, "bad magic (expected \"KLOGSTAT\")");
+    } else if (len < 48) {
+        problem(d, (int64_t)len, "file is %zu bytes, a state file is 48", len);
+    } else {
+        uint32_t version;
+        int64_t v[4];
+        memcpy(&version, buf + 8, 4);
+        memcpy(v, buf + 16, sizeof v);
+        printf("version: %" PRIu32 "\nhigh_watermark: %" PRId64 "\nlog_start: %" PRId64
+               "\nlog_end: %" PRId64 "\ngeneration: %" PRIu64 "\n",
+               version, v[0], v[1], v[2], (uint64_t)v[3]);
+        if (version != 1)
+            problem(d, 8, "unsupported state version %" PRIu32, version);
+        if (v[1] > v[0] || v[0] > v[2])
+            problem(d, 16, "offsets out of order: log start <= high watermark <= log end fails");
+    }
+    free(buf);
+}
+
+/*
+ * A directory registry's persistent files (klog.h, klog_registry_dir_new):
+ * groups/<group>/offsets/<topic>/<partition> ("KLOGROFF") and
+ * topics/<topic> ("KLOGRTOP"): magic, u32 version 1, an int64 offset or an
+ * int32 partition count, XXH3-64 of the bytes before it; big-endian.
+ */
+static void dump_registry_file(dumper_t *d, const uint8_t *buf, size_t len, int offsets)
+{
+    size_t plen = offsets ? 8 : 4;
+    printf("%s\n", offsets ? "registry committed offset" : "registry topic");
+    if (len >= 12 && klog__load32(buf + 8) != 1) {
+        problem(d, 8, "unsupported version %" PRIu32, klog__load32(buf + 8));
+        return;
+    }
+    if (len != 20 + plen) {
+        problem(d, (int64_t)(len < 20 + plen ? len : 20 + plen), "file is %zu bytes, expected %zu",
+                len, 20 + plen);
+        return;
+    }
+    if (klog__load64(buf + 12 + plen) != XXH3_64bits(buf, 12 + plen)) {
+        problem(d, (int64_t)(12 + plen), "checksum mismatch");
+        return;
+    }
+    /* The path names the group, topic and partition. */
+    char *copy = strdup(d->path);
+    if (copy && offsets) {
+        char *part = strrchr(copy, '/');
+        char *topic = NULL, *group = NULL;
+        if (part) {
+            *part++ = 0;
+            topic = strrchr(copy, '/');
+        }
+        if (topic) {
+            *topic++ = 0;
+            char *offs = strrchr(copy, '/');
+            if (offs && strcmp(offs + 1, "offsets") == 0) {
+                *offs = 0;
+                group = strrchr(copy, '/');
+                group = group ? group + 1 : copy;
+            }
+        }
+        if (group)
+            printf("group: %s\n", group);
+        if (topic && part)
+            printf("topic: %s\npartition: %s\n", topic, part);
+    }
+    free(copy);
+    if (offsets)
+        printf("offset: %" PRId64 "\n", (int64_t)klog__load64(buf + 12));
+    else
+        printf("topic: %s\npartitions: %" PRId32 "\n", base_name(d->path),
+               (int32_t)klog__load32(buf + 12));
+}
+
+/* Files named freely (registry files): 1 when recognised by magic and dumped. */
+static int dump_by_magic(dumper_t *d)
+{
+    uint8_t *buf;
+    size_t len;
+    if (kc_read_whole(d->path, &buf, &len) < 0)
+        return 0;
+    int done = 1;
+    if (len >= 8 && memcmp(buf, "KLOGROFF", 8) == 0)
+        dump_registry_file(d, buf, len, 1);
+    else if (len >= 8 && memcmp(buf, "KLOGRTOP", 8) == 0)
+        dump_registry_file(d, buf, len, 0);
+    else if (len >= 8 && memcmp(buf, "KLOGSTAT", 8) == 0)
+        dump_state(d);
+    else
+        done = 0;
+    free(buf);
+    return done;
+}
+
 int kc_dump(const kc_opts_t *o)
 {
     int problems = 0, unknown = 0;
     for (int i = 0; i < o->nargs; i++) {
-        dumper_t d = {.path = o->args[i]};
+        dumper_t d = {.o = o, .path = o->args[i]};
         const char *name = base_name(d.path);
         printf("Dumping %s\n", d.path);
         if (has_suffix(name, ".log"))
@@ -384,9 +503,12 @@ int kc_dump(const kc_opts_t *o)
             dump_checkpoint(&d);
         else if (strcmp(name, "klog.topics") == 0)
             dump_topics(&d);
-        else {
+        else if (strcmp(name, "klog.state") == 0)
+            dump_state(&d);
+        else if (!dump_by_magic(&d)) {
             kc_err("%s: cannot tell the file type from its name (.log, .index, .timeindex, "
-                   ".seal, *-checkpoint, klog.topics)",
+                   ".seal, *-checkpoint, klog.topics, klog.state) nor its first bytes "
+                   "(registry offset and topic files)",
                    d.path);
             unknown++;
         }

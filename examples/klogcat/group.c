@@ -50,7 +50,7 @@ static void on_event(void *ctx, const char *topic, int32_t partition, int owned,
 }
 
 /* Open the registry named by -R (checked for its form by main.c). */
-static int open_registry(const char *spec, klog_registry_t **out)
+int kc_open_registry(const char *spec, klog_registry_t **out)
 {
     int rc;
     if (strncmp(spec, "dir:", 4) == 0) {
@@ -143,7 +143,7 @@ int kc_consume_group(const kc_opts_t *o)
         }
         topics[i] = o->topics[i];
     }
-    if (open_registry(o->registry, &reg) < 0)
+    if (kc_open_registry(o->registry, &reg) < 0)
         goto out;
 
     klog_member_opts_t mo;

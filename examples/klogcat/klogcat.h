@@ -27,7 +27,16 @@ enum kc_mode {
     KC_MODE_PRODUCE,
     KC_MODE_CONSUME,
     KC_MODE_DUMP,
-    KC_MODE_VERIFY
+    KC_MODE_VERIFY,
+    /* admin (admin.c, groups.c) */
+    KC_MODE_ALTER,          /* --alter: -X configuration, -N more partitions */
+    KC_MODE_DELETE_RECORDS, /* --delete-records -o OFFSET */
+    KC_MODE_RETENTION,      /* --retention: apply retention now */
+    KC_MODE_STATS,          /* --stats */
+    KC_MODE_GROUPS,         /* --groups: list the registry's groups */
+    KC_MODE_DESCRIBE,       /* --describe -G: offsets, lag, owners */
+    KC_MODE_RESET,          /* --reset-offsets -G */
+    KC_MODE_DELETE_GROUP    /* --delete-group -G */
 };
 
 /* Where a consumer starts (-o). */
@@ -36,7 +45,8 @@ enum kc_start {
     KC_START_END,
     KC_START_OFFSET,   /* absolute offset: value */
     KC_START_TAIL,     /* value records before the end of each partition */
-    KC_START_TIME      /* first record with timestamp >= value */
+    KC_START_TIME,     /* first record with timestamp >= value */
+    KC_START_STORED    /* the group's committed offsets (-G) */
 };
 
 typedef struct kc_opts {
@@ -49,11 +59,23 @@ typedef struct kc_opts {
     const char *registry;    /* -R: dir:PATH or zk:HOST:PORT[/CHROOT] */
     int32_t partition;       /* -p; -1 = all */
     int32_t partitions;      /* -N (create) */
-    const char *key_delim;   /* -K */
+    const char *key_delim;   /* -K, escapes decoded (key_delim_len bytes) */
+    size_t key_delim_len;
+    const char *msg_delim;   /* -D, escapes decoded; default "\n" */
+    size_t msg_delim_len;
+    const char *key;         /* -k: key of every produced record */
+    int tee;                 /* -T: echo produced records to stdout */
+    int null_empty;          /* -Z: empty key/value <-> null */
+    int quiet;               /* -q: no notices, warnings or progress */
+    int keep_going;          /* -E: a partition's read error does not end -C */
+    int force;               /* --force: initialise a foreign directory */
+    int64_t stop_time;       /* -o e@TIMESTAMP; -1 = none */
+    int64_t shift;           /* --shift-by N (reset) */
+    int has_shift;
     klog_header_t *headers;  /* -H name=value, views into argv */
     size_t header_count;
     int codec;               /* -z; KLOG_COMPRESSION_NONE by default */
-    int whole_files;         /* -l */
+    int split_files;         /* -l: FILE arguments are split by -D too */
     enum kc_start start;     /* -o */
     int64_t start_value;
     int64_t count;           /* -c; -1 = unlimited */
@@ -66,6 +88,7 @@ typedef struct kc_opts {
     struct kc_conf {         /* -X name=value (create): topic configuration */
         int key;
         int64_t value;
+        int remove;          /* NAME=default (--alter): drop the topic's value */
     } *conf;
     size_t nconf;
     char **args;             /* positional arguments (files) */
@@ -80,8 +103,19 @@ int kc_produce(const kc_opts_t *o);
 int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
+/* Admin modes (admin.c, groups.c). */
+int kc_alter(const kc_opts_t *o);
+int kc_delete_records(const kc_opts_t *o);
+int kc_retention(const kc_opts_t *o);
+int kc_stats(const kc_opts_t *o);
+int kc_groups(const kc_opts_t *o);
+int kc_describe(const kc_opts_t *o);
+int kc_reset_offsets(const kc_opts_t *o);
+int kc_delete_group(const kc_opts_t *o);
 /* -C with -G (group.c). */
 int kc_consume_group(const kc_opts_t *o);
+/* Open the registry named by -R (dir:PATH or zk:...); prints the error. */
+int kc_open_registry(const char *spec, klog_registry_t **out);
 
 /* ---------------------------------------------------------- consume.c */
 /* Record printing for -C: the value and a newline, -K, -f or -J. */
@@ -110,14 +144,31 @@ int kc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int kc_parse_i64(const char *s, int64_t *out);
 /* Open the log directory with a logger that prints library warnings (and
  * with -v information) to stderr. Prints the error itself; returns 0 or the
- * library's error code. */
+ * library's error code. Before opening, refuses a directory that is not a
+ * libklog log directory (no klog.lock or klog.topics): for reading, and for
+ * writing unless it is absent or empty (or --force). A read-write open that
+ * meets the writer's lock says which process holds it when it can tell. */
 int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out);
+/* Decode kcat's escapes (\n \t \r \\ \0 \xNN) in s into a new malloc'd
+ * buffer (NUL-terminated too, *len bytes). 0, or -1 for a bad escape. */
+int kc_unescape(const char *s, char **out, size_t *len);
+/* Progress line on stderr, only when it is a terminal and not -q: at most
+ * every 200 ms (or at once with force); kc_progress_end clears it. */
+void kc_progress(const kc_opts_t *o, int force, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kc_progress_end(void);
+/* A notice for humans on stderr (not with -q). */
+void kc_note(const kc_opts_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Configuration value as -X takes it: codec and visibility names, else the
+ * number. Writes into buf (cap bytes) and returns buf. */
+const char *kc_conf_value_str(int key, int64_t value, char *buf, size_t cap);
 /* A klog_log_fn printing to stderr: warnings and errors, and information
  * too when *(const int *)ctx (the verbose flag) is non-zero. */
 void kc_stderr_log(void *ctx, int level, const char *msg);
 /* Topic configuration names (Kafka's where there is one) <-> KLOG_CONF_*. */
 const char *kc_conf_name(int key);
-/* Parse "name=value" for -X; 0, or -1 after printing a usage error. */
+/* Parse "name=value" for -X; 0, 1 for "name=default" (*value untouched),
+ * or -1 after printing a usage error. */
 int kc_conf_parse(const char *arg, int *key, int64_t *value);
 /* Write bytes as a JSON string (with quotes), or null for KLOG_NULL_LEN.
  * Bytes that are not valid UTF-8 are written as \u00XX. */

@@ -30,7 +30,7 @@ static void print_row(int json, const char *topic, int32_t part, const klog_offs
 int kc_list(const kc_opts_t *o)
 {
     klog_t *log = NULL;
-    char **names = NULL;
+    char **names = NULL, **list, *one[1];
     int status = KC_EXIT_FAIL;
 
     if (kc_open_log(o, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log) < 0)
@@ -40,6 +40,18 @@ int kc_list(const kc_opts_t *o)
         kc_err("listing topics: %s", klog_strerror(n));
         goto out;
     }
+    list = names;
+    if (o->topic) { /* -L -t TOPIC: that topic alone */
+        klog_topic_t *only;
+        int rc = klog_topic_get(log, o->topic, &only);
+        if (rc < 0) {
+            kc_err("topic %s: %s", o->topic, klog_strerror(rc));
+            goto out;
+        }
+        one[0] = (char *)klog_topic_name(only);
+        list = one;
+        n = 1;
+    }
     if (o->json)
         printf("{\"topics\":[");
     else
@@ -47,17 +59,17 @@ int kc_list(const kc_opts_t *o)
                "HIGH_WATERMARK", "LOG_END", "SEGMENTS", "BYTES");
     for (int i = 0; i < n; i++) {
         klog_topic_t *t;
-        int rc = klog_topic_get(log, names[i], &t);
+        int rc = klog_topic_get(log, list[i], &t);
         if (rc == KLOG_ENOTOPIC)
             continue; /* deleted since the listing */
         if (rc < 0) {
-            kc_err("topic %s: %s", names[i], klog_strerror(rc));
+            kc_err("topic %s: %s", list[i], klog_strerror(rc));
             goto out;
         }
         int32_t np = klog_topic_partition_count(t);
         if (o->json) {
             printf("%s{\"topic\":", i ? "," : "");
-            kc_json_bytes(stdout, names[i], (int32_t)strlen(names[i]));
+            kc_json_bytes(stdout, list[i], (int32_t)strlen(list[i]));
             printf(",\"partitions\":[");
         }
         for (int32_t p = 0; p < np; p++) {
@@ -67,10 +79,10 @@ int kc_list(const kc_opts_t *o)
             if (rc == 0)
                 rc = klog_partition_offsets(part, &off);
             if (rc < 0) {
-                kc_err("%s-%" PRId32 ": %s", names[i], p, klog_strerror(rc));
+                kc_err("%s-%" PRId32 ": %s", list[i], p, klog_strerror(rc));
                 goto out;
             }
-            print_row(o->json, names[i], p, &off, p == 0);
+            print_row(o->json, list[i], p, &off, p == 0);
         }
         if (o->json)
             printf("]}");

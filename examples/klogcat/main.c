@@ -4,6 +4,7 @@
  * and dispatch. Usage errors exit 2 with a short message.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,66 +21,105 @@ static const char usage_general[] =
     "  -L                 list topics and partitions (offsets, segments, bytes)\n"
     "  --create           create topic -t with -N partitions\n"
     "  --delete           delete topic -t and all its data\n"
-    "  -P                 produce: one record per input line, or per file with -l\n"
+    "  -P                 produce: one record per line of standard input (-D), or\n"
+    "                     per FILE argument (split by -D too with -l)\n"
     "  -C                 consume: print records (with -G: as a group member)\n"
     "  dump FILE...       print the contents of .log/.index/.timeindex/.seal/\n"
-    "                     checkpoint/klog.topics files\n"
+    "                     checkpoint/klog.topics/klog.state/registry files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
+    "Admin modes:\n"
+    "  --alter            change topic -t: configuration (-X), partitions (-N)\n"
+    "  --delete-records   make the records of -t before -o OFFSET unreadable\n"
+    "  --retention        apply retention to every partition now\n"
+    "  --stats            per partition: offsets, segments, bytes, last append\n"
+    "  --groups           list the consumer groups of registry -R\n"
+    "  --describe         group -G: committed offsets, lag and owner per partition\n"
+    "  --reset-offsets    group -G: set committed offsets (-o, --shift-by)\n"
+    "  --delete-group     group -G: delete its committed offsets\n"
     "\n"
     "Run 'klogcat MODE --help' (e.g. 'klogcat -C --help') for the options of a mode.\n"
-    "Common options: -d DIR (log directory), -t TOPIC, -v (show library info messages).\n"
+    "Common options: -d DIR (log directory), -t TOPIC, -v (show library info\n"
+    "messages), -q (quiet: errors only, no progress line).\n"
+    "Where klogcat differs from kcat: -d is the log directory (kcat: debug\n"
+    "contexts), -X NAME=VALUE is topic configuration (kcat: librdkafka settings),\n"
+    "-R names the group registry; there is no broker (-b).\n"
     "Exit status: 0 success, 1 failure (or problems found), 2 usage error.\n";
 
 static const char usage_list[] =
-    "Usage: klogcat -d DIR -L [-J]\n"
-    "List every topic and partition: log start, high watermark, log end,\n"
-    "segment count and bytes of .log data. Opens the log read-only.\n"
+    "Usage: klogcat -d DIR -L [-t TOPIC] [-J]\n"
+    "List every topic (or only -t) and partition: log start, high watermark,\n"
+    "log end, segment count and bytes of .log data. Opens the log read-only.\n"
+    "  -t TOPIC           only this topic\n"
     "  -J                 one JSON document instead of a table\n";
 
 static const char usage_create[] =
-    "Usage: klogcat -d DIR -t TOPIC --create [-N PARTITIONS] [-X NAME=VALUE]...\n"
+    "Usage: klogcat -d DIR -t TOPIC --create [-N PARTITIONS] [-X NAME=VALUE]... [--force]\n"
     "Create a topic (the directory is created if needed). -N defaults to the\n"
     "log's default partition count (1). -X sets topic configuration, persisted\n"
     "with the topic: segment.bytes, segment.ms, index.interval.bytes,\n"
     "segment.index.bytes, retention.ms, retention.bytes, max.message.bytes,\n"
-    "flush.messages, flush.ms, visibility (written|flushed), compression.type.\n";
+    "flush.messages, flush.ms, visibility (written|flushed), compression.type.\n"
+    "  --force            make DIR a log directory even though it is not empty\n"
+    "                     and holds no libklog files (refused otherwise)\n";
 
 static const char usage_delete[] =
     "Usage: klogcat -d DIR -t TOPIC --delete\n"
     "Delete a topic and all its data.\n";
 
 static const char usage_produce[] =
-    "Usage: klogcat -d DIR -t TOPIC -P [-p PART] [-K DELIM] [-H NAME=VALUE]... [-z CODEC]\n"
-    "                                   [-l] [FILE...]\n"
-    "Append records read from FILEs (default, or '-': standard input).\n"
-    "  -p PART            partition (default: by key hash, keyless round-robin)\n"
-    "  -K DELIM           each line is KEY DELIM VALUE (lines without DELIM: no key)\n"
+    "Usage: klogcat -d DIR -t TOPIC -P [-p PART] [-K DELIM | -k KEY] [-D DELIM]\n"
+    "                  [-H NAME=VALUE]... [-z CODEC] [-c COUNT] [-l] [-T] [-Z] [FILE...]\n"
+    "Append records. Standard input is split into one record per -D delimiter\n"
+    "(default newline); each FILE argument is one record, byte for byte, as in\n"
+    "kcat ('-' is standard input), unless -l splits files too.\n"
+    "  -p PART            partition (default, or -1: by key hash, keyless batches\n"
+    "                     round-robin)\n"
+    "  -K DELIM           each record is KEY DELIM VALUE (without DELIM: no key)\n"
+    "  -k KEY             the key of every record\n"
+    "  -D DELIM           record delimiter (default \\n)\n"
     "  -H NAME=VALUE      add this header to every record (repeatable)\n"
-    "  -z CODEC           compress batches: none, lz4 (gzip, snappy, zstd if built in)\n"
-    "  -l                 each FILE is one record, byte for byte\n"
-    "Records are appended in batches (up to 1000 records or 1 MiB). Prints\n"
-    "nothing on success; on failure records before the failing batch stay appended.\n";
+    "  -z CODEC           compress batches: none, lz4 (gzip, snappy, zstd if built in);\n"
+    "                     default: the topic's compression.type\n"
+    "  -c COUNT           stop after COUNT records\n"
+    "  -l                 split FILE arguments by -D as standard input is\n"
+    "  -T                 tee: also write each record to standard output\n"
+    "  -Z                 empty keys and values are stored as null\n"
+    "Delimiters take the escapes \\n \\t \\r \\\\ \\0 \\xNN. Records are appended in\n"
+    "batches (up to 1000 records or 1 MiB, never more than the topic's\n"
+    "max.message.bytes nor what fits in a segment of segment.bytes). Prints\n"
+    "nothing on success (a progress line when standard error is a terminal);\n"
+    "on failure records before the failing batch stay appended.\n";
 
 static const char usage_consume[] =
-    "Usage: klogcat -d DIR -t TOPIC -C [-p PART] [-o OFFSET] [-c COUNT] [-e]\n"
-    "                                   [-f FORMAT | -J] [-K DELIM]\n"
+    "Usage: klogcat -d DIR -t TOPIC -C [-p PART] [-o OFFSET]... [-c COUNT] [-e] [-E]\n"
+    "                  [-f FORMAT | -J] [-K DELIM] [-D DELIM] [-Z] [-u]\n"
     "       klogcat -d DIR -C -G GROUP -R REGISTRY [-t TOPIC]... [TOPIC...]\n"
-    "                  [-o beginning|end] [-c COUNT] [-e] [-f FORMAT | -J] [-K DELIM]\n"
+    "                  [-o beginning|end|stored] [-c COUNT] [-e] [-f FORMAT | -J] [-K DELIM]\n"
     "Print records. Opens the log read-only, so it can follow a writer process.\n"
-    "  -p PART            only this partition (default: all, interleaved)\n"
+    "  -p PART            only this partition (default, or -1: all, interleaved)\n"
     "  -o OFFSET          beginning (default), end, N (absolute), -N (N before the\n"
     "                     end of each partition), s@TIMESTAMP (first record at or\n"
-    "                     after TIMESTAMP milliseconds)\n"
+    "                     after TIMESTAMP milliseconds); e@TIMESTAMP stops each\n"
+    "                     partition at its first record at or after TIMESTAMP (give\n"
+    "                     -o twice for both). A partition where N is out of range\n"
+    "                     says so and starts at its end; the others are consumed\n"
     "  -c COUNT           exit after COUNT records\n"
     "  -e                 exit when every partition is at its end (default: follow)\n"
+    "  -E                 a partition that fails to read is reported and dropped;\n"
+    "                     the others go on (default: exit 1)\n"
     "  -f FORMAT          %t topic, %p partition, %o offset, %k key, %s value,\n"
     "                     %T timestamp, %h headers (n=v,...), %S value size,\n"
-    "                     %K key size, %% percent; \\n \\t \\r \\\\ escapes\n"
+    "                     %K key size, %R value size as 4 bytes big-endian, %%\n"
+    "                     percent; \\n \\t \\r \\\\ \\0 \\xNN escapes\n"
     "  -J                 one JSON object per record\n"
     "  -K DELIM           print KEY DELIM VALUE (when no -f)\n"
+    "  -D DELIM           written after each record (when no -f; default \\n)\n"
+    "  -Z                 print null keys and values as NULL\n"
+    "  -u                 unbuffered output\n"
     "Group mode (kcat's -G): the members of GROUP, in any processes sharing\n"
     "REGISTRY, split the partitions of the topics (every -t and TOPIC argument);\n"
-    "each starts a partition at the offset the group committed for it.\n"
+    "each starts a partition at the offset the group committed for it\n"
+    "(-o stored, the default).\n"
     "  -G GROUP           consume as a member of GROUP\n"
     "  -R REGISTRY        where the group lives: dir:PATH (processes of one host)\n"
     "                     or zk:HOST:PORT[/CHROOT] (ZooKeeper, when built in)\n"
@@ -95,7 +135,9 @@ static const char usage_dump[] =
     "Usage: klogcat dump FILE... [--records]\n"
     "Print a file of a log directory, chosen by its name: .log (batch headers;\n"
     "--records also every record), .index, .timeindex, .seal, *-checkpoint,\n"
-    "klog.topics. Damage is reported with its byte position; exit 1 then.\n";
+    "klog.topics, klog.state; and by its magic: a directory registry's\n"
+    "committed-offset and topic files. Damage is reported with its byte\n"
+    "position; exit 1 then.\n";
 
 static const char usage_verify[] =
     "Usage: klogcat verify DIR [-t TOPIC]\n"
@@ -104,12 +146,72 @@ static const char usage_verify[] =
     "Problems are printed as FILE:POSITION: problem, then a summary.\n"
     "Exit status: 0 clean (warnings allowed), 1 problems found, 2 usage error.\n";
 
+static const char usage_alter[] =
+    "Usage: klogcat -d DIR -t TOPIC --alter [-X NAME=VALUE]... [-N PARTITIONS]\n"
+    "Change a topic (kafka-configs --alter, kafka-topics --alter --partitions):\n"
+    "  -X NAME=VALUE      set topic configuration (names as for --create);\n"
+    "                     NAME=default removes the topic's own value\n"
+    "  -N PARTITIONS      grow the topic to PARTITIONS partitions (never fewer)\n"
+    "Needs the directory to itself (no writer process holding it).\n";
+
+static const char usage_delete_records[] =
+    "Usage: klogcat -d DIR -t TOPIC --delete-records -o OFFSET [-p PART]\n"
+    "Advance the log start (kafka-delete-records): records before OFFSET become\n"
+    "unreadable and whole segments before it are deleted. OFFSET: N, end (all\n"
+    "records), or s@TIMESTAMP (records before that time). Every partition, or -p.\n"
+    "Needs the directory to itself (no writer process holding it).\n";
+
+static const char usage_retention[] =
+    "Usage: klogcat -d DIR --retention\n"
+    "Apply retention.ms and retention.bytes to every partition now (whole\n"
+    "segments, never the active one) and print how many segments went.\n"
+    "Needs the directory to itself (no writer process holding it).\n";
+
+static const char usage_stats[] =
+    "Usage: klogcat -d DIR --stats [-t TOPIC] [-J]\n"
+    "Per partition: log start, high watermark, log end, records, segments, bytes\n"
+    "of .log data, bytes of index files, and the time of the last append (the\n"
+    "newest batch's max timestamp). Read-only: runs beside a writer.\n";
+
+static const char usage_groups[] =
+    "Usage: klogcat -R dir:PATH --groups [-J]\n"
+    "List the consumer groups of a directory registry with their live members.\n";
+
+static const char usage_describe[] =
+    "Usage: klogcat -d DIR -R REGISTRY -G GROUP --describe [-t TOPIC]... [-J]\n"
+    "Per partition of every topic (or of each -t): the group's committed offset,\n"
+    "log start, high watermark, lag (high watermark - committed offset) and\n"
+    "current owner; then the live members. Partitions the group never committed\n"
+    "nor owns are left out unless their topic is given with -t.\n";
+
+static const char usage_reset[] =
+    "Usage: klogcat -d DIR -R REGISTRY -G GROUP --reset-offsets -t TOPIC... [-p PART]\n"
+    "                  (-o earliest|latest|N|s@TIMESTAMP | --shift-by N)\n"
+    "Set the group's committed offsets (kafka-consumer-groups --reset-offsets):\n"
+    "to the log start, the high watermark, offset N, the first record at or\n"
+    "after TIMESTAMP, or the committed offset moved by N (negative: back),\n"
+    "each kept within the partition's log start and high watermark. Refused\n"
+    "while the group has live members. Prints each partition's old and new offset.\n";
+
+static const char usage_delete_group[] =
+    "Usage: klogcat -R dir:PATH -G GROUP --delete-group\n"
+    "Delete a group's committed offsets (and the dead entries it left) from a\n"
+    "directory registry. Refused while the group has live members.\n";
 /* Options given, as bits, to reject those that do not belong to the mode. */
 enum {
     F_D = 1 << 0, F_T = 1 << 1, F_P = 1 << 2, F_N = 1 << 3, F_K = 1 << 4, F_H = 1 << 5,
     F_Z = 1 << 6, F_L = 1 << 7, F_O = 1 << 8, F_C = 1 << 9, F_E = 1 << 10, F_F = 1 << 11,
-    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14, F_X = 1 << 15, F_G = 1 << 16, F_R = 1 << 17
+    F_J = 1 << 12, F_V = 1 << 13, F_REC = 1 << 14, F_X = 1 << 15, F_G = 1 << 16, F_R = 1 << 17,
+    F_DL = 1 << 18, F_KEY = 1 << 19, F_TEE = 1 << 20, F_NULL = 1 << 21, F_Q = 1 << 22,
+    F_U = 1 << 23, F_KEEP = 1 << 24, F_FORCE = 1 << 25, F_SHIFT = 1 << 26
 };
+
+static const char *const flag_names[] = {
+    "-d", "-t", "-p", "-N", "-K", "-H", "-z", "-l", "-o", "-c", "-e", "-f", "-J", "-v",
+    "--records", "-X", "-G", "-R", "-D", "-k", "-T", "-Z", "-q", "-u", "-E", "--force",
+    "--shift-by"};
+
+#define F_COMMON (F_V | F_Q)
 
 static const struct {
     enum kc_mode mode;
@@ -118,29 +220,44 @@ static const struct {
     const char *help;
 } modes[] = {
     {KC_MODE_NONE, 0, 0, usage_general},
-    {KC_MODE_LIST, F_D | F_J | F_V, F_D, usage_list},
-    {KC_MODE_CREATE, F_D | F_T | F_N | F_X | F_V, F_D | F_T, usage_create},
-    {KC_MODE_DELETE, F_D | F_T | F_V, F_D | F_T, usage_delete},
-    {KC_MODE_PRODUCE, F_D | F_T | F_P | F_K | F_H | F_Z | F_L | F_V, F_D | F_T, usage_produce},
-    {KC_MODE_CONSUME, F_D | F_T | F_P | F_O | F_C | F_E | F_F | F_J | F_K | F_V | F_G | F_R,
+    {KC_MODE_LIST, F_D | F_J | F_T | F_COMMON, F_D, usage_list},
+    {KC_MODE_CREATE, F_D | F_T | F_N | F_X | F_FORCE | F_COMMON, F_D | F_T, usage_create},
+    {KC_MODE_DELETE, F_D | F_T | F_COMMON, F_D | F_T, usage_delete},
+    {KC_MODE_PRODUCE,
+     F_D | F_T | F_P | F_K | F_H | F_Z | F_L | F_C | F_DL | F_KEY | F_TEE | F_NULL | F_U |
+         F_COMMON,
+     F_D | F_T, usage_produce},
+    {KC_MODE_CONSUME,
+     F_D | F_T | F_P | F_O | F_C | F_E | F_F | F_J | F_K | F_G | F_R | F_DL | F_NULL | F_U |
+         F_KEEP | F_COMMON,
      F_D | F_T, usage_consume},
-    {KC_MODE_DUMP, F_REC | F_V, 0, usage_dump},
-    {KC_MODE_VERIFY, F_T | F_V, 0, usage_verify},
+    {KC_MODE_DUMP, F_REC | F_COMMON, 0, usage_dump},
+    {KC_MODE_VERIFY, F_T | F_COMMON, 0, usage_verify},
+    {KC_MODE_ALTER, F_D | F_T | F_X | F_N | F_J | F_COMMON, F_D | F_T, usage_alter},
+    {KC_MODE_DELETE_RECORDS, F_D | F_T | F_P | F_O | F_J | F_COMMON, F_D | F_T | F_O,
+     usage_delete_records},
+    {KC_MODE_RETENTION, F_D | F_J | F_COMMON, F_D, usage_retention},
+    {KC_MODE_STATS, F_D | F_T | F_J | F_COMMON, F_D, usage_stats},
+    {KC_MODE_GROUPS, F_D | F_R | F_J | F_COMMON, F_R, usage_groups},
+    {KC_MODE_DESCRIBE, F_D | F_R | F_G | F_T | F_J | F_COMMON, F_D | F_R | F_G, usage_describe},
+    {KC_MODE_RESET, F_D | F_R | F_G | F_T | F_P | F_O | F_SHIFT | F_J | F_COMMON,
+     F_D | F_R | F_G | F_T, usage_reset},
+    {KC_MODE_DELETE_GROUP, F_D | F_R | F_G | F_J | F_COMMON, F_R | F_G, usage_delete_group},
 };
-
-static const char *const flag_names[] = {"-d", "-t", "-p", "-N", "-K", "-H", "-z", "-l",
-                                         "-o", "-c", "-e", "-f", "-J", "-v", "--records", "-X",
-                                         "-G", "-R"};
 
 static int parse_offset(const char *s, kc_opts_t *o)
 {
     int64_t v;
-    if (strcmp(s, "beginning") == 0) {
+    if (strcmp(s, "beginning") == 0 || strcmp(s, "earliest") == 0) {
         o->start = KC_START_BEGINNING;
-    } else if (strcmp(s, "end") == 0) {
+    } else if (strcmp(s, "end") == 0 || strcmp(s, "latest") == 0) {
         o->start = KC_START_END;
+    } else if (strcmp(s, "stored") == 0) {
+        o->start = KC_START_STORED;
     } else if (strncmp(s, "s@", 2) == 0 && kc_parse_i64(s + 2, &v) == 0 && v >= 0) {
         o->start = KC_START_TIME, o->start_value = v;
+    } else if (strncmp(s, "e@", 2) == 0 && kc_parse_i64(s + 2, &v) == 0 && v >= 0) {
+        o->stop_time = v;
     } else if (s[0] == '-' && kc_parse_i64(s + 1, &v) == 0 && v > 0) {
         o->start = KC_START_TAIL, o->start_value = v;
     } else if (s[0] != '-' && s[0] != '+' && kc_parse_i64(s, &v) == 0 && v >= 0) {
@@ -154,12 +271,16 @@ static int parse_offset(const char *s, kc_opts_t *o)
 static int set_mode(kc_opts_t *o, enum kc_mode m)
 {
     if (o->mode != KC_MODE_NONE && o->mode != m)
-        return kc_usage("give only one mode: -L, -P, -C, --create or --delete");
+        return kc_usage("give only one mode (-L, -P, -C, --create, --delete, --alter, ...)");
     o->mode = m;
     return 0;
 }
 
-enum { OPT_CREATE = 256, OPT_DELETE, OPT_RECORDS, OPT_VERSION };
+enum {
+    OPT_CREATE = 256, OPT_DELETE, OPT_RECORDS, OPT_VERSION, OPT_FORCE, OPT_ALTER,
+    OPT_DELETE_RECORDS, OPT_RETENTION, OPT_STATS, OPT_GROUPS, OPT_DESCRIBE, OPT_RESET,
+    OPT_DELETE_GROUP, OPT_SHIFT
+};
 
 static const struct option long_opts[] = {
     {"create", no_argument, NULL, OPT_CREATE},
@@ -167,8 +288,113 @@ static const struct option long_opts[] = {
     {"records", no_argument, NULL, OPT_RECORDS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"alter", no_argument, NULL, OPT_ALTER},
+    {"delete-records", no_argument, NULL, OPT_DELETE_RECORDS},
+    {"retention", no_argument, NULL, OPT_RETENTION},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"groups", no_argument, NULL, OPT_GROUPS},
+    {"describe", no_argument, NULL, OPT_DESCRIBE},
+    {"reset-offsets", no_argument, NULL, OPT_RESET},
+    {"delete-group", no_argument, NULL, OPT_DELETE_GROUP},
+    {"shift-by", required_argument, NULL, OPT_SHIFT},
     {NULL, 0, NULL, 0},
 };
+
+/* Mode options: the option letter or long code -> mode. */
+static enum kc_mode mode_of(int c)
+{
+    switch (c) {
+    case 'L': return KC_MODE_LIST;
+    case 'P': return KC_MODE_PRODUCE;
+    case 'C': return KC_MODE_CONSUME;
+    case OPT_CREATE: return KC_MODE_CREATE;
+    case OPT_DELETE: return KC_MODE_DELETE;
+    case OPT_ALTER: return KC_MODE_ALTER;
+    case OPT_DELETE_RECORDS: return KC_MODE_DELETE_RECORDS;
+    case OPT_RETENTION: return KC_MODE_RETENTION;
+    case OPT_STATS: return KC_MODE_STATS;
+    case OPT_GROUPS: return KC_MODE_GROUPS;
+    case OPT_DESCRIBE: return KC_MODE_DESCRIBE;
+    case OPT_RESET: return KC_MODE_RESET;
+    case OPT_DELETE_GROUP: return KC_MODE_DELETE_GROUP;
+    default: return KC_MODE_NONE;
+    }
+}
+
+static char *unescaped[2]; /* -K and -D after kc_unescape (freed at exit) */
+
+static int delimiter(const char *opt, const char *arg, int slot, const char **out, size_t *len)
+{
+    free(unescaped[slot]);
+    unescaped[slot] = NULL;
+    if (kc_unescape(arg, &unescaped[slot], len) < 0)
+        return kc_usage("%s: bad escape in '%s' (\\n \\t \\r \\\\ \\0 \\xNN)", opt, arg);
+    if (*len == 0)
+        return kc_usage("%s: the delimiter must not be empty", opt);
+    *out = unescaped[slot];
+    return 0;
+}
+
+/* Checks across options once all are parsed; 0 or a usage status. */
+static int check_combination(kc_opts_t *o, unsigned given, unsigned *required)
+{
+    if (o->mode == KC_MODE_CONSUME && o->group) {
+        /* kcat's form -G GROUP TOPIC...; -t may be given (and repeated) too. */
+        for (int i = 0; i < o->nargs; i++)
+            o->topics[o->ntopics++] = o->args[i];
+        o->nargs = 0;
+        if (o->ntopics > 0)
+            *required &= ~(unsigned)F_T;
+        if (!o->registry)
+            return kc_usage("-G needs -R dir:PATH or -R zk:HOST:PORT[/CHROOT]");
+        if ((given & F_P) && o->partition >= 0)
+            return kc_usage("-p cannot be combined with -G (the group assigns partitions)");
+        if ((given & F_O) && o->start != KC_START_BEGINNING && o->start != KC_START_END &&
+            o->start != KC_START_STORED)
+            return kc_usage("-o with -G: only beginning, end or stored (where partitions "
+                            "without a committed offset start)");
+        if (o->stop_time >= 0)
+            return kc_usage("-o e@TIMESTAMP cannot be combined with -G");
+    } else if (o->mode == KC_MODE_CONSUME) {
+        if (o->registry)
+            return kc_usage("-R needs -G");
+        if (o->start == KC_START_STORED)
+            return kc_usage("-o stored: the committed offsets of a group; give -G GROUP "
+                            "-R REGISTRY");
+    }
+    if (o->ntopics > 1 && !(o->mode == KC_MODE_CONSUME && o->group) &&
+        o->mode != KC_MODE_DESCRIBE && o->mode != KC_MODE_RESET)
+        return kc_usage("-t given more than once (several topics only with -G)");
+    if (o->key && o->key_delim)
+        return kc_usage("-k and -K cannot be combined");
+    if (o->json && o->format)
+        return kc_usage("-J and -f cannot be combined");
+    if (o->mode == KC_MODE_ALTER && !(given & (F_X | F_N)))
+        return kc_usage("--alter needs -X NAME=VALUE or -N PARTITIONS");
+    for (size_t i = 0; i < o->nconf; i++)
+        if (o->conf[i].remove && o->mode != KC_MODE_ALTER)
+            return kc_usage("-X %s=default: only with --alter (removes the topic's own value)",
+                            kc_conf_name(o->conf[i].key));
+    if (o->mode == KC_MODE_DELETE_RECORDS && o->start != KC_START_OFFSET &&
+        o->start != KC_START_END && o->start != KC_START_TIME)
+        return kc_usage("--delete-records -o: N, end or s@TIMESTAMP");
+    if (o->mode == KC_MODE_RESET) {
+        if (!!(given & F_O) == !!(given & F_SHIFT))
+            return kc_usage("--reset-offsets needs one of -o earliest|latest|N|s@TIMESTAMP "
+                            "and --shift-by N");
+        if ((given & F_O) && (o->start == KC_START_TAIL || o->start == KC_START_STORED ||
+                              o->stop_time >= 0))
+            return kc_usage("--reset-offsets -o: earliest, latest, N or s@TIMESTAMP (use "
+                            "--shift-by -N to move back)");
+    }
+    if ((o->mode == KC_MODE_GROUPS || o->mode == KC_MODE_DELETE_GROUP) && o->registry &&
+        strncmp(o->registry, "dir:", 4) != 0)
+        return kc_usage("%s works on directory registries only (-R dir:PATH): a ZooKeeper "
+                        "registry offers no listing of groups",
+                        o->mode == KC_MODE_GROUPS ? "--groups" : "--delete-group");
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -177,10 +403,17 @@ int main(int argc, char **argv)
     int help = 0, rc;
     int64_t v;
 
+    /* A tool that writes files reports a full file-size limit (EFBIG)
+     * instead of being killed by it. */
+    signal(SIGXFSZ, SIG_IGN);
+
     memset(&o, 0, sizeof o);
     o.partition = -1;
     o.count = -1;
-    o.codec = KLOG_COMPRESSION_NONE;
+    o.codec = -1; /* -z not given: the topic's compression.type */
+    o.stop_time = -1;
+    o.msg_delim = "\n";
+    o.msg_delim_len = 1;
 
     /* Subcommands come first: "dump" and "verify". */
     int first = 1;
@@ -202,7 +435,8 @@ int main(int argc, char **argv)
     int ac = argc - first + 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:R:X:vhLPC", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(ac, av, ":d:t:p:N:K:H:z:lo:c:ef:JG:R:X:vhLPCD:k:TZquE", long_opts,
+                            NULL)) != -1) {
         switch (c) {
         case 'd':
             o.dir = optarg, given |= F_D;
@@ -213,8 +447,8 @@ int main(int argc, char **argv)
             o.topics[o.ntopics++] = optarg, given |= F_T;
             break;
         case 'p':
-            if (kc_parse_i64(optarg, &v) < 0 || v < 0 || v > INT32_MAX)
-                return kc_usage("-p: invalid partition '%s'", optarg);
+            if (kc_parse_i64(optarg, &v) < 0 || v < -1 || v > INT32_MAX)
+                return kc_usage("-p: invalid partition '%s' (0.., or -1 for all)", optarg);
             o.partition = (int32_t)v, given |= F_P;
             break;
         case 'N':
@@ -223,9 +457,33 @@ int main(int argc, char **argv)
             o.partitions = (int32_t)v, given |= F_N;
             break;
         case 'K':
-            if (!*optarg)
-                return kc_usage("-K: the delimiter must not be empty");
-            o.key_delim = optarg, given |= F_K;
+            if ((rc = delimiter("-K", optarg, 0, &o.key_delim, &o.key_delim_len)) != 0)
+                return rc;
+            given |= F_K;
+            break;
+        case 'D':
+            if ((rc = delimiter("-D", optarg, 1, &o.msg_delim, &o.msg_delim_len)) != 0)
+                return rc;
+            given |= F_DL;
+            break;
+        case 'k':
+            o.key = optarg, given |= F_KEY;
+            break;
+        case 'T':
+            o.tee = 1, given |= F_TEE;
+            break;
+        case 'Z':
+            o.null_empty = 1, given |= F_NULL;
+            break;
+        case 'q':
+            o.quiet = 1, given |= F_Q;
+            break;
+        case 'u':
+            setvbuf(stdout, NULL, _IONBF, 0);
+            given |= F_U;
+            break;
+        case 'E':
+            o.keep_going = 1, given |= F_KEEP;
             break;
         case 'H': {
             char *eq = strchr(optarg, '=');
@@ -248,11 +506,12 @@ int main(int argc, char **argv)
             o.codec = rc, given |= F_Z;
             break;
         case 'l':
-            o.whole_files = 1, given |= F_L;
+            o.split_files = 1, given |= F_L;
             break;
         case 'o':
             if (parse_offset(optarg, &o) < 0)
-                return kc_usage("-o: expected beginning, end, N, -N or s@TIMESTAMP, not '%s'",
+                return kc_usage("-o: expected beginning, end, stored, N, -N, s@TIMESTAMP or "
+                                "e@TIMESTAMP, not '%s'",
                                 optarg);
             given |= F_O;
             break;
@@ -272,8 +531,9 @@ int main(int argc, char **argv)
             break;
         case 'X': {
             struct kc_conf *cf = &o.conf[o.nconf];
-            if (kc_conf_parse(optarg, &cf->key, &cf->value) < 0)
+            if ((rc = kc_conf_parse(optarg, &cf->key, &cf->value)) < 0)
                 return KC_EXIT_USAGE;
+            cf->remove = rc == 1; /* NAME=default */
             o.nconf++, given |= F_X;
             break;
         }
@@ -295,20 +555,13 @@ int main(int argc, char **argv)
         case 'h':
             help = 1;
             break;
-        case 'L':
-        case 'P':
-        case 'C':
-        case OPT_CREATE:
-        case OPT_DELETE:
-            if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY)
-                return kc_usage("%s takes no mode option", av[optind - 1]);
-            rc = set_mode(&o, c == 'L'          ? KC_MODE_LIST
-                              : c == 'P'        ? KC_MODE_PRODUCE
-                              : c == 'C'        ? KC_MODE_CONSUME
-                              : c == OPT_CREATE ? KC_MODE_CREATE
-                                                : KC_MODE_DELETE);
-            if (rc)
-                return rc;
+        case OPT_FORCE:
+            o.force = 1, given |= F_FORCE;
+            break;
+        case OPT_SHIFT:
+            if (kc_parse_i64(optarg, &v) < 0)
+                return kc_usage("--shift-by: expected a whole number, not '%s'", optarg);
+            o.shift = v, o.has_shift = 1, given |= F_SHIFT;
             break;
         case OPT_RECORDS:
             o.records = 1, given |= F_REC;
@@ -321,6 +574,13 @@ int main(int argc, char **argv)
                 return kc_usage("option '%s' needs an argument", av[optind - 1]);
             return kc_usage("option -%c needs an argument", optopt);
         default:
+            if (mode_of(c) != KC_MODE_NONE) {
+                if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY)
+                    return kc_usage("%s takes no mode option", av[optind - 1]);
+                if ((rc = set_mode(&o, mode_of(c))) != 0)
+                    return rc;
+                break;
+            }
             if (optopt && optopt < 256)
                 return kc_usage("unknown option -%c", optopt);
             return kc_usage("unknown option '%s'", av[optind - 1]);
@@ -337,32 +597,16 @@ int main(int argc, char **argv)
         return KC_EXIT_OK;
     }
     if (o.mode == KC_MODE_NONE)
-        return kc_usage("no mode given (-L, -P, -C, --create, --delete, dump or verify)");
+        return kc_usage("no mode given (-L, -P, -C, --create, --delete, dump, verify, or an "
+                        "admin mode: see --help)");
 
     unsigned extra = given & ~modes[mi].allowed;
     for (int i = 0; extra; i++, extra >>= 1)
         if (extra & 1)
             return kc_usage("option %s does not apply to this mode", flag_names[i]);
     unsigned required = modes[mi].required;
-    if (o.mode == KC_MODE_CONSUME && o.group) {
-        /* kcat's form -G GROUP TOPIC...; -t may be given (and repeated) too. */
-        for (int i = 0; i < o.nargs; i++)
-            o.topics[o.ntopics++] = o.args[i];
-        o.nargs = 0;
-        if (o.ntopics > 0)
-            required &= ~(unsigned)F_T;
-        if (!o.registry)
-            return kc_usage("-G needs -R dir:PATH or -R zk:HOST:PORT[/CHROOT]");
-        if (given & F_P)
-            return kc_usage("-p cannot be combined with -G (the group assigns partitions)");
-        if ((given & F_O) && o.start != KC_START_BEGINNING && o.start != KC_START_END)
-            return kc_usage("-o with -G: only beginning or end (where partitions without a "
-                            "committed offset start)");
-    } else if (o.registry) {
-        return kc_usage("-R needs -G");
-    } else if (o.ntopics > 1) {
-        return kc_usage("-t given more than once (several topics only with -G)");
-    }
+    if ((rc = check_combination(&o, given, &required)) != 0)
+        return rc;
     unsigned missing = required & ~given;
     for (int i = 0; missing; i++, missing >>= 1)
         if (missing & 1)
@@ -388,37 +632,29 @@ int main(int argc, char **argv)
             return kc_usage("unexpected argument '%s'", o.args[0]);
         break;
     }
-    if (o.json && o.format)
-        return kc_usage("-J and -f cannot be combined");
 
     switch (o.mode) {
-    case KC_MODE_LIST:
-        rc = kc_list(&o);
-        break;
-    case KC_MODE_CREATE:
-        rc = kc_create(&o);
-        break;
-    case KC_MODE_DELETE:
-        rc = kc_delete(&o);
-        break;
-    case KC_MODE_PRODUCE:
-        rc = kc_produce(&o);
-        break;
-    case KC_MODE_CONSUME:
-        rc = kc_consume(&o);
-        break;
-    case KC_MODE_DUMP:
-        rc = kc_dump(&o);
-        break;
-    case KC_MODE_VERIFY:
-        rc = kc_verify(&o);
-        break;
-    default:
-        rc = KC_EXIT_USAGE;
-        break;
+    case KC_MODE_LIST: rc = kc_list(&o); break;
+    case KC_MODE_CREATE: rc = kc_create(&o); break;
+    case KC_MODE_DELETE: rc = kc_delete(&o); break;
+    case KC_MODE_PRODUCE: rc = kc_produce(&o); break;
+    case KC_MODE_CONSUME: rc = kc_consume(&o); break;
+    case KC_MODE_DUMP: rc = kc_dump(&o); break;
+    case KC_MODE_VERIFY: rc = kc_verify(&o); break;
+    case KC_MODE_ALTER: rc = kc_alter(&o); break;
+    case KC_MODE_DELETE_RECORDS: rc = kc_delete_records(&o); break;
+    case KC_MODE_RETENTION: rc = kc_retention(&o); break;
+    case KC_MODE_STATS: rc = kc_stats(&o); break;
+    case KC_MODE_GROUPS: rc = kc_groups(&o); break;
+    case KC_MODE_DESCRIBE: rc = kc_describe(&o); break;
+    case KC_MODE_RESET: rc = kc_reset_offsets(&o); break;
+    case KC_MODE_DELETE_GROUP: rc = kc_delete_group(&o); break;
+    default: rc = KC_EXIT_USAGE; break;
     }
     free(o.headers);
     free(o.conf);
     free(o.topics);
+    free(unescaped[0]);
+    free(unescaped[1]);
     return rc;
 }

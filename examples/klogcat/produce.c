@@ -1,12 +1,15 @@
 /*
  * produce.c — -P: append records read from standard input or files.
  *
- * Input is one record per line (key before the -K delimiter), or with -l
- * one record per file, byte for byte. Records are gathered into one batch
- * builder per partition (compressed with -z) and appended with
- * klog_append_batch when a batch reaches 1000 records or about 1 MiB (never
- * more than the topic's max batch bytes), when input would block (so
- * interactive input is not held back), and at the end. Without -p, keyed
+ * Input, as kcat reads it: standard input is one record per -D delimiter
+ * (newline by default; key before the -K delimiter, or -k for every
+ * record); each FILE argument is one record, byte for byte, unless -l
+ * splits files the same way. Records are gathered into one batch builder
+ * per partition (compressed with -z, else the topic's compression.type) and
+ * appended with klog_append_batch when a batch reaches 1000 records or
+ * about 1 MiB (never more than the topic's max batch bytes nor its
+ * segment.bytes: a batch must fit in one segment), when input would block
+ * (so interactive input is not held back), and at the end. Without -p, keyed
  * records go to XXH3-64(key) mod partitions and keyless records to one
  * partition per batch, round-robin from a random start.
  */
@@ -34,8 +37,12 @@ typedef struct producer {
     klog_partition_t **parts;  /* per partition, looked up lazily */
     klog_builder_t **builders; /* per partition, created lazily */
     size_t budget;             /* uncompressed record bytes per batch */
+    size_t limit;              /* largest batch the topic accepts */
     size_t pending;            /* record bytes in all builders */
     int32_t rr;                /* partition of the current keyless batch */
+    int codec;                 /* -z, or the topic's compression.type */
+    int64_t left;              /* -c: records still to produce; -1 = no limit */
+    int64_t records, bytes;    /* appended so far (progress) */
 } producer_t;
 
 static int flush_partition(producer_t *pr, int32_t p)
@@ -54,6 +61,7 @@ static int flush_partition(producer_t *pr, int32_t p)
         rc = klog_append_batch(pr->parts[p], batch, len, NULL);
     klog_builder_reset(b);
     if (rc < 0) {
+        kc_progress_end();
         if (rc == KLOG_ETOOLARGE)
             kc_err("appending %zu record(s) to %s-%" PRId32 ": %s (batch of %zu bytes)", n,
                    pr->o->topic, p, klog_strerror(rc), len);
@@ -64,6 +72,10 @@ static int flush_partition(producer_t *pr, int32_t p)
     }
     if (pr->o->partition < 0 && p == pr->rr)
         pr->rr = (pr->rr + 1) % pr->nparts;
+    pr->records += (int64_t)n;
+    pr->bytes += (int64_t)len;
+    kc_progress(pr->o, 0, "%s: %" PRId64 " records appended (%.1f MiB)", pr->o->topic,
+                pr->records, (double)pr->bytes / 1048576.0);
     return 0;
 }
 
@@ -88,6 +100,17 @@ static int add_record(producer_t *pr, const void *key, int32_t klen, const void 
         kc_err("record of %zu bytes is too large", vlen);
         return KLOG_ETOOLARGE;
     }
+    if (pr->left == 0)
+        return 0; /* -c reached: the rest of the input is ignored */
+    if (o->key && klen < 0)
+        key = o->key, klen = (int32_t)strlen(o->key);
+    if (o->null_empty && klen == 0)
+        klen = KLOG_NULL_LEN;
+    int null_value = o->null_empty && vlen == 0;
+    if (o->tee) {
+        fwrite(val, 1, vlen, stdout);
+        fwrite(o->msg_delim, 1, o->msg_delim_len, stdout);
+    }
     if (o->partition >= 0)
         p = o->partition;
     else if (klen >= 0)
@@ -96,7 +119,7 @@ static int add_record(producer_t *pr, const void *key, int32_t klen, const void 
         p = pr->rr;
 
     if (!pr->builders[p]) {
-        rc = klog_builder_new(o->codec, &pr->builders[p]);
+        rc = klog_builder_new(pr->codec, &pr->builders[p]);
         if (rc < 0) {
             kc_err("%s", klog_strerror(rc));
             return rc;
@@ -114,7 +137,7 @@ static int add_record(producer_t *pr, const void *key, int32_t klen, const void 
             return rc;
         if (o->partition < 0 && klen < 0) { /* keyless: the batch moved on */
             p = pr->rr;
-            if (!pr->builders[p] && (rc = klog_builder_new(o->codec, &pr->builders[p])) < 0) {
+            if (!pr->builders[p] && (rc = klog_builder_new(pr->codec, &pr->builders[p])) < 0) {
                 kc_err("%s", klog_strerror(rc));
                 return rc;
             }
@@ -126,8 +149,8 @@ static int add_record(producer_t *pr, const void *key, int32_t klen, const void 
         .timestamp = KLOG_TIMESTAMP_NOW,
         .key = key,
         .key_len = klen,
-        .value = val,
-        .value_len = (int32_t)vlen,
+        .value = null_value ? NULL : val,
+        .value_len = null_value ? KLOG_NULL_LEN : (int32_t)vlen,
         .headers = o->headers,
         .header_count = (uint32_t)o->header_count,
     };
@@ -138,6 +161,14 @@ static int add_record(producer_t *pr, const void *key, int32_t klen, const void 
         return rc;
     }
     pr->pending += klog_builder_size(b) - before;
+    if (pr->left > 0)
+        pr->left--;
+    if (klog_builder_count(b) == 1 && klog_builder_size(b) + KLOG_BATCH_HEADER_SIZE > pr->limit) {
+        kc_err("a record of %zu bytes cannot fit in one batch of %s (at most %zu bytes: "
+               "max.message.bytes and segment.bytes)",
+               vlen, o->topic, pr->limit);
+        return KLOG_ETOOLARGE;
+    }
     if (klog_builder_count(b) >= BATCH_MAX_RECORDS || klog_builder_size(b) >= pr->budget)
         return flush_partition(pr, p);
     if (pr->pending > PENDING_MAX_BYTES)
@@ -165,13 +196,16 @@ static int would_block(int fd)
  * the end, or -errno. Pending batches are appended before blocking. */
 static int next_line(linereader_t *r, producer_t *pr, const uint8_t **line, size_t *len)
 {
+    const char *delim = pr->o->msg_delim;
+    size_t dlen = pr->o->msg_delim_len;
     for (;;) {
-        uint8_t *nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start)
-                                        : NULL;
+        uint8_t *nl = r->end - r->start >= dlen
+                          ? memmem(r->buf + r->start, r->end - r->start, delim, dlen)
+                          : NULL;
         if (nl) {
             *line = r->buf + r->start;
             *len = (size_t)(nl - (r->buf + r->start));
-            r->start = (size_t)(nl - r->buf) + 1;
+            r->start = (size_t)(nl - r->buf) + dlen;
             return 1;
         }
         if (r->eof) {
@@ -218,13 +252,13 @@ static int next_line(linereader_t *r, producer_t *pr, const uint8_t **line, size
 static int produce_lines(producer_t *pr, int fd, const char *name)
 {
     const char *delim = pr->o->key_delim;
-    size_t dlen = delim ? strlen(delim) : 0;
+    size_t dlen = pr->o->key_delim_len;
     linereader_t r = {.fd = fd, .name = name};
     const uint8_t *line = NULL;
     size_t len = 0;
-    int rc;
+    int rc = 0;
 
-    while ((rc = next_line(&r, pr, &line, &len)) == 1) {
+    while (pr->left != 0 && (rc = next_line(&r, pr, &line, &len)) == 1) {
         const uint8_t *key = NULL, *val = line;
         int32_t klen = KLOG_NULL_LEN;
         size_t vlen = len;
@@ -249,6 +283,8 @@ static int produce_file(producer_t *pr, const char *path)
     uint8_t *data;
     size_t len = 0;
     int rc;
+    if (pr->left == 0)
+        return 0;
     if (strcmp(path, "-") == 0) {
         rc = kc_read_whole("/dev/stdin", &data, &len);
     } else {
@@ -277,7 +313,7 @@ int kc_produce(const kc_opts_t *o)
 {
     producer_t pr = {.o = o};
     klog_t *log = NULL;
-    int64_t maxb;
+    int64_t maxb, segb;
     int rc, status = KC_EXIT_FAIL;
 
     if (kc_open_log(o, KLOG_OPEN_NOCREATE, &log) < 0)
@@ -299,9 +335,18 @@ int kc_produce(const kc_opts_t *o)
     /* Records may take what the batch header leaves, minus what the codec
      * can add to incompressible data (a stored block costs 4 bytes per
      * 64 KiB in Kafka's LZ4 framing; be generous for every codec). */
+    if (klog_topic_config(pr.topic, KLOG_CONF_SEGMENT_BYTES, &segb) == 0 && segb > 0 &&
+        segb < maxb)
+        maxb = segb; /* a batch never spans segments */
+    pr.limit = (size_t)maxb;
+    int64_t codec = o->codec;
+    if (codec < 0 && klog_topic_config(pr.topic, KLOG_CONF_COMPRESSION, &codec) < 0)
+        codec = KLOG_COMPRESSION_NONE;
+    pr.codec = (int)codec;
+    pr.left = o->count;
     size_t limit = (size_t)maxb < BATCH_MAX_BYTES ? (size_t)maxb : BATCH_MAX_BYTES;
     pr.budget = limit > 1024 ? limit - KLOG_BATCH_HEADER_SIZE : limit / 2;
-    if (o->codec != KLOG_COMPRESSION_NONE)
+    if (pr.codec != KLOG_COMPRESSION_NONE)
         pr.budget -= pr.budget / 1024 + 256;
 
     pr.parts = calloc((size_t)pr.nparts, sizeof *pr.parts);
@@ -315,9 +360,7 @@ int kc_produce(const kc_opts_t *o)
     pr.rr = (int32_t)((uint64_t)(ts.tv_nsec ^ getpid()) % (uint64_t)pr.nparts);
 
     rc = 0;
-    if (o->whole_files) {
-        if (o->nargs == 0)
-            rc = produce_file(&pr, "-");
+    if (o->nargs > 0 && !o->split_files) {
         for (int i = 0; i < o->nargs && rc >= 0; i++)
             rc = produce_file(&pr, o->args[i]);
     } else if (o->nargs == 0) {
@@ -336,8 +379,16 @@ int kc_produce(const kc_opts_t *o)
     }
     if (rc >= 0)
         rc = flush_all(&pr);
-    if (rc >= 0)
+    if (rc >= 0) {
         status = KC_EXIT_OK;
+        kc_progress(o, 1, "%s: %" PRId64 " records appended (%.1f MiB), done", o->topic,
+                    pr.records, (double)pr.bytes / 1048576.0);
+    }
+    kc_progress_end();
+    if (o->tee && fflush(stdout) != 0) {
+        kc_err("writing standard output: %s", strerror(errno));
+        status = KC_EXIT_FAIL;
+    }
 out:
     if (pr.builders)
         for (int32_t p = 0; p < pr.nparts; p++)

@@ -3,11 +3,16 @@
  * parsing, opening the log with a stderr logger, and escaping bytes for
  * JSON and for human-readable dumps.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "klogcat.h"
 
@@ -47,34 +52,220 @@ int kc_parse_i64(const char *s, int64_t *out)
 
 void kc_stderr_log(void *ctx, int level, const char *msg)
 {
-    int verbose = *(const int *)ctx;
+    int verbose = *(const int *)ctx; /* -1: -q */
     static const char *const names[] = {"error", "warning", "info", "debug"};
-    if (level > (verbose ? KLOG_LOG_INFO : KLOG_LOG_WARN))
+    if (level > (verbose > 0 ? KLOG_LOG_INFO : verbose < 0 ? KLOG_LOG_ERROR : KLOG_LOG_WARN))
         return;
     fprintf(stderr, "klogcat: klog %s: %s\n",
             level >= 0 && level <= KLOG_LOG_DEBUG ? names[level] : "message", msg);
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* 1 when dir holds anything but "." and "..", 0 when empty, -1 unreadable. */
+static int dir_nonempty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    if (!d)
+        return -1;
+    while (!found && (e = readdir(d)) != NULL)
+        found = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return found;
+}
+
+/* Refuse directories that are not log directories (see klogcat.h). */
+static int check_log_dir(const kc_opts_t *o, unsigned flags)
+{
+    struct stat st;
+    if (stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0; /* klog_open reports ENOENT, ENOTDIR, ... itself */
+    if (file_exists(o->dir, "klog.lock") || file_exists(o->dir, "klog.topics"))
+        return 0;
+    if (file_exists(o->dir, "klog.state")) {
+        kc_err("%s: not a libklog log directory: it is one partition's directory "
+               "(klog.state); give the log directory above it (-d %s/..)",
+               o->dir, o->dir);
+        return -1;
+    }
+    int nonempty = dir_nonempty(o->dir);
+    if (flags & (KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE)) {
+        kc_err("%s: not a libklog log directory (it has no klog.lock or klog.topics)", o->dir);
+        return -1;
+    }
+    if (nonempty && !o->force) {
+        kc_err("%s: not a libklog log directory, and not empty: refusing to initialise it "
+               "(give --force to make it a log directory anyway)",
+               o->dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* The pid holding the flock on dir/klog.lock, from /proc/locks; 0 if unknown. */
+static long lock_holder(const char *dir)
+{
+    char path[4096], line[256];
+    struct stat st;
+    long pid = 0;
+    snprintf(path, sizeof path, "%s/klog.lock", dir);
+    if (stat(path, &st) != 0)
+        return 0;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f)
+        return 0;
+    while (!pid && fgets(line, sizeof line, f)) {
+        char kind[16];
+        long p;
+        unsigned maj, min;
+        unsigned long ino;
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%lu", kind, &p, &maj, &min, &ino) == 5 &&
+            strcmp(kind, "FLOCK") == 0 && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+            ino == (unsigned long)st.st_ino)
+            pid = p;
+    }
+    fclose(f);
+    return pid;
 }
 
 int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
 {
     static int verbose;
     klog_config_t *cfg = NULL;
+    if (check_log_dir(o, flags) < 0)
+        return KLOG_ENOTFOUND;
     int rc = klog_config_new(&cfg);
     if (rc < 0) {
         kc_err("%s", klog_strerror(rc));
         return rc;
     }
-    verbose = o->verbose;
+    verbose = o->quiet ? -1 : o->verbose;
     klog_config_set_logger(cfg, kc_stderr_log, &verbose);
     rc = klog_open(o->dir, cfg, flags, out);
     klog_config_free(cfg);
     if (rc < 0) {
-        if (rc == KLOG_ELOCKED)
-            kc_err("%s: %s (another process is writing to it)", o->dir, klog_strerror(rc));
-        else
+        if (rc == KLOG_ELOCKED) {
+            long pid = lock_holder(o->dir);
+            char who[64] = "another process";
+            if (pid > 0)
+                snprintf(who, sizeof who, "process %ld", pid);
+            kc_err("%s: %s: %s is writing to it (it holds %s/klog.lock); stop it first, or use "
+                   "a read-only mode (-L, -C, --stats, --describe)",
+                   o->dir, klog_strerror(rc), who, o->dir);
+        } else {
             kc_err("%s: %s", o->dir, klog_strerror(rc));
+        }
     }
     return rc;
+}
+
+int kc_unescape(const char *s, char **out, size_t *len)
+{
+    size_t n = strlen(s), k = 0;
+    char *b = malloc(n + 1);
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\\') {
+            b[k++] = s[i];
+            continue;
+        }
+        char c = s[++i];
+        switch (c) {
+        case 'n': b[k++] = '\n'; break;
+        case 't': b[k++] = '\t'; break;
+        case 'r': b[k++] = '\r'; break;
+        case '0': b[k++] = '\0'; break;
+        case '\\': b[k++] = '\\'; break;
+        case 'x': {
+            unsigned v = 0;
+            int d;
+            for (d = 0; d < 2; d++) {
+                char h = s[i + 1 + (size_t)d];
+                if (h >= '0' && h <= '9')
+                    v = v * 16 + (unsigned)(h - '0');
+                else if (h >= 'a' && h <= 'f')
+                    v = v * 16 + (unsigned)(h - 'a' + 10);
+                else if (h >= 'A' && h <= 'F')
+                    v = v * 16 + (unsigned)(h - 'A' + 10);
+                else
+                    break;
+            }
+            if (d != 2) {
+                free(b);
+                return -1;
+            }
+            b[k++] = (char)v;
+            i += 2;
+            break;
+        }
+        default:
+            free(b);
+            return -1;
+        }
+    }
+    b[k] = 0;
+    *out = b;
+    *len = k;
+    return 0;
+}
+
+static int progress_tty = -1, progress_shown;
+static int64_t progress_last_ns;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void kc_progress(const kc_opts_t *o, int force, const char *fmt, ...)
+{
+    if (progress_tty < 0)
+        progress_tty = isatty(STDERR_FILENO);
+    if (!progress_tty || o->quiet)
+        return;
+    int64_t now = mono_ns();
+    if (!force && progress_shown && now - progress_last_ns < 200000000)
+        return;
+    progress_last_ns = now;
+    va_list ap;
+    fputs("\r\033[Kklogcat: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+    progress_shown = 1;
+}
+
+void kc_progress_end(void)
+{
+    if (progress_shown) {
+        fputc('\n', stderr);
+        progress_shown = 0;
+    }
+}
+
+void kc_note(const kc_opts_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    if (o->quiet)
+        return;
+    fflush(stdout);
+    fputs("klogcat: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 static const struct {
@@ -119,6 +310,8 @@ int kc_conf_parse(const char *arg, int *key, int64_t *value)
         return -1;
     }
     const char *v = eq + 1;
+    if (strcmp(v, "default") == 0)
+        return 1;
     if (*key == KLOG_CONF_COMPRESSION && klog_compression_parse(v) >= 0) {
         *value = klog_compression_parse(v);
         return 0;
@@ -132,6 +325,22 @@ int kc_conf_parse(const char *arg, int *key, int64_t *value)
         return -1;
     }
     return 0;
+}
+
+const char *kc_conf_value_str(int key, int64_t value, char *buf, size_t cap)
+{
+    const char *name = NULL;
+    if (key == KLOG_CONF_COMPRESSION)
+        name = klog_compression_name((int)value);
+    else if (key == KLOG_CONF_VISIBILITY)
+        name = value == KLOG_VISIBLE_WRITTEN   ? "written"
+               : value == KLOG_VISIBLE_FLUSHED ? "flushed"
+                                               : NULL;
+    if (name)
+        snprintf(buf, cap, "%s", name);
+    else
+        snprintf(buf, cap, "%lld", (long long)value);
+    return buf;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
