@@ -24,6 +24,14 @@ skip() { echo "$*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
 
+# 0. Feature macros are always 0 or 1 and tested with #if, so a file that
+#    forgets its generated header fails to build (-Werror=undef) instead of
+#    quietly building without the feature; #ifdef would hide that.
+bad=$(cd "$root" && grep -nE '^[[:space:]]*#[[:space:]]*(ifdef|ifndef)[[:space:]]+(KLOG|BENCH)_HAVE_|defined[[:space:]]*\(?[[:space:]]*(KLOG|BENCH)_HAVE_' \
+      lib/*/*.[ch] test/*.c test/*/*.[ch] bench/*.[ch] examples/*.c examples/*/*.[ch] 2>/dev/null)
+[ -z "$bad" ] || fail "feature macros tested with #ifdef/#ifndef/defined() (use #if and include the generated header): $bad"
+ok "every feature macro is tested with #if"
+
 command -v make >/dev/null 2>&1 || skip "make not found"
 pkg-config --exists libzstd 2>/dev/null || skip "libzstd-dev not installed: cannot show zstd appearing"
 # Inside `make check` (SANITIZE=1 too): do not hand our make the parent's

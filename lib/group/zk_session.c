@@ -18,7 +18,9 @@
  * Also here: the node primitives every operation uses (error mapping,
  * persistent paths made on demand, decimal node data).
  */
-#ifdef KLOG_HAVE_ZOOKEEPER
+#include "klog_zookeeper.h" /* generated: KLOG_HAVE_ZOOKEEPER */
+
+#if KLOG_HAVE_ZOOKEEPER
 
 #include <errno.h>
 #include <pthread.h>
