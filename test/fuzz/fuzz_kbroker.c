@@ -233,7 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!frame)
             return 0;
         memcpy(frame, data + 1, size - 1);
-        int rc = handle_frame(b, &c, frame, size - 1);
+        int slow = 0;
+        int rc = handle_frame(b, &c, frame, size - 1, &slow);
         if (rc != 0 && rc != -1)
             abort();
         fzk_drain(b, &c);
