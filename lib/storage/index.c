@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/index.h"
 
 static uint32_t count_valid(const klog__index_t *ix, uint32_t n)
 {

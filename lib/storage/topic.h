@@ -1,0 +1,31 @@
+/*
+ * topic.h — one topic: its metadata, explicit settings and partitions
+ * (topic.c owns struct klog_topic). The log keeps the list of topics.
+ */
+#ifndef KLOG_STORAGE_TOPIC_H
+#define KLOG_STORAGE_TOPIC_H
+
+#include "storage/files.h"
+#include "storage/partition.h"
+
+typedef struct klog_topic klog__topic_t;
+
+/* A topic from its metadata with its partitions opened (not loaded). */
+KLOG__HIDDEN int klog__topic_new(const klog__partenv_t *env, const klog__topic_meta_t *m,
+                                 klog__topic_t **out);
+KLOG__HIDDEN void klog__topic_free(klog__topic_t *t);
+/* Load every partition (recovery happens there). */
+KLOG__HIDDEN int klog__topic_load(klog__topic_t *t);
+/* Undo a topic whose creation failed: close it and remove its directories. */
+KLOG__HIDDEN void klog__topic_discard(klog__topic_t *t);
+/* Delete: mark deleted (appends fail, waiters return). */
+KLOG__HIDDEN void klog__topic_mark_deleted(klog__topic_t *t);
+/* After klog__topic_mark_deleted and with the sealer idle: close the
+ * partitions, remove their directories and free the topic. */
+KLOG__HIDDEN void klog__topic_remove(klog__topic_t *t);
+KLOG__HIDDEN const klog__topic_meta_t *klog__topic_meta(const klog__topic_t *t);
+KLOG__HIDDEN const char *klog__topic_get_name(const klog__topic_t *t);
+KLOG__HIDDEN int32_t klog__topic_nparts(const klog__topic_t *t);
+KLOG__HIDDEN klog__partition_t *klog__topic_part(const klog__topic_t *t, int32_t i);
+
+#endif
