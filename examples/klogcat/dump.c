@@ -18,7 +18,6 @@
 #include <xxhash.h>
 
 #include "klogcat.h"
-#include "platform/bytes.h"
 #include "storage/files.h"
 
 typedef struct dumper {
@@ -200,8 +199,8 @@ static void dump_index(dumper_t *d, int timeindex)
         const uint8_t *e = buf + i * esz;
         int64_t pos = (int64_t)(i * esz);
         if (timeindex) {
-            int64_t ts = (int64_t)klog__load64(e);
-            int64_t rel = (int32_t)klog__load32(e + 8);
+            int64_t ts = (int64_t)kc_be64(e);
+            int64_t rel = (int32_t)kc_be32(e + 8);
             printf("timestamp: %" PRId64 " offset: %" PRId64 "\n", ts, add + rel);
             if (rel < 0)
                 problem(d, pos, "negative relative offset %" PRId64, rel);
@@ -213,8 +212,8 @@ static void dump_index(dumper_t *d, int timeindex)
                         add + prev_off);
             prev_b = ts, prev_off = rel;
         } else {
-            int64_t rel = (int32_t)klog__load32(e);
-            int64_t p = klog__load32(e + 4);
+            int64_t rel = (int32_t)kc_be32(e);
+            int64_t p = kc_be32(e + 4);
             printf("offset: %" PRId64 " position: %" PRId64 "\n", add + rel, p);
             if (rel < 0)
                 problem(d, pos, "negative relative offset %" PRId64, rel);
@@ -247,14 +246,14 @@ static void diagnose_seal(dumper_t *d, int err)
     }
     if (len < 8 || memcmp(buf, "KLOGSEAL", 8) != 0)
         problem(d, 0, "bad magic (expected \"KLOGSEAL\")");
-    else if (len >= 12 && klog__load32(buf + 8) != 1)
-        problem(d, 8, "unsupported seal version %" PRIu32, klog__load32(buf + 8));
+    else if (len >= 12 && kc_be32(buf + 8) != 1)
+        problem(d, 8, "unsupported seal version %" PRIu32, kc_be32(buf + 8));
     else if (len != KLOG__SEAL_SIZE)
         problem(d, (int64_t)(len < KLOG__SEAL_SIZE ? len : KLOG__SEAL_SIZE),
                 "file is %zu bytes, a seal is %d", len, KLOG__SEAL_SIZE);
-    else if (klog__load64(buf + 72) != XXH3_64bits(buf, 72))
+    else if (kc_be64(buf + 72) != XXH3_64bits(buf, 72))
         problem(d, 72, "checksum mismatch (bytes 0-71 damaged)");
-    else if (klog__load32(buf + 12) != 0)
+    else if (kc_be32(buf + 12) != 0)
         problem(d, 12, "reserved bytes not zero");
     else
         problem(d, 16, "seal fields are inconsistent: %s", klog_strerror(err));

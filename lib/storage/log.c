@@ -33,14 +33,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage/checkpoints.h"
 #include "storage/config.h"
 #include "storage/log.h"
 #include "storage/sealer.h"
 #include "storage/topic.h"
 
 #define CLEAN_MARKER ".kafka_cleanshutdown"
-#define RP_CKPT "recovery-point-offset-checkpoint"
-#define LS_CKPT "log-start-offset-checkpoint"
 
 struct klog {
     char *dir;
@@ -97,140 +96,13 @@ static klog__topic_t *find_topic(klog__log_t *log, const char *name, size_t *idx
 
 /* ------------------------------------------------------------ checkpoints */
 
-/* Sort a checkpoint by (topic, partition, position) so lookups are binary
- * searches: opening 10,000 partitions must not cost 10^8 comparisons. */
-static int cmp_ckpt(const void *a, const void *b)
-{
-    const klog__ckpt_entry_t *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
-    if (c)
-        return c;
-    return x->partition < y->partition ? -1 : x->partition > y->partition;
-}
-
-static int64_t ckpt_find(const klog__ckpt_t *c, const char *topic, int32_t part, int64_t dflt)
-{
-    klog__ckpt_entry_t key = {(char *)topic, part, 0};
-    size_t lo = 0, hi = c->count;
-    /* Last of equal entries: Kafka keeps the last duplicate. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cmp_ckpt(&c->entries[mid], &key) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0 && cmp_ckpt(&c->entries[lo - 1], &key) == 0)
-        return c->entries[lo - 1].offset;
-    return dflt;
-}
-
-/* Stable merge sort (entries keep file order among duplicates). On
- * allocation failure the entries stay unsorted and lookups degrade to the
- * linear klog__ckpt_lookup. */
-static int ckpt_sort(klog__ckpt_t *c)
-{
-    size_t n = c->count;
-    if (n < 2)
-        return 1;
-    klog__ckpt_entry_t *tmp = klog__malloc(n * sizeof *tmp), *a = c->entries, *b = tmp;
-    if (!tmp)
-        return 0;
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi)
-                b[k++] = cmp_ckpt(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
-            while (i < mid)
-                b[k++] = a[i++];
-            while (j < hi)
-                b[k++] = a[j++];
-        }
-        klog__ckpt_entry_t *t = a;
-        a = b;
-        b = t;
-    }
-    if (a != c->entries)
-        memcpy(c->entries, a, n * sizeof *a);
-    free(tmp);
-    return 1;
-}
-
-static int64_t ckpt_get(const klog__ckpt_t *c, int sorted, const char *topic, int32_t part)
-{
-    return sorted ? ckpt_find(c, topic, part, 0) : klog__ckpt_lookup(c, topic, part, 0);
-}
-
-static int apply_checkpoints(klog__log_t *log)
-{
-    klog__ckpt_t rp = {0}, ls = {0};
-    int rc = klog__ckpt_read(log->dir, RP_CKPT, &rp);
-    if (rc && rc != -ENOENT) {
-        klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): full recovery",
-                  log->dir, RP_CKPT, klog_strerror(rc));
-        klog__ckpt_free(&rp);
-        log->clean_open = 0;
-    }
-    rc = klog__ckpt_read(log->dir, LS_CKPT, &ls);
-    if (rc && rc != -ENOENT)
-        klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): ignored", log->dir,
-                  LS_CKPT, klog_strerror(rc));
-    int rs = ckpt_sort(&rp), lss = ckpt_sort(&ls);
-    for (size_t i = 0; i < log->ntopics; i++) {
-        klog__topic_t *t = log->topics[i];
-        const char *name = klog__topic_get_name(t);
-        for (int32_t j = 0; j < klog__topic_nparts(t); j++)
-            klog__partition_set_checkpoints(klog__topic_part(t, j), ckpt_get(&rp, rs, name, j),
-                                            ckpt_get(&ls, lss, name, j));
-    }
-    klog__ckpt_free(&rp);
-    klog__ckpt_free(&ls);
-    return 0;
-}
-
 int klog__log_write_checkpoints(klog__log_t *log)
 {
     if (klog__is_rdonly(log))
         return 0;
     pthread_mutex_lock(&log->mu);
-    size_t n = 0;
-    for (size_t i = 0; i < log->ntopics; i++)
-        n += (size_t)klog__topic_nparts(log->topics[i]);
-    klog__ckpt_entry_t *rp = klog__calloc(n ? n : 1, sizeof *rp);
-    klog__ckpt_entry_t *ls = klog__calloc(n ? n : 1, sizeof *ls);
-    int rc = -ENOMEM;
-    size_t k = 0, kl = 0;
-    if (!rp || !ls)
-        goto out;
-    for (size_t i = 0; i < log->ntopics; i++) {
-        klog__topic_t *t = log->topics[i];
-        for (int32_t j = 0; j < klog__topic_nparts(t); j++) {
-            klog__partition_t *p = klog__topic_part(t, j);
-            if (!klog__partition_loaded(p))
-                continue;
-            rp[k].topic = (char *)klog__topic_get_name(t);
-            rp[k].partition = j;
-            rp[k].offset = klog__partition_recovery_point(p);
-            k++;
-            int64_t start = klog__partition_log_start(p);
-            klog__seglist_t *l = klog__partition_segments(p);
-            int64_t first = l && l->n ? klog__segment_base(l->seg[0]) : 0;
-            klog__seglist_unref(l);
-            if (start > first) { /* Kafka writes only these */
-                ls[kl] = rp[k - 1];
-                ls[kl].offset = start;
-                kl++;
-            }
-        }
-    }
-    rc = klog__ckpt_write(log->dir, RP_CKPT, rp, k);
-    if (!rc)
-        rc = klog__ckpt_write(log->dir, LS_CKPT, ls, kl);
-out:
+    int rc = klog__checkpoints_write(log->dir, log->topics, log->ntopics);
     pthread_mutex_unlock(&log->mu);
-    free(rp);
-    free(ls);
     return rc;
 }
 
@@ -286,10 +158,10 @@ static int write_checkpoints_cb(void *ctx) { return klog__log_write_checkpoints(
 
 static void log_free(klog__log_t *log)
 {
+    klog__sealer_free(log->sealer); /* queued segments reach their partitions */
     for (size_t i = 0; i < log->ntopics; i++)
         klog__topic_free(log->topics[i]);
     free(log->topics);
-    klog__sealer_free(log->sealer);
     klog__fdcache_free(log->fdcache);
     if (log->lock_fd >= 0)
         klog__close(log->lock_fd);
@@ -427,7 +299,8 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
     rc = load_topics(log);
     if (rc)
         goto fail;
-    apply_checkpoints(log);
+    if (klog__checkpoints_apply(log->dir, log->topics, log->ntopics, &log->cfg.logger))
+        log->clean_open = 0;
     if (!log->clean_open && !rdonly && log->ntopics)
         klog__log(&log->cfg.logger, KLOG_LOG_INFO,
                   "%s: no clean-shutdown marker: recovering unsealed segments", dir);
@@ -569,22 +442,10 @@ int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
     if (partitions == 0)
         partitions = (int32_t)klog__config_value(&log->cfg, NULL, KLOG_CONF_DEFAULT_PARTITIONS);
     klog__topic_meta_t m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.name, sizeof m.name, "%s", name);
-    m.partitions = partitions;
-    if (topic_cfg) {
-        for (int k = 0; k < KLOG__CONF_SLOTS; k++) {
-            if (!KLOG__CONF_ISSET(topic_cfg, k))
-                continue;
-            if (!klog__config_is_topic_key(k))
-                return KLOG_ECONFIG;
-            m.conf[m.nconf].key = k;
-            m.conf[m.nconf].value = topic_cfg->value[k];
-            m.nconf++;
-        }
-    }
+    int rc = klog__topic_meta_build(name, partitions, topic_cfg, &m);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&log->mu);
-    int rc;
     klog__topic_t *t = NULL;
     if (find_topic(log, name, NULL)) {
         rc = KLOG_ETOPICEXISTS;

@@ -24,7 +24,6 @@ struct klog__sealer {
     seal_item_t *q;
     size_t n, cap;
     int busy;               /* a seal is running now */
-    const void *busy_ctx;
     int stop;
 };
 
@@ -100,7 +99,6 @@ int klog__sealer_next(klog__sealer_t *q, int timeout_ms)
     memmove(q->q, q->q + 1, (q->n - 1) * sizeof *q->q);
     q->n--;
     q->busy = 1;
-    q->busy_ctx = it.ctx;
     pthread_mutex_unlock(&q->mu);
     if (!klog__segment_is_deleted(it.s)) {
         int rc = klog__segment_seal(it.s);
@@ -110,7 +108,6 @@ int klog__sealer_next(klog__sealer_t *q, int timeout_ms)
     klog__segment_unref(it.s);
     pthread_mutex_lock(&q->mu);
     q->busy = 0;
-    q->busy_ctx = NULL;
     pthread_cond_broadcast(&q->done_cv);
     pthread_mutex_unlock(&q->mu);
     return 1;

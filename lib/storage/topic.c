@@ -19,6 +19,24 @@ struct klog_topic {
     int32_t nparts;
 };
 
+int klog__topic_meta_build(const char *name, int32_t partitions, const klog_config_t *cfg,
+                           klog__topic_meta_t *m)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->partitions = partitions;
+    for (int k = 0; cfg && k < KLOG__CONF_SLOTS; k++) {
+        if (!KLOG__CONF_ISSET(cfg, k))
+            continue;
+        if (!klog__config_is_topic_key(k))
+            return KLOG_ECONFIG;
+        m->conf[m->nconf].key = k;
+        m->conf[m->nconf].value = cfg->value[k];
+        m->nconf++;
+    }
+    return 0;
+}
+
 void klog__topic_free(klog__topic_t *t)
 {
     if (!t)

@@ -10,6 +10,10 @@
 
 typedef struct klog_topic klog__topic_t;
 
+/* Metadata for a new topic: name, partitions and cfg's explicit settings
+ * (KLOG_ECONFIG when one is not a topic setting). */
+KLOG__HIDDEN int klog__topic_meta_build(const char *name, int32_t partitions,
+                                        const klog_config_t *cfg, klog__topic_meta_t *m);
 /* A topic from its metadata with its partitions opened (not loaded). */
 KLOG__HIDDEN int klog__topic_new(const klog__partenv_t *env, const klog__topic_meta_t *m,
                                  klog__topic_t **out);
