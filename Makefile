@@ -232,6 +232,7 @@ check: deps
 PYTHON ?= python3
 check-layers:
 	@echo "== include walls =="
+	@mkdir -p $(O)
 	$(Q)$(PYTHON) test/check_layers.py .
 	$(Q)$(PYTHON) test/check_layers.py --self-test . > $(O)/check_layers_selftest.log 2>&1 || \
 	    { cat $(O)/check_layers_selftest.log; exit 1; }
