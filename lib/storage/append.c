@@ -103,6 +103,28 @@ static int should_roll(klog__partition_t *p, klog__segment_t *s, int64_t size, i
                                      klog__partition_conf(p, KLOG_CONF_SEGMENT_MS));
 }
 
+int klog_segment_roll(klog_partition_t *p)
+{
+    if (!p)
+        return -EINVAL;
+    if (p->env->rdonly)
+        return KLOG_EREADONLY;
+    if (atomic_load(&p->failed))
+        return KLOG_EFAILED;
+    if (atomic_load(&p->deleted))
+        return KLOG_ENOTOPIC;
+    pthread_mutex_lock(&p->append_mu);
+    klog__seglist_t *l = p->segs;
+    int rc = 0;
+    if (klog__segment_bytes(l->seg[l->n - 1], 0) > 0) {
+        rc = roll(p, l, atomic_load(&p->log_end));
+        if (!rc)
+            rc = 1;
+    }
+    pthread_mutex_unlock(&p->append_mu);
+    return rc;
+}
+
 /* ------------------------------------------------------------ append */
 
 /*

@@ -262,6 +262,18 @@ out:
     return rc;
 }
 
+int64_t klog__segment_first_ts(klog__segment_t *s)
+{
+    if (klog__segment_pin(s, 0) != 0)
+        return -1;
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, 0, klog__segment_readable(s), 0, 0);
+    klog_batch_info_t bi;
+    int k = klog__cursor_peek(&c, &bi);
+    klog__segment_unpin(s);
+    return k == KLOG__CUR_BATCH ? bi.base_timestamp : -1;
+}
+
 /* Read-only openers learn the log end from the writer's state file, or,
  * when there is none, by walking the batch headers of the last segment. */
 int klog__segment_scan_tail(klog__segment_t *s)

@@ -228,6 +228,11 @@ int klog__partition_readers(klog__partition_t *p) { return atomic_load(&p->reade
 int klog__partition_rdonly(const klog__partition_t *p) { return p->env->rdonly; }
 const klog__logger_t *klog__partition_logger(const klog__partition_t *p) { return p->env->logger; }
 long klog__partition_fsyncs(klog__partition_t *p) { return atomic_load(&p->fsyncs); }
+void klog__partition_wait_sealed(klog__partition_t *p)
+{
+    if (p->env->sealer)
+        klog__sealer_wait(p->env->sealer, p);
+}
 
 void klog__partition_set_checkpoints(klog__partition_t *p, int64_t recovery_point,
                                      int64_t log_start)

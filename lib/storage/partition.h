@@ -83,6 +83,8 @@ KLOG__HIDDEN int klog__partition_rdonly(const klog__partition_t *p);
 KLOG__HIDDEN const klog__logger_t *klog__partition_logger(const klog__partition_t *p);
 /* Effective setting (topic's, else the log's, else the default). */
 KLOG__HIDDEN int64_t klog__partition_conf(const klog__partition_t *p, int key);
+/* Wait until no segment of p is queued for sealing. */
+KLOG__HIDDEN void klog__partition_wait_sealed(klog__partition_t *p);
 /* fsyncs run by the group commit (tests). */
 KLOG__HIDDEN long klog__partition_fsyncs(klog__partition_t *p);
 

@@ -437,3 +437,39 @@ int64_t klog__segment_timeidx_floor(klog__segment_t *s, int64_t ts)
 {
     return klog__timeidx_lookup(&s->tix, ts);
 }
+
+void klog__segment_timeidx_floor_entry(klog__segment_t *s, int64_t ts, int64_t *ets, int64_t *eoff)
+{
+    const klog__index_t *ix = &s->tix;
+    uint32_t n = atomic_load_explicit(&ix->entries, memory_order_acquire);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t t, o;
+        klog__timeidx_entry(ix, mid, &t, &o);
+        if (t <= ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *ets = -1;
+    *eoff = s->base;
+    if (lo > 0)
+        klog__timeidx_entry(ix, lo - 1, ets, eoff);
+}
+
+void klog__segment_index_bytes(klog__segment_t *s, int64_t *index, int64_t *timeindex)
+{
+    *index = (int64_t)atomic_load(&s->oix.entries) * KLOG__OFFIDX_ENTRY;
+    *timeindex = (int64_t)atomic_load(&s->tix.entries) * KLOG__TIMEIDX_ENTRY;
+}
+
+int klog__segment_open_ro(klog__segment_t *s, const char *ext)
+{
+    pthread_mutex_lock(&s->mu);
+    char *path = klog__segment_path(s, ext);
+    int fd = path ? klog__open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) : -ENOMEM;
+    pthread_mutex_unlock(&s->mu);
+    free(path);
+    return fd;
+}

@@ -95,6 +95,17 @@ KLOG__HIDDEN int64_t klog__segment_offidx_pos_floor(klog__segment_t *s, int64_t 
 /* Time index floor (needs a pin): offset of the largest entry with
  * timestamp <= ts; else base. */
 KLOG__HIDDEN int64_t klog__segment_timeidx_floor(klog__segment_t *s, int64_t ts);
+/* Time index floor (needs a pin): (timestamp, offset) of the largest entry
+ * with timestamp <= ts; (-1, base) when none. */
+KLOG__HIDDEN void klog__segment_timeidx_floor_entry(klog__segment_t *s, int64_t ts, int64_t *ets,
+                                                    int64_t *eoff);
+/* Bytes of valid entries in the offset and time index (needs a pin). */
+KLOG__HIDDEN void klog__segment_index_bytes(klog__segment_t *s, int64_t *index, int64_t *timeindex);
+/* Open one of the segment's files (".log", ".index", ...) read-only under
+ * its lock, so a concurrent rename to *.deleted is seen: fd or -errno. */
+KLOG__HIDDEN int klog__segment_open_ro(klog__segment_t *s, const char *ext);
+/* baseTimestamp of the first batch (reads its header), -1 when empty. */
+KLOG__HIDDEN int64_t klog__segment_first_ts(klog__segment_t *s);
 /* Lease pins: a lease holds them (with a pin) on each segment it covers;
  * truncation refuses segments that have any. */
 KLOG__HIDDEN void klog__segment_lease_pin(klog__segment_t *s);
