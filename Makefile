@@ -1,7 +1,8 @@
 # libklog — plain GNU Makefile.
 #
 #   make                 library (static + shared), tools, examples, benchmarks
-#   make check           fast test tier (Check suites, script tests, fuzz corpus replay)
+#   make check           fast test tier (include walls, Check suites, script tests, fuzz replay)
+#   make check-layers    fail when an #include crosses a layer or module wall
 #   make check SANITIZE=1  the same under ASan+UBSan (build/asan)
 #   make tsan-check      threaded suites ("threads" in their name) under TSan (build/tsan)
 #   make stress          crash (kill -9) rounds, ROUNDS=1000 by default
@@ -165,8 +166,8 @@ FUZZ_SRC  := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(patsubst test/fuzz/%.c,$(O)/fuzz/%_replay,$(FUZZ_SRC))
 TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/*.c))
 
-.PHONY: FORCE all lib check check-unit check-scripts check-fuzz demo install uninstall clean man \
-        deps stress fuzz bench bench-quick tsan-check config interop
+.PHONY: FORCE all lib check check-layers check-unit check-scripts check-fuzz demo install uninstall \
+        clean man deps stress fuzz bench bench-quick tsan-check config interop
 .DEFAULT_GOAL := all
 
 all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(O)/klog.pc
@@ -271,8 +272,21 @@ deps:
 	@sh .ci/deps
 
 check: deps
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FUZZ_REPLAY) $(TEST_HELPERS)
 	@$(MAKE) --no-print-directory check-unit check-fuzz check-scripts
+
+# Include walls (test/check_layers.py): layers include only downwards, read/
+# produce/ group/ only storage's interface headers, module-private headers
+# only their module, no include cycle, examples only klog.h. The self-test
+# plants each kind of violation in a copy of the tree and must see it fail.
+PYTHON ?= python3
+check-layers:
+	@echo "== include walls =="
+	@mkdir -p $(O)
+	$(Q)$(PYTHON) test/check_layers.py .
+	$(Q)$(PYTHON) test/check_layers.py --self-test . > $(O)/check_layers_selftest.log 2>&1 || \
+	    { cat $(O)/check_layers_selftest.log; exit 1; }
 
 check-unit: $(TEST_BIN) $(TEST_HELPERS)
 	@echo "== Check suites ($(O)) =="

@@ -12,6 +12,7 @@
  *   klog_producer_t   batches single records per partition (linger, delivery)
  *   klog_reader_t     a record iterator over one partition
  *   klog_lease_t      byte ranges of a partition pinned for zero-copy sending
+ *   klog_segment_pin_t  one segment's files pinned whole (ship, back up, upload)
  *   klog_config_t     keyed settings for a log, a topic or a producer
  *   klog_builder_t    encodes records into one Kafka RecordBatch v2
  *   klog_batch_reader_t  decodes the records of one RecordBatch v2
@@ -40,6 +41,7 @@
  *                     one thread once producing has stopped
  *   klog_reader_t     one thread at a time (each thread opens its own)
  *   klog_lease_t      one thread at a time; may be released from any thread
+ *   klog_segment_pin_t  any thread (read-only); released from any thread
  *   klog_config_t     one thread at a time; copied when passed to an open
  *   klog_builder_t, klog_batch_reader_t   one thread at a time
  *   codec functions   any thread (pure functions over memory)
@@ -659,6 +661,97 @@ KLOG_API void klog_lease_release(klog_lease_t *l);
  * read-only opens (-ENOTSUP: use klog_partition_wait). Errors: -errno.
  */
 KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
+
+/* ---------------------------------------------------------------- segments */
+/*
+ * A partition is a list of segments, each a "<base offset>.log" of whole
+ * batches with its ".index" (offset -> file position) and ".timeindex"
+ * (timestamp -> offset) in Kafka's format (kafka-format.md 3), plus
+ * libklog's ".seal". The last segment is active (appends go there); a
+ * rolled segment is fsynced and sealed by the background thread soon after
+ * (klog_sync() waits for that) and never changes again until retention,
+ * DeleteRecords or truncation removes it. This is what a server using
+ * libklog as its storage engine needs to ship, back up or tier segments.
+ */
+typedef struct klog_segment_info {
+    int64_t base_offset;     /* first offset it may hold (its file name) */
+    int64_t next_offset;     /* last offset + 1 of its last batch (base_offset: empty) */
+    int64_t size;            /* bytes of the .log */
+    int64_t first_timestamp; /* baseTimestamp of its first batch, -1 when empty */
+    int64_t max_timestamp;   /* largest batch maxTimestamp, -1 when empty */
+    int active;              /* 1 for the last segment, which appends extend */
+    int sealed;              /* 1 once a seal describes it (rolled and sealed) */
+    const char *log_path;    /* file paths, in the same allocation as the array */
+    const char *index_path;
+    const char *timeindex_path;
+    const char *seal_path;   /* present only when sealed */
+} klog_segment_info_t;
+
+/*
+ * A snapshot of the partition's segments in offset order, the active one
+ * last. *out (one allocation with its paths; free() it) gets *count
+ * entries. The list may be stale as soon as it returns (a roll, retention);
+ * pin a segment to hold it. Reads each segment's first batch header.
+ * Any thread. Errors: -ENOMEM, -errno.
+ */
+KLOG_API int klog_segment_list(klog_partition_t *p, klog_segment_info_t **out, size_t *count);
+
+/* A held segment: its files stay, their bytes below the sizes given do
+ * not change, and their descriptors stay open until klog_segment_unpin(). */
+typedef struct klog_segment_pin klog_segment_pin_t;
+
+typedef struct klog_segment_files {
+    int64_t base_offset;
+    int64_t next_offset;     /* at pin time */
+    int sealed;              /* at pin time: the sizes below are final */
+    int log_fd;              /* read-only use: do not close, seek or write */
+    int64_t log_size;        /* bytes of the .log covered by the pin */
+    int index_fd;            /* -1 when the file is missing (costs only speed) */
+    int64_t index_size;      /* bytes of valid entries (8 each) */
+    int timeindex_fd;        /* -1 when missing */
+    int64_t timeindex_size;  /* bytes of valid entries (12 each) */
+} klog_segment_files_t;
+
+/*
+ * Pin the segment whose base offset is base_offset, exactly as a lease
+ * pins what it covers: while held, retention and DeleteRecords that remove
+ * it defer the unlink (its files stay, renamed *.deleted), klog_truncate()
+ * over it fails with KLOG_EBUSY, the descriptor LRU leaves it open and
+ * klog_close() returns KLOG_EBUSY. The active segment may be pinned: its
+ * bytes below log_size stay as they are while appends go on after them.
+ * Any thread. Errors: KLOG_EOFFSET (no segment has that base offset),
+ * -ENOMEM, -errno (opening the files).
+ */
+KLOG_API int klog_segment_pin(klog_partition_t *p, int64_t base_offset,
+                              klog_segment_pin_t **out);
+/* The pinned files (owned by the pin, valid until unpin). */
+KLOG_API const klog_segment_files_t *klog_segment_pin_files(const klog_segment_pin_t *sp);
+/*
+ * Offset index lookup with Kafka's floor semantics (OffsetIndex.lookup): the
+ * entry with the largest offset <= offset, as (*entry_offset, *position in
+ * the .log); (base_offset, 0) when there is none. A reader starts scanning
+ * batches at *position to find `offset`. Errors: -EINVAL.
+ */
+KLOG_API int klog_segment_lookup_offset(const klog_segment_pin_t *sp, int64_t offset,
+                                        int64_t *entry_offset, int64_t *position);
+/*
+ * Time index lookup (TimeIndex.lookup): the entry with the largest
+ * timestamp <= timestamp, as (*entry_timestamp, *entry_offset); (-1,
+ * base_offset) when there is none. Records at or after the timestamp are at
+ * or after *entry_offset. Errors: -EINVAL.
+ */
+KLOG_API int klog_segment_lookup_time(const klog_segment_pin_t *sp, int64_t timestamp,
+                                      int64_t *entry_timestamp, int64_t *entry_offset);
+/* Release a pin (any thread). Deferred deletions proceed. NULL ok. */
+KLOG_API void klog_segment_unpin(klog_segment_pin_t *sp);
+
+/*
+ * Roll now: the active segment is closed to appends (the background thread
+ * seals it; klog_sync() waits) and a new one starts at the log end. Returns
+ * 1 when it rolled, 0 when the active segment was empty (nothing to roll).
+ * Errors: KLOG_EREADONLY, KLOG_EFAILED, KLOG_ENOTOPIC (deleted), -errno.
+ */
+KLOG_API int klog_segment_roll(klog_partition_t *p);
 
 /* ---------------------------------------------------------------- producer */
 /*

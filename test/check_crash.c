@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "klog.h"
-#include "storage/storage.h"
+#include "platform/platform.h"
 #include "util/testutil.h"
 #include "util/tu_records.h"
 

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "klog.h"
-#include "storage/storage.h"
+#include "platform/platform.h"
 #include "util/testutil.h"
 #include "util/tu_records.h"
 
@@ -45,8 +45,9 @@
 #define ROUNDS 24   /* append rounds per workload */
 #define NPART 4
 
-static const char *const op_names[KLOG__FAULT_NOPS] = {"open", "write", "fsync", "mmap",
-                                                       "rename", "alloc", "truncate", "read"};
+static const char *const op_names[KLOG__FAULT_NOPS] = {
+    "open", "write", "fsync", "mmap", "rename", "alloc", "truncate", "read",
+    "unlink", "dirlist", "stat", "mkdir"};
 
 /* Partitions of the workload: topic, partition, and what it exercises. */
 static const struct {
@@ -436,12 +437,18 @@ static int pick_err(int op, int k)
 {
     static const int open_errs[] = {EIO, EMFILE, ENOSPC, EACCES};
     static const int io_errs[] = {EIO, ENOSPC};
+    static const int path_errs[] = {EIO, EACCES};
+    static const int dir_errs[] = {EIO, EMFILE, ENOMEM};
     switch (op) {
     case KLOG__FAULT_OPEN: return open_errs[k % 4];
     case KLOG__FAULT_MMAP:
     case KLOG__FAULT_ALLOC: return ENOMEM;
     case KLOG__FAULT_FSYNC:
     case KLOG__FAULT_READ: return EIO;
+    case KLOG__FAULT_UNLINK:
+    case KLOG__FAULT_STAT: return path_errs[k % 2];
+    case KLOG__FAULT_DIR: return dir_errs[k % 3];
+    case KLOG__FAULT_MKDIR: return k % 2 ? EACCES : ENOSPC;
     default: return io_errs[k % 2];
     }
 }

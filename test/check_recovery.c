@@ -9,7 +9,7 @@
  * second process (read-only follower, lowered RLIMIT_NOFILE) fork one that
  * reports success through its exit status. Children never call ck_assert.
  *
- * Internals are read through "storage/storage.h" (fsyncs, recovery stats,
+ * Internals are read through the storage headers (log.h, partition.h) (fsyncs, recovery stats,
  * LRU count) and faults are injected through the platform seam.
  */
 #include <check.h>
@@ -30,7 +30,8 @@
 #include <unistd.h>
 
 #include "klog.h"
-#include "storage/storage.h"
+#include "storage/log.h"
+#include "storage/partition.h"
 #include "util/testutil.h"
 
 #define T0 1700000000000LL
@@ -231,7 +232,7 @@ static klog_offsets_t offsets(klog_partition_t *p)
     return o;
 }
 
-static long fsyncs(klog_partition_t *p) { return atomic_load(&((struct klog_partition *)p)->fsyncs); }
+static long fsyncs(klog_partition_t *p) { return klog__partition_fsyncs(p); }
 
 static char *pdir(const char *dir) { return klog__asprintf("%s/" TOPIC "-0", dir); }
 
@@ -251,10 +252,10 @@ static int exists(const char *path) { return access(path, F_OK) == 0; }
 /* Base offsets of the partition's segments, in order; returns count. */
 static int seg_bases(klog_partition_t *p, int64_t *v, int max)
 {
-    klog__seglist_t *l = klog__partition_segments((struct klog_partition *)p);
+    klog__seglist_t *l = klog__partition_segments(p);
     int n = 0;
     for (size_t i = 0; l && i < l->n && n < max; i++)
-        v[n++] = l->seg[i]->base;
+        v[n++] = klog__segment_base(l->seg[i]);
     klog__seglist_unref(l);
     return n;
 }
@@ -629,7 +630,7 @@ START_TEST(test_truncated_tail_every_byte)
                       (long long)cut, (long long)of.log_end, (long long)last_base);
         ck_assert_int_eq(of.high_watermark, last_base);
         ck_assert_int_eq(file_size(lp), last_pos);
-        ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), cut - last_pos);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->truncated_bytes), cut - last_pos);
         CHECK_RANGE(p, 0, last_base);
         CHECK_RANGE(p, last_base / 2, last_base);
         ck_assert_int_eq(append_at(p, last_base, 3), 0);
@@ -638,7 +639,7 @@ START_TEST(test_truncated_tail_every_byte)
         /* And again after the clean close. */
         log = open_log(work, kv);
         p = part(log, 0);
-        ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
         CHECK_RANGE(p, 0, last_base + 3);
         ck_assert_int_eq(klog_close(log), 0);
         tu_rmtree(work);
@@ -694,7 +695,7 @@ START_TEST(test_garbage_mid_segment)
     klog_offsets_t of = offsets(p);
     ck_assert_int_eq(of.log_end, bad_base);
     ck_assert_int_eq(file_size(lp), (int64_t)pos);
-    ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), (int64_t)len - (int64_t)pos);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->truncated_bytes), (int64_t)len - (int64_t)pos);
     CHECK_RANGE(p, 0, bad_base);
     ck_assert_int_eq(append_at(p, bad_base, 2), 0);
     CHECK_RANGE(p, 0, bad_base + 2);
@@ -738,7 +739,7 @@ START_TEST(test_truncated_sealed_middle)
     ck_assert_int_eq(klog_close(log), 0);
     log = open_log(tmp, kv);
     p = part(log, 0);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
     CHECK_RANGE(p, 0, bases[2] + 40);
     ck_assert_int_eq(klog_close(log), 0);
     free(lp);
@@ -771,7 +772,7 @@ START_TEST(test_sealed_middle_grown)
     ck_assert_int_eq(of.log_end, 150);
     ck_assert_int_eq(of.segments, n);
     ck_assert_int_eq(file_size(lp), sz);
-    ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), 100);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->truncated_bytes), 100);
     CHECK_RANGE(p, 0, 150);
     ck_assert_int_eq(klog_close(log), 0);
     free(lp);
@@ -931,7 +932,7 @@ static void index_case(int active, int which, int zero_fill)
     klog_partition_t *p = part(log, 0);
     check_lookups(p);
     CHECK_RANGE(p, 0, IX_RECORDS);
-    ck_assert_int_ge(atomic_load(&log->stat_rebuilt_indexes), 1);
+    ck_assert_int_ge(atomic_load(&klog__log_stats(log)->rebuilt_indexes), 1);
     ck_assert_int_eq(klog_close(log), 0);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < 2; k++) {
@@ -948,7 +949,7 @@ static void index_case(int active, int which, int zero_fill)
     /* Appends after the rebuild still index and read correctly. */
     log = open_log(tmp, ix_kv);
     p = part(log, 0);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
     append_range(p, IX_RECORDS, IX_RECORDS + 50);
     CHECK_RANGE(p, 0, IX_RECORDS + 50);
     ck_assert_int_eq(klog_close(log), 0);
@@ -984,9 +985,9 @@ START_TEST(test_seal_deleted)
     klog_t *log = open_log(tmp, ix_kv);
     klog_partition_t *p = part(log, 0);
     /* Only the segment that lost its seal was read. */
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 1);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_bytes), file_size(lp));
-    ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 1);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_bytes), file_size(lp));
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->truncated_bytes), 0);
     ck_assert_int_eq(offsets(p).log_end, IX_RECORDS);
     ck_assert_int_eq(offsets(p).segments, n);
     ck_assert(exists(sp)); /* sealed again */
@@ -994,7 +995,7 @@ START_TEST(test_seal_deleted)
     CHECK_RANGE(p, 0, IX_RECORDS);
     ck_assert_int_eq(klog_close(log), 0);
     log = open_log(tmp, ix_kv);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
     ck_assert_int_eq(klog_close(log), 0);
     free(sp);
     free(lp);
@@ -1061,15 +1062,15 @@ START_TEST(test_clean_reopen_no_scan)
         atomic_store(&recovery_msgs, 0);
         klog_t *log = open_log(tmp, ix_kv);
         klog_partition_t *p = part(log, 0);
-        ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
-        ck_assert_int_eq(atomic_load(&log->stat_scanned_bytes), 0);
-        ck_assert_int_eq(atomic_load(&log->stat_rebuilt_indexes), 0);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_bytes), 0);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->rebuilt_indexes), 0);
         ck_assert_int_eq(atomic_load(&recovery_msgs), 0);
         ck_assert_int_ge(offsets(p).segments, n);
         ck_assert_int_eq(offsets(p).log_end, IX_RECORDS + round * 10);
         CHECK_RANGE(p, 0, IX_RECORDS + round * 10);
         append_range(p, IX_RECORDS + round * 10, IX_RECORDS + round * 10 + 10);
-        ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+        ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
         ck_assert_int_eq(klog_close(log), 0);
     }
 }
@@ -1117,9 +1118,9 @@ START_TEST(test_unclean_scans_only_tail)
     ck_assert_int_ge(n, 3);
     char *lp = seg_file(tmp, bases[n - 1], ".log");
     /* Only the active segment (the unsealed tail) was read. */
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 1);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_bytes), file_size(lp));
-    ck_assert_int_eq(atomic_load(&log->stat_truncated_bytes), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 1);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_bytes), file_size(lp));
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->truncated_bytes), 0);
     ck_assert_int_gt(atomic_load(&recovery_msgs), 0);
     ck_assert_int_eq(offsets(p).log_end, total);
     check_lookups(p);
@@ -1127,7 +1128,7 @@ START_TEST(test_unclean_scans_only_tail)
     append_range(p, total, total + 3);
     ck_assert_int_eq(klog_close(log), 0);
     log = open_log(tmp, ix_kv);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
     p = part(log, 0);
     CHECK_RANGE(p, 0, total + 3);
     ck_assert_int_eq(klog_close(log), 0);
@@ -1150,7 +1151,7 @@ START_TEST(test_copy_while_open)
     ck_assert_int_eq(klog_close(log), 0);
     klog_t *l2 = open_log(img, ix_kv);
     klog_partition_t *p2 = part(l2, 0);
-    ck_assert_int_eq(atomic_load(&l2->stat_scanned_segments), 1);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(l2)->scanned_segments), 1);
     ck_assert_int_eq(offsets(p2).log_end, 310);
     CHECK_RANGE(p2, 0, 310);
     append_range(p2, 310, 320);
@@ -1244,7 +1245,7 @@ static int many_child(const char *dir)
             int64_t got;
             if (klog_offset_for_time(p, rec_ts(1), &got) || got != 1)
                 return 25;
-            if (log->lru_count > 64)
+            if (klog__log_open_fds(log) > 64)
                 return 26;
         }
     }
@@ -1258,7 +1259,7 @@ static int many_child(const char *dir)
                 return 27;
         }
     }
-    if (log->lru_count > 64)
+    if (klog__log_open_fds(log) > 64)
         return 28;
     rc = klog_close(log);
     if (rc) {
@@ -1282,7 +1283,7 @@ START_TEST(test_many_partitions_low_rlimit)
             ck_assert_int_eq(append_at(p, 0, 1), 0);
             ck_assert_int_eq(append_at(p, 1, MP_RECS - 1), 0);
         }
-        ck_assert_int_le(log->lru_count, 64);
+        ck_assert_int_le(klog__log_open_fds(log), 64);
     }
     ck_assert_int_eq(klog_close(log), 0);
     fflush(stderr);
@@ -1298,7 +1299,7 @@ START_TEST(test_many_partitions_low_rlimit)
     CHECK_RANGE(p, 0, MP_RECS + 1);
     ck_assert_int_eq(klog_partition(log, "topic19", 97, &p), 0);
     CHECK_RANGE(p, 0, MP_RECS);
-    ck_assert_int_eq(atomic_load(&log->stat_scanned_segments), 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
     ck_assert_int_eq(klog_close(log), 0);
 }
 END_TEST
@@ -1637,7 +1638,7 @@ START_TEST(test_fault_fsync_on_seal)
         ck_assert_int_eq(append_at(p, o, 1), 0);
         o++;
     }
-    klog__log_wait_seals(log, NULL);
+    klog__log_wait_seals(log);
     atomic_store(&fail_fsync_set, 0);
     int rc = append_at(p, o, 1);
     ck_assert_msg(rc == KLOG_EFAILED, "append after a failed seal: %s", klog_strerror(rc));

@@ -18,7 +18,6 @@
 #include <xxhash.h>
 
 #include "klogcat.h"
-#include "platform/bytes.h"
 #include "storage/files.h"
 
 typedef struct dumper {
@@ -205,8 +204,8 @@ static void dump_index(dumper_t *d, int timeindex)
         const uint8_t *e = buf + i * esz;
         int64_t pos = (int64_t)(i * esz);
         if (timeindex) {
-            int64_t ts = (int64_t)klog__load64(e);
-            int64_t rel = (int32_t)klog__load32(e + 8);
+            int64_t ts = (int64_t)kc_be64(e);
+            int64_t rel = (int32_t)kc_be32(e + 8);
             printf("timestamp: %" PRId64 " offset: %" PRId64 "\n", ts, add + rel);
             if (rel < 0)
                 problem(d, pos, "negative relative offset %" PRId64, rel);
@@ -218,8 +217,8 @@ static void dump_index(dumper_t *d, int timeindex)
                         add + prev_off);
             prev_b = ts, prev_off = rel;
         } else {
-            int64_t rel = (int32_t)klog__load32(e);
-            int64_t p = klog__load32(e + 4);
+            int64_t rel = (int32_t)kc_be32(e);
+            int64_t p = kc_be32(e + 4);
             printf("offset: %" PRId64 " position: %" PRId64 "\n", add + rel, p);
             if (rel < 0)
                 problem(d, pos, "negative relative offset %" PRId64, rel);
@@ -252,14 +251,14 @@ static void diagnose_seal(dumper_t *d, int err)
     }
     if (len < 8 || memcmp(buf, "KLOGSEAL", 8) != 0)
         problem(d, 0, "bad magic (expected \"KLOGSEAL\")");
-    else if (len >= 12 && klog__load32(buf + 8) != 1)
-        problem(d, 8, "unsupported seal version %" PRIu32, klog__load32(buf + 8));
+    else if (len >= 12 && kc_be32(buf + 8) != 1)
+        problem(d, 8, "unsupported seal version %" PRIu32, kc_be32(buf + 8));
     else if (len != KLOG__SEAL_SIZE)
         problem(d, (int64_t)(len < KLOG__SEAL_SIZE ? len : KLOG__SEAL_SIZE),
                 "file is %zu bytes, a seal is %d", len, KLOG__SEAL_SIZE);
-    else if (klog__load64(buf + 72) != XXH3_64bits(buf, 72))
+    else if (kc_be64(buf + 72) != XXH3_64bits(buf, 72))
         problem(d, 72, "checksum mismatch (bytes 0-71 damaged)");
-    else if (klog__load32(buf + 12) != 0)
+    else if (kc_be32(buf + 12) != 0)
         problem(d, 12, "reserved bytes not zero");
     else
         problem(d, 16, "seal fields are inconsistent: %s", klog_strerror(err));
@@ -420,8 +419,8 @@ static void dump_registry_file(dumper_t *d, const uint8_t *buf, size_t len, int 
 {
     size_t plen = offsets ? 8 : 4;
     printf("%s\n", offsets ? "registry committed offset" : "registry topic");
-    if (len >= 12 && klog__load32(buf + 8) != 1) {
-        problem(d, 8, "unsupported version %" PRIu32, klog__load32(buf + 8));
+    if (len >= 12 && kc_be32(buf + 8) != 1) {
+        problem(d, 8, "unsupported version %" PRIu32, kc_be32(buf + 8));
         return;
     }
     if (len != 20 + plen) {
@@ -429,7 +428,7 @@ static void dump_registry_file(dumper_t *d, const uint8_t *buf, size_t len, int 
                 len, 20 + plen);
         return;
     }
-    if (klog__load64(buf + 12 + plen) != XXH3_64bits(buf, 12 + plen)) {
+    if (kc_be64(buf + 12 + plen) != XXH3_64bits(buf, 12 + plen)) {
         problem(d, (int64_t)(12 + plen), "checksum mismatch");
         return;
     }
@@ -458,10 +457,10 @@ static void dump_registry_file(dumper_t *d, const uint8_t *buf, size_t len, int 
     }
     free(copy);
     if (offsets)
-        printf("offset: %" PRId64 "\n", (int64_t)klog__load64(buf + 12));
+        printf("offset: %" PRId64 "\n", (int64_t)kc_be64(buf + 12));
     else
         printf("topic: %s\npartitions: %" PRId32 "\n", base_name(d->path),
-               (int32_t)klog__load32(buf + 12));
+               (int32_t)kc_be32(buf + 12));
 }
 
 /* Files named freely (registry files): 1 when recognised by magic and dumped. */

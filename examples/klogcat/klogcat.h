@@ -233,4 +233,11 @@ size_t kc_index_used(const uint8_t *buf, size_t len, size_t entry_size);
 int64_t kc_ckpt_lint(const uint8_t *buf, size_t len, size_t *line_pos, size_t max_lines,
                      size_t *nlines, char *why, size_t whylen);
 
+/* Big-endian loads: Kafka's files are big-endian (kafka-format.md). */
+static inline uint32_t kc_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t kc_be64(const uint8_t *p) { return (uint64_t)kc_be32(p) << 32 | kc_be32(p + 4); }
+
 #endif

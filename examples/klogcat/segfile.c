@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "klogcat.h"
-#include "platform/bytes.h"
 
 int kc_logscan_open(kc_logscan_t *s, const char *path)
 {
@@ -84,7 +83,7 @@ int kc_logscan_next(kc_logscan_t *s, kc_batch_t *b)
         snprintf(s->why, sizeof s->why, "file shrank while being read");
         return KC_SCAN_TORN;
     }
-    int32_t blen = (int32_t)klog__load32(head + 8);
+    int32_t blen = (int32_t)kc_be32(head + 8);
     if (blen < KLOG_BATCH_HEADER_SIZE - 12) {
         snprintf(s->why, sizeof s->why,
                  "batch length field %" PRId32 " is invalid (a batch takes at least %d bytes)",

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "klogcat.h"
-#include "platform/bytes.h"
 #include "storage/files.h"
 
 typedef struct seg {
@@ -443,8 +442,8 @@ static void check_index(verifier_t *v, part_t *p, const seg_t *s, const segstate
     int64_t prev_rel = -1, prev_pos = -1;
     for (size_t i = 0; i < used; i++) {
         int64_t at = (int64_t)i * 8;
-        int64_t rel = (int32_t)klog__load32(buf + at);
-        int64_t pos = klog__load32(buf + at + 4);
+        int64_t rel = (int32_t)kc_be32(buf + at);
+        int64_t pos = kc_be32(buf + at + 4);
         int64_t off = s->base + rel;
         if (rel < 0 || rel <= prev_rel) {
             problem(v, path, at, "relative offset %" PRId64 " not above the previous entry's %" PRId64,
@@ -491,8 +490,8 @@ static void check_timeindex(verifier_t *v, part_t *p, const seg_t *s, const segs
     int64_t prev_ts = INT64_MIN, prev_rel = -1;
     for (size_t i = 0; i < used; i++) {
         int64_t at = (int64_t)i * 12;
-        int64_t ts = (int64_t)klog__load64(buf + at);
-        int64_t rel = (int32_t)klog__load32(buf + at + 8);
+        int64_t ts = (int64_t)kc_be64(buf + at);
+        int64_t rel = (int32_t)kc_be32(buf + at + 8);
         int64_t off = s->base + rel;
         if (i > 0 && ts <= prev_ts)
             problem(v, path, at, "timestamp %" PRId64 " not above the previous entry's %" PRId64, ts,

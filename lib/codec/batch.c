@@ -28,9 +28,8 @@
 #include "codec/codec.h"
 #include "platform/bytes.h"
 
-int klog_batch_header(const void *buf, size_t len, klog_batch_info_t *info)
+int klog__batch_peek(const uint8_t *b, size_t len, klog_batch_info_t *info)
 {
-    const uint8_t *b = buf;
     if (!b || len < 17)
         return KLOG_ETRUNCATED;
     if ((int8_t)b[16] != 2)
@@ -40,9 +39,6 @@ int klog_batch_header(const void *buf, size_t len, klog_batch_info_t *info)
     int32_t batch_length = (int32_t)klog__load32(b + 8);
     if (batch_length < KLOG_BATCH_HEADER_SIZE - 12)
         return KLOG_EBATCHSIZE;
-    size_t size = (size_t)batch_length + 12;
-    if (size > len)
-        return KLOG_ETRUNCATED;
     info->base_offset = (int64_t)klog__load64(b);
     info->batch_length = batch_length;
     info->leader_epoch = (int32_t)klog__load32(b + 12);
@@ -57,7 +53,19 @@ int klog_batch_header(const void *buf, size_t len, klog_batch_info_t *info)
     info->base_sequence = (int32_t)klog__load32(b + 53);
     info->record_count = (int32_t)klog__load32(b + 57);
     info->compression = info->attributes & KLOG_ATTR_CODEC_MASK;
-    info->size = size;
+    info->size = (size_t)batch_length + 12;
+    return 0;
+}
+
+int klog_batch_header(const void *buf, size_t len, klog_batch_info_t *info)
+{
+    klog_batch_info_t bi;
+    int rc = klog__batch_peek(buf, len, &bi);
+    if (rc)
+        return rc;
+    if (bi.size > len)
+        return KLOG_ETRUNCATED;
+    *info = bi;
     return 0;
 }
 

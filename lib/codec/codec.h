@@ -179,6 +179,13 @@ KLOG__HIDDEN int klog__decompress(int codec, klog__codec_ctx_t *ctx, const uint8
 
 /* ------------------------------------------------------------------ records */
 
+/* The one parser of the 61-byte RecordBatch header: decode the header at
+ * b[0, len) without requiring the rest of the batch (info->size is what the
+ * batch would span). klog_batch_header() is this plus "the whole batch is in
+ * the buffer". KLOG_ETRUNCATED (fewer than 61 bytes), KLOG_EMAGIC,
+ * KLOG_EBATCHSIZE (batchLength below the header). */
+KLOG__HIDDEN int klog__batch_peek(const uint8_t *b, size_t len, klog_batch_info_t *info);
+
 /* Decode one record from [*pp, end) of a records stream (section 1.4).
  * On success advances *pp past the record and fills rec with views into the
  * stream (timestamp = raw timestampDelta, offset = raw offsetDelta; the

@@ -2,7 +2,8 @@
  * io.c — file operations and the fault-injection seam.
  *
  * Every system call that touches storage passes through here. Each kind of
- * call (open, write, fsync, mmap, rename, alloc, truncate, read) has a
+ * call (open, write, fsync, mmap, rename, alloc, truncate, read, unlink,
+ * directory listing, stat, mkdir) has a
  * process-global counter; a test arms "fail the Nth call of kind K with
  * errno E" (optionally after a partial transfer, optionally forever after).
  * The check costs one relaxed atomic load when nothing is armed, so the
@@ -18,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -323,7 +326,72 @@ int klog__rename(const char *from, const char *to)
 
 int klog__unlink(const char *path)
 {
+    int rc = fault_check(KLOG__FAULT_UNLINK, NULL);
+    if (rc)
+        return rc;
     return unlink(path) < 0 ? -errno : 0;
+}
+
+int klog__stat(const char *path, struct stat *st)
+{
+    int rc = fault_check(KLOG__FAULT_STAT, NULL);
+    if (rc)
+        return rc;
+    return stat(path, st) < 0 ? -errno : 0;
+}
+
+int klog__dir_list(const char *path, int (*fn)(void *ctx, const char *name), void *ctx)
+{
+    int rc = fault_check(KLOG__FAULT_DIR, NULL);
+    if (rc)
+        return rc;
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    for (;;) {
+        errno = 0;
+        e = readdir(d);
+        if (!e) {
+            rc = errno ? -errno : 0;
+            break;
+        }
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        rc = fn(ctx, e->d_name);
+        if (rc)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+int klog__eventfd(void)
+{
+    int rc = fault_check(KLOG__FAULT_OPEN, NULL);
+    if (rc)
+        return rc;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void klog__eventfd_signal(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n; /* EAGAIN means it is already readable */
+}
+
+ssize_t klog__sendfile(int out_fd, int in_fd, off_t *pos, size_t len)
+{
+    for (;;) {
+        ssize_t n = sendfile(out_fd, in_fd, pos, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
 }
 
 int klog__fsync_dir(const char *dir)
@@ -338,6 +406,9 @@ int klog__fsync_dir(const char *dir)
 
 int klog__mkdir(const char *path, mode_t mode)
 {
+    int rc = fault_check(KLOG__FAULT_MKDIR, NULL);
+    if (rc)
+        return rc;
     if (mkdir(path, mode) == 0)
         return 0;
     int err = errno;

@@ -2,8 +2,8 @@
  * platform.h — the platform layer: files, fsync (file and directory), mmap,
  * locks, clocks, allocation, logging. Every file operation in libklog goes
  * through these functions, which is the one seam where tests inject faults
- * (fail the Nth write, fsync, mmap, open, rename or allocation; short
- * writes; ENOSPC/EIO). All functions return 0 / a count, or -errno.
+ * (fail the Nth write, fsync, mmap, open, rename, unlink, directory read,
+ * stat, mkdir or allocation; short writes; ENOSPC/EIO). All functions return 0 / a count, or -errno.
  */
 #ifndef KLOG_PLATFORM_H
 #define KLOG_PLATFORM_H
@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -38,6 +39,10 @@ enum klog__fault_op {
     KLOG__FAULT_ALLOC,
     KLOG__FAULT_TRUNCATE, /* ftruncate/fallocate */
     KLOG__FAULT_READ,
+    KLOG__FAULT_UNLINK,   /* unlink */
+    KLOG__FAULT_DIR,      /* directory listing (opendir/readdir) */
+    KLOG__FAULT_STAT,     /* stat of a path */
+    KLOG__FAULT_MKDIR,    /* mkdir */
     KLOG__FAULT_NOPS
 };
 
@@ -99,6 +104,18 @@ KLOG__HIDDEN int64_t klog__fsize(int fd);
 KLOG__HIDDEN int64_t klog__seek_hole(int fd, int64_t from);
 KLOG__HIDDEN int klog__rename(const char *from, const char *to);
 KLOG__HIDDEN int klog__unlink(const char *path);
+/* stat a path (follows symlinks). 0 or -errno. */
+KLOG__HIDDEN int klog__stat(const char *path, struct stat *st);
+/* Call fn(ctx, name) for each entry of directory path except "." and "..";
+ * fn returning nonzero stops the walk and is returned. 0 or -errno. */
+KLOG__HIDDEN int klog__dir_list(const char *path, int (*fn)(void *ctx, const char *name),
+                                void *ctx);
+/* An eventfd (non-blocking, close-on-exec) and a write of its counter. */
+KLOG__HIDDEN int klog__eventfd(void);
+KLOG__HIDDEN void klog__eventfd_signal(int fd);
+/* sendfile from in_fd at *pos: bytes sent or -errno (-EAGAIN when out_fd
+ * would block). */
+KLOG__HIDDEN ssize_t klog__sendfile(int out_fd, int in_fd, off_t *pos, size_t len);
 /* fsync a directory so entries created, renamed or removed in it persist. */
 KLOG__HIDDEN int klog__fsync_dir(const char *dir);
 /* mkdir -p for one level (EEXIST is success when it is a directory). */

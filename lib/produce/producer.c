@@ -77,7 +77,9 @@
 #include <time.h>
 
 #include "produce/producer.h"
-#include "storage/storage.h"
+#include "storage/config.h"
+#include "storage/log.h"
+#include "storage/partition.h"
 
 #define NCODECS 5
 #define POOL_MAX 256      /* idle batches kept per codec */
@@ -533,7 +535,7 @@ static void close_if_due(klog_producer_t *P, ppart_t *pp, int64_t now, int force
 static void make_durable(klog_producer_t *P, ppart_t *pp)
 {
     int rc = klog_flush(pp->part);
-    int64_t rp = atomic_load(&pp->part->recovery_point);
+    int64_t rp = klog__partition_recovery_point(pp->part);
     pthread_mutex_lock(&P->lq_mu);
     pbatch_t *ready = NULL, **tail = &ready;
     while (pp->dhead) {

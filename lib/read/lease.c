@@ -17,15 +17,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/sendfile.h>
-#include <unistd.h>
 
-#include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/partition.h"
 
 struct klog_lease {
-    struct klog_partition *p;
+    klog__partition_t *p;
     klog_span_t *spans;
     klog__segment_t **segs; /* pinned, one per span */
     size_t n, cap;
@@ -50,35 +46,12 @@ static int add_span(struct klog_lease *l, klog__segment_t *s, int64_t pos, int64
         l->cap = cap;
     }
     klog__segment_ref(s);
-    atomic_fetch_add(&s->lease_pins, 1);
+    klog__segment_lease_pin(s);
     l->segs[l->n] = s; /* the caller's pin moves into the lease */
-    l->spans[l->n] = (klog_span_t){s->fd, pos, (size_t)len};
+    l->spans[l->n] = (klog_span_t){klog__segment_fd(s), pos, (size_t)len};
     l->n++;
     l->bytes += (size_t)len;
     return 0;
-}
-
-/* Position of the last offset-index entry at or below `bound` (>= from). */
-static int64_t index_floor_pos(const klog__index_t *ix, int64_t from, int64_t bound)
-{
-    uint32_t n = atomic_load_explicit(&ix->entries, memory_order_acquire);
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int64_t o;
-        uint32_t p;
-        klog__offidx_entry(ix, mid, &o, &p);
-        if ((int64_t)p <= bound)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return from;
-    int64_t o;
-    uint32_t p;
-    klog__offidx_entry(ix, lo - 1, &o, &p);
-    return (int64_t)p > from ? (int64_t)p : from;
 }
 
 /*
@@ -119,24 +92,27 @@ static int lease_segment(struct klog_lease *l, klog__segment_t *s, int64_t *next
     /* Compare in size_t: a budget near SIZE_MAX must not wrap to a
      * negative bound. */
     int64_t bound = stop > start && left < (size_t)(stop - start) ? start + (int64_t)left : stop;
-    int64_t p = index_floor_pos(&s->oix, start, bound), last = blast;
+    int64_t p = klog__segment_offidx_pos_floor(s, start, bound), last = blast;
     int done = 0;
     if (p == start)
         p = start + bsize; /* the first batch always goes in */
     else
         last = -1;         /* unknown until a header is read */
     /* Walk the remaining batch headers up to the bound. */
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, p, limit, 0, 0);
     while (p < stop) {
-        uint8_t h[KLOG_BATCH_HEADER_SIZE];
-        ssize_t n = klog__pread_full(s->fd, h, sizeof h, (off_t)p);
-        if (n < 0) {
-            klog__segment_unpin(s);
-            return (int)n;
-        }
         klog_batch_info_t bi;
-        if (n < (ssize_t)sizeof h || klog__peek_header(h, &bi) != 0) {
-            klog__log(&l->p->log->cfg.logger, KLOG_LOG_ERROR,
-                      "lease: %s.log position %lld: invalid batch header", s->stem, (long long)p);
+        klog__cursor_seek(&c, p, -1);
+        int k = klog__cursor_peek(&c, &bi);
+        if (k < 0 && k != KLOG_ECORRUPT) {
+            klog__segment_unpin(s);
+            return k;
+        }
+        if (k != KLOG__CUR_BATCH && k != KLOG__CUR_PARTIAL) {
+            klog__log(klog__partition_logger(l->p), KLOG_LOG_ERROR,
+                      "lease: %s.log position %lld: invalid batch header", klog__segment_stem(s),
+                      (long long)p);
             klog__segment_unpin(s);
             return KLOG_ECORRUPT;
         }
@@ -152,10 +128,10 @@ static int lease_segment(struct klog_lease *l, klog__segment_t *s, int64_t *next
         if (last < 0) {
             /* Ended exactly on an index entry: the batch there is excluded,
              * so its base offset is where the next fetch starts. */
-            uint8_t h[KLOG_BATCH_HEADER_SIZE];
             klog_batch_info_t bi;
-            if (klog__pread_full(s->fd, h, sizeof h, (off_t)p) == (ssize_t)sizeof h &&
-                klog__peek_header(h, &bi) == 0)
+            klog__cursor_seek(&c, p, -1);
+            int k = klog__cursor_peek(&c, &bi);
+            if (k == KLOG__CUR_BATCH || k == KLOG__CUR_PARTIAL)
                 *next = bi.base_offset;
             done = 1;
         } else {
@@ -191,10 +167,10 @@ int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes, kl
         return -ENOMEM;
     l->p = p;
     l->next = offset;
-    atomic_fetch_add(&p->readers, 1);
+    klog__partition_readers_add(p, 1);
     klog__seglist_t *list = klog__partition_segments(p);
     size_t si = 0;
-    while (list && si + 1 < list->n && list->seg[si + 1]->base <= offset)
+    while (list && si + 1 < list->n && klog__segment_base(list->seg[si + 1]) <= offset)
         si++;
     int64_t next = offset;
     for (; list && si < list->n && next < hw; si++) {
@@ -240,11 +216,9 @@ int klog_lease_sendfile(klog_lease_t *l, int out_fd, size_t *sent)
             continue;
         }
         off_t pos = (off_t)(sp->pos + (int64_t)l->cur_done);
-        ssize_t n = sendfile(out_fd, sp->fd, &pos, sp->len - l->cur_done);
+        ssize_t n = klog__sendfile(out_fd, sp->fd, &pos, sp->len - l->cur_done);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+            rc = n == -EAGAIN ? 0 : (int)n;
             break;
         }
         if (n == 0) {
@@ -282,34 +256,12 @@ void klog_lease_release(klog_lease_t *l)
     if (!l)
         return;
     for (size_t i = 0; i < l->n; i++) {
-        atomic_fetch_sub(&l->segs[i]->lease_pins, 1);
+        klog__segment_lease_unpin(l->segs[i]);
         klog__segment_unpin(l->segs[i]);
         klog__segment_unref(l->segs[i]);
     }
-    atomic_fetch_sub(&l->p->readers, 1);
+    klog__partition_readers_add(l->p, -1);
     free(l->spans);
     free(l->segs);
     free(l);
-}
-
-int klog_partition_pollfd(klog_partition_t *p, int *fd)
-{
-    if (!p || !fd)
-        return -EINVAL;
-    if (klog__is_rdonly(p->log))
-        return -ENOTSUP;
-    pthread_mutex_lock(&p->wait_mu);
-    int efd = atomic_load(&p->event_fd);
-    if (efd < 0) {
-        efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (efd < 0) {
-            int err = -errno;
-            pthread_mutex_unlock(&p->wait_mu);
-            return err;
-        }
-        atomic_store(&p->event_fd, efd);
-    }
-    pthread_mutex_unlock(&p->wait_mu);
-    *fd = efd;
-    return 0;
 }

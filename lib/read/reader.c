@@ -22,8 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/partition.h"
 
 #define CHUNK (256 * 1024)
 
@@ -34,9 +33,7 @@ struct klog_reader {
     int64_t pos;        /* byte position of the next batch in that segment */
     int64_t next;       /* next offset to return */
     int positioned;     /* pos valid for next */
-    klog__buf_t buf;    /* bytes [buf_pos, buf_pos + buf.len) of segment si */
-    int64_t buf_pos;
-    klog__segment_t *buf_seg;
+    klog__cursor_t cur; /* walks segment si (its buffer holds read-ahead bytes) */
     klog_batch_reader_t *br;
     int in_batch;
     int64_t batch_last;
@@ -61,8 +58,8 @@ static void drop_list(struct klog_reader *r)
 {
     klog__seglist_unref(r->list);
     r->list = NULL;
-    r->buf_seg = NULL;
-    r->buf.len = 0;
+    r->cur.seg = NULL;
+    klog__cursor_invalidate(&r->cur);
 }
 
 /* Index of the segment that may hold offset: last with base <= offset. */
@@ -71,7 +68,7 @@ static size_t seg_for(const klog__seglist_t *l, int64_t offset)
     size_t lo = 0, hi = l->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (l->seg[mid]->base <= offset)
+        if (klog__segment_base(l->seg[mid]) <= offset)
             lo = mid + 1;
         else
             hi = mid;
@@ -86,7 +83,7 @@ static int position(struct klog_reader *r)
     if (rc)
         return rc;
     drop_list(r);
-    r->truncations = atomic_load(&r->p->truncations);
+    r->truncations = klog__partition_truncations(r->p);
     r->list = klog__partition_segments(r->p);
     /* Checked after taking the snapshot: retention and DeleteRecords
      * publish the log start before the shorter list, so a position that
@@ -110,7 +107,7 @@ static int position(struct klog_reader *r)
              * damage and reports the file and byte position. */
             int64_t ioff;
             uint32_t ipos;
-            klog__offidx_lookup(&s->oix, r->next, &ioff, &ipos);
+            klog__segment_offidx_floor(s, r->next, &ioff, &ipos);
             klog__segment_unpin(s);
             r->pos = ipos <= limit ? ipos : 0;
             r->positioned = 1;
@@ -152,7 +149,7 @@ int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t **out)
         free(r);
         return rc;
     }
-    atomic_fetch_add(&p->readers, 1);
+    klog__partition_readers_add(p, 1);
     r->next = offset;
     *out = r;
     return 0;
@@ -181,38 +178,10 @@ const klog_batch_info_t *klog_reader_batch_info(const klog_reader_t *r)
     return r && r->returned ? klog_batch_reader_info(r->br) : NULL;
 }
 
-/* Make the batch at (si, pos) of `size` bytes available in buf. */
-static int fill(struct klog_reader *r, klog__segment_t *s, int64_t need, int64_t limit)
-{
-    if (r->buf_seg == s && r->pos >= r->buf_pos &&
-        r->pos + need <= r->buf_pos + (int64_t)r->buf.len)
-        return 1;
-    int64_t want = need > CHUNK ? need : CHUNK;
-    if (r->pos + want > limit)
-        want = limit - r->pos;
-    if (want < need)
-        return 0;
-    r->buf.len = 0;
-    int rc = klog__buf_reserve(&r->buf, (size_t)want);
-    if (rc)
-        return rc;
-    rc = klog__segment_pin(s, 0);
-    if (rc)
-        return rc;
-    ssize_t n = klog__pread_full(s->fd, r->buf.data, (size_t)want, (off_t)r->pos);
-    klog__segment_unpin(s);
-    if (n < 0)
-        return (int)n;
-    r->buf.len = (size_t)n;
-    r->buf_pos = r->pos;
-    r->buf_seg = s;
-    return n >= need ? 1 : 0;
-}
-
 static int corrupt(struct klog_reader *r, klog__segment_t *s, int err)
 {
-    klog__log(&r->p->log->cfg.logger, KLOG_LOG_ERROR, "read: %s.log position %lld: %s", s->stem,
-              (long long)r->pos, klog_strerror(err));
+    klog__log(klog__partition_logger(r->p), KLOG_LOG_ERROR, "read: %s.log position %lld: %s",
+              klog__segment_stem(s), (long long)r->pos, klog_strerror(err));
     return err;
 }
 
@@ -246,7 +215,7 @@ static int next_batch(struct klog_reader *r)
             int rc = klog__partition_refresh(r->p);
             if (rc)
                 return rc;
-            if (!rolled && !klog__is_rdonly(r->p->log))
+            if (!rolled && !klog__partition_rdonly(r->p))
                 return 0;
             r->positioned = 0;
             rc = position(r);
@@ -256,28 +225,30 @@ static int next_batch(struct klog_reader *r)
                 return 0;
             continue;
         }
-        int rc = fill(r, s, KLOG_BATCH_HEADER_SIZE, limit);
+        if (r->cur.seg != s)
+            klog__cursor_init(&r->cur, s, r->pos, limit, CHUNK, 1);
+        else
+            klog__cursor_seek(&r->cur, r->pos, limit);
+        klog_batch_info_t bi;
+        int rc = klog__cursor_peek(&r->cur, &bi);
+        if (rc == KLOG_ECORRUPT)
+            return corrupt(r, s, KLOG_ECORRUPT);
         if (rc <= 0)
             return rc;
-        const uint8_t *h = r->buf.data + (r->pos - r->buf_pos);
-        int64_t base = (int64_t)klog__load64(h);
-        int32_t blen = (int32_t)klog__load32(h + 8);
-        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || h[16] != 2)
-            return corrupt(r, s, KLOG_ECORRUPT);
-        int64_t size = (int64_t)blen + 12;
-        int64_t last = base + (int32_t)klog__load32(h + 23);
+        int64_t size = (int64_t)bi.size;
+        int64_t last = bi.base_offset + bi.last_offset_delta;
         if (last >= hw)
             return 0; /* not visible yet */
         if (last < r->next) {
             r->pos += size;
             continue;
         }
-        rc = fill(r, s, size, limit);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
+        if (rc == KLOG__CUR_PARTIAL)
             return 0; /* not fully written */
-        h = r->buf.data + (r->pos - r->buf_pos);
+        const uint8_t *h;
+        rc = klog__cursor_batch(&r->cur, bi.size, &h);
+        if (rc <= 0)
+            return rc;
         rc = klog_batch_reader_open(r->br, h, (size_t)size, KLOG_VALIDATE_HEADER);
         if (rc)
             return corrupt(r, s, rc);
@@ -294,7 +265,7 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
         return -EINVAL;
     for (;;) {
         if ((r->positioned || r->in_batch) &&
-            atomic_load(&r->p->truncations) != r->truncations) {
+            klog__partition_truncations(r->p) != r->truncations) {
             /* The log was truncated under us: the batch in hand and our
              * byte position may be gone or reused. Find the position again;
              * past the new end is out of range, as a Kafka fetch beyond the
@@ -302,8 +273,8 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
             r->positioned = 0;
             r->in_batch = 0;
             drop_list(r);
-            r->truncations = atomic_load(&r->p->truncations);
-            if (r->next > atomic_load(&r->p->log_end))
+            r->truncations = klog__partition_truncations(r->p);
+            if (r->next > klog__partition_log_end(r->p))
                 return KLOG_EOFFSET;
         }
         if (r->in_batch) {
@@ -318,8 +289,8 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
             r->in_batch = 0;
             if (rc < 0) {
                 klog__segment_t *s = r->list->seg[r->si];
-                klog__log(&r->p->log->cfg.logger, KLOG_LOG_ERROR,
-                          "read: %s.log batch ending at position %lld: %s", s->stem,
+                klog__log(klog__partition_logger(r->p), KLOG_LOG_ERROR,
+                          "read: %s.log batch ending at position %lld: %s", klog__segment_stem(s),
                           (long long)r->pos, klog_strerror(rc));
                 return rc;
             }
@@ -345,8 +316,8 @@ void klog_reader_close(klog_reader_t *r)
     if (!r)
         return;
     drop_list(r);
-    klog__buf_free(&r->buf);
+    klog__cursor_free(&r->cur);
     klog_batch_reader_free(r->br);
-    atomic_fetch_sub(&r->p->readers, 1);
+    klog__partition_readers_add(r->p, -1);
     free(r);
 }

@@ -12,8 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/partition.h"
 
 /* Scan segment s from the batch holding `from`; 1 found, 0 not here. */
 static int scan_segment(klog__segment_t *s, int64_t from, int64_t ts, int64_t hw,
@@ -24,45 +23,39 @@ static int scan_segment(klog__segment_t *s, int64_t from, int64_t ts, int64_t hw
     int rc = klog__segment_find(s, from, limit, &pos, &bsize, &bbase, &blast);
     if (rc <= 0)
         return rc;
-    klog__buf_t buf = {0};
-    while (pos + KLOG_BATCH_HEADER_SIZE <= limit) {
-        uint8_t h[KLOG_BATCH_HEADER_SIZE];
-        ssize_t n = klog__pread_full(s->fd, h, sizeof h, (off_t)pos);
-        if (n < (ssize_t)sizeof h) {
-            rc = n < 0 ? (int)n : 0;
-            break;
-        }
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, pos, limit, 64 * 1024, 0);
+    for (;;) {
         klog_batch_info_t bi;
-        rc = klog__peek_header(h, &bi);
-        if (rc)
-            break;
-        if (pos + (int64_t)bi.size > limit || bi.base_offset + bi.last_offset_delta >= hw)
+        rc = klog__cursor_peek(&c, &bi);
+        if (rc != KLOG__CUR_BATCH)
+            break; /* the end, a batch still being written, damage or an error */
+        if (bi.base_offset + bi.last_offset_delta >= hw)
             break;
         if (bi.max_timestamp >= ts) {
-            buf.len = 0;
-            rc = klog__buf_reserve(&buf, bi.size);
-            if (rc)
-                break;
-            n = klog__pread_full(s->fd, buf.data, bi.size, (off_t)pos);
-            if (n < (ssize_t)bi.size) {
-                rc = n < 0 ? (int)n : KLOG_ECORRUPT;
+            const uint8_t *data;
+            rc = klog__cursor_batch(&c, bi.size, &data);
+            if (rc <= 0) {
+                rc = rc < 0 ? rc : KLOG_ECORRUPT;
                 break;
             }
-            rc = klog_batch_reader_open(br, buf.data, bi.size, KLOG_VALIDATE_HEADER);
+            rc = klog_batch_reader_open(br, data, bi.size, KLOG_VALIDATE_HEADER);
             klog_record_t rec;
             while (rc >= 0 && (rc = klog_batch_reader_next(br, &rec)) == 1) {
                 if (rec.timestamp >= ts && rec.offset >= start) {
                     *out = rec.offset;
-                    klog__buf_free(&buf);
+                    klog__cursor_free(&c);
                     return 1;
                 }
             }
             if (rc < 0)
                 break;
         }
-        pos += bi.size;
+        klog__cursor_seek(&c, c.pos + (int64_t)bi.size, -1);
     }
-    klog__buf_free(&buf);
+    if (rc == KLOG__CUR_PARTIAL || rc == KLOG__CUR_BATCH)
+        rc = 0;
+    klog__cursor_free(&c);
     return rc;
 }
 
@@ -82,10 +75,10 @@ int klog_offset_for_time(klog_partition_t *p, int64_t ts, int64_t *offset)
     *offset = hw;
     for (size_t i = 0; l && i < l->n; i++) {
         klog__segment_t *s = l->seg[i];
-        if (i + 1 < l->n && l->seg[i + 1]->base <= start)
+        if (i + 1 < l->n && klog__segment_base(l->seg[i + 1]) <= start)
             continue;
         int active = i + 1 == l->n;
-        if (!active && klog__segment_load_meta(s) == 0 && s->max_ts < ts)
+        if (!active && klog__segment_load_meta(s) == 0 && klog__segment_max_ts(s) < ts)
             continue;
         /* The active segment's max timestamp changes under appends (written
          * under the append lock, which readers never take): no shortcut
@@ -95,7 +88,7 @@ int klog_offset_for_time(klog_partition_t *p, int64_t ts, int64_t *offset)
             break;
         /* Entries with a timestamp below ts bound where to start: no record
          * at or before their offset can qualify. */
-        int64_t from = ts > INT64_MIN ? klog__timeidx_lookup(&s->tix, ts - 1) : s->base;
+        int64_t from = ts > INT64_MIN ? klog__segment_timeidx_floor(s, ts - 1) : klog__segment_base(s);
         if (from < start)
             from = start;
         rc = scan_segment(s, from, ts, hw, br, start, offset);

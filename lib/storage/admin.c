@@ -11,9 +11,10 @@
  * the write leaves memory and disk as they were; new partition directories
  * made by a failed attempt are removed again.
  *
- * Both run under the log's topics lock (log->mu), which the background
- * thread also takes before walking the partitions, so it never sees a
- * half-grown topic. They are not synchronised with calls that read a
+ * Both run through klog__log_update_topic (log.c), under the log's topics
+ * lock, which the background thread also takes before walking the
+ * partitions, so it never sees a half-grown topic; the topic itself stages,
+ * commits and undoes (topic.c). They are not synchronised with calls that read a
  * topic's configuration or partition array without that lock (appends,
  * klog_partition_get): klog.h asks callers to make them while nothing else
  * uses the topic.
@@ -22,31 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/storage.h"
-
-/* The topic called name, or NULL. Caller holds log->mu. */
-static struct klog_topic *topic_locked(klog__log_t *log, const char *name)
-{
-    for (size_t i = 0; i < log->ntopics; i++)
-        if (strcmp(log->topics[i]->meta.name, name) == 0)
-            return log->topics[i];
-    return NULL;
-}
-
-/* Write klog.topics with every topic's record, t's replaced by *m. Caller
- * holds log->mu. */
-static int write_meta_with(klog__log_t *log, const struct klog_topic *t,
-                           const klog__topic_meta_t *m)
-{
-    klog__topic_meta_t *v = klog__malloc(log->ntopics * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    for (size_t i = 0; i < log->ntopics; i++)
-        v[i] = log->topics[i] == t ? *m : log->topics[i]->meta;
-    int rc = klog__meta_write(log->dir, v, log->ntopics);
-    free(v);
-    return rc;
-}
+#include "storage/config.h"
+#include "storage/log.h"
+#include "storage/topic.h"
 
 static int check_args(klog__log_t *log, const char *name)
 {
@@ -59,28 +38,30 @@ static int check_args(klog__log_t *log, const char *name)
     return 0;
 }
 
-/* Set (or with remove, drop) key in a topic record's override list. */
-static int meta_set(klog__topic_meta_t *m, int key, int64_t value, int remove)
+/* ------------------------------------------------------------ configuration */
+
+struct alter {
+    const klog_config_t *changes;
+    const int *remove;
+    size_t nremove;
+};
+
+static int alter_stage(klog__topic_t *t, void *arg, klog__topic_meta_t *m)
 {
-    for (uint32_t i = 0; i < m->nconf; i++) {
-        if (m->conf[i].key != key)
-            continue;
-        if (remove) {
-            m->conf[i] = m->conf[m->nconf - 1];
-            m->nconf--;
-        } else {
-            m->conf[i].value = value;
-        }
-        return 0;
-    }
-    if (remove)
-        return 0;
-    if (m->nconf >= KLOG__TOPIC_CONF_MAX)
-        return KLOG_ECONFIG;
-    m->conf[m->nconf].key = key;
-    m->conf[m->nconf].value = value;
-    m->nconf++;
-    return 0;
+    const struct alter *a = arg;
+    return klog__topic_stage_config(t, a->changes, a->remove, a->nremove, m);
+}
+
+static void alter_commit(klog__topic_t *t, void *arg, const klog__topic_meta_t *m)
+{
+    (void)arg;
+    klog__topic_commit_config(t, m);
+}
+
+static void alter_undo(klog__topic_t *t, void *arg)
+{
+    (void)t;
+    (void)arg;
 }
 
 int klog_topic_alter_config(klog_t *log, const char *name, const klog_config_t *changes,
@@ -98,51 +79,37 @@ int klog_topic_alter_config(klog_t *log, const char *name, const klog_config_t *
         for (int k = 0; k < KLOG__CONF_SLOTS; k++)
             if (KLOG__CONF_ISSET(changes, k) && !klog__config_is_topic_key(k))
                 return KLOG_ECONFIG;
+    struct alter a = {changes, remove, nremove};
+    klog__topic_update_t u = {alter_stage, alter_commit, alter_undo, &a};
+    return klog__log_update_topic(log, name, &u);
+}
 
-    pthread_mutex_lock(&log->mu);
-    struct klog_topic *t = topic_locked(log, name);
-    if (!t) {
-        rc = KLOG_ENOTOPIC;
-        goto out;
-    }
-    klog__topic_meta_t m = t->meta;
-    for (size_t i = 0; i < nremove && !rc; i++)
-        rc = meta_set(&m, remove[i], 0, 1);
-    for (int k = 0; changes && k < KLOG__CONF_SLOTS && !rc; k++)
-        if (KLOG__CONF_ISSET(changes, k))
-            rc = meta_set(&m, k, changes->value[k], 0);
+/* ------------------------------------------------------------ partitions */
+
+struct grow {
+    int32_t partitions;
+    klog__partition_t **staged;
+};
+
+static int grow_stage(klog__topic_t *t, void *arg, klog__topic_meta_t *m)
+{
+    struct grow *g = arg;
+    int rc = klog__topic_stage_grow(t, g->partitions, &g->staged, m);
     if (rc)
-        goto out;
-    rc = write_meta_with(log, t, &m);
-    if (rc)
-        goto out;
-    /* Durable: now the topic's live configuration. */
-    t->meta = m;
-    for (size_t i = 0; i < nremove; i++)
-        t->cfg.set[remove[i] / 64] &= ~(1ULL << (remove[i] % 64));
-    for (int k = 0; changes && k < KLOG__CONF_SLOTS; k++)
-        if (KLOG__CONF_ISSET(changes, k)) {
-            t->cfg.value[k] = changes->value[k];
-            KLOG__CONF_MARK(&t->cfg, k);
-        }
-out:
-    pthread_mutex_unlock(&log->mu);
+        g->staged = NULL; /* already undone */
     return rc;
 }
 
-/* Close the partitions [from, to) of parts and remove their directories. */
-static void undo_partitions(struct klog_partition **parts, int32_t from, int32_t to)
+static void grow_commit(klog__topic_t *t, void *arg, const klog__topic_meta_t *m)
 {
-    for (int32_t j = from; j < to; j++) {
-        if (!parts[j])
-            continue;
-        char *d = klog__strdup(parts[j]->dir);
-        klog__partition_close(parts[j]);
-        parts[j] = NULL;
-        if (d)
-            klog__rmtree(d);
-        free(d);
-    }
+    struct grow *g = arg;
+    klog__topic_commit_grow(t, g->staged, m);
+}
+
+static void grow_undo(klog__topic_t *t, void *arg)
+{
+    struct grow *g = arg;
+    klog__topic_undo_grow(t, g->staged, g->partitions);
 }
 
 int klog_topic_add_partitions(klog_t *log, const char *name, int32_t partitions)
@@ -152,48 +119,7 @@ int klog_topic_add_partitions(klog_t *log, const char *name, int32_t partitions)
         return rc;
     if (partitions < 1 || partitions > 100000)
         return -EINVAL;
-
-    pthread_mutex_lock(&log->mu);
-    struct klog_topic *t = topic_locked(log, name);
-    struct klog_partition **parts = NULL;
-    int32_t old = 0;
-    if (!t) {
-        rc = KLOG_ENOTOPIC;
-        goto out;
-    }
-    old = t->nparts;
-    if (partitions <= old) {
-        rc = -EINVAL; /* Kafka, too, only ever adds partitions */
-        goto out;
-    }
-    parts = klog__calloc((size_t)partitions, sizeof *parts);
-    if (!parts) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    memcpy(parts, t->parts, (size_t)old * sizeof *parts);
-    for (int32_t j = old; j < partitions && !rc; j++) {
-        rc = klog__partition_open(log, t, j, &parts[j]);
-        if (!rc)
-            rc = klog__partition_load(parts[j]);
-    }
-    if (!rc)
-        rc = klog__fsync_dir(log->dir);
-    klog__topic_meta_t m = t->meta;
-    m.partitions = partitions;
-    if (!rc)
-        rc = write_meta_with(log, t, &m);
-    if (rc) {
-        undo_partitions(parts, old, partitions);
-        goto out;
-    }
-    t->meta = m;
-    free(t->parts);
-    t->parts = parts;
-    t->nparts = partitions;
-    parts = NULL;
-out:
-    free(parts);
-    pthread_mutex_unlock(&log->mu);
-    return rc;
+    struct grow g = {partitions, NULL};
+    klog__topic_update_t u = {grow_stage, grow_commit, grow_undo, &g};
+    return klog__log_update_topic(log, name, &u);
 }

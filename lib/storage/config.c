@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/storage.h"
+#include "storage/config.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/index.h"
 
 /* State of the longest-valid-prefix scan, carried across chunks. */
 typedef struct scan {

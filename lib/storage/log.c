@@ -1,6 +1,9 @@
 /*
- * log.c — the log directory: lock, topics, checkpoints, the clean-shutdown
- * marker, the LRU of open segment files, and the background thread.
+ * log.c — the log directory: lock, the list of topics, checkpoints, the
+ * clean-shutdown marker and the background thread. The descriptor cache
+ * (fdcache.c), the seal queue (sealer.c) and each topic (topic.c) have
+ * files of their own; the log creates them and hands them to its
+ * partitions (klog__partenv_t).
  *
  * Layout of a log directory (kafka-format.md 3-4):
  *   klog.lock                          exclusive flock held by the writer
@@ -22,128 +25,51 @@
  * time-based flushes, writes checkpoints every KLOG_CONF_CHECKPOINT_MS and
  * applies retention every KLOG_CONF_RETENTION_CHECK_MS.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "storage/storage.h"
+#include "storage/checkpoints.h"
+#include "storage/config.h"
+#include "storage/log.h"
+#include "storage/sealer.h"
+#include "storage/topic.h"
 
 #define CLEAN_MARKER ".kafka_cleanshutdown"
-#define RP_CKPT "recovery-point-offset-checkpoint"
-#define LS_CKPT "log-start-offset-checkpoint"
+
+struct klog {
+    char *dir;
+    unsigned flags;
+    klog_config_t cfg;
+    int lock_fd;
+    int clean_open;              /* a clean-shutdown marker was found */
+
+    pthread_mutex_t mu;          /* topics array */
+    klog__topic_t **topics;
+    size_t ntopics;
+
+    klog__fdcache_t *fdcache;    /* open segment descriptors */
+    klog__sealer_t *sealer;      /* rolled segments waiting for their seal */
+    klog__partenv_t env;         /* what partitions see of the log */
+    klog__recovery_stats_t stats;
+
+    /* background thread: seals rolled segments, time-based flush, checkpoints */
+    pthread_t bg;
+    int bg_running;
+};
 
 int klog__is_rdonly(const klog__log_t *log) { return (log->flags & KLOG_OPEN_RDONLY) != 0; }
-
-/* ------------------------------------------------------------ LRU */
-
-static void lru_unlink(klog__log_t *log, klog__segment_t *s)
-{
-    if (s->lru_prev)
-        s->lru_prev->lru_next = s->lru_next;
-    else
-        log->lru_head = s->lru_next;
-    if (s->lru_next)
-        s->lru_next->lru_prev = s->lru_prev;
-    else
-        log->lru_tail = s->lru_prev;
-    s->lru_prev = s->lru_next = NULL;
-    s->in_lru = 0;
-    log->lru_count--;
-}
-
-void klog__lru_touch(klog__log_t *log, klog__segment_t *s)
-{
-    pthread_mutex_lock(&log->lru_mu);
-    if (log->lru_head == s) {
-        pthread_mutex_unlock(&log->lru_mu);
-        return;
-    }
-    if (s->in_lru)
-        lru_unlink(log, s);
-    s->lru_next = log->lru_head;
-    s->lru_prev = NULL;
-    if (log->lru_head)
-        log->lru_head->lru_prev = s;
-    log->lru_head = s;
-    if (!log->lru_tail)
-        log->lru_tail = s;
-    s->in_lru = 1;
-    log->lru_count++;
-    /* Evict from the cold end: segments nobody has pinned. */
-    klog__segment_t *c = log->lru_tail;
-    while (log->lru_count > log->lru_max && c) {
-        klog__segment_t *prev = c->lru_prev;
-        if (c != s && pthread_mutex_trylock(&c->mu) == 0) {
-            if (atomic_load(&c->pins) == 0) {
-                klog__segment_close_files(c);
-                lru_unlink(log, c);
-            }
-            pthread_mutex_unlock(&c->mu);
-        }
-        c = prev;
-    }
-    pthread_mutex_unlock(&log->lru_mu);
-}
-
-void klog__lru_remove(klog__log_t *log, klog__segment_t *s)
-{
-    pthread_mutex_lock(&log->lru_mu);
-    if (s->in_lru)
-        lru_unlink(log, s);
-    pthread_mutex_unlock(&log->lru_mu);
-}
+const klog__recovery_stats_t *klog__log_stats(const klog__log_t *log) { return &log->stats; }
+int klog__log_open_fds(const klog__log_t *log) { return klog__fdcache_count(log->fdcache); }
 
 /* ------------------------------------------------------------ topics */
 
-static void topic_free(struct klog_topic *t)
-{
-    if (!t)
-        return;
-    for (int32_t i = 0; i < t->nparts; i++)
-        klog__partition_close(t->parts[i]);
-    free(t->parts);
-    free(t);
-}
-
-static int topic_new(klog__log_t *log, const klog__topic_meta_t *m, struct klog_topic **out)
-{
-    struct klog_topic *t = klog__calloc(1, sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    t->log = log;
-    t->meta = *m;
-    for (uint32_t i = 0; i < m->nconf; i++) {
-        int key = m->conf[i].key;
-        if (key >= 0 && key < KLOG__CONF_SLOTS && klog__config_is_topic_key(key)) {
-            t->cfg.value[key] = m->conf[i].value;
-            KLOG__CONF_MARK(&t->cfg, key);
-        }
-    }
-    t->parts = klog__calloc((size_t)m->partitions, sizeof *t->parts);
-    if (!t->parts) {
-        free(t);
-        return -ENOMEM;
-    }
-    for (int32_t i = 0; i < m->partitions; i++) {
-        int rc = klog__partition_open(log, t, i, &t->parts[i]);
-        if (rc) {
-            topic_free(t);
-            return rc;
-        }
-        t->nparts = i + 1;
-    }
-    *out = t;
-    return 0;
-}
-
-static int write_meta(klog__log_t *log)
+/* Write klog.topics with every topic's record; with t, *m stands for t's. */
+static int write_meta_with(klog__log_t *log, const klog__topic_t *t, const klog__topic_meta_t *m)
 {
     klog__topic_meta_t *v = NULL;
     if (log->ntopics) {
@@ -152,16 +78,18 @@ static int write_meta(klog__log_t *log)
             return -ENOMEM;
     }
     for (size_t i = 0; i < log->ntopics; i++)
-        v[i] = log->topics[i]->meta;
+        v[i] = log->topics[i] == t ? *m : *klog__topic_meta(log->topics[i]);
     int rc = klog__meta_write(log->dir, v, log->ntopics);
     free(v);
     return rc;
 }
 
-static struct klog_topic *find_topic(klog__log_t *log, const char *name, size_t *idx)
+static int write_meta(klog__log_t *log) { return write_meta_with(log, NULL, NULL); }
+
+static klog__topic_t *find_topic(klog__log_t *log, const char *name, size_t *idx)
 {
     for (size_t i = 0; i < log->ntopics; i++)
-        if (strcmp(log->topics[i]->meta.name, name) == 0) {
+        if (strcmp(klog__topic_get_name(log->topics[i]), name) == 0) {
             if (idx)
                 *idx = i;
             return log->topics[i];
@@ -169,251 +97,67 @@ static struct klog_topic *find_topic(klog__log_t *log, const char *name, size_t 
     return NULL;
 }
 
-/* ------------------------------------------------------------ checkpoints */
-
-/* Sort a checkpoint by (topic, partition, position) so lookups are binary
- * searches: opening 10,000 partitions must not cost 10^8 comparisons. */
-static int cmp_ckpt(const void *a, const void *b)
+int klog__log_update_topic(klog__log_t *log, const char *name, const klog__topic_update_t *u)
 {
-    const klog__ckpt_entry_t *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
-    if (c)
-        return c;
-    return x->partition < y->partition ? -1 : x->partition > y->partition;
-}
-
-static int64_t ckpt_find(const klog__ckpt_t *c, const char *topic, int32_t part, int64_t dflt)
-{
-    klog__ckpt_entry_t key = {(char *)topic, part, 0};
-    size_t lo = 0, hi = c->count;
-    /* Last of equal entries: Kafka keeps the last duplicate. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cmp_ckpt(&c->entries[mid], &key) <= 0)
-            lo = mid + 1;
+    if (klog__is_rdonly(log))
+        return KLOG_EREADONLY;
+    pthread_mutex_lock(&log->mu);
+    klog__topic_t *t = find_topic(log, name, NULL);
+    klog__topic_meta_t m;
+    int rc = t ? u->stage(t, u->arg, &m) : KLOG_ENOTOPIC;
+    if (!rc) {
+        rc = write_meta_with(log, t, &m);
+        if (rc)
+            u->undo(t, u->arg);
         else
-            hi = mid;
+            u->commit(t, u->arg, &m); /* durable: now the live topic */
     }
-    if (lo > 0 && cmp_ckpt(&c->entries[lo - 1], &key) == 0)
-        return c->entries[lo - 1].offset;
-    return dflt;
+    pthread_mutex_unlock(&log->mu);
+    return rc;
 }
 
-/* Stable merge sort (entries keep file order among duplicates). On
- * allocation failure the entries stay unsorted and lookups degrade to the
- * linear klog__ckpt_lookup. */
-static int ckpt_sort(klog__ckpt_t *c)
-{
-    size_t n = c->count;
-    if (n < 2)
-        return 1;
-    klog__ckpt_entry_t *tmp = klog__malloc(n * sizeof *tmp), *a = c->entries, *b = tmp;
-    if (!tmp)
-        return 0;
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi)
-                b[k++] = cmp_ckpt(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
-            while (i < mid)
-                b[k++] = a[i++];
-            while (j < hi)
-                b[k++] = a[j++];
-        }
-        klog__ckpt_entry_t *t = a;
-        a = b;
-        b = t;
-    }
-    if (a != c->entries)
-        memcpy(c->entries, a, n * sizeof *a);
-    free(tmp);
-    return 1;
-}
-
-static int64_t ckpt_get(const klog__ckpt_t *c, int sorted, const char *topic, int32_t part)
-{
-    return sorted ? ckpt_find(c, topic, part, 0) : klog__ckpt_lookup(c, topic, part, 0);
-}
-
-static int apply_checkpoints(klog__log_t *log)
-{
-    klog__ckpt_t rp = {0}, ls = {0};
-    int rc = klog__ckpt_read(log->dir, RP_CKPT, &rp);
-    if (rc && rc != -ENOENT) {
-        klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): full recovery",
-                  log->dir, RP_CKPT, klog_strerror(rc));
-        klog__ckpt_free(&rp);
-        log->clean_open = 0;
-    }
-    rc = klog__ckpt_read(log->dir, LS_CKPT, &ls);
-    if (rc && rc != -ENOENT)
-        klog__log(&log->cfg.logger, KLOG_LOG_WARN, "%s/%s unreadable (%s): ignored", log->dir,
-                  LS_CKPT, klog_strerror(rc));
-    int rs = ckpt_sort(&rp), lss = ckpt_sort(&ls);
-    for (size_t i = 0; i < log->ntopics; i++) {
-        struct klog_topic *t = log->topics[i];
-        for (int32_t j = 0; j < t->nparts; j++) {
-            struct klog_partition *p = t->parts[j];
-            atomic_store(&p->recovery_point, ckpt_get(&rp, rs, t->meta.name, j));
-            atomic_store(&p->log_start, ckpt_get(&ls, lss, t->meta.name, j));
-        }
-    }
-    klog__ckpt_free(&rp);
-    klog__ckpt_free(&ls);
-    return 0;
-}
+/* ------------------------------------------------------------ checkpoints */
 
 int klog__log_write_checkpoints(klog__log_t *log)
 {
     if (klog__is_rdonly(log))
         return 0;
     pthread_mutex_lock(&log->mu);
-    size_t n = 0;
-    for (size_t i = 0; i < log->ntopics; i++)
-        n += (size_t)log->topics[i]->nparts;
-    klog__ckpt_entry_t *rp = klog__calloc(n ? n : 1, sizeof *rp);
-    klog__ckpt_entry_t *ls = klog__calloc(n ? n : 1, sizeof *ls);
-    int rc = -ENOMEM;
-    size_t k = 0, kl = 0;
-    if (!rp || !ls)
-        goto out;
-    for (size_t i = 0; i < log->ntopics; i++) {
-        struct klog_topic *t = log->topics[i];
-        for (int32_t j = 0; j < t->nparts; j++) {
-            struct klog_partition *p = t->parts[j];
-            if (!p->loaded)
-                continue;
-            rp[k].topic = t->meta.name;
-            rp[k].partition = j;
-            rp[k].offset = atomic_load(&p->recovery_point);
-            k++;
-            int64_t start = atomic_load(&p->log_start);
-            klog__seglist_t *l = klog__partition_segments(p);
-            int64_t first = l && l->n ? l->seg[0]->base : 0;
-            klog__seglist_unref(l);
-            if (start > first) { /* Kafka writes only these */
-                ls[kl] = rp[k - 1];
-                ls[kl].offset = start;
-                kl++;
-            }
-        }
-    }
-    rc = klog__ckpt_write(log->dir, RP_CKPT, rp, k);
-    if (!rc)
-        rc = klog__ckpt_write(log->dir, LS_CKPT, ls, kl);
-out:
+    int rc = klog__checkpoints_write(log->dir, log->topics, log->ntopics);
     pthread_mutex_unlock(&log->mu);
-    free(rp);
-    free(ls);
     return rc;
 }
 
 /* ------------------------------------------------------------ background */
 
-void klog__log_queue_seal(klog__log_t *log, klog__segment_t *s)
-{
-    pthread_mutex_lock(&log->bg_mu);
-    if (log->seal_qn == log->seal_qcap) {
-        size_t cap = log->seal_qcap ? log->seal_qcap * 2 : 16;
-        klog__segment_t **q = realloc(log->seal_q, cap * sizeof *q);
-        if (!q) {
-            /* Unsealed segments are merely rescanned by the next open. */
-            pthread_mutex_unlock(&log->bg_mu);
-            klog__segment_unref(s);
-            return;
-        }
-        log->seal_q = q;
-        log->seal_qcap = cap;
-    }
-    log->seal_q[log->seal_qn++] = s;
-    pthread_cond_broadcast(&log->bg_cv);
-    pthread_mutex_unlock(&log->bg_mu);
-}
-
-static void seal_one(klog__log_t *log, klog__segment_t *s)
-{
-    if (s->deleted)
-        return;
-    int rc = klog__segment_pin(s, 1);
-    if (!rc) {
-        rc = klog__segment_seal(s);
-        klog__segment_unpin(s);
-    }
-    if (rc) {
-        klog__log(&log->cfg.logger, KLOG_LOG_ERROR, "seal %s: %s", s->stem, klog_strerror(rc));
-        atomic_store(&s->part->failed, 1);
-        return;
-    }
-    /* Everything below the next segment is durable now. */
-    klog__seglist_t *l = klog__partition_segments(s->part);
-    for (size_t i = 0; l && i + 1 < l->n; i++) {
-        if (l->seg[i] == s) {
-            int64_t upto = l->seg[i + 1]->base;
-            int64_t cur = atomic_load(&s->part->recovery_point);
-            /* Only when every earlier segment is sealed too. */
-            int all = 1;
-            for (size_t j = 0; j < i; j++)
-                all &= l->seg[j]->sealed;
-            if (all && upto > cur)
-                atomic_store(&s->part->recovery_point, upto);
-            break;
-        }
-    }
-    klog__seglist_unref(l);
-}
-
-static void for_each_partition(klog__log_t *log, void (*fn)(struct klog_partition *, int64_t),
+static void for_each_partition(klog__log_t *log, void (*fn)(klog__partition_t *, int64_t),
                                int64_t now)
 {
     pthread_mutex_lock(&log->mu);
     for (size_t i = 0; i < log->ntopics; i++) {
-        struct klog_topic *t = log->topics[i];
-        for (int32_t j = 0; j < t->nparts; j++)
-            fn(t->parts[j], now);
+        klog__topic_t *t = log->topics[i];
+        for (int32_t j = 0; j < klog__topic_nparts(t); j++)
+            fn(klog__topic_part(t, j), now);
     }
     pthread_mutex_unlock(&log->mu);
 }
 
-static void retention_fn(struct klog_partition *p, int64_t now)
-{
-    klog__partition_retention(p, now);
-}
+static void retention_fn(klog__partition_t *p, int64_t now) { klog__partition_retention(p, now); }
 
+/* Seals first (one at a time, as they were queued); between them and at
+ * least every 100 ms the timed duties. */
 static void *bg_main(void *arg)
 {
     klog__log_t *log = arg;
     int64_t ckpt_ms = klog__config_value(&log->cfg, NULL, KLOG_CONF_CHECKPOINT_MS);
     int64_t ret_ms = klog__config_value(&log->cfg, NULL, KLOG_CONF_RETENTION_CHECK_MS);
     int64_t last_ckpt = klog__mono_ns() / 1000000, last_ret = last_ckpt;
-    pthread_mutex_lock(&log->bg_mu);
-    while (!log->bg_stop || log->seal_qn) {
-        if (log->seal_qn) {
-            klog__segment_t *s = log->seal_q[0];
-            memmove(log->seal_q, log->seal_q + 1, (log->seal_qn - 1) * sizeof *log->seal_q);
-            log->seal_qn--;
-            log->seal_busy = 1;
-            pthread_mutex_unlock(&log->bg_mu);
-            seal_one(log, s);
-            klog__segment_unref(s);
-            pthread_mutex_lock(&log->bg_mu);
-            log->seal_busy = 0;
-            pthread_cond_broadcast(&log->seal_done_cv);
-            continue;
-        }
-        if (log->bg_stop)
+    for (;;) {
+        int r = klog__sealer_next(log->sealer, 100);
+        if (r < 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&log->bg_cv, &log->bg_mu, &ts);
-        if (log->bg_stop || log->seal_qn)
+        if (r > 0)
             continue;
-        pthread_mutex_unlock(&log->bg_mu);
         int64_t now = klog__mono_ns() / 1000000;
         for_each_partition(log, klog__partition_tick, klog__now_ms());
         if (ckpt_ms > 0 && now - last_ckpt >= ckpt_ms) {
@@ -424,41 +168,26 @@ static void *bg_main(void *arg)
             for_each_partition(log, retention_fn, klog__now_ms());
             last_ret = now;
         }
-        pthread_mutex_lock(&log->bg_mu);
     }
-    pthread_mutex_unlock(&log->bg_mu);
     return NULL;
 }
 
-void klog__log_wait_seals(klog__log_t *log, struct klog_partition *p)
-{
-    pthread_mutex_lock(&log->bg_mu);
-    for (;;) {
-        int pending = log->seal_busy && (!p || 1);
-        for (size_t i = 0; !pending && i < log->seal_qn; i++)
-            pending = !p || log->seal_q[i]->part == p;
-        if (!pending)
-            break;
-        pthread_cond_wait(&log->seal_done_cv, &log->bg_mu);
-    }
-    pthread_mutex_unlock(&log->bg_mu);
-}
+void klog__log_wait_seals(klog__log_t *log) { klog__sealer_wait(log->sealer, NULL); }
+
+static int write_checkpoints_cb(void *ctx) { return klog__log_write_checkpoints(ctx); }
 
 /* ------------------------------------------------------------ open/close */
 
 static void log_free(klog__log_t *log)
 {
+    klog__sealer_free(log->sealer); /* queued segments reach their partitions */
     for (size_t i = 0; i < log->ntopics; i++)
-        topic_free(log->topics[i]);
+        klog__topic_free(log->topics[i]);
     free(log->topics);
-    free(log->seal_q);
+    klog__fdcache_free(log->fdcache);
     if (log->lock_fd >= 0)
         klog__close(log->lock_fd);
     pthread_mutex_destroy(&log->mu);
-    pthread_mutex_destroy(&log->lru_mu);
-    pthread_mutex_destroy(&log->bg_mu);
-    pthread_cond_destroy(&log->bg_cv);
-    pthread_cond_destroy(&log->seal_done_cv);
     free(log->dir);
     free(log);
 }
@@ -481,7 +210,7 @@ static int load_topics(klog__log_t *log)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        rc = topic_new(log, &metas[i], &log->topics[i]);
+        rc = klog__topic_new(&log->env, &metas[i], &log->topics[i]);
         if (rc)
             break;
         log->ntopics = i + 1;
@@ -493,36 +222,25 @@ static int load_topics(klog__log_t *log)
 static int load_partitions(klog__log_t *log)
 {
     for (size_t i = 0; i < log->ntopics; i++) {
-        struct klog_topic *t = log->topics[i];
-        for (int32_t j = 0; j < t->nparts; j++) {
-            int rc = klog__partition_load(t->parts[j]);
-            if (rc) {
-                klog__log(&log->cfg.logger, KLOG_LOG_ERROR, "loading %s: %s", t->parts[j]->dir,
-                          klog_strerror(rc));
-                return rc;
-            }
-        }
+        int rc = klog__topic_load(log->topics[i]);
+        if (rc)
+            return rc;
     }
     return 0;
 }
 
 /* Remove topic directories left by an interrupted delete. */
-static void remove_deleted_dirs(klog__log_t *log)
+static int remove_if_deleted(void *ctx, const char *name)
 {
-    DIR *d = opendir(log->dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n > 7 && strcmp(e->d_name + n - 7, "-delete") == 0) {
-            char *path = klog__asprintf("%s/%s", log->dir, e->d_name);
-            if (path)
-                klog__rmtree(path);
-            free(path);
-        }
+    klog__log_t *log = ctx;
+    size_t n = strlen(name);
+    if (n > 7 && strcmp(name + n - 7, "-delete") == 0) {
+        char *path = klog__asprintf("%s/%s", log->dir, name);
+        if (path)
+            klog__rmtree(path);
+        free(path);
     }
-    closedir(d);
+    return 0;
 }
 
 int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t **out)
@@ -536,16 +254,7 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
     log->flags = flags;
     if (cfg)
         log->cfg = *cfg;
-    log->lru_max = (int)klog__config_value(&log->cfg, NULL, KLOG_CONF_MAX_OPEN_FILES);
     pthread_mutex_init(&log->mu, NULL);
-    pthread_mutex_init(&log->lru_mu, NULL);
-    pthread_mutex_init(&log->bg_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&log->bg_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_cond_init(&log->seal_done_cv, NULL);
     int rc;
     log->dir = klog__strdup(dir);
     if (!log->dir) {
@@ -553,9 +262,25 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         goto fail;
     }
     int rdonly = klog__is_rdonly(log);
+    rc = klog__segment_fdcache_new(
+        (int)klog__config_value(&log->cfg, NULL, KLOG_CONF_MAX_OPEN_FILES), &log->fdcache);
+    if (!rc)
+        rc = klog__sealer_new(&log->sealer);
+    if (rc)
+        goto fail;
+    log->env = (klog__partenv_t){
+        .logdir = log->dir,
+        .log_cfg = &log->cfg,
+        .logger = &log->cfg.logger,
+        .fdcache = log->fdcache,
+        .stats = &log->stats,
+        .sealer = log->sealer,
+        .rdonly = rdonly,
+        .write_checkpoints = write_checkpoints_cb,
+        .ctx = log,
+    };
     struct stat st;
-    if (stat(dir, &st) < 0) {
-        rc = -errno;
+    if ((rc = klog__stat(dir, &st)) < 0) {
         if (rc != -ENOENT || rdonly || (flags & KLOG_OPEN_NOCREATE))
             goto fail;
         rc = klog__mkdir(dir, 0755);
@@ -581,21 +306,23 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
             rc = -ENOMEM;
             goto fail;
         }
-        if (unlink(mp) == 0) {
+        rc = klog__unlink(mp);
+        if (rc == 0) {
             log->clean_open = 1;
             rc = klog__fsync_dir(dir);
-        } else {
-            rc = errno == ENOENT ? 0 : -errno;
+        } else if (rc == -ENOENT) {
+            rc = 0;
         }
         free(mp);
         if (rc)
             goto fail;
-        remove_deleted_dirs(log);
+        klog__dir_list(dir, remove_if_deleted, log); /* best effort */
     }
     rc = load_topics(log);
     if (rc)
         goto fail;
-    apply_checkpoints(log);
+    if (klog__checkpoints_apply(log->dir, log->topics, log->ntopics, &log->cfg.logger))
+        log->clean_open = 0;
     if (!log->clean_open && !rdonly && log->ntopics)
         klog__log(&log->cfg.logger, KLOG_LOG_INFO,
                   "%s: no clean-shutdown marker: recovering unsealed segments", dir);
@@ -629,8 +356,8 @@ static int count_users(klog__log_t *log)
 {
     int n = 0;
     for (size_t i = 0; i < log->ntopics; i++)
-        for (int32_t j = 0; j < log->topics[i]->nparts; j++)
-            n += atomic_load(&log->topics[i]->parts[j]->readers);
+        for (int32_t j = 0; j < klog__topic_nparts(log->topics[i]); j++)
+            n += klog__partition_readers(klog__topic_part(log->topics[i], j));
     return n;
 }
 
@@ -644,18 +371,15 @@ int klog_close(klog_t *log)
     if (busy)
         return KLOG_EBUSY;
     if (log->bg_running) {
-        pthread_mutex_lock(&log->bg_mu);
-        log->bg_stop = 1;
-        pthread_cond_broadcast(&log->bg_cv);
-        pthread_mutex_unlock(&log->bg_mu);
+        klog__sealer_stop(log->sealer);
         pthread_join(log->bg, NULL);
         log->bg_running = 0;
     }
     int rc = 0, clean = !klog__is_rdonly(log);
     for (size_t i = 0; clean && i < log->ntopics; i++) {
-        struct klog_topic *t = log->topics[i];
-        for (int32_t j = 0; j < t->nparts; j++) {
-            int r = klog__partition_shutdown(t->parts[j]);
+        klog__topic_t *t = log->topics[i];
+        for (int32_t j = 0; j < klog__topic_nparts(t); j++) {
+            int r = klog__partition_shutdown(klog__topic_part(t, j));
             if (r) {
                 clean = 0;
                 if (!rc)
@@ -688,10 +412,10 @@ int klog_sync(klog_t *log)
     int rc = 0;
     pthread_mutex_lock(&log->mu);
     for (size_t i = 0; i < log->ntopics && !rc; i++)
-        for (int32_t j = 0; j < log->topics[i]->nparts && !rc; j++)
-            rc = klog_flush(log->topics[i]->parts[j]);
+        for (int32_t j = 0; j < klog__topic_nparts(log->topics[i]) && !rc; j++)
+            rc = klog_flush(klog__topic_part(log->topics[i], j));
     pthread_mutex_unlock(&log->mu);
-    klog__log_wait_seals(log, NULL);
+    klog__log_wait_seals(log);
     if (!rc)
         rc = klog__log_write_checkpoints(log);
     return rc;
@@ -708,8 +432,8 @@ int klog_retention(klog_t *log, int64_t now_ms)
     int total = 0, rc = 0;
     pthread_mutex_lock(&log->mu);
     for (size_t i = 0; i < log->ntopics && rc >= 0; i++)
-        for (int32_t j = 0; j < log->topics[i]->nparts && rc >= 0; j++) {
-            rc = klog__partition_retention(log->topics[i]->parts[j], now_ms);
+        for (int32_t j = 0; j < klog__topic_nparts(log->topics[i]) && rc >= 0; j++) {
+            rc = klog__partition_retention(klog__topic_part(log->topics[i], j), now_ms);
             if (rc > 0)
                 total += rc;
         }
@@ -740,37 +464,25 @@ int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
     if (partitions == 0)
         partitions = (int32_t)klog__config_value(&log->cfg, NULL, KLOG_CONF_DEFAULT_PARTITIONS);
     klog__topic_meta_t m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.name, sizeof m.name, "%s", name);
-    m.partitions = partitions;
-    if (topic_cfg) {
-        for (int k = 0; k < KLOG__CONF_SLOTS; k++) {
-            if (!KLOG__CONF_ISSET(topic_cfg, k))
-                continue;
-            if (!klog__config_is_topic_key(k))
-                return KLOG_ECONFIG;
-            m.conf[m.nconf].key = k;
-            m.conf[m.nconf].value = topic_cfg->value[k];
-            m.nconf++;
-        }
-    }
+    int rc = klog__topic_meta_build(name, partitions, topic_cfg, &m);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&log->mu);
-    int rc;
-    struct klog_topic *t = NULL;
+    klog__topic_t *t = NULL;
     if (find_topic(log, name, NULL)) {
         rc = KLOG_ETOPICEXISTS;
         goto out;
     }
-    rc = topic_new(log, &m, &t);
+    rc = klog__topic_new(&log->env, &m, &t);
     if (rc)
         goto out;
-    for (int32_t j = 0; j < t->nparts && !rc; j++)
-        rc = klog__partition_load(t->parts[j]);
+    for (int32_t j = 0; j < klog__topic_nparts(t) && !rc; j++)
+        rc = klog__partition_load(klog__topic_part(t, j));
     if (!rc)
         rc = klog__fsync_dir(log->dir);
     if (rc)
         goto out;
-    struct klog_topic **v = klog__realloc(log->topics, (log->ntopics + 1) * sizeof *v);
+    klog__topic_t **v = klog__realloc(log->topics, (log->ntopics + 1) * sizeof *v);
     if (!v) {
         rc = -ENOMEM;
         goto out;
@@ -784,19 +496,8 @@ int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
     }
     t = NULL;
 out:
-    if (t) {
-        /* Undo: remove the directories this attempt created. */
-        for (int32_t j = 0; j < t->nparts; j++) {
-            char *d = klog__strdup(t->parts[j]->dir);
-            klog__partition_close(t->parts[j]);
-            t->parts[j] = NULL;
-            if (d)
-                klog__rmtree(d);
-            free(d);
-        }
-        t->nparts = 0;
-        topic_free(t);
-    }
+    if (t) /* undo: remove the directories this attempt created */
+        klog__topic_discard(t);
     pthread_mutex_unlock(&log->mu);
     return rc;
 }
@@ -812,13 +513,13 @@ int klog_topic_delete(klog_t *log, const char *name)
     pthread_mutex_lock(&log->mu);
     size_t idx;
     int rc = 0;
-    struct klog_topic *t = find_topic(log, name, &idx);
+    klog__topic_t *t = find_topic(log, name, &idx);
     if (!t) {
         rc = KLOG_ENOTOPIC;
         goto out;
     }
-    for (int32_t j = 0; j < t->nparts; j++)
-        if (atomic_load(&t->parts[j]->readers) > 0) {
+    for (int32_t j = 0; j < klog__topic_nparts(t); j++)
+        if (klog__partition_readers(klog__topic_part(t, j)) > 0) {
             rc = KLOG_EBUSY;
             goto out;
         }
@@ -833,25 +534,11 @@ int klog_topic_delete(klog_t *log, const char *name)
         log->ntopics++;
         goto out;
     }
-    t->deleted = 1;
+    klog__topic_mark_deleted(t);
     pthread_mutex_unlock(&log->mu);
-    klog__log_wait_seals(log, NULL);
+    klog__log_wait_seals(log);
     pthread_mutex_lock(&log->mu);
-    for (int32_t j = 0; j < t->nparts; j++) {
-        struct klog_partition *p = t->parts[j];
-        char *from = klog__strdup(p->dir);
-        char *to = klog__asprintf("%s.%016llx-delete", p->dir, (unsigned long long)klog__mono_ns());
-        klog__partition_close(p);
-        t->parts[j] = NULL;
-        if (from && to && rename(from, to) == 0)
-            klog__rmtree(to);
-        else if (from)
-            klog__rmtree(from);
-        free(from);
-        free(to);
-    }
-    t->nparts = 0;
-    topic_free(t);
+    klog__topic_remove(t);
     klog__fsync_dir(log->dir);
 out:
     pthread_mutex_unlock(&log->mu);
@@ -870,16 +557,15 @@ static int refresh_topics(klog__log_t *log)
     for (size_t i = 0; !rc && i < n; i++) {
         if (find_topic(log, metas[i].name, NULL))
             continue;
-        struct klog_topic *t;
-        rc = topic_new(log, &metas[i], &t);
-        for (int32_t j = 0; !rc && j < t->nparts; j++)
-            rc = klog__partition_load(t->parts[j]);
-        struct klog_topic **v = rc ? NULL : klog__realloc(log->topics,
-                                                          (log->ntopics + 1) * sizeof *v);
+        klog__topic_t *t;
+        rc = klog__topic_new(&log->env, &metas[i], &t);
+        for (int32_t j = 0; !rc && j < klog__topic_nparts(t); j++)
+            rc = klog__partition_load(klog__topic_part(t, j));
+        klog__topic_t **v = rc ? NULL : klog__realloc(log->topics, (log->ntopics + 1) * sizeof *v);
         if (!v) {
             if (!rc) {
                 rc = -ENOMEM;
-                topic_free(t);
+                klog__topic_free(t);
             }
             break;
         }
@@ -904,7 +590,7 @@ int klog_topic_list(klog_t *log, char ***names)
         refresh_topics(log); /* best effort: list what we have */
     size_t n = log->ntopics, bytes = (n + 1) * sizeof(char *);
     for (size_t i = 0; i < n; i++)
-        bytes += strlen(log->topics[i]->meta.name) + 1;
+        bytes += strlen(klog__topic_get_name(log->topics[i])) + 1;
     char **v = klog__malloc(bytes);
     if (!v) {
         pthread_mutex_unlock(&log->mu);
@@ -912,8 +598,9 @@ int klog_topic_list(klog_t *log, char ***names)
     }
     char *str = (char *)(v + n + 1);
     for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(log->topics[i]->meta.name) + 1;
-        memcpy(str, log->topics[i]->meta.name, len);
+        const char *name = klog__topic_get_name(log->topics[i]);
+        size_t len = strlen(name) + 1;
+        memcpy(str, name, len);
         v[i] = str;
         str += len;
     }
@@ -931,37 +618,13 @@ int klog_topic_get(klog_t *log, const char *name, klog_topic_t **out)
     if (!klog_topic_name_valid(name))
         return KLOG_EBADNAME;
     pthread_mutex_lock(&log->mu);
-    struct klog_topic *t = find_topic(log, name, NULL);
+    klog__topic_t *t = find_topic(log, name, NULL);
     if (!t && klog__is_rdonly(log) && refresh_topics(log) == 0)
         t = find_topic(log, name, NULL);
     pthread_mutex_unlock(&log->mu);
     if (!t)
         return KLOG_ENOTOPIC;
     *out = t;
-    return 0;
-}
-
-const char *klog_topic_name(const klog_topic_t *t) { return t->meta.name; }
-int32_t klog_topic_partition_count(const klog_topic_t *t) { return t->nparts; }
-
-int klog_topic_config(const klog_topic_t *t, int key, int64_t *value)
-{
-    if (!t || !value)
-        return -EINVAL;
-    int64_t d;
-    if (klog__config_default(key, &d))
-        return KLOG_ECONFIG;
-    *value = klog__topic_conf(t, key);
-    return 0;
-}
-
-int klog_partition_get(klog_topic_t *t, int32_t partition, klog_partition_t **out)
-{
-    if (!t || !out)
-        return -EINVAL;
-    if (partition < 0 || partition >= t->nparts)
-        return KLOG_ENOPARTITION;
-    *out = t->parts[partition];
     return 0;
 }
 

@@ -23,45 +23,43 @@
  * truncated there.
  *
  * Files open lazily: `pin` opens the .log and maps the indexes if they are
- * closed, and accounts the segment in the log's LRU; closing happens only
- * with no pins.
+ * closed, and accounts the segment's descriptor in the log's descriptor
+ * cache (fdcache.h), which closes cold, unpinned segments through
+ * evict(); closing happens only with no pins.
+ *
+ * This file owns the life cycle, files, pins and seal metadata; segwrite.c
+ * the write side (append, seal, truncate) and cursor.c the header walker
+ * and recovery scan (they share segment_impl.h).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
-#include "platform/bytes.h"
-#include "storage/storage.h"
+#include "storage/segment_impl.h"
 
-char *klog__segment_stem(const char *dir, int64_t base)
-{
-    return klog__asprintf("%s/%020lld", dir, (long long)base);
-}
-
-static char *seg_path(const klog__segment_t *s, const char *ext)
+char *klog__segment_path(const klog__segment_t *s, const char *ext)
 {
     return klog__asprintf("%s%s%s", s->stem, ext, s->deleted ? ".deleted" : "");
 }
 
-int klog__segment_new(struct klog_partition *p, int64_t base, klog__segment_t **out)
+int klog__segment_new(const klog__segenv_t *env, int64_t base, klog__segment_t **out)
 {
     klog__segment_t *s = klog__calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    s->stem = klog__segment_stem(p->dir, base);
+    s->stem = klog__asprintf("%s/%020lld", env->dir, (long long)base);
     if (!s->stem) {
         free(s);
         return -ENOMEM;
     }
     atomic_init(&s->refs, 1);
-    s->part = p;
+    s->env = env;
     s->base = base;
     pthread_mutex_init(&s->mu, NULL);
     s->fd = -1;
@@ -78,35 +76,14 @@ int klog__segment_new(struct klog_partition *p, int64_t base, klog__segment_t **
 
 void klog__segment_ref(klog__segment_t *s) { atomic_fetch_add(&s->refs, 1); }
 
-/*
- * A recovery scan reads every byte anyway, so it leaves the seal's digest
- * behind; a segment sealed right after (a rebuilt or recovered inactive
- * segment) is not read twice. Any append drops it: appends never hash, the
- * sealer reads a rolled segment's file on the background thread instead,
- * keeping the append path to encoding and one write.
- */
-void klog__segment_digest_start(klog__segment_t *s)
-{
-    if (!s->digest)
-        s->digest = XXH3_createState();
-    s->dig_valid = s->digest && XXH3_64bits_reset(s->digest) == XXH_OK;
-}
-
-void klog__segment_digest_drop(klog__segment_t *s) { s->dig_valid = 0; }
-
-void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
-{
-    if (s->dig_valid && XXH3_64bits_update(s->digest, p, n) != XXH_OK)
-        s->dig_valid = 0;
-}
+static const char *const seg_exts[] = {".log", ".index", ".timeindex", ".seal"};
 
 static void unlink_deleted(klog__segment_t *s)
 {
-    static const char *exts[] = {".log", ".index", ".timeindex", ".seal"};
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        char *path = seg_path(s, exts[i]);
+    for (size_t i = 0; i < sizeof seg_exts / sizeof seg_exts[0]; i++) {
+        char *path = klog__segment_path(s, seg_exts[i]);
         if (path)
-            unlink(path);
+            klog__unlink(path); /* best effort: open removes leftovers */
         free(path);
     }
 }
@@ -115,7 +92,7 @@ void klog__segment_unref(klog__segment_t *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    klog__lru_remove(s->part->log, s);
+    klog__fdcache_remove(s->env->fdcache, &s->lru);
     klog__segment_close_files(s);
     if (s->deleted)
         unlink_deleted(s);
@@ -142,19 +119,18 @@ void klog__segment_close_files(klog__segment_t *s)
 }
 
 /* Open the .log and the indexes; s->mu held. */
-static int open_files(klog__segment_t *s, int writable)
+int klog__segment_open_files(klog__segment_t *s, int writable)
 {
-    klog__log_t *log = s->part->log;
-    int rdonly = klog__is_rdonly(log);
+    int rdonly = s->env->rdonly;
     if (rdonly)
         writable = 0;
     if (s->fd >= 0 && (s->writable || !writable))
         return 0;
     if (s->fd >= 0)
         klog__segment_close_files(s); /* reopen writable */
-    char *lp = seg_path(s, ".log");
-    char *ip = seg_path(s, ".index");
-    char *tp = seg_path(s, ".timeindex");
+    char *lp = klog__segment_path(s, ".log");
+    char *ip = klog__segment_path(s, ".index");
+    char *tp = klog__segment_path(s, ".timeindex");
     int rc = -ENOMEM;
     if (!lp || !ip || !tp)
         goto out;
@@ -162,7 +138,7 @@ static int open_files(klog__segment_t *s, int writable)
     if (rc < 0)
         goto out;
     s->fd = rc;
-    size_t max_bytes = (size_t)klog__topic_conf(s->part->topic, KLOG_CONF_INDEX_MAX_BYTES);
+    size_t max_bytes = (size_t)s->env->index_max_bytes;
     rc = klog__index_open(&s->oix, ip, KLOG__OFFIDX_ENTRY, s->base, max_bytes, writable,
                           writable);
     if (rc == -ENOENT) {
@@ -219,22 +195,22 @@ static int check_indexes(klog__segment_t *s)
              s->oix.file_entries == s->seal_index_entries &&
              atomic_load(&s->tix.entries) == s->seal_timeindex_entries &&
              s->tix.file_entries == s->seal_timeindex_entries;
-    if (ok || klog__is_rdonly(s->part->log))
+    if (ok || s->env->rdonly)
         return 0;
-    klog__log(&s->part->log->cfg.logger, KLOG_LOG_WARN,
+    klog__log(s->env->logger, KLOG_LOG_WARN,
               "%s: index files disagree with the seal (%u/%u entries, seal says %u/%u); "
               "rebuilding them from the .log",
               s->stem, atomic_load(&s->oix.entries), atomic_load(&s->tix.entries),
               s->seal_index_entries, s->seal_timeindex_entries);
     klog__segment_close_files(s);
-    int rc = open_files(s, 1);
+    int rc = klog__segment_open_files(s, 1);
     int64_t truncated;
     if (!rc)
-        rc = klog__segment_recover(s, 0, &truncated);
+        rc = klog__segment_scan(s, 0, &truncated);
     if (!rc && (s->sealed || !seal_ok))
-        rc = klog__segment_seal(s);
+        rc = klog__segment_seal_pinned(s);
     if (!rc)
-        atomic_fetch_add(&s->part->log->stat_rebuilt_indexes, 1);
+        atomic_fetch_add(&s->env->stats->rebuilt_indexes, 1);
     s->expect_ix = 0;
     return rc;
 }
@@ -243,7 +219,7 @@ int klog__segment_pin(klog__segment_t *s, int writable)
 {
     pthread_mutex_lock(&s->mu);
     /* Reopening for writing replaces the mappings: wait out short pins. */
-    while (s->fd >= 0 && writable && !s->writable && !klog__is_rdonly(s->part->log) &&
+    while (s->fd >= 0 && writable && !s->writable && !s->env->rdonly &&
            atomic_load(&s->pins) > 0) {
         pthread_mutex_unlock(&s->mu);
         struct timespec ts = {0, 100000};
@@ -251,44 +227,66 @@ int klog__segment_pin(klog__segment_t *s, int writable)
         pthread_mutex_lock(&s->mu);
     }
     int was_open = s->fd >= 0;
-    int rc = open_files(s, writable);
+    int rc = klog__segment_open_files(s, writable);
     if (!rc && !was_open && !s->ix_checked)
         rc = check_indexes(s);
     if (!rc)
         atomic_fetch_add(&s->pins, 1);
     pthread_mutex_unlock(&s->mu);
     if (!rc)
-        klog__lru_touch(s->part->log, s);
+        klog__fdcache_touch(s->env->fdcache, &s->lru, 1); /* the .log; indexes are mappings */
     return rc;
 }
 
 void klog__segment_unpin(klog__segment_t *s) { atomic_fetch_sub(&s->pins, 1); }
 
+/* Descriptor cache eviction: close a cold segment nobody has pinned. Runs
+ * under the cache's lock, so it must not wait for s->mu. */
+static int evict(klog__fdcache_link_t *link)
+{
+    klog__segment_t *s = (klog__segment_t *)((char *)link - offsetof(klog__segment_t, lru));
+    if (pthread_mutex_trylock(&s->mu) != 0)
+        return 0;
+    int n = 0;
+    if (atomic_load(&s->pins) == 0) {
+        klog__segment_close_files(s);
+        n = link->fds;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int klog__segment_fdcache_new(int max_fds, klog__fdcache_t **out)
+{
+    return klog__fdcache_new(max_fds, evict, out);
+}
+
+static int64_t path_size(const klog__segment_t *s)
+{
+    char *lp = klog__segment_path(s, ".log");
+    struct stat st;
+    int64_t n = lp && klog__stat(lp, &st) == 0 ? (int64_t)st.st_size : 0;
+    free(lp);
+    return n;
+}
+
 /* Readable bytes: the published size, or for read-only openers (which
  * follow another process) the file's current length. */
 int64_t klog__segment_readable(klog__segment_t *s)
 {
-    if (klog__is_rdonly(s->part->log) && s->fd >= 0) {
+    if (s->env->rdonly && s->fd >= 0) {
         int64_t n = klog__fsize(s->fd);
         return n < 0 ? 0 : n;
     }
-    if (klog__is_rdonly(s->part->log)) {
+    if (s->env->rdonly) {
         /* Not opened yet (or closed by the LRU): the size was never
          * loaded, so ask the file system. */
-        char *lp = seg_path(s, ".log");
-        struct stat st;
-        int64_t n = lp && stat(lp, &st) == 0 ? (int64_t)st.st_size : 0;
-        free(lp);
-        return n;
+        return path_size(s);
     }
     if (!atomic_load(&s->meta_loaded) && klog__segment_load_meta(s) != 0) {
         /* Trusted at a clean open but its seal is unreadable: the file's
          * length will do until check_indexes rebuilds the seal. */
-        char *lp = seg_path(s, ".log");
-        struct stat st;
-        int64_t n = lp && stat(lp, &st) == 0 ? (int64_t)st.st_size : 0;
-        free(lp);
-        return n;
+        return path_size(s);
     }
     return atomic_load_explicit(&s->size, memory_order_acquire);
 }
@@ -298,7 +296,7 @@ static int load_meta_locked(klog__segment_t *s)
 {
     if (s->meta_loaded)
         return 0;
-    char *sp = seg_path(s, ".seal");
+    char *sp = klog__segment_path(s, ".seal");
     if (!sp)
         return -ENOMEM;
     klog__seal_t seal;
@@ -329,235 +327,14 @@ int klog__segment_load_meta(klog__segment_t *s)
     return rc;
 }
 
-int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit, int64_t *pos,
-                       int64_t *bsize, int64_t *bbase, int64_t *blast)
-{
-    int64_t ioff;
-    uint32_t ipos;
-    klog__offidx_lookup(&s->oix, target, &ioff, &ipos);
-    int64_t p = ipos;
-    if (p > limit)
-        p = 0; /* index ahead of what this reader may see: scan */
-    uint8_t h[KLOG_BATCH_HEADER_SIZE];
-    while (p + KLOG_BATCH_HEADER_SIZE <= limit) {
-        ssize_t n = klog__pread_full(s->fd, h, sizeof h, (off_t)p);
-        if (n < 0)
-            return (int)n;
-        if (n < (ssize_t)sizeof h)
-            return 0;
-        int64_t base = (int64_t)klog__load64(h);
-        int32_t blen = (int32_t)klog__load32(h + 8);
-        int64_t size = (int64_t)blen + 12;
-        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || h[16] != 2)
-            return KLOG_ECORRUPT;
-        if (p + size > limit)
-            return 0;
-        int64_t last = base + (int32_t)klog__load32(h + 23);
-        if (last >= target) {
-            *pos = p;
-            *bsize = size;
-            *bbase = base;
-            *blast = last;
-            return 1;
-        }
-        p += size;
-    }
-    return 0;
-}
-
-/*
- * Scan the .log with CRC validation, rebuilding both indexes; stop at the
- * first invalid or torn batch and truncate there.
- */
-int klog__segment_recover(klog__segment_t *s, int allow_truncate, int64_t *truncated)
-{
-    klog__log_t *log = s->part->log;
-    int64_t fsize = klog__fsize(s->fd);
-    if (fsize < 0)
-        return (int)fsize;
-    int64_t interval = klog__topic_conf(s->part->topic, KLOG_CONF_INDEX_INTERVAL_BYTES);
-    klog__index_reset(&s->oix);
-    klog__index_reset(&s->tix);
-    klog__segment_digest_start(s);
-    s->max_ts = -1;
-    s->max_ts_off = s->base;
-    s->first_batch_ts = -1;
-    int64_t pos = 0, next = s->base, since = 0;
-    const char *why = NULL;
-    klog__buf_t buf = {0};
-    size_t chunk = 1 << 20;
-    int64_t buf_pos = 0;
-    int rc = klog__buf_reserve(&buf, chunk);
-    if (rc)
-        return rc;
-    buf.len = 0;
-    while (pos < fsize) {
-        /* Make sure the 61-byte header at pos is in the buffer. */
-        if (pos < buf_pos || pos + KLOG_BATCH_HEADER_SIZE > buf_pos + (int64_t)buf.len) {
-            ssize_t n = klog__pread_full(s->fd, buf.data, chunk, (off_t)pos);
-            if (n < 0) {
-                rc = (int)n;
-                goto out;
-            }
-            buf.len = (size_t)n;
-            buf_pos = pos;
-        }
-        int64_t avail = buf_pos + (int64_t)buf.len - pos;
-        if (avail < KLOG_BATCH_HEADER_SIZE) {
-            why = "torn batch header at end of file";
-            break;
-        }
-        const uint8_t *h = buf.data + (pos - buf_pos);
-        int64_t base = (int64_t)klog__load64(h);
-        int32_t blen = (int32_t)klog__load32(h + 8);
-        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || h[16] != 2) {
-            why = "invalid batch length or magic";
-            break;
-        }
-        int64_t size = (int64_t)blen + 12;
-        if (pos + size > fsize) {
-            why = "torn batch at end of file";
-            break;
-        }
-        if (size > avail) {
-            if ((size_t)size > buf.cap) {
-                buf.len = 0;
-                rc = klog__buf_reserve(&buf, (size_t)size);
-                if (rc)
-                    goto out;
-            }
-            ssize_t n = klog__pread_full(s->fd, buf.data, buf.cap, (off_t)pos);
-            if (n < 0) {
-                rc = (int)n;
-                goto out;
-            }
-            buf.len = (size_t)n;
-            buf_pos = pos;
-            h = buf.data;
-            if (n < size) {
-                why = "torn batch at end of file";
-                break;
-            }
-        }
-        klog_batch_info_t bi;
-        int vrc = klog_batch_validate(h, (size_t)size, KLOG_VALIDATE_HEADER, &bi);
-        if (vrc) {
-            why = klog_strerror(vrc);
-            break;
-        }
-        int64_t last = base + bi.last_offset_delta;
-        if (base < next || bi.last_offset_delta < 0 || last - s->base > INT32_MAX) {
-            why = "batch offsets out of order";
-            break;
-        }
-        if (s->first_batch_ts < 0)
-            s->first_batch_ts = bi.max_timestamp;
-        /* Kafka's LogSegment.recover raises the max timestamp first too. */
-        if (bi.max_timestamp > s->max_ts) {
-            s->max_ts = bi.max_timestamp;
-            s->max_ts_off = last;
-        }
-        if (since > interval) {
-            klog__offidx_append(&s->oix, last, (uint32_t)pos);
-            klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
-            since = 0;
-        }
-        since += size;
-        next = last + 1;
-        klog__segment_digest_add(s, h, (size_t)size);
-        pos += size;
-        atomic_fetch_add(&log->stat_scanned_bytes, size);
-    }
-    if (s->max_ts >= 0)
-        klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
-    *truncated = fsize - pos;
-    if (pos < fsize && !allow_truncate) {
-        /* Sealed data is never cut: report it; reads will fail there. */
-        klog__log(&log->cfg.logger, KLOG_LOG_ERROR,
-                  "%s.log: %s at position %lld (sealed segment; data kept, not served)", s->stem,
-                  why ? why : "invalid data", (long long)pos);
-        *truncated = 0;
-        pos = fsize;
-        klog__segment_digest_drop(s); /* the kept bytes were not all hashed */
-    } else if (pos < fsize) {
-        klog__log(&log->cfg.logger, KLOG_LOG_WARN,
-                  "recovery: %s.log: %s at position %lld; truncating %lld bytes", s->stem,
-                  why ? why : "invalid data", (long long)pos, (long long)(fsize - pos));
-        rc = klog__ftruncate(s->fd, (off_t)pos);
-        if (rc)
-            goto out;
-        atomic_fetch_add(&log->stat_truncated_bytes, fsize - pos);
-    }
-    atomic_store(&s->size, pos);
-    atomic_store(&s->next_offset, next);
-    /* Kafka's recover() (and truncateTo()) leave the append path's byte
-     * counter at 0, so appends after recovery index as after a reopen. */
-    s->bytes_since_index = 0;
-    s->meta_loaded = 1;
-    atomic_fetch_add(&log->stat_scanned_segments, 1);
-    rc = 0;
-out:
-    klog__buf_free(&buf);
-    return rc;
-}
-
-int klog__segment_seal(klog__segment_t *s)
-{
-    if (s->max_ts >= 0)
-        klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
-    int rc = klog__index_trim(&s->oix);
-    if (!rc)
-        rc = klog__index_trim(&s->tix);
-    int64_t size = atomic_load(&s->size);
-    if (!rc)
-        rc = klog__ftruncate(s->fd, (off_t)size); /* drop any preallocation */
-    if (!rc)
-        rc = klog__fdatasync(s->fd);
-    if (!rc)
-        rc = klog__index_sync(&s->oix);
-    if (!rc)
-        rc = klog__index_sync(&s->tix);
-    if (rc)
-        return rc;
-    atomic_store(&s->unsynced, 0);
-    klog__seal_t seal = {
-        .base_offset = s->base,
-        .next_offset = atomic_load(&s->next_offset),
-        .max_timestamp = s->max_ts,
-        .max_ts_offset = s->max_ts >= 0 ? s->max_ts_off : -1,
-        .log_size = size,
-        .index_entries = atomic_load(&s->oix.entries),
-        .timeindex_entries = atomic_load(&s->tix.entries),
-    };
-    if (s->dig_valid) {
-        seal.log_digest = XXH3_64bits_digest(s->digest);
-    } else {
-        rc = klog__file_digest(s->fd, size, &seal.log_digest);
-        if (rc)
-            return rc;
-    }
-    const char *slash = strrchr(s->stem, '/');
-    char *name = klog__asprintf("%s.seal", slash ? slash + 1 : s->stem);
-    if (!name)
-        return -ENOMEM;
-    rc = klog__seal_write(s->part->dir, name, &seal);
-    free(name);
-    if (rc)
-        return rc;
-    s->sealed = 1;
-    s->seal_index_entries = seal.index_entries;
-    s->seal_timeindex_entries = seal.timeindex_entries;
-    /* The file is now trimmed: a later append must reopen it writable. */
-    s->writable = 0;
-    return 0;
-}
-
 int klog__segment_unseal(klog__segment_t *s)
 {
-    char *sp = seg_path(s, ".seal");
+    char *sp = klog__segment_path(s, ".seal");
     if (!sp)
         return -ENOMEM;
-    int rc = unlink(sp) < 0 && errno != ENOENT ? -errno : 0;
+    int rc = klog__unlink(sp);
+    if (rc == -ENOENT)
+        rc = 0;
     free(sp);
     s->sealed = 0;
     return rc;
@@ -565,22 +342,134 @@ int klog__segment_unseal(klog__segment_t *s)
 
 int klog__segment_mark_deleted(klog__segment_t *s)
 {
-    static const char *exts[] = {".log", ".index", ".timeindex", ".seal"};
     int rc = 0;
     /* Under s->mu: a reader reopening the files (after the LRU closed
      * them) sees either the old names or the new ones with the flag. */
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        char *from = klog__asprintf("%s%s", s->stem, exts[i]);
-        char *to = klog__asprintf("%s%s.deleted", s->stem, exts[i]);
+    for (size_t i = 0; i < sizeof seg_exts / sizeof seg_exts[0]; i++) {
+        char *from = klog__asprintf("%s%s", s->stem, seg_exts[i]);
+        char *to = klog__asprintf("%s%s.deleted", s->stem, seg_exts[i]);
         if (!from || !to)
             rc = -ENOMEM;
-        else if (rename(from, to) < 0 && errno != ENOENT && !rc)
-            rc = -errno;
+        else {
+            int r = klog__rename(from, to);
+            if (r && r != -ENOENT && !rc)
+                rc = r;
+        }
         free(from);
         free(to);
     }
     s->deleted = 1;
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+/* ------------------------------------------------------------ accessors */
+
+int64_t klog__segment_base(const klog__segment_t *s) { return s->base; }
+const char *klog__segment_stem(const klog__segment_t *s) { return s->stem; }
+int klog__segment_fd(const klog__segment_t *s) { return s->fd; }
+int64_t klog__segment_next_offset(const klog__segment_t *s) { return atomic_load(&s->next_offset); }
+int klog__segment_is_sealed(const klog__segment_t *s) { return s->sealed; }
+int klog__segment_is_deleted(const klog__segment_t *s) { return s->deleted; }
+void klog__segment_lease_pin(klog__segment_t *s) { atomic_fetch_add(&s->lease_pins, 1); }
+void klog__segment_lease_unpin(klog__segment_t *s) { atomic_fetch_sub(&s->lease_pins, 1); }
+int klog__segment_lease_pinned(const klog__segment_t *s) { return atomic_load(&s->lease_pins) > 0; }
+void klog__segment_restart_clock(klog__segment_t *s) { s->created_ms = klog__now_ms(); }
+void klog__segment_mark_new(klog__segment_t *s) { s->meta_loaded = 1; }
+
+int64_t klog__segment_bytes(klog__segment_t *s, int load_seal)
+{
+    if (s->env->rdonly)
+        return path_size(s);
+    if (atomic_load(&s->meta_loaded) || (load_seal && klog__segment_load_meta(s) == 0))
+        return atomic_load(&s->size);
+    return path_size(s);
+}
+
+int64_t klog__segment_max_ts(klog__segment_t *s)
+{
+    return klog__segment_load_meta(s) == 0 ? s->max_ts : -1;
+}
+
+int64_t klog__segment_age_ts(klog__segment_t *s)
+{
+    int64_t ts = klog__segment_max_ts(s);
+    if (ts >= 0)
+        return ts;
+    char *lp = klog__segment_path(s, ".log");
+    struct stat st;
+    if (lp && klog__stat(lp, &st) == 0)
+        ts = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    free(lp);
+    return ts;
+}
+
+void klog__segment_offidx_floor(klog__segment_t *s, int64_t target, int64_t *off, uint32_t *pos)
+{
+    klog__offidx_lookup(&s->oix, target, off, pos);
+}
+
+int64_t klog__segment_offidx_pos_floor(klog__segment_t *s, int64_t from, int64_t bound)
+{
+    const klog__index_t *ix = &s->oix;
+    uint32_t n = atomic_load_explicit(&ix->entries, memory_order_acquire);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t o;
+        uint32_t p;
+        klog__offidx_entry(ix, mid, &o, &p);
+        if ((int64_t)p <= bound)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return from;
+    int64_t o;
+    uint32_t p;
+    klog__offidx_entry(ix, lo - 1, &o, &p);
+    return (int64_t)p > from ? (int64_t)p : from;
+}
+
+int64_t klog__segment_timeidx_floor(klog__segment_t *s, int64_t ts)
+{
+    return klog__timeidx_lookup(&s->tix, ts);
+}
+
+void klog__segment_timeidx_floor_entry(klog__segment_t *s, int64_t ts, int64_t *ets, int64_t *eoff)
+{
+    const klog__index_t *ix = &s->tix;
+    uint32_t n = atomic_load_explicit(&ix->entries, memory_order_acquire);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t t, o;
+        klog__timeidx_entry(ix, mid, &t, &o);
+        if (t <= ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *ets = -1;
+    *eoff = s->base;
+    if (lo > 0)
+        klog__timeidx_entry(ix, lo - 1, ets, eoff);
+}
+
+void klog__segment_index_bytes(klog__segment_t *s, int64_t *index, int64_t *timeindex)
+{
+    *index = (int64_t)atomic_load(&s->oix.entries) * KLOG__OFFIDX_ENTRY;
+    *timeindex = (int64_t)atomic_load(&s->tix.entries) * KLOG__TIMEIDX_ENTRY;
+}
+
+int klog__segment_open_ro(klog__segment_t *s, const char *ext)
+{
+    pthread_mutex_lock(&s->mu);
+    char *path = klog__segment_path(s, ext);
+    int fd = path ? klog__open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) : -ENOMEM;
+    pthread_mutex_unlock(&s->mu);
+    free(path);
+    return fd;
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/storage.h"
+#include "storage/index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,460 @@
+/*
+ * append.c — the append path, rolling and the flush policy (group commit).
+ *
+ * Append: encode outside any lock; under append_mu assign the base offset,
+ * roll if needed, one pwritev at the active segment's end, index entries
+ * every index.interval.bytes, then publish size, log end and watermark
+ * (release stores) and wake waiters. A failed write or fsync marks the
+ * partition failed: appends are refused until the log is reopened, since
+ * neither can be retried safely.
+ *
+ * Group commit: klog_flush() takes the log end it must cover; one caller
+ * at a time runs the fdatasync while others wait on sync_cv, and every
+ * waiter whose target the finished fsync covered returns without its own.
+ *
+ * A rolled segment goes to the sealer; when it is sealed (sealed() below,
+ * on the sealer's thread) the recovery point moves past it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/bytes.h"
+#include "storage/partition_impl.h"
+
+/* ------------------------------------------------------------ roll */
+
+/* The sealer finished s: everything below the next segment is durable
+ * once every earlier segment is sealed too. */
+static void sealed(void *ctx, klog__segment_t *s, int rc)
+{
+    klog__partition_t *p = ctx;
+    if (rc) {
+        klog__log(p->env->logger, KLOG_LOG_ERROR, "seal %s: %s", klog__segment_stem(s),
+                  klog_strerror(rc));
+        atomic_store(&p->failed, 1);
+        return;
+    }
+    klog__seglist_t *l = klog__partition_segments(p);
+    for (size_t i = 0; l && i + 1 < l->n; i++) {
+        if (l->seg[i] == s) {
+            int64_t upto = klog__segment_base(l->seg[i + 1]);
+            int64_t cur = atomic_load(&p->recovery_point);
+            int all = 1;
+            for (size_t j = 0; j < i; j++)
+                all &= klog__segment_is_sealed(l->seg[j]);
+            if (all && upto > cur)
+                atomic_store(&p->recovery_point, upto);
+            break;
+        }
+    }
+    klog__seglist_unref(l);
+}
+
+static int create_segment(klog__partition_t *p, int64_t base, klog__segment_t **out)
+{
+    klog__segment_t *s;
+    int rc = klog__segment_new(&p->segenv, base, &s);
+    if (rc)
+        return rc;
+    klog__segment_mark_new(s);
+    rc = klog__segment_create(s);
+    if (rc) {
+        klog__segment_unref(s);
+        return rc;
+    }
+    rc = klog__fsync_dir(p->dir);
+    if (rc) {
+        /* A failed fsync cannot be retried safely: the new file's entry
+         * may never reach the disk, and a later directory fsync would
+         * not report it again. */
+        atomic_store(&p->failed, 1);
+        klog__segment_unref(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Roll to a new active segment at `base`; append_mu held. */
+static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
+{
+    klog__segment_t *old = l->seg[l->n - 1], *s;
+    int rc = create_segment(p, base, &s);
+    if (rc)
+        return rc;
+    klog__seglist_t *nl = klog__seglist_slice(l, 0, l->n, s);
+    if (!nl) {
+        klog__segment_mark_deleted(s);
+        klog__segment_unref(s);
+        return -ENOMEM;
+    }
+    klog__partition_publish_list(p, nl);
+    klog__segment_ref(old);
+    klog__sealer_queue(p->env->sealer, old, sealed, p);
+    return 0;
+}
+
+static int should_roll(klog__partition_t *p, klog__segment_t *s, int64_t size, int64_t last,
+                       int64_t max_ts)
+{
+    return klog__segment_should_roll(s, size, last, max_ts,
+                                     klog__partition_conf(p, KLOG_CONF_SEGMENT_BYTES),
+                                     klog__partition_conf(p, KLOG_CONF_SEGMENT_MS));
+}
+
+int klog_segment_roll(klog_partition_t *p)
+{
+    if (!p)
+        return -EINVAL;
+    if (p->env->rdonly)
+        return KLOG_EREADONLY;
+    if (atomic_load(&p->failed))
+        return KLOG_EFAILED;
+    if (atomic_load(&p->deleted))
+        return KLOG_ENOTOPIC;
+    pthread_mutex_lock(&p->append_mu);
+    klog__seglist_t *l = p->segs;
+    int rc = 0;
+    if (klog__segment_bytes(l->seg[l->n - 1], 0) > 0) {
+        rc = roll(p, l, atomic_load(&p->log_end));
+        if (!rc)
+            rc = 1;
+    }
+    pthread_mutex_unlock(&p->append_mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------ append */
+
+/*
+ * Write one or more batches (len bytes, offsets [first, last], count
+ * records, max timestamp). hdr, when non-NULL, replaces the first 8 bytes
+ * (the base offset) of data. append_mu held.
+ */
+static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t *data,
+                        size_t len, int64_t first, int64_t last, int64_t max_ts, int64_t count)
+{
+    klog__seglist_t *l = p->segs; /* stable: only append_mu holders replace it */
+    klog__segment_t *s = l->seg[l->n - 1];
+    /* Pin first: the roll test reads the mapped indexes. */
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    if (should_roll(p, s, (int64_t)len, last, max_ts) ||
+        first - klog__segment_base(s) > INT32_MAX) {
+        klog__segment_unpin(s);
+        int64_t end = atomic_load(&p->log_end);
+        rc = roll(p, l, first > end ? first : end);
+        if (rc)
+            return rc;
+        l = p->segs;
+        s = l->seg[l->n - 1];
+        rc = klog__segment_pin(s, 1);
+        if (rc)
+            return rc;
+    }
+    rc = klog__segment_begin_write(s);
+    if (rc)
+        goto out;
+    struct iovec iov[2];
+    int iovcnt = 0;
+    if (hdr) {
+        iov[iovcnt++] = (struct iovec){(void *)hdr, 8};
+        iov[iovcnt++] = (struct iovec){(void *)(data + 8), len - 8};
+    } else {
+        iov[iovcnt++] = (struct iovec){(void *)data, len};
+    }
+    rc = klog__segment_append(s, iov, iovcnt, len, last, max_ts);
+    if (rc) {
+        atomic_store(&p->failed, 1);
+        goto out;
+    }
+    atomic_store_explicit(&p->log_end, last + 1, memory_order_release);
+    atomic_fetch_add(&p->appended_msgs, count);
+    klog__partition_publish_log_end(p);
+out:
+    klog__segment_unpin(s);
+    return rc;
+}
+
+static int check_writable(klog__partition_t *p)
+{
+    if (p->env->rdonly)
+        return KLOG_EREADONLY;
+    if (atomic_load(&p->failed))
+        return KLOG_EFAILED;
+    if (atomic_load(&p->deleted))
+        return KLOG_ENOTOPIC;
+    return 0;
+}
+
+/* After an append: visibility and the flush policy (outside append_mu). */
+static int after_append(klog__partition_t *p)
+{
+    int64_t every = klog__partition_conf(p, KLOG_CONF_FLUSH_MESSAGES);
+    int flushed_vis = klog__partition_conf(p, KLOG_CONF_VISIBILITY) == KLOG_VISIBLE_FLUSHED;
+    if (every > 0 &&
+        atomic_load(&p->appended_msgs) - atomic_load(&p->flushed_msgs) >= every)
+        return klog_flush(p);
+    if (!flushed_vis)
+        klog__partition_set_hw(p, atomic_load(&p->log_end));
+    return 0;
+}
+
+int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, size_t len,
+                                   int64_t *base_out)
+{
+    int rc = check_writable(p);
+    if (rc)
+        return rc;
+    klog_batch_info_t bi;
+    rc = klog_batch_header(batch, len, &bi);
+    if (rc)
+        return rc;
+    if (bi.size != len)
+        return KLOG_EBATCHSIZE;
+    int64_t maxb = klog__partition_conf(p, KLOG_CONF_MAX_BATCH_BYTES);
+    int64_t segb = klog__partition_conf(p, KLOG_CONF_SEGMENT_BYTES);
+    if ((int64_t)len > maxb || (int64_t)len > segb)
+        return KLOG_ETOOLARGE;
+    if (bi.last_offset_delta < 0)
+        return KLOG_EOFFSETDELTA;
+    uint8_t hdr[8];
+    pthread_mutex_lock(&p->append_mu);
+    int64_t base = atomic_load(&p->log_end);
+    klog__store64(hdr, (uint64_t)base);
+    rc = write_locked(p, hdr, batch, len, base, base + bi.last_offset_delta, bi.max_timestamp,
+                      bi.record_count);
+    pthread_mutex_unlock(&p->append_mu);
+    if (rc)
+        return rc;
+    if (base_out)
+        *base_out = base;
+    return after_append(p);
+}
+
+int klog_append_batch(klog_partition_t *p, const void *batch, size_t len, int64_t *base_offset)
+{
+    if (!p || !batch)
+        return -EINVAL;
+    int rc = klog_batch_validate(batch, len, KLOG_VALIDATE_HEADER | KLOG_VALIDATE_RECORDS, NULL);
+    if (rc)
+        return rc;
+    return klog__partition_append_encoded(p, batch, len, base_offset);
+}
+
+/* Per-thread builder cache: klog_append encodes without allocating. The
+ * key's destructor frees a thread's builders when it exits. */
+typedef struct tl_builders {
+    klog_builder_t *b[5];
+} tl_builders_t;
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+
+static void tl_free(void *v)
+{
+    tl_builders_t *t = v;
+    for (int i = 0; i < 5; i++)
+        klog_builder_free(t->b[i]);
+    free(t);
+}
+
+static void tl_init(void) { pthread_key_create(&tl_key, tl_free); }
+
+static tl_builders_t *tl_get(void)
+{
+    pthread_once(&tl_once, tl_init);
+    tl_builders_t *t = pthread_getspecific(tl_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (t && pthread_setspecific(tl_key, t) != 0) {
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
+int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t n, int64_t *base_offset)
+{
+    if (!p || (!recs && n))
+        return -EINVAL;
+    if (n == 0)
+        return KLOG_EEMPTY;
+    int rc = check_writable(p);
+    if (rc)
+        return rc;
+    int codec = (int)klog__partition_conf(p, KLOG_CONF_COMPRESSION);
+    tl_builders_t *tl = tl_get();
+    if (!tl)
+        return -ENOMEM;
+    klog_builder_t *b = tl->b[codec];
+    if (!b) {
+        rc = klog_builder_new(codec, &b);
+        if (rc)
+            return rc;
+        tl->b[codec] = b;
+    }
+    klog_builder_reset(b);
+    for (size_t i = 0; i < n; i++) {
+        rc = klog_builder_add(b, &recs[i]);
+        if (rc)
+            goto out;
+    }
+    const void *batch;
+    size_t len = 0;
+    rc = klog_builder_finish(b, &batch, &len);
+    if (rc)
+        goto out;
+    rc = klog__partition_append_encoded(p, batch, len, base_offset);
+out:
+    klog_builder_reset(b);
+    if (len > (8u << 20)) {
+        /* Do not keep a huge buffer alive per thread. */
+        klog_builder_free(b);
+        tl->b[codec] = NULL;
+    }
+    return rc;
+}
+
+int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
+{
+    if (!p || (!batches && len))
+        return -EINVAL;
+    int rc = check_writable(p);
+    if (rc)
+        return rc;
+    if (len == 0)
+        return KLOG_EEMPTY;
+    /* Validate everything first: all or nothing. */
+    const uint8_t *b = batches;
+    size_t off = 0;
+    int64_t prev_next = -1, first = -1, last = -1, max_ts = -1, count = 0;
+    while (off < len) {
+        klog_batch_info_t bi;
+        rc = klog_batch_validate(b + off, len - off, KLOG_VALIDATE_HEADER, &bi);
+        if (rc == 0 && bi.size < len - off) {
+            /* validate() wants exactly one batch; re-check the slice. */
+            rc = klog_batch_validate(b + off, bi.size, KLOG_VALIDATE_HEADER, &bi);
+        } else if (rc == KLOG_EBATCHSIZE || rc == KLOG_ETRUNCATED) {
+            klog_batch_info_t hi;
+            if (klog_batch_header(b + off, len - off, &hi) == 0 && hi.size < len - off)
+                rc = klog_batch_validate(b + off, hi.size, KLOG_VALIDATE_HEADER, &bi);
+        }
+        if (rc)
+            return rc;
+        if (bi.last_offset_delta < 0 || bi.base_offset < 0 ||
+            (prev_next >= 0 && bi.base_offset < prev_next))
+            return KLOG_ESEQUENCE;
+        if (first < 0)
+            first = bi.base_offset;
+        prev_next = bi.base_offset + bi.last_offset_delta + 1;
+        last = prev_next - 1;
+        if (bi.max_timestamp > max_ts)
+            max_ts = bi.max_timestamp;
+        count += bi.record_count;
+        off += bi.size;
+    }
+    int64_t maxb = klog__partition_conf(p, KLOG_CONF_SEGMENT_BYTES);
+    if ((int64_t)len > maxb)
+        return KLOG_ETOOLARGE;
+    pthread_mutex_lock(&p->append_mu);
+    if (first < atomic_load(&p->log_end)) {
+        pthread_mutex_unlock(&p->append_mu);
+        return KLOG_ESEQUENCE;
+    }
+    /* Batches are written one by one so each gets its index entries and
+     * rolls happen at batch boundaries. */
+    off = 0;
+    while (off < len && !rc) {
+        klog_batch_info_t bi;
+        klog_batch_header(b + off, len - off, &bi);
+        int64_t bl = bi.base_offset + bi.last_offset_delta;
+        rc = write_locked(p, NULL, b + off, bi.size, bi.base_offset, bl, bi.max_timestamp,
+                          bi.record_count);
+        off += bi.size;
+    }
+    pthread_mutex_unlock(&p->append_mu);
+    if (rc)
+        return rc;
+    (void)last;
+    (void)max_ts;
+    (void)count;
+    return after_append(p);
+}
+
+/* ------------------------------------------------------------ flush */
+
+int klog_flush(klog_partition_t *p)
+{
+    if (!p)
+        return -EINVAL;
+    if (p->env->rdonly)
+        return KLOG_EREADONLY;
+    int64_t target = atomic_load(&p->log_end);
+    int64_t msgs = atomic_load(&p->appended_msgs);
+    int rc = 0;
+    pthread_mutex_lock(&p->sync_mu);
+    for (;;) {
+        if (atomic_load(&p->failed)) {
+            rc = KLOG_EFAILED;
+            break;
+        }
+        if (atomic_load(&p->recovery_point) >= target)
+            break;
+        if (p->syncing) {
+            pthread_cond_wait(&p->sync_cv, &p->sync_mu);
+            continue;
+        }
+        p->syncing = 1;
+        pthread_mutex_unlock(&p->sync_mu);
+
+        /* Everything written before this point is covered by the fsyncs. */
+        int64_t end = atomic_load(&p->log_end);
+        int64_t end_msgs = atomic_load(&p->appended_msgs);
+        klog__seglist_t *l = klog__partition_segments(p);
+        for (size_t i = 0; i < l->n && !rc; i++)
+            rc = klog__segment_sync(l->seg[i]);
+        klog__seglist_unref(l);
+        atomic_fetch_add(&p->fsyncs, 1);
+
+        pthread_mutex_lock(&p->sync_mu);
+        p->syncing = 0;
+        if (rc) {
+            atomic_store(&p->failed, 1);
+            klog__log(p->env->logger, KLOG_LOG_ERROR, "flush: %s: fsync failed: %s", p->dir,
+                      klog_strerror(rc));
+        } else {
+            int64_t cur = atomic_load(&p->recovery_point);
+            if (end > cur)
+                atomic_store(&p->recovery_point, end);
+            if (end_msgs > atomic_load(&p->flushed_msgs))
+                atomic_store(&p->flushed_msgs, end_msgs);
+            p->last_flush_ms = klog__now_ms();
+        }
+        pthread_cond_broadcast(&p->sync_cv);
+        if (rc)
+            break;
+    }
+    pthread_mutex_unlock(&p->sync_mu);
+    (void)msgs;
+    if (!rc) {
+        if (klog__partition_conf(p, KLOG_CONF_VISIBILITY) == KLOG_VISIBLE_FLUSHED)
+            klog__partition_set_hw(p, atomic_load(&p->recovery_point));
+        else
+            klog__partition_set_hw(p, atomic_load(&p->log_end));
+    }
+    return rc;
+}
+
+void klog__partition_tick(klog__partition_t *p, int64_t now_ms)
+{
+    int64_t ms = klog__partition_conf(p, KLOG_CONF_FLUSH_MS);
+    if (ms <= 0 || atomic_load(&p->failed))
+        return;
+    if (atomic_load(&p->log_end) > atomic_load(&p->recovery_point) &&
+        now_ms - p->last_flush_ms >= ms)
+        klog_flush(p);
+}
+

@@ -1,0 +1,296 @@
+/*
+ * cursor.c — the segment cursor (segment.h), the one code that walks batch
+ * headers in a .log, and what is built on it: the offset lookup
+ * (klog__segment_find), the recovery scan and the read-only tail walk.
+ *
+ * A header is parsed only by the codec (klog__batch_peek); the cursor adds
+ * the file: where the bytes come from (a buffer refilled with pread, or 61
+ * bytes at a time) and where they stop (the limit the caller may see).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec.h"
+#include "storage/segment_impl.h"
+
+void klog__cursor_init(klog__cursor_t *c, klog__segment_t *s, int64_t pos, int64_t limit,
+                       size_t chunk, int pins)
+{
+    c->seg = s;
+    c->pos = pos;
+    c->limit = limit;
+    c->chunk = chunk;
+    c->pins = pins;
+    c->buf.len = 0;
+    c->buf_pos = 0;
+}
+
+void klog__cursor_seek(klog__cursor_t *c, int64_t pos, int64_t limit)
+{
+    c->pos = pos;
+    if (limit >= 0)
+        c->limit = limit;
+}
+
+void klog__cursor_invalidate(klog__cursor_t *c) { c->buf.len = 0; }
+
+void klog__cursor_free(klog__cursor_t *c)
+{
+    klog__buf_free(&c->buf);
+    c->buf.len = 0;
+}
+
+static ssize_t cursor_pread(klog__cursor_t *c, void *dst, size_t len, int64_t pos)
+{
+    if (c->pins) {
+        int rc = klog__segment_pin(c->seg, 0);
+        if (rc)
+            return rc;
+    }
+    ssize_t n = klog__pread_full(c->seg->fd, dst, len, (off_t)pos);
+    if (c->pins)
+        klog__segment_unpin(c->seg);
+    return n;
+}
+
+/* Bytes [pos, pos + need) at hand: a pointer to them, or NULL with *rc
+ * 0 (the file is shorter) or -errno. need <= limit - pos. */
+static const uint8_t *have(klog__cursor_t *c, int64_t need, int *rc)
+{
+    *rc = 0;
+    if (c->chunk == 0) {
+        ssize_t n = cursor_pread(c, c->hdr, (size_t)need, c->pos);
+        if (n < need) {
+            *rc = n < 0 ? (int)n : 0;
+            return NULL;
+        }
+        return c->hdr;
+    }
+    if (c->buf.len && c->pos >= c->buf_pos && c->pos + need <= c->buf_pos + (int64_t)c->buf.len)
+        return c->buf.data + (c->pos - c->buf_pos);
+    int64_t want = need > (int64_t)c->chunk ? need : (int64_t)c->chunk;
+    if (c->pos + want > c->limit)
+        want = c->limit - c->pos;
+    c->buf.len = 0;
+    int r = klog__buf_reserve(&c->buf, (size_t)want);
+    if (r) {
+        *rc = r;
+        return NULL;
+    }
+    ssize_t n = cursor_pread(c, c->buf.data, (size_t)want, c->pos);
+    if (n < 0) {
+        *rc = (int)n;
+        return NULL;
+    }
+    c->buf.len = (size_t)n;
+    c->buf_pos = c->pos;
+    return n >= need ? c->buf.data : NULL;
+}
+
+int klog__cursor_peek(klog__cursor_t *c, klog_batch_info_t *bi)
+{
+    if (c->pos + KLOG_BATCH_HEADER_SIZE > c->limit)
+        return KLOG__CUR_END;
+    int rc;
+    const uint8_t *h = have(c, KLOG_BATCH_HEADER_SIZE, &rc);
+    if (!h)
+        return rc < 0 ? rc : KLOG__CUR_END;
+    if (klog__batch_peek(h, KLOG_BATCH_HEADER_SIZE, bi) != 0)
+        return KLOG_ECORRUPT;
+    return c->pos + (int64_t)bi->size > c->limit ? KLOG__CUR_PARTIAL : KLOG__CUR_BATCH;
+}
+
+int klog__cursor_batch(klog__cursor_t *c, size_t size, const uint8_t **data)
+{
+    if (c->chunk == 0)
+        return -EINVAL;
+    if (c->pos + (int64_t)size > c->limit)
+        return 0;
+    int rc;
+    const uint8_t *p = have(c, (int64_t)size, &rc);
+    if (!p)
+        return rc;
+    *data = p;
+    return 1;
+}
+
+/* ------------------------------------------------------------ lookup */
+
+int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit, int64_t *pos,
+                       int64_t *bsize, int64_t *bbase, int64_t *blast)
+{
+    int64_t ioff;
+    uint32_t ipos;
+    klog__offidx_lookup(&s->oix, target, &ioff, &ipos);
+    int64_t p = ipos;
+    if (p > limit)
+        p = 0; /* index ahead of what this reader may see: scan */
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, p, limit, 0, 0);
+    for (;;) {
+        klog_batch_info_t bi;
+        int k = klog__cursor_peek(&c, &bi);
+        if (k != KLOG__CUR_BATCH)
+            return k < 0 ? k : 0;
+        int64_t last = bi.base_offset + bi.last_offset_delta;
+        if (last >= target) {
+            *pos = c.pos;
+            *bsize = (int64_t)bi.size;
+            *bbase = bi.base_offset;
+            *blast = last;
+            return 1;
+        }
+        klog__cursor_seek(&c, c.pos + (int64_t)bi.size, -1);
+    }
+}
+
+/* ------------------------------------------------------------ recovery scan */
+
+/*
+ * Scan the .log with CRC validation, rebuilding both indexes; stop at the
+ * first invalid or torn batch and truncate there (allow_truncate), or keep
+ * the bytes and report them (sealed data is never cut).
+ */
+int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncated)
+{
+    const klog__segenv_t *env = s->env;
+    int64_t fsize = klog__fsize(s->fd);
+    if (fsize < 0)
+        return (int)fsize;
+    int64_t interval = env->index_interval;
+    klog__index_reset(&s->oix);
+    klog__index_reset(&s->tix);
+    klog__segment_digest_start(s);
+    s->max_ts = -1;
+    s->max_ts_off = s->base;
+    s->first_batch_ts = -1;
+    int64_t pos = 0, next = s->base, since = 0;
+    const char *why = NULL;
+    int rc = 0;
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, 0, fsize, 1 << 20, 0);
+    while (pos < fsize) {
+        klog_batch_info_t bi;
+        klog__cursor_seek(&c, pos, -1);
+        int k = klog__cursor_peek(&c, &bi);
+        if (k == KLOG__CUR_END) {
+            why = "torn batch header at end of file";
+            break;
+        }
+        if (k == KLOG_ECORRUPT) {
+            why = "invalid batch length or magic";
+            break;
+        }
+        if (k < 0) {
+            rc = k;
+            goto out;
+        }
+        const uint8_t *h = NULL;
+        if (k == KLOG__CUR_BATCH)
+            k = klog__cursor_batch(&c, bi.size, &h);
+        else
+            k = 0;
+        if (k < 0) {
+            rc = k;
+            goto out;
+        }
+        if (k == 0) {
+            why = "torn batch at end of file";
+            break;
+        }
+        int64_t size = (int64_t)bi.size;
+        int vrc = klog_batch_validate(h, bi.size, KLOG_VALIDATE_HEADER, &bi);
+        if (vrc) {
+            why = klog_strerror(vrc);
+            break;
+        }
+        int64_t base = bi.base_offset;
+        int64_t last = base + bi.last_offset_delta;
+        if (base < next || bi.last_offset_delta < 0 || last - s->base > INT32_MAX) {
+            why = "batch offsets out of order";
+            break;
+        }
+        if (s->first_batch_ts < 0)
+            s->first_batch_ts = bi.max_timestamp;
+        /* Kafka's LogSegment.recover raises the max timestamp first too. */
+        if (bi.max_timestamp > s->max_ts) {
+            s->max_ts = bi.max_timestamp;
+            s->max_ts_off = last;
+        }
+        if (since > interval) {
+            klog__offidx_append(&s->oix, last, (uint32_t)pos);
+            klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+            since = 0;
+        }
+        since += size;
+        next = last + 1;
+        klog__segment_digest_add(s, h, (size_t)size);
+        pos += size;
+        atomic_fetch_add(&env->stats->scanned_bytes, size);
+    }
+    if (s->max_ts >= 0)
+        klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+    *truncated = fsize - pos;
+    if (pos < fsize && !allow_truncate) {
+        /* Sealed data is never cut: report it; reads will fail there. */
+        klog__log(env->logger, KLOG_LOG_ERROR,
+                  "%s.log: %s at position %lld (sealed segment; data kept, not served)", s->stem,
+                  why ? why : "invalid data", (long long)pos);
+        *truncated = 0;
+        pos = fsize;
+        klog__segment_digest_drop(s); /* the kept bytes were not all hashed */
+    } else if (pos < fsize) {
+        klog__log(env->logger, KLOG_LOG_WARN,
+                  "recovery: %s.log: %s at position %lld; truncating %lld bytes", s->stem,
+                  why ? why : "invalid data", (long long)pos, (long long)(fsize - pos));
+        rc = klog__ftruncate(s->fd, (off_t)pos);
+        if (rc)
+            goto out;
+        atomic_fetch_add(&env->stats->truncated_bytes, fsize - pos);
+    }
+    atomic_store(&s->size, pos);
+    atomic_store(&s->next_offset, next);
+    /* Kafka's recover() (and truncateTo()) leave the append path's byte
+     * counter at 0, so appends after recovery index as after a reopen. */
+    s->bytes_since_index = 0;
+    s->meta_loaded = 1;
+    atomic_fetch_add(&env->stats->scanned_segments, 1);
+    rc = 0;
+out:
+    klog__cursor_free(&c);
+    return rc;
+}
+
+int64_t klog__segment_first_ts(klog__segment_t *s)
+{
+    if (klog__segment_pin(s, 0) != 0)
+        return -1;
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, 0, klog__segment_readable(s), 0, 0);
+    klog_batch_info_t bi;
+    int k = klog__cursor_peek(&c, &bi);
+    klog__segment_unpin(s);
+    return k == KLOG__CUR_BATCH ? bi.base_timestamp : -1;
+}
+
+/* Read-only openers learn the log end from the writer's state file, or,
+ * when there is none, by walking the batch headers of the last segment. */
+int klog__segment_scan_tail(klog__segment_t *s)
+{
+    int rc = klog__segment_pin(s, 0);
+    if (rc)
+        return rc;
+    int64_t next = s->base;
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, 0, klog__segment_readable(s), 0, 0);
+    klog_batch_info_t bi;
+    while (klog__cursor_peek(&c, &bi) == KLOG__CUR_BATCH) {
+        next = bi.base_offset + bi.last_offset_delta + 1;
+        klog__cursor_seek(&c, c.pos + (int64_t)bi.size, -1);
+    }
+    klog__segment_unpin(s);
+    atomic_store(&s->size, c.pos);
+    atomic_store(&s->next_offset, next);
+    return 0;
+}

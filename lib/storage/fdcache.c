@@ -1,0 +1,100 @@
+/*
+ * fdcache.c — the descriptor LRU (see fdcache.h). A doubly linked list,
+ * head most recent, and a descriptor count, under one mutex. Eviction walks
+ * from the cold end and asks each owner to close through the callback; an
+ * owner that is pinned (or whose lock is taken) stays, so the bound is a
+ * target that pinned files may exceed for a while, never a reason to wait.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "storage/fdcache.h"
+
+struct klog__fdcache {
+    pthread_mutex_t mu;
+    klog__fdcache_link_t *head, *tail; /* head = most recent */
+    int count;                         /* descriptors accounted */
+    int max;
+    klog__fdcache_evict_fn evict;
+};
+
+int klog__fdcache_new(int max_fds, klog__fdcache_evict_fn evict, klog__fdcache_t **out)
+{
+    klog__fdcache_t *c = klog__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    c->max = max_fds > 0 ? max_fds : 1;
+    c->evict = evict;
+    *out = c;
+    return 0;
+}
+
+void klog__fdcache_free(klog__fdcache_t *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void unlink_locked(klog__fdcache_t *c, klog__fdcache_link_t *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        c->head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        c->tail = l->prev;
+    l->prev = l->next = NULL;
+    c->count -= l->fds;
+    l->fds = 0;
+}
+
+void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->head == link && link->fds == fds) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (link->fds)
+        unlink_locked(c, link);
+    link->next = c->head;
+    link->prev = NULL;
+    if (c->head)
+        c->head->prev = link;
+    c->head = link;
+    if (!c->tail)
+        c->tail = link;
+    link->fds = fds > 0 ? fds : 1;
+    c->count += link->fds;
+    /* Evict from the cold end: owners nobody has pinned. */
+    klog__fdcache_link_t *v = c->tail;
+    while (c->count > c->max && v) {
+        klog__fdcache_link_t *prev = v->prev;
+        if (v != link && c->evict(v) > 0)
+            unlink_locked(c, v);
+        v = prev;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void klog__fdcache_remove(klog__fdcache_t *c, klog__fdcache_link_t *link)
+{
+    pthread_mutex_lock(&c->mu);
+    if (link->fds)
+        unlink_locked(c, link);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int klog__fdcache_count(klog__fdcache_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int n = c->count;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

@@ -1,0 +1,101 @@
+/*
+ * partition.h — one partition as the rest of libklog sees it (the public
+ * klog_partition_t, opaque here): its segment list, watermarks, append
+ * entry point and life cycle. The struct belongs to the partition module
+ * (partition_impl.h); read/ and produce/ use only these functions.
+ *
+ * Concurrency (see design.md):
+ *   - One append lock per partition: appends, rolls, retention and
+ *     truncation hold it. Readers never take it.
+ *   - The segment list is an immutable, reference-counted array. Readers
+ *     take a reference (klog__partition_segments) and read without locks;
+ *     writers publish a new list.
+ *   - Records are visible below the published high watermark.
+ */
+#ifndef KLOG_STORAGE_PARTITION_H
+#define KLOG_STORAGE_PARTITION_H
+
+#include <stdatomic.h>
+
+#include "platform/platform.h"
+#include "storage/segment.h"
+
+typedef struct klog_partition klog__partition_t;
+struct klog__sealer;
+
+/* An immutable snapshot of a partition's segments, sorted by base offset;
+ * the last is the active one. Read-only for everyone but partition.c. */
+typedef struct klog__seglist {
+    atomic_int refs;
+    size_t n;
+    klog__segment_t *seg[];
+} klog__seglist_t;
+
+/* What a partition needs from its log, fixed for the log's life. */
+typedef struct klog__partenv {
+    const char *logdir;
+    const klog_config_t *log_cfg;
+    const klog__logger_t *logger;
+    klog__fdcache_t *fdcache;
+    klog__recovery_stats_t *stats;
+    struct klog__sealer *sealer;       /* NULL for read-only logs */
+    int rdonly;
+    /* Write the log's checkpoint files (after DeleteRecords). */
+    int (*write_checkpoints)(void *ctx);
+    void *ctx;
+} klog__partenv_t;
+
+/* ---------------------------------------------------------- life cycle */
+/* A partition of topic `topic` (name and explicit settings stay owned by
+ * the topic, which outlives it). Nothing is read until load. */
+KLOG__HIDDEN int klog__partition_open(const klog__partenv_t *env, const char *topic,
+                                      const klog_config_t *topic_cfg, int32_t id,
+                                      klog__partition_t **out);
+/* List the directory, recover, publish the segment list. */
+KLOG__HIDDEN int klog__partition_load(klog__partition_t *p);
+/* Clean shutdown: flush, then seal the active segment. */
+KLOG__HIDDEN int klog__partition_shutdown(klog__partition_t *p);
+KLOG__HIDDEN void klog__partition_close(klog__partition_t *p);
+/* The topic was deleted: appends fail, waiters return. */
+KLOG__HIDDEN void klog__partition_mark_deleted(klog__partition_t *p);
+/* Offsets read from the log's checkpoints, before load. */
+KLOG__HIDDEN void klog__partition_set_checkpoints(klog__partition_t *p, int64_t recovery_point,
+                                                  int64_t log_start);
+KLOG__HIDDEN int klog__partition_loaded(const klog__partition_t *p);
+KLOG__HIDDEN const char *klog__partition_dir(const klog__partition_t *p);
+
+/* ---------------------------------------------------------- reading */
+KLOG__HIDDEN klog__seglist_t *klog__partition_segments(klog__partition_t *p);
+KLOG__HIDDEN void klog__seglist_unref(klog__seglist_t *l);
+/* Read-only openers: refresh the segment list if the writer changed it. */
+KLOG__HIDDEN int klog__partition_refresh(klog__partition_t *p);
+KLOG__HIDDEN int64_t klog__partition_hw(klog__partition_t *p);
+KLOG__HIDDEN int64_t klog__partition_log_start(klog__partition_t *p);
+KLOG__HIDDEN int64_t klog__partition_log_end(klog__partition_t *p);
+/* Everything below it is fsynced. */
+KLOG__HIDDEN int64_t klog__partition_recovery_point(klog__partition_t *p);
+/* Bumped by each klog_truncate: readers reposition. */
+KLOG__HIDDEN unsigned klog__partition_truncations(klog__partition_t *p);
+/* Open readers and leases (klog_close and topic delete refuse while any). */
+KLOG__HIDDEN void klog__partition_readers_add(klog__partition_t *p, int delta);
+KLOG__HIDDEN int klog__partition_readers(klog__partition_t *p);
+KLOG__HIDDEN int klog__partition_rdonly(const klog__partition_t *p);
+KLOG__HIDDEN const klog__logger_t *klog__partition_logger(const klog__partition_t *p);
+/* Effective setting (topic's, else the log's, else the default). */
+KLOG__HIDDEN int64_t klog__partition_conf(const klog__partition_t *p, int key);
+/* Wait until no segment of p is queued for sealing. */
+KLOG__HIDDEN void klog__partition_wait_sealed(klog__partition_t *p);
+/* fsyncs run by the group commit (tests). */
+KLOG__HIDDEN long klog__partition_fsyncs(klog__partition_t *p);
+
+/* ---------------------------------------------------------- writing */
+/* Append one encoded batch (offsets assigned). Used by klog_append and
+ * the producer. */
+KLOG__HIDDEN int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch,
+                                                size_t len, int64_t *base_out);
+/* Background work: time-based flush; retention (segments deleted or an
+ * error). */
+KLOG__HIDDEN void klog__partition_tick(klog__partition_t *p, int64_t now_ms);
+KLOG__HIDDEN int klog__partition_retention(klog__partition_t *p, int64_t now_ms);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * recover.c — loading a partition: list its directory, decide per segment
+ * whether to trust its seal, rebuild its indexes or scan it, and publish
+ * the result; and, for read-only openers, following another process's
+ * segment list.
+ *
+ * Recovery at load: leftover .deleted, .tmp, .cleaned and .swap files and
+ * orphan indexes are removed; segments whose seal is valid and matches the
+ * file size are trusted; every other segment is scanned with CRC checks,
+ * its indexes rebuilt and a torn or corrupt tail truncated (and, as Kafka
+ * does, segments after a truncated one are deleted). Missing or
+ * inconsistent indexes of sealed segments are rebuilt from the .log.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/partition_impl.h"
+
+/* Which of a segment's files exist. */
+enum {
+    HAS_LOG = 1,
+    HAS_INDEX = 2,
+    HAS_TIMEINDEX = 4,
+    HAS_SEAL = 8,
+    HAS_INDEXES = HAS_INDEX | HAS_TIMEINDEX,
+};
+
+typedef struct seg_files {
+    int64_t base;
+    unsigned has; /* HAS_* */
+} seg_files_t;
+
+static int cmp_files(const void *a, const void *b)
+{
+    int64_t x = ((const seg_files_t *)a)->base, y = ((const seg_files_t *)b)->base;
+    return x < y ? -1 : x > y;
+}
+
+/* Parse "<20 digits><ext>" into base and HAS_* kind; 0 if not a segment file. */
+static unsigned parse_name(const char *name, int64_t *base)
+{
+    static const struct {
+        const char *ext;
+        unsigned bit;
+    } kinds[] = {{".log", HAS_LOG}, {".index", HAS_INDEX}, {".timeindex", HAS_TIMEINDEX},
+                 {".seal", HAS_SEAL}};
+    for (int i = 0; i < 20; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (strcmp(name + 20, kinds[k].ext) == 0) {
+            char digits[21];
+            memcpy(digits, name, 20);
+            digits[20] = 0;
+            unsigned long long v = strtoull(digits, NULL, 10);
+            if (v > INT64_MAX)
+                return 0;
+            *base = (int64_t)v;
+            return kinds[k].bit;
+        }
+    }
+    return 0;
+}
+
+static int is_leftover(const char *name)
+{
+    static const char *suffixes[] = {".deleted", ".tmp", ".cleaned", ".swap"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct listing {
+    klog__partition_t *p;
+    seg_files_t *v;
+    size_t n, cap;
+} listing_t;
+
+static int list_one(void *ctx, const char *name)
+{
+    listing_t *ls = ctx;
+    klog__partition_t *p = ls->p;
+    if (!p->env->rdonly && is_leftover(name)) {
+        char *path = klog__asprintf("%s/%s", p->dir, name);
+        if (path) {
+            klog__log(p->env->logger, KLOG_LOG_INFO, "recovery: removing leftover %s", path);
+            klog__unlink(path); /* best effort: tried again at the next open */
+        }
+        free(path);
+        return 0;
+    }
+    int64_t base;
+    unsigned bit = parse_name(name, &base);
+    if (!bit)
+        return 0;
+    size_t i;
+    for (i = 0; i < ls->n && ls->v[i].base != base; i++)
+        ;
+    if (i == ls->n) {
+        if (ls->n == ls->cap) {
+            size_t cap = ls->cap ? ls->cap * 2 : 16;
+            seg_files_t *nv = klog__realloc(ls->v, cap * sizeof *nv);
+            if (!nv)
+                return -ENOMEM;
+            ls->v = nv;
+            ls->cap = cap;
+        }
+        ls->v[ls->n].base = base;
+        ls->v[ls->n].has = 0;
+        ls->n++;
+    }
+    ls->v[i].has |= bit;
+    return 0;
+}
+
+/* List the directory into a sorted array of segment file sets. */
+static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
+{
+    int rdonly = p->env->rdonly;
+    listing_t ls = {p, NULL, 0, 0};
+    int rc = klog__dir_list(p->dir, list_one, &ls);
+    if (rc) {
+        free(ls.v);
+        return rc;
+    }
+    seg_files_t *v = ls.v;
+    size_t n = ls.n;
+    /* Orphans: index or seal files whose .log is gone. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].has & HAS_LOG) {
+            v[k++] = v[i];
+            continue;
+        }
+        if (rdonly)
+            continue;
+        static const char *exts[] = {".index", ".timeindex", ".seal"};
+        for (size_t x = 0; x < 3; x++) {
+            char *path = klog__asprintf("%s/%020" PRId64 "%s", p->dir, v[i].base, exts[x]);
+            if (path)
+                klog__unlink(path);
+            free(path);
+        }
+    }
+    if (k > 1)
+        qsort(v, k, sizeof *v, cmp_files);
+    *out = v;
+    *count = k;
+    return 0;
+}
+
+int klog__partition_load(klog__partition_t *p)
+{
+    const klog__logger_t *logger = p->env->logger;
+    int rdonly = p->env->rdonly;
+    seg_files_t *files = NULL;
+    size_t nfiles = 0;
+    klog__seglist_t *list = NULL;
+    int rc;
+
+    if (!rdonly) {
+        rc = klog__mkdir(p->dir, 0755);
+        if (rc)
+            return rc;
+    }
+    rc = klog__partition_state_open(p);
+    if (rc)
+        return rc;
+    rc = list_dir(p, &files, &nfiles);
+    if (rc)
+        return rc;
+
+    int64_t ckpt_start = atomic_load(&p->log_start);
+    if (nfiles == 0) {
+        if (rdonly) {
+            list = klog__seglist_new(0);
+            rc = list ? 0 : -ENOMEM;
+            if (!rc) {
+                klog__partition_publish_list(p, list);
+                p->loaded = 1;
+            }
+            free(files);
+            return rc;
+        }
+        files = klog__realloc(files, sizeof *files);
+        if (!files)
+            return -ENOMEM;
+        files[0].base = ckpt_start;
+        files[0].has = 0;
+        nfiles = 1;
+    }
+    list = klog__seglist_new(nfiles);
+    if (!list) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    list->n = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        klog__segment_t *s;
+        rc = klog__segment_new(&p->segenv, files[i].base, &s);
+        if (rc)
+            goto fail;
+        list->seg[list->n++] = s;
+    }
+
+    if (rdonly) {
+        rc = klog__segment_scan_tail(list->seg[list->n - 1]);
+        if (rc)
+            goto fail;
+    } else {
+        for (size_t i = 0; i < list->n; i++) {
+            klog__segment_t *s = list->seg[i];
+            int last = i + 1 == list->n;
+            unsigned has = files[i].has;
+            int trusted = (has & HAS_SEAL) ? klog__segment_check_seal(s) : 0;
+            if (trusted < 0) {
+                rc = trusted;
+                klog__log(logger, KLOG_LOG_ERROR, "%s.seal: %s", klog__segment_stem(s),
+                          klog_strerror(rc));
+                goto fail;
+            }
+            if (trusted && (has & HAS_INDEXES) != HAS_INDEXES) {
+                rc = klog__segment_rebuild(s, "index file missing");
+                if (rc)
+                    goto fail;
+                continue;
+            }
+            if (trusted) {
+                if (last && (rc = klog__segment_reopen_active(s)) != 0)
+                    goto fail;
+                continue;
+            }
+            int64_t truncated = 0;
+            if (has == 0) {
+                klog__segment_mark_new(s); /* a new partition: nothing to recover */
+                continue;
+            }
+            rc = klog__segment_recover(s, &truncated);
+            if (rc)
+                goto fail;
+            if (!last && (rc = klog__segment_seal(s)) != 0)
+                goto fail;
+            if (truncated && !last) {
+                /* Kafka's rule: what follows a damaged segment is discarded. */
+                for (size_t j = i + 1; j < list->n; j++) {
+                    klog__log(logger, KLOG_LOG_WARN, "recovery: deleting %s.log after damaged segment",
+                              klog__segment_stem(list->seg[j]));
+                    klog__segment_mark_deleted(list->seg[j]);
+                    klog__segment_unref(list->seg[j]);
+                }
+                list->n = i + 1;
+                break;
+            }
+        }
+    }
+
+    klog__segment_t *active = list->seg[list->n - 1];
+    int64_t end = klog__segment_next_offset(active);
+    int64_t first_base = klog__segment_base(list->seg[0]);
+    int64_t start = ckpt_start > first_base ? ckpt_start : first_base;
+    if (start > end)
+        start = end;
+    atomic_store(&p->log_start, start);
+    atomic_store(&p->log_end, end);
+    atomic_store(&p->recovery_point, end);
+    if (rdonly && p->state) {
+        atomic_store(&p->hw, klog__partition_state_hw(p));
+    } else {
+        atomic_store(&p->hw, end);
+    }
+    klog__segment_restart_clock(active);
+    if (!rdonly && files[nfiles - 1].has == 0) {
+        /* Brand-new partition: create its files now so the layout is complete. */
+        rc = klog__segment_create(active);
+        if (!rc)
+            rc = klog__fsync_dir(p->dir);
+        if (rc)
+            goto fail;
+    }
+    free(files);
+    klog__partition_publish_list(p, list);
+    p->seen_generation = klog__partition_generation(p);
+    if (!rdonly)
+        klog__partition_publish_offsets(p);
+    p->loaded = 1;
+    return 0;
+fail:
+    free(files);
+    klog__seglist_unref(list);
+    return rc;
+}
+
+int klog__partition_refresh(klog__partition_t *p)
+{
+    if (!p->env->rdonly)
+        return 0;
+    if (p->state && klog__partition_generation(p) == p->seen_generation)
+        return 0;
+    pthread_mutex_lock(&p->append_mu);
+    uint64_t gen = klog__partition_generation(p);
+    seg_files_t *files = NULL;
+    size_t n = 0;
+    int rc = list_dir(p, &files, &n);
+    klog__seglist_t *old = NULL, *nl = NULL;
+    if (rc)
+        goto out;
+    old = klog__partition_segments(p);
+    nl = klog__seglist_new(n);
+    if (!nl) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Reuse segments we already have (they may be pinned by readers). */
+    for (size_t i = 0; i < n; i++) {
+        klog__segment_t *s = NULL;
+        for (size_t j = 0; old && j < old->n; j++)
+            if (klog__segment_base(old->seg[j]) == files[i].base &&
+                !klog__segment_is_deleted(old->seg[j])) {
+                s = old->seg[j];
+                klog__segment_ref(s);
+                break;
+            }
+        if (!s && (rc = klog__segment_new(&p->segenv, files[i].base, &s)) != 0) {
+            nl->n = i;
+            goto out;
+        }
+        nl->seg[i] = s;
+    }
+    klog__partition_publish_list(p, nl);
+    nl = NULL;
+    p->seen_generation = gen;
+    if (p->state)
+        atomic_store(&p->log_start, klog__partition_state_log_start(p));
+out:
+    pthread_mutex_unlock(&p->append_mu);
+    klog__seglist_unref(nl);
+    klog__seglist_unref(old);
+    free(files);
+    return rc;
+}
+

@@ -1,0 +1,352 @@
+/*
+ * segwrite.c — the write side of one segment: appending batches, the roll
+ * test, fsync, sealing, truncation, and the load-time decisions about an
+ * existing segment (trust its seal, rebuild its indexes, scan it).
+ *
+ * Appends and truncation run under the partition's append lock; sealing
+ * runs on the sealer's thread for rolled segments (which no append touches
+ * again) and at load and close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "storage/segment_impl.h"
+
+/*
+ * A recovery scan reads every byte anyway, so it leaves the seal's digest
+ * behind; a segment sealed right after (a rebuilt or recovered inactive
+ * segment) is not read twice. Any append drops it: appends never hash, the
+ * sealer reads a rolled segment's file on the background thread instead,
+ * keeping the append path to encoding and one write.
+ */
+void klog__segment_digest_start(klog__segment_t *s)
+{
+    if (!s->digest)
+        s->digest = XXH3_createState();
+    s->dig_valid = s->digest && XXH3_64bits_reset(s->digest) == XXH_OK;
+}
+
+void klog__segment_digest_drop(klog__segment_t *s) { s->dig_valid = 0; }
+
+void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
+{
+    if (s->dig_valid && XXH3_64bits_update(s->digest, p, n) != XXH_OK)
+        s->dig_valid = 0;
+}
+
+/* ------------------------------------------------------------ append */
+
+int klog__segment_should_roll(klog__segment_t *s, int64_t size, int64_t last, int64_t max_ts,
+                              int64_t segment_bytes, int64_t segment_ms)
+{
+    int64_t cur = atomic_load(&s->size);
+    if (cur == 0)
+        return 0;
+    if (cur > segment_bytes - size)
+        return 1;
+    int64_t waited = s->first_batch_ts >= 0 && max_ts >= 0 ? max_ts - s->first_batch_ts
+                                                            : klog__now_ms() - s->created_ms;
+    if (waited > segment_ms)
+        return 1;
+    if (klog__index_full(&s->oix) || klog__index_full(&s->tix))
+        return 1;
+    return last - s->base > INT32_MAX;
+}
+
+int klog__segment_begin_write(klog__segment_t *s)
+{
+    if (s->sealed || s->dirty_seal) {
+        int rc = klog__segment_unseal(s);
+        if (rc)
+            return rc;
+        s->dirty_seal = 0;
+    }
+    return 0;
+}
+
+int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt, size_t len,
+                         int64_t last, int64_t max_ts)
+{
+    int64_t pos = atomic_load(&s->size);
+    int rc = klog__pwritev_all(s->fd, iov, iovcnt, (off_t)pos);
+    if (rc) {
+        /* Remove whatever part landed; the partition is failed either way. */
+        klog__ftruncate(s->fd, (off_t)pos);
+        klog__log(s->env->logger, KLOG_LOG_ERROR, "append: %s.log: write failed: %s", s->stem,
+                  klog_strerror(rc));
+        return rc;
+    }
+    atomic_store(&s->unsynced, 1);
+    /* The seal's digest is taken off the append path (the sealer reads the
+     * rolled file on the other core); a digest left by a recovery scan no
+     * longer covers the file. */
+    klog__segment_digest_drop(s);
+    if (pos == 0)
+        s->first_batch_ts = max_ts;
+    /* As Kafka's LogSegment.append: the max timestamp takes this batch in
+     * before the index check, so a time entry written now covers it. */
+    if (max_ts > s->max_ts) {
+        s->max_ts = max_ts;
+        s->max_ts_off = last;
+    }
+    if (s->bytes_since_index > s->env->index_interval) {
+        klog__offidx_append(&s->oix, last, (uint32_t)pos);
+        klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+        s->bytes_since_index = 0;
+    }
+    s->bytes_since_index += (int64_t)len;
+    atomic_store(&s->next_offset, last + 1);
+    atomic_store_explicit(&s->size, pos + (int64_t)len, memory_order_release);
+    return 0;
+}
+
+int klog__segment_sync(klog__segment_t *s)
+{
+    if (!atomic_load(&s->unsynced))
+        return 0;
+    atomic_store(&s->unsynced, 0);
+    int rc = klog__segment_pin(s, 0);
+    if (!rc) {
+        rc = klog__fdatasync(s->fd);
+        klog__segment_unpin(s);
+    }
+    if (rc)
+        atomic_store(&s->unsynced, 1);
+    return rc;
+}
+
+/* ------------------------------------------------------------ seal */
+
+int klog__segment_seal_pinned(klog__segment_t *s)
+{
+    if (s->max_ts >= 0)
+        klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+    int rc = klog__index_trim(&s->oix);
+    if (!rc)
+        rc = klog__index_trim(&s->tix);
+    int64_t size = atomic_load(&s->size);
+    if (!rc)
+        rc = klog__ftruncate(s->fd, (off_t)size); /* drop any preallocation */
+    if (!rc)
+        rc = klog__fdatasync(s->fd);
+    if (!rc)
+        rc = klog__index_sync(&s->oix);
+    if (!rc)
+        rc = klog__index_sync(&s->tix);
+    if (rc)
+        return rc;
+    atomic_store(&s->unsynced, 0);
+    klog__seal_t seal = {
+        .base_offset = s->base,
+        .next_offset = atomic_load(&s->next_offset),
+        .max_timestamp = s->max_ts,
+        .max_ts_offset = s->max_ts >= 0 ? s->max_ts_off : -1,
+        .log_size = size,
+        .index_entries = atomic_load(&s->oix.entries),
+        .timeindex_entries = atomic_load(&s->tix.entries),
+    };
+    if (s->dig_valid) {
+        seal.log_digest = XXH3_64bits_digest(s->digest);
+    } else {
+        rc = klog__file_digest(s->fd, size, &seal.log_digest);
+        if (rc)
+            return rc;
+    }
+    const char *slash = strrchr(s->stem, '/');
+    char *name = klog__asprintf("%s.seal", slash ? slash + 1 : s->stem);
+    if (!name)
+        return -ENOMEM;
+    rc = klog__seal_write(s->env->dir, name, &seal);
+    free(name);
+    if (rc)
+        return rc;
+    s->sealed = 1;
+    s->seal_index_entries = seal.index_entries;
+    s->seal_timeindex_entries = seal.timeindex_entries;
+    /* The file is now trimmed: a later append must reopen it writable. */
+    s->writable = 0;
+    return 0;
+}
+
+int klog__segment_seal(klog__segment_t *s)
+{
+    int rc = klog__segment_pin(s, 1);
+    if (!rc) {
+        rc = klog__segment_seal_pinned(s);
+        klog__segment_unpin(s);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ truncate */
+
+int klog__segment_truncate(klog__segment_t *s, int64_t offset, int64_t *new_end, int *changed)
+{
+    *changed = 0;
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    int64_t pos = 0, bsize, bbase = offset, blast;
+    int64_t limit = atomic_load(&s->size);
+    int found = klog__segment_find(s, offset, limit, &pos, &bsize, &bbase, &blast);
+    if (found < 0) {
+        klog__segment_unpin(s);
+        return found;
+    }
+    if (!found) {
+        pos = limit;
+        bbase = offset;
+    }
+    if (s->sealed)
+        klog__segment_unseal(s);
+    *changed = 1; /* a failure from here on leaves the segment in doubt */
+    rc = klog__ftruncate(s->fd, (off_t)pos);
+    if (rc) {
+        klog__segment_unpin(s);
+        return rc;
+    }
+    int64_t end = bbase < offset ? bbase : offset;
+    klog__index_truncate_offset(&s->oix, end);
+    klog__index_truncate_offset(&s->tix, end);
+    atomic_store(&s->size, pos);
+    /* Re-derive the segment's max timestamp and counters from its data. */
+    int64_t truncated = 0;
+    rc = klog__segment_scan(s, 1, &truncated);
+    klog__segment_unpin(s);
+    if (rc)
+        return rc;
+    if (atomic_load(&s->next_offset) < end)
+        atomic_store(&s->next_offset, end);
+    s->created_ms = klog__now_ms();
+    atomic_store(&s->unsynced, 1);
+    *new_end = end;
+    return 0;
+}
+
+/* ------------------------------------------------------------ load */
+
+/* A sealed .log that grew past its seal (bytes appended after sealing,
+ * by a crash of some other writer or by hand): the seal checksums itself,
+ * so a seal that decodes says where the sealed data ends. Only the excess
+ * goes; the segment and those after it stay. When the sealed prefix no
+ * longer has the seal's digest, its damage is kept as it is (sealed data is
+ * never cut away): reads of the damaged batch and verify report it.
+ * 1 trimmed, 0 not (the segment is then scanned as damaged). */
+static int trim_past_seal(klog__segment_t *s, const char *lp, int64_t fsize)
+{
+    char *sp = klog__asprintf("%s.seal", s->stem);
+    klog__seal_t seal;
+    int ok = sp && klog__seal_read(sp, &seal) == 0;
+    free(sp);
+    int fd = ok ? klog__open(lp, O_RDWR | O_NOFOLLOW, 0) : -1;
+    uint64_t digest;
+    ok = fd >= 0 && klog__file_digest(fd, seal.log_size, &digest) == 0;
+    int intact = ok && digest == seal.log_digest;
+    ok = ok && klog__ftruncate(fd, (off_t)seal.log_size) == 0 && klog__fdatasync(fd) == 0;
+    if (fd >= 0)
+        klog__close(fd);
+    if (ok) {
+        klog__log(s->env->logger, intact ? KLOG_LOG_WARN : KLOG_LOG_ERROR,
+                  intact ? "recovery: %s.log: %lld bytes past its sealed end removed (sealed data intact)"
+                         : "recovery: %s.log: %lld bytes past its sealed end removed; the sealed data "
+                           "does not match its seal's digest and is kept as it is (reads report the damage)",
+                  s->stem, (long long)(fsize - seal.log_size));
+        atomic_fetch_add(&s->env->stats->truncated_bytes, fsize - seal.log_size);
+    }
+    return ok;
+}
+
+int klog__segment_check_seal(klog__segment_t *s)
+{
+    int rc = klog__segment_load_meta(s);
+    if (rc == KLOG_ECORRUPT || rc == KLOG_EVERSION || rc == -ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    char *lp = klog__asprintf("%s.log", s->stem);
+    if (!lp)
+        return -ENOMEM;
+    struct stat st;
+    rc = klog__stat(lp, &st);
+    int ok = rc == 0 && st.st_size == atomic_load(&s->size);
+    if (rc == 0 && !ok && st.st_size > atomic_load(&s->size))
+        ok = trim_past_seal(s, lp, st.st_size);
+    free(lp);
+    if (rc && rc != -ENOENT)
+        return rc; /* an I/O error must fail the open, not turn into a rescan */
+    if (!ok) {
+        s->meta_loaded = 0;
+        s->sealed = 0;
+    }
+    return ok;
+}
+
+int klog__segment_recover(klog__segment_t *s, int64_t *truncated)
+{
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    rc = klog__segment_scan(s, 1, truncated);
+    if (!rc && atomic_load(&s->size) > 0)
+        rc = klog__fdatasync(s->fd);
+    klog__segment_unpin(s);
+    if (!rc)
+        klog__log(s->env->logger, KLOG_LOG_INFO,
+                  "recovery: %s.log scanned: %lld valid bytes, %lld truncated, indexes rebuilt",
+                  s->stem, (long long)atomic_load(&s->size), (long long)*truncated);
+    return rc;
+}
+
+int klog__segment_rebuild(klog__segment_t *s, const char *why)
+{
+    klog__log(s->env->logger, KLOG_LOG_WARN, "recovery: %s: %s; rebuilding indexes", s->stem,
+              why);
+    int64_t truncated = 0;
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    rc = klog__segment_scan(s, 0, &truncated);
+    if (!rc)
+        rc = klog__segment_seal_pinned(s);
+    klog__segment_unpin(s);
+    if (!rc) {
+        atomic_fetch_add(&s->env->stats->rebuilt_indexes, 1);
+        s->ix_checked = 1;
+        /* The mapping was made writable for the rebuild: reopen read-only. */
+        pthread_mutex_lock(&s->mu);
+        if (atomic_load(&s->pins) == 0)
+            klog__segment_close_files(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
+int klog__segment_reopen_active(klog__segment_t *s)
+{
+    /* Appends will change it: the seal goes first. */
+    int rc = klog__segment_unseal(s);
+    if (rc)
+        return rc;
+    s->expect_ix = 1; /* check its indexes when first opened */
+    s->meta_loaded = 1;
+    s->dirty_seal = 0;
+    return 0;
+}
+
+int klog__segment_create(klog__segment_t *s)
+{
+    /* A leftover empty file at this base (an earlier failed roll) is reused. */
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    int64_t len = klog__fsize(s->fd);
+    klog__segment_unpin(s);
+    if (len < 0)
+        return (int)len;
+    return len > 0 ? KLOG_ECORRUPT : 0; /* never roll onto a non-empty segment */
+}
