@@ -199,13 +199,29 @@ done
 for mode in "-t a --alter -X retention.ms=1000" "-t a --delete-records -o 6" "--retention"; do
     # shellcheck disable=SC2086
     expect_rc 1 "$mode beside a writer" "$K" -d "$D" $mode
-    contains "$mode names the writer" "$T/err" "process $WPID is writing to it"
+    contains "$mode names the writer" "$T/err" "process $WPID (klogcat) is writing to it"
 done
 expect_rc 0 "--stats beside a writer" "$K" -d "$D" --stats -t a
 exec 3>&-
 wait "$WPID" || fail "writer failed: $(cat "$T/writer.err")"
 BGPIDS=""
 expect_rc 0 "--retention once the writer is gone" "$K" -d "$D" --retention
+
+# The writer is a kbroker: say that it does not serve the admin APIs.
+if [ -x "$B/kbroker" ]; then
+    "$B/kbroker" -d "$D" -l 127.0.0.1:0 >"$T/broker.out" 2>"$T/broker.err" &
+    KBPID=$!
+    BGPIDS="$KBPID"
+    if wait_for "$T/broker.out" "^listening on" 20; then
+        expect_rc 1 "--retention beside a kbroker" "$K" -d "$D" --retention
+        contains "kbroker named" "$T/err" "process $KBPID (kbroker: the broker does not serve Kafka's admin APIs, so stop it first) is writing"
+    else
+        fail "kbroker did not start: $(cat "$T/broker.err")"
+    fi
+    kill "$KBPID" 2>/dev/null
+    wait "$KBPID" 2>/dev/null
+    BGPIDS=""
+fi
 
 echo "$NCHECK checks passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ]

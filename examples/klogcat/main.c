@@ -356,6 +356,8 @@ static int check_combination(kc_opts_t *o, unsigned given, unsigned *required)
                             "without a committed offset start)");
         if (o->stop_time >= 0)
             return kc_usage("-o e@TIMESTAMP cannot be combined with -G");
+        if (o->keep_going)
+            return kc_usage("-E cannot be combined with -G (the group stops at a read error)");
     } else if (o->mode == KC_MODE_CONSUME) {
         if (o->registry)
             return kc_usage("-R needs -G");
