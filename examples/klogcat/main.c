@@ -170,8 +170,9 @@ static const char usage_retention[] =
 static const char usage_stats[] =
     "Usage: klogcat -d DIR --stats [-t TOPIC] [-J]\n"
     "Per partition: log start, high watermark, log end, records, segments, bytes\n"
-    "of .log data, bytes of index files, and the time of the last append (the\n"
-    "newest batch's max timestamp). Read-only: runs beside a writer.\n";
+    "of .log data, bytes of index files, the time of the last append (the\n"
+    "newest batch's max timestamp) and the descriptors the writer process has\n"
+    "open on the partition's files (-1: no writer). Read-only: runs beside a writer.\n";
 
 static const char usage_groups[] =
     "Usage: klogcat -R dir:PATH --groups [-J]\n"

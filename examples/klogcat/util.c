@@ -110,8 +110,7 @@ static int check_log_dir(const kc_opts_t *o, unsigned flags)
     return 0;
 }
 
-/* The pid holding the flock on dir/klog.lock, from /proc/locks; 0 if unknown. */
-static long lock_holder(const char *dir)
+long kc_lock_holder(const char *dir)
 {
     char path[4096], line[256];
     struct stat st;
@@ -153,7 +152,7 @@ int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
     klog_config_free(cfg);
     if (rc < 0) {
         if (rc == KLOG_ELOCKED) {
-            long pid = lock_holder(o->dir);
+            long pid = kc_lock_holder(o->dir);
             char who[160] = "another process", comm[64] = "", path[64];
             if (pid > 0) {
                 snprintf(path, sizeof path, "/proc/%ld/comm", pid);
