@@ -126,6 +126,7 @@ expect_rc 0 "--stats" "$K" -d "$D" --stats -t a
 contains "--stats row" "$T/out" "^a  *0  *5  *20  *20  *15 "
 expect_rc 0 "--stats -J" "$K" -d "$D" --stats -J
 contains "--stats -J" "$T/out" '"topic":"a","partitions":\[{"partition":0,"log_start":5,"high_watermark":20,"log_end":20,"records":15,'
+contains "--stats without a writer: no descriptors" "$T/out" '"open_fds":-1}'
 now=$(date +%s)
 la=$(sed 's/.*"topic":"a".*"partition":3,[^}]*"last_append_ms":\([0-9-]*\).*/\1/' "$T/out")
 if [ "$((la / 1000))" -ge $((now - 600)) ] && [ "$((la / 1000))" -le $((now + 5)) ]; then ok; else fail "--stats last append '$la' not near now ($now)"; fi
@@ -199,13 +200,31 @@ done
 for mode in "-t a --alter -X retention.ms=1000" "-t a --delete-records -o 6" "--retention"; do
     # shellcheck disable=SC2086
     expect_rc 1 "$mode beside a writer" "$K" -d "$D" $mode
-    contains "$mode names the writer" "$T/err" "process $WPID is writing to it"
+    contains "$mode names the writer" "$T/err" "process $WPID (klogcat) is writing to it"
 done
-expect_rc 0 "--stats beside a writer" "$K" -d "$D" --stats -t a
+expect_rc 0 "--stats beside a writer" "$K" -d "$D" --stats -t a -J
+fds=$(sed 's/.*"partition":0,[^}]*"open_fds":\([0-9-]*\).*/\1/' "$T/out")
+if [ "$fds" -ge 1 ] 2>/dev/null; then ok; else fail "--stats: the writer's open descriptors on a-0: '$fds'"; fi
 exec 3>&-
 wait "$WPID" || fail "writer failed: $(cat "$T/writer.err")"
 BGPIDS=""
 expect_rc 0 "--retention once the writer is gone" "$K" -d "$D" --retention
+
+# The writer is a kbroker: say that it does not serve the admin APIs.
+if [ -x "$B/kbroker" ]; then
+    "$B/kbroker" -d "$D" -l 127.0.0.1:0 >"$T/broker.out" 2>"$T/broker.err" &
+    KBPID=$!
+    BGPIDS="$KBPID"
+    if wait_for "$T/broker.out" "^listening on" 20; then
+        expect_rc 1 "--retention beside a kbroker" "$K" -d "$D" --retention
+        contains "kbroker named" "$T/err" "process $KBPID (kbroker: the broker does not serve Kafka's admin APIs, so stop it first) is writing"
+    else
+        fail "kbroker did not start: $(cat "$T/broker.err")"
+    fi
+    kill "$KBPID" 2>/dev/null
+    wait "$KBPID" 2>/dev/null
+    BGPIDS=""
+fi
 
 echo "$NCHECK checks passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ]

@@ -214,5 +214,35 @@ expect_rc 0 "--help" "$K" --help
 contains "--help says -d differs from kcat" "$T/out" "-d is the log directory"
 contains "--help says -X differs from kcat" "$T/out" "-X NAME=VALUE is topic configuration"
 
+# ------------------------- every flag in the man page, README and --help
+root=$(cd "$(dirname "$0")/.." && pwd)
+man=$root/examples/klogcat/klogcat.1
+sed -n '/^## Command-line tool: klogcat/,/^## On-disk format/p' "$root/README.md" >"$T/readme"
+{
+    "$K" --help
+    for m in -L -P -C --create --delete --alter --delete-records --retention --stats \
+        --groups --describe --reset-offsets --delete-group; do "$K" $m --help; done
+    "$K" dump --help
+    "$K" verify --help
+} >"$T/help" 2>&1
+opts=$(sed -n 's/.*getopt_long(ac, av, "\([^"]*\)".*/\1/p' "$root/examples/klogcat/main.c" | tr -d ':')
+[ -n "$opts" ] || fail "no getopt option string found in main.c"
+longs=$(sed -n 's/^ *{"\([a-z-]*\)", \(no\|required\)_argument.*/\1/p' "$root/examples/klogcat/main.c")
+[ -n "$longs" ] || fail "no long options found in main.c"
+for c in $(echo "$opts" | fold -w1); do
+    grep -q -e "\\\\-$c\\b" "$man" || grep -q -e "^\.B[IR]* \\\\-$c" "$man" || fail "klogcat.1 does not document -$c"
+    [ "$c" = h ] && continue
+    grep -q -e "-$c\\b" "$T/readme" || fail "README's klogcat section does not list -$c"
+    grep -q -e "-$c\\b" "$T/help" || fail "--help does not mention -$c"
+done
+for l in $longs; do
+    man_l=$(echo "$l" | sed 's/-/\\\\-/g')
+    grep -q -e "\\\\-\\\\-$man_l" "$man" || fail "klogcat.1 does not document --$l"
+    case $l in help | version) continue ;; esac
+    grep -q -e "--$l" "$T/readme" || fail "README's klogcat section does not list --$l"
+    grep -q -e "--$l" "$T/help" || fail "--help does not mention --$l"
+done
+ok
+
 echo "$NCHECK checks passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ]

@@ -3,7 +3,8 @@
  * a cluster: --alter (kafka-configs --alter; kafka-topics --alter
  * --partitions), --delete-records (kafka-delete-records), --retention
  * (retention applied now instead of at the next background pass) and
- * --stats (per partition figures, as mdb_stat gives for LMDB).
+ * --stats (per partition figures, as mdb_stat gives for LMDB; a writer's
+ * open descriptors are counted from /proc/PID/fd of the lock's holder).
  *
  * The changing modes open the log read-write, which takes its lock: they
  * need a directory no writer process holds, and kc_open_log says which
@@ -12,6 +13,7 @@
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +246,35 @@ typedef struct pstats {
     klog_offsets_t off;
     int64_t index_bytes; /* .index and .timeindex files */
     int64_t last_append; /* max timestamp of the newest batch; -1 when empty */
+    int64_t open_fds;    /* the writer's descriptors on the partition's files;
+                            -1 when no writer holds the log (or /proc says not) */
 } pstats_t;
+
+/* Descriptors process pid holds on files in directory pdir (a real path). */
+static int64_t writer_fds(long pid, const char *pdir)
+{
+    char path[64], link[PATH_MAX + 1];
+    size_t n = strlen(pdir);
+    int64_t count = 0;
+    snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char fd[PATH_MAX];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(fd, sizeof fd, "%s/%s", path, e->d_name);
+        ssize_t k = readlink(fd, link, sizeof link - 1);
+        if (k <= 0)
+            continue;
+        link[k] = 0;
+        if ((size_t)k > n && strncmp(link, pdir, n) == 0 && link[n] == '/')
+            count++;
+    }
+    closedir(d);
+    return count;
+}
 
 static int64_t index_bytes(const char *dir, const char *topic, int32_t part)
 {
@@ -282,6 +312,12 @@ static int part_stats(const kc_opts_t *o, klog_topic_t *t, int32_t i, pstats_t *
     }
     ps->index_bytes = index_bytes(o->dir, klog_topic_name(t), i);
     ps->last_append = -1;
+    ps->open_fds = -1;
+    long pid = kc_lock_holder(o->dir);
+    char pdir[PATH_MAX], real[PATH_MAX];
+    snprintf(pdir, sizeof pdir, "%s/%s-%" PRId32, o->dir, klog_topic_name(t), i);
+    if (pid > 0 && realpath(pdir, real))
+        ps->open_fds = writer_fds(pid, real);
     if (ps->off.high_watermark > ps->off.log_start) {
         klog_reader_t *r;
         klog_record_t rec;
@@ -315,9 +351,9 @@ int kc_stats(const kc_opts_t *o)
     if (o->json)
         fputs("{\"topics\":[", stdout);
     else
-        printf("%-20s %5s %10s %10s %10s %10s %6s %12s %10s %14s\n", "TOPIC", "PART",
+        printf("%-20s %5s %10s %10s %10s %10s %6s %12s %10s %14s %8s\n", "TOPIC", "PART",
                "LOG_START", "HW", "LOG_END", "RECORDS", "SEGS", "LOG_BYTES", "IDX_BYTES",
-               "LAST_APPEND");
+               "LAST_APPEND", "OPEN_FDS");
     for (int k = 0; k < n; k++) {
         klog_topic_t *t;
         if (get_topic(o, log, list[k], &t) < 0)
@@ -337,16 +373,17 @@ int kc_stats(const kc_opts_t *o)
                 printf("%s{\"partition\":%" PRId32 ",\"log_start\":%" PRId64
                        ",\"high_watermark\":%" PRId64 ",\"log_end\":%" PRId64
                        ",\"records\":%" PRId64 ",\"segments\":%" PRId64 ",\"log_bytes\":%" PRId64
-                       ",\"index_bytes\":%" PRId64 ",\"last_append_ms\":%" PRId64 "}",
+                       ",\"index_bytes\":%" PRId64 ",\"last_append_ms\":%" PRId64
+                       ",\"open_fds\":%" PRId64 "}",
                        i ? "," : "", i, f->log_start, f->high_watermark, f->log_end,
                        f->high_watermark - f->log_start, f->segments, f->bytes, ps.index_bytes,
-                       ps.last_append);
+                       ps.last_append, ps.open_fds);
             else
                 printf("%-20s %5" PRId32 " %10" PRId64 " %10" PRId64 " %10" PRId64 " %10" PRId64
-                       " %6" PRId64 " %12" PRId64 " %10" PRId64 " %14" PRId64 "\n",
+                       " %6" PRId64 " %12" PRId64 " %10" PRId64 " %14" PRId64 " %8" PRId64 "\n",
                        list[k], i, f->log_start, f->high_watermark, f->log_end,
                        f->high_watermark - f->log_start, f->segments, f->bytes, ps.index_bytes,
-                       ps.last_append);
+                       ps.last_append, ps.open_fds);
         }
         if (o->json)
             fputs("]}", stdout);

@@ -149,6 +149,9 @@ int kc_parse_i64(const char *s, int64_t *out);
  * writing unless it is absent or empty (or --force). A read-write open that
  * meets the writer's lock says which process holds it when it can tell. */
 int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out);
+/* The pid of the process holding the flock on dir/klog.lock (the writer),
+ * from /proc/locks; 0 when none or unknown. */
+long kc_lock_holder(const char *dir);
 /* Decode kcat's escapes (\n \t \r \\ \0 \xNN) in s into a new malloc'd
  * buffer (NUL-terminated too, *len bytes). 0, or -1 for a bad escape. */
 int kc_unescape(const char *s, char **out, size_t *len);

@@ -170,8 +170,9 @@ static const char usage_retention[] =
 static const char usage_stats[] =
     "Usage: klogcat -d DIR --stats [-t TOPIC] [-J]\n"
     "Per partition: log start, high watermark, log end, records, segments, bytes\n"
-    "of .log data, bytes of index files, and the time of the last append (the\n"
-    "newest batch's max timestamp). Read-only: runs beside a writer.\n";
+    "of .log data, bytes of index files, the time of the last append (the\n"
+    "newest batch's max timestamp) and the descriptors the writer process has\n"
+    "open on the partition's files (-1: no writer). Read-only: runs beside a writer.\n";
 
 static const char usage_groups[] =
     "Usage: klogcat -R dir:PATH --groups [-J]\n"
@@ -356,6 +357,8 @@ static int check_combination(kc_opts_t *o, unsigned given, unsigned *required)
                             "without a committed offset start)");
         if (o->stop_time >= 0)
             return kc_usage("-o e@TIMESTAMP cannot be combined with -G");
+        if (o->keep_going)
+            return kc_usage("-E cannot be combined with -G (the group stops at a read error)");
     } else if (o->mode == KC_MODE_CONSUME) {
         if (o->registry)
             return kc_usage("-R needs -G");

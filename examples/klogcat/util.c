@@ -110,8 +110,7 @@ static int check_log_dir(const kc_opts_t *o, unsigned flags)
     return 0;
 }
 
-/* The pid holding the flock on dir/klog.lock, from /proc/locks; 0 if unknown. */
-static long lock_holder(const char *dir)
+long kc_lock_holder(const char *dir)
 {
     char path[4096], line[256];
     struct stat st;
@@ -153,10 +152,24 @@ int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
     klog_config_free(cfg);
     if (rc < 0) {
         if (rc == KLOG_ELOCKED) {
-            long pid = lock_holder(o->dir);
-            char who[64] = "another process";
-            if (pid > 0)
-                snprintf(who, sizeof who, "process %ld", pid);
+            long pid = kc_lock_holder(o->dir);
+            char who[160] = "another process", comm[64] = "", path[64];
+            if (pid > 0) {
+                snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+                FILE *f = fopen(path, "r");
+                if (f) {
+                    if (fgets(comm, sizeof comm, f))
+                        comm[strcspn(comm, "\n")] = 0;
+                    fclose(f);
+                }
+                /* The broker serves Produce/Fetch/Metadata, not Kafka's admin
+                 * APIs (CreateTopics, DeleteRecords, ...): say so. */
+                snprintf(who, sizeof who, "process %ld%s%s%s", pid, comm[0] ? " (" : "", comm,
+                         !comm[0]                       ? ""
+                         : strcmp(comm, "kbroker") == 0 ? ": the broker does not serve Kafka's "
+                                                          "admin APIs, so stop it first)"
+                                                        : ")");
+            }
             kc_err("%s: %s: %s is writing to it (it holds %s/klog.lock); stop it first, or use "
                    "a read-only mode (-L, -C, --stats, --describe)",
                    o->dir, klog_strerror(rc), who, o->dir);
