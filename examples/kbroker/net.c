@@ -230,8 +230,9 @@ static void on_accept(struct kb_broker *b)
 
 /* ------------------------------------------------------------ requests */
 
-static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size,
-                        int *slow)
+static void conn_yield(struct kb_broker *b, struct kb_conn *c);
+
+static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size)
 {
     kb_rd_t r;
     kb_rd_init(&r, frame, size);
@@ -266,7 +267,8 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     case KB_API_FIND_COORDINATOR: rc = kb_handle_find_coordinator(b, &q, &r); break;
     default: rc = -1; break;
     }
-    *slow = q.slow;
+    if (q.slow)
+        conn_yield(b, c);
     if (rc < 0)
         kb_log(b, "connection %llu: bad or unsupported request (key %d v%d)",
                (unsigned long long)c->id, q.api_key, q.api_version);
@@ -297,7 +299,8 @@ static void conn_yield(struct kb_broker *b, struct kb_conn *c)
         b->yielded = t;
         b->yielded_cap = cap;
     }
-    b->yielded[b->nyielded++] = c->fd;
+    if (!c->yielded)
+        b->yielded[b->nyielded++] = c->fd;
     c->yielded = 1;
 }
 
@@ -316,13 +319,10 @@ static int process_frames(struct kb_broker *b, struct kb_conn *c)
         }
         if (c->in_len - off - 4 < size)
             break;
-        int slow = 0;
-        if (handle_frame(b, c, c->in + off + 4, size, &slow))
+        if (handle_frame(b, c, c->in + off + 4, size))
             return -1;
         off += 4 + (size_t)size;
         handled++;
-        if (slow)
-            conn_yield(b, c);
     }
     if (off) {
         memmove(c->in, c->in + off, c->in_len - off);

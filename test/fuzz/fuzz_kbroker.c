@@ -129,6 +129,8 @@ static void fzk_init(void)
     b->cfg.port = 9092;
     b->cfg.partitions = 2;
     b->cfg.auto_create = 1;
+    b->cfg.create_per_request = 16;
+    b->cfg.create_max_topics = 10000;
     b->cfg.flush_messages = b->cfg.flush_ms = -1;
     b->cfg.max_request = 1u << 20;
     b->cfg.verbose = getenv("KLOG_FUZZ_VERBOSE") != NULL;
@@ -222,7 +224,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int rounds = 0; rounds < 10000; rounds++) {
             int rc = process_frames(b, &c);
             fzk_drain(b, &c);
-            if (rc <= 0)
+            int yielded = c.yielded; /* created topics: the loop's next turn */
+            c.yielded = 0;
+            b->nyielded = 0;
+            if (rc < 0 || (rc == 0 && !yielded))
                 break;
         }
         free(c.in);
@@ -238,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != 0 && rc != -1)
             abort();
         fzk_drain(b, &c);
+        b->nyielded = 0;
         free(frame);
     }
     fzk_restore(b);

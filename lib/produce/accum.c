@@ -1,0 +1,609 @@
+/*
+ * accum.c — the accumulator: per partition at most one open batch, closed
+ * for size, record count or linger time, appended and reported in closing
+ * order; in durable mode, fsync rounds that report what they made durable.
+ * It owns the per-partition state (struct klog__ppart) and the queues and
+ * background thread below; producer.c owns the API around it.
+ *
+ * Adding (any thread, klog__accum_add). Under the partition's `mu`: close
+ * the open batch if the record would take it past KLOG_CONF_BATCH_BYTES,
+ * add the record (the builder copies it), and close the batch if it
+ * reached its byte or record limit. A closed batch is appended by the same
+ * thread, inside the same call: it takes the partition's `send_mu` before
+ * it lets go of `mu`, so batches of one partition reach the log, and their
+ * appended callbacks run, in the order they were closed, while other
+ * threads keep filling the next batch.
+ *
+ * Why the filling thread appends, not the background thread: a full batch
+ * is then encoded and written while its records are still hot in this
+ * CPU's cache, with no hand-off, wake-up or queue per batch, and a thread
+ * that produces faster than the disk takes is slowed by its own appends
+ * (backpressure without a queue). On the 2-CPU machines the benchmark runs
+ * on, a hand-off to a writer thread costs more in wake-ups and cache misses
+ * than the overlap buys. The background thread does only what no producing
+ * thread is there to do: close batches whose linger time ran out, and in
+ * durable mode run the fsyncs.
+ *
+ * Linger. A batch's deadline is its first record's time + linger. Since
+ * linger is one value per producer, deadlines are in opening order, so a
+ * FIFO of partitions with an open batch (`lq`, doubly linked, under
+ * `lq_mu`) is also a deadline queue: the background thread waits on a
+ * monotonic condition variable for the head's deadline and closes it. A
+ * partition whose batch closes for size is unlinked; one that opens a new
+ * batch is (re)linked at the tail. While a flush runs or a producer waits
+ * for buffer room, every open batch is closed at once (Kafka's rule when
+ * memory is exhausted), so waiting never depends on linger.
+ *
+ * Delivery. The appending thread runs the appended callback for each
+ * record, decoding the batch it just wrote (views into the builder's
+ * bytes, so nothing is kept per record but msg_opaque). Without durable
+ * delivery the batch is then complete: its bytes leave the buffer and its
+ * builder returns to a pool. With durable delivery it joins its partition's
+ * FIFO of appended batches, and the partition joins the FIFO of partitions
+ * waiting for an fsync. The background thread runs fsync rounds: a round
+ * starts once the waiting batches hold a quarter of the buffer, or the
+ * oldest has waited linger ms, or someone flushes or waits for room; it
+ * calls klog_flush() once on each partition queued at its start (one fsync
+ * covers every batch appended before it, from all producing threads) and
+ * completes each FIFO's prefix below the partition's recovery point, in
+ * order. Gathering a round's worth first matters: fsyncs issued back to
+ * back cover ~100 KiB each and spend the disk on cache flushes; rounds make
+ * them megabytes (measured: durable throughput from ~0.3x to ~0.5-0.7x of
+ * the non-durable rate). A producer that finds the buffer full in durable
+ * mode runs klog_flush() on its own partition before it sleeps, so fsyncs
+ * of different partitions overlap. A failed batch goes through the same
+ * FIFO so order holds.
+ *
+ * Flush. Each partition counts records accepted and records completed
+ * (both only grow, and completion is in order per partition), so a flush
+ * snapshots the accepted counts and waits until completion passes them:
+ * records produced after the flush started cannot hold it up.
+ *
+ * Lock order: ppart.mu -> ppart.send_mu -> lq_mu; the pool's, the
+ * buffer's and the topic table's mutexes and done_mu are leaves. lq_mu
+ * also guards the durable queues and counters. Callbacks run holding
+ * send_mu (appended) or no lock (durable), which is why they must not
+ * produce to the same producer.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "produce/producer.h"
+#include "storage/config.h"
+#include "storage/log.h"
+#include "storage/partition.h"
+
+#define LINGER_POPS 64    /* linger closes per background pass before other work */
+
+typedef struct klog__ppart ppart_t;
+
+struct klog__ppart {
+    klog__ptopic_t *topic;
+    klog_partition_t *part;
+    int32_t id;
+
+    pthread_mutex_t mu;       /* open */
+    klog__pbatch_t *open;
+
+    pthread_mutex_t send_mu;  /* append order and appended callbacks */
+    klog_batch_reader_t *rd;  /* send_mu: decodes for the appended callback */
+
+    /* lq_mu */
+    ppart_t *lprev, *lnext;
+    int linked;
+    int64_t deadline;
+    klog__pbatch_t *dhead, *dtail; /* appended, waiting for durability */
+    ppart_t *dnext;
+    int dlisted;
+
+    _Atomic int64_t accepted;  /* records added (under mu) */
+    _Atomic int64_t completed; /* records fully delivered (in order) */
+};
+
+struct klog__accum {
+    int64_t linger_ms, batch_records;
+    int durable;
+    klog_delivery_fn on_appended, on_durable;
+    void *cb_ctx;
+    klog__pbuffer_t *buf;      /* the producer's: batches give their bytes back */
+    klog__pbpool_t *pool;      /* the producer's: batches come from and go back to it */
+
+    pthread_mutex_t lq_mu;
+    pthread_cond_t lq_cv;      /* monotonic clock */
+    ppart_t *lhead, *ltail;
+    ppart_t *dhead, *dtail;    /* FIFO of partitions with batches waiting for fsync */
+    int dcount;                /* partitions in it */
+    int64_t dur_bytes;         /* buffer bytes of the batches waiting for fsync */
+    int64_t dur_since;         /* monotonic ms: the oldest of them was appended */
+    int64_t dur_threshold;     /* start a round at this many waiting bytes */
+    int round_left;            /* partitions still to fsync in the current round */
+    int flushing;              /* flush calls in progress */
+    int stop;
+    int bg_sleeping;           /* the background thread waits on lq_cv ... */
+    int64_t bg_until;          /* ... until this monotonic ms (INT64_MAX: no limit) */
+
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;    /* monotonic clock */
+    atomic_int done_waiters;
+    atomic_int first_err;
+
+    klog_batch_reader_t *bg_rd; /* background thread's decoder */
+    pthread_t bg;
+    int bg_started;
+};
+
+/* ------------------------------------------------------------ durable queue */
+
+/* Queue pp for an fsync round unless it is queued (lq_mu held). */
+static void dq_list(klog__accum_t *A, ppart_t *pp)
+{
+    if (pp->dlisted)
+        return;
+    pp->dlisted = 1;
+    pp->dnext = NULL;
+    if (A->dtail)
+        A->dtail->dnext = pp;
+    else
+        A->dhead = pp;
+    A->dtail = pp;
+    A->dcount++;
+}
+
+static ppart_t *dq_pop(klog__accum_t *A)
+{
+    ppart_t *pp = A->dhead;
+    A->dhead = pp->dnext;
+    if (!A->dhead)
+        A->dtail = NULL;
+    pp->dnext = NULL;
+    pp->dlisted = 0;
+    A->dcount--;
+    return pp;
+}
+
+/* Is an fsync round due? Rounds gather appended batches for up to linger
+ * ms or a quarter of the buffer, so that each fsync covers a good run of
+ * data instead of the few batches appended since the last one. */
+static int round_due(const klog__accum_t *A, int force, int64_t now)
+{
+    return A->dhead && (force || A->dur_bytes >= A->dur_threshold ||
+                        now >= A->dur_since + A->linger_ms);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+/* The batch is done with: count it, free its buffer share, recycle it. */
+static void complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
+{
+    int err = klog__pbatch_err(b);
+    if (err) {
+        int zero = 0;
+        atomic_compare_exchange_strong(&A->first_err, &zero, err);
+    }
+    atomic_fetch_add(&pp->completed, (int64_t)klog__pbatch_records(b));
+    klog__pbuffer_release(A->buf, klog__pbatch_mem(b));
+    klog__pbatch_put(A->pool, b);
+    if (atomic_load(&A->done_waiters) > 0) {
+        pthread_mutex_lock(&A->done_mu);
+        pthread_cond_broadcast(&A->done_cv);
+        pthread_mutex_unlock(&A->done_mu);
+    }
+}
+
+/*
+ * Encode and append a closed batch, then report it. send_mu held, which
+ * keeps a partition's batches and callbacks in closing order.
+ */
+static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
+{
+    if (klog__pbatch_records(b) == 0) { /* opened, but its only add failed */
+        klog__pbuffer_release(A->buf, klog__pbatch_mem(b));
+        klog__pbatch_put(A->pool, b);
+        return;
+    }
+    const void *bytes;
+    size_t len;
+    int64_t base = -1;
+    int rc = klog__pbatch_encode(b, &bytes, &len);
+    if (rc == 0)
+        rc = klog__partition_append_encoded(pp->part, bytes, len, &base);
+    klog__pbatch_set_result(b, base, rc);
+    if (A->on_appended) {
+        if (!pp->rd)
+            klog_batch_reader_new(&pp->rd); /* on failure: views without data */
+        klog__pbatch_deliver(b, A->on_appended, A->cb_ctx, pp->id, pp->rd);
+    }
+    if (!A->durable) {
+        complete(A, pp, b);
+        return;
+    }
+    pthread_mutex_lock(&A->lq_mu);
+    if (pp->dtail)
+        klog__pbatch_set_next(pp->dtail, b);
+    else
+        pp->dhead = b;
+    pp->dtail = b;
+    klog__pbatch_set_next(b, NULL);
+    if (A->dur_bytes == 0)
+        A->dur_since = klog__mono_ms();
+    A->dur_bytes += klog__pbatch_mem(b);
+    dq_list(A, pp);
+    if (A->bg_sleeping && (A->dur_bytes >= A->dur_threshold ||
+                           A->dur_since + A->linger_ms < A->bg_until))
+        pthread_cond_signal(&A->lq_cv);
+    pthread_mutex_unlock(&A->lq_mu);
+}
+
+/* ------------------------------------------------------------ linger queue */
+
+static void lq_unlink(klog__accum_t *A, ppart_t *pp)
+{
+    if (!pp->linked)
+        return;
+    if (pp->lprev)
+        pp->lprev->lnext = pp->lnext;
+    else
+        A->lhead = pp->lnext;
+    if (pp->lnext)
+        pp->lnext->lprev = pp->lprev;
+    else
+        A->ltail = pp->lprev;
+    pp->lprev = pp->lnext = NULL;
+    pp->linked = 0;
+}
+
+/* A batch opened on pp: queue its deadline (mu held). */
+static void lq_push(klog__accum_t *A, ppart_t *pp, int64_t deadline)
+{
+    pthread_mutex_lock(&A->lq_mu);
+    lq_unlink(A, pp);
+    pp->deadline = deadline;
+    pp->lprev = A->ltail;
+    pp->lnext = NULL;
+    if (A->ltail)
+        A->ltail->lnext = pp;
+    else
+        A->lhead = pp;
+    A->ltail = pp;
+    pp->linked = 1;
+    /* Wake the background thread only if it sleeps past this deadline: a
+     * batch closed for size leaves its stale deadline to one harmless
+     * early wake-up instead of a wake-up per batch. */
+    if (A->bg_sleeping && deadline < A->bg_until)
+        pthread_cond_signal(&A->lq_cv);
+    pthread_mutex_unlock(&A->lq_mu);
+}
+
+/* Take pp's open batch out (mu held). */
+static klog__pbatch_t *detach(klog__accum_t *A, ppart_t *pp)
+{
+    klog__pbatch_t *b = pp->open;
+    pp->open = NULL;
+    pthread_mutex_lock(&A->lq_mu);
+    lq_unlink(A, pp);
+    pthread_mutex_unlock(&A->lq_mu);
+    return b;
+}
+
+/* Close pp's open batch if it is due (or force) and append it. */
+static void close_if_due(klog__accum_t *A, ppart_t *pp, int64_t now, int force)
+{
+    pthread_mutex_lock(&pp->mu);
+    klog__pbatch_t *b = pp->open;
+    if (!b || (!force && klog__pbatch_deadline(b) > now)) {
+        pthread_mutex_unlock(&pp->mu);
+        return;
+    }
+    detach(A, pp);
+    pthread_mutex_lock(&pp->send_mu);
+    pthread_mutex_unlock(&pp->mu);
+    send_batch(A, pp, b);
+    pthread_mutex_unlock(&pp->send_mu);
+}
+
+/* ------------------------------------------------------------ durability */
+
+/* fsync pp's partition and complete the batches it made durable. */
+static void make_durable(klog__accum_t *A, ppart_t *pp)
+{
+    int rc = klog_flush(pp->part);
+    int64_t rp = klog__partition_recovery_point(pp->part);
+    pthread_mutex_lock(&A->lq_mu);
+    klog__pbatch_t *ready = NULL, *last = NULL;
+    while (pp->dhead) {
+        klog__pbatch_t *b = pp->dhead;
+        if (!klog__pbatch_err(b) && rc == 0 && klog__pbatch_end(b) > rp)
+            break;
+        pp->dhead = klog__pbatch_next(b);
+        klog__pbatch_set_next(b, NULL);
+        if (last)
+            klog__pbatch_set_next(last, b);
+        else
+            ready = b;
+        last = b;
+        A->dur_bytes -= klog__pbatch_mem(b);
+    }
+    if (!pp->dhead)
+        pp->dtail = NULL;
+    else
+        dq_list(A, pp);
+    pthread_mutex_unlock(&A->lq_mu);
+    while (ready) {
+        klog__pbatch_t *b = ready;
+        ready = klog__pbatch_next(b);
+        if (rc)
+            klog__pbatch_fail(b, rc);
+        if (A->on_durable)
+            klog__pbatch_deliver(b, A->on_durable, A->cb_ctx, pp->id, A->bg_rd);
+        complete(A, pp, b);
+    }
+}
+
+/* ------------------------------------------------------------ background */
+
+static void *bg_main(void *arg)
+{
+    klog__accum_t *A = arg;
+    pthread_mutex_lock(&A->lq_mu);
+    while (!A->stop || A->lhead || A->dhead) {
+        int force = A->flushing > 0 || klog__pbuffer_waiting(A->buf) || A->stop;
+        int64_t now = klog__mono_ms();
+        int pops = 0;
+        while (A->lhead && (force || A->lhead->deadline <= now) && pops < LINGER_POPS) {
+            ppart_t *pp = A->lhead;
+            lq_unlink(A, pp);
+            pthread_mutex_unlock(&A->lq_mu);
+            close_if_due(A, pp, now, force);
+            pthread_mutex_lock(&A->lq_mu);
+            pops++;
+        }
+        if (A->round_left == 0 && round_due(A, force, now)) {
+            /* A round fsyncs the partitions queued now, once each: the
+             * FIFO puts any that are queued again behind them. Batches
+             * appended from here on wait for the next round. */
+            A->round_left = A->dcount;
+            if (A->dur_bytes > 0)
+                A->dur_since = now;
+        }
+        if (A->round_left > 0 && A->dhead) {
+            /* One partition at a time: once off the queue it may be
+             * queued again (its dnext rewritten) by an appending thread. */
+            ppart_t *pp = dq_pop(A);
+            A->round_left--;
+            pthread_mutex_unlock(&A->lq_mu);
+            make_durable(A, pp);
+            pthread_mutex_lock(&A->lq_mu);
+            continue;
+        }
+        A->round_left = 0;
+        if (pops == LINGER_POPS)
+            continue;
+        force = A->flushing > 0 || klog__pbuffer_waiting(A->buf) || A->stop;
+        if (A->lhead && force)
+            continue;
+        if (A->dhead && force)
+            continue;
+        int64_t until = A->lhead ? A->lhead->deadline : INT64_MAX;
+        if (A->dhead && A->dur_since + A->linger_ms < until)
+            until = A->dur_since + A->linger_ms;
+        if (until != INT64_MAX) {
+            int64_t left = until - klog__mono_ms();
+            if (left > 0) {
+                struct timespec ts;
+                klog__deadline_ts(left, &ts);
+                A->bg_sleeping = 1;
+                A->bg_until = until;
+                pthread_cond_timedwait(&A->lq_cv, &A->lq_mu, &ts);
+                A->bg_sleeping = 0;
+            }
+        } else if (!A->stop) {
+            A->bg_sleeping = 1;
+            A->bg_until = INT64_MAX;
+            pthread_cond_wait(&A->lq_cv, &A->lq_mu);
+            A->bg_sleeping = 0;
+        }
+    }
+    pthread_mutex_unlock(&A->lq_mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ partitions */
+
+void klog__ppart_free(ppart_t *pp)
+{
+    if (!pp)
+        return;
+    klog__pbatch_free(pp->open);
+    klog_batch_reader_free(pp->rd);
+    pthread_mutex_destroy(&pp->mu);
+    pthread_mutex_destroy(&pp->send_mu);
+    free(pp);
+}
+
+ppart_t *klog__ppart_new(klog__ptopic_t *t, klog_partition_t *part, int32_t id)
+{
+    ppart_t *pp = klog__calloc(1, sizeof *pp);
+    if (!pp)
+        return NULL;
+    pp->topic = t;
+    pp->part = part;
+    pp->id = id;
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_mutex_init(&pp->send_mu, NULL);
+    atomic_init(&pp->accepted, 0);
+    atomic_init(&pp->completed, 0);
+    return pp;
+}
+
+klog_partition_t *klog__ppart_partition(const ppart_t *pp) { return pp->part; }
+
+int64_t klog__ppart_accepted(ppart_t *pp) { return atomic_load(&pp->accepted); }
+
+/* ------------------------------------------------------------ add */
+
+static int batch_full(const klog__accum_t *A, const klog__ptopic_t *t, const klog__pbatch_t *b)
+{
+    return (int64_t)klog__pbatch_bytes(b) >= klog__ptopic_batch_bytes(t) ||
+           (A->batch_records > 0 && (int64_t)klog__pbatch_records(b) >= A->batch_records);
+}
+
+int klog__accum_add(klog__accum_t *A, ppart_t *pp, const klog__ptopic_t *t,
+                    const klog_record_t *rec, void *msg_opaque, int64_t est, int *closed)
+{
+    int rc = 0;
+    klog__pbatch_t *out[2];
+    int nout = 0;
+    pthread_mutex_lock(&pp->mu);
+    klog__pbatch_t *b = pp->open;
+    if (b && klog__pbatch_records(b) > 0 &&
+        (int64_t)klog__pbatch_bytes(b) + est > klog__ptopic_batch_bytes(t))
+        out[nout++] = detach(A, pp), b = NULL;
+    if (!b) {
+        b = klog__pbatch_get(A->pool, klog__ptopic_codec(t), &rc);
+        if (!b)
+            goto unlock;
+        pp->open = b;
+        klog__pbatch_set_deadline(b, klog__mono_ms() + A->linger_ms);
+        lq_push(A, pp, klog__pbatch_deadline(b));
+    }
+    rc = klog__pbatch_add(b, rec, msg_opaque, est);
+    if (rc)
+        goto unlock;
+    atomic_fetch_add_explicit(&pp->accepted, 1, memory_order_relaxed);
+    if (batch_full(A, t, b))
+        out[nout++] = detach(A, pp);
+unlock:
+    if (nout == 0) {
+        pthread_mutex_unlock(&pp->mu);
+    } else {
+        pthread_mutex_lock(&pp->send_mu);
+        pthread_mutex_unlock(&pp->mu);
+        for (int i = 0; i < nout; i++)
+            send_batch(A, pp, out[i]);
+        pthread_mutex_unlock(&pp->send_mu);
+    }
+    *closed = nout;
+    return rc;
+}
+
+/* ------------------------------------------------------------ flush */
+
+void klog__accum_wake(klog__accum_t *A)
+{
+    pthread_mutex_lock(&A->lq_mu);
+    pthread_cond_signal(&A->lq_cv);
+    pthread_mutex_unlock(&A->lq_mu);
+}
+
+static int marks_done(ppart_t *const *parts, const int64_t *targets, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&parts[i]->completed) < targets[i])
+            return 0;
+    return 1;
+}
+
+int klog__accum_flush(klog__accum_t *A, ppart_t *const *parts, const int64_t *targets, size_t n,
+                      int timeout_ms)
+{
+    pthread_mutex_lock(&A->lq_mu);
+    A->flushing++;
+    pthread_cond_signal(&A->lq_cv);
+    pthread_mutex_unlock(&A->lq_mu);
+
+    int rc = 0;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : klog__mono_ms() + timeout_ms;
+    pthread_mutex_lock(&A->done_mu);
+    atomic_fetch_add(&A->done_waiters, 1);
+    while (!marks_done(parts, targets, n)) {
+        int64_t left = until == INT64_MAX ? 1000 : until - klog__mono_ms();
+        if (left <= 0) {
+            rc = KLOG_ETIMEDOUT;
+            break;
+        }
+        struct timespec ts;
+        klog__deadline_ts(left, &ts);
+        pthread_cond_timedwait(&A->done_cv, &A->done_mu, &ts);
+    }
+    atomic_fetch_sub(&A->done_waiters, 1);
+    pthread_mutex_unlock(&A->done_mu);
+
+    pthread_mutex_lock(&A->lq_mu);
+    A->flushing--;
+    pthread_mutex_unlock(&A->lq_mu);
+    return rc;
+}
+
+int klog__accum_take_error(klog__accum_t *A) { return atomic_exchange(&A->first_err, 0); }
+
+/* ------------------------------------------------------------ lifecycle */
+
+void klog__accum_free(klog__accum_t *A)
+{
+    if (!A)
+        return;
+    klog_batch_reader_free(A->bg_rd);
+    pthread_mutex_destroy(&A->lq_mu);
+    pthread_cond_destroy(&A->lq_cv);
+    pthread_mutex_destroy(&A->done_mu);
+    pthread_cond_destroy(&A->done_cv);
+    free(A);
+}
+
+int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
+                    int64_t dur_threshold, klog__pbuffer_t *buf, klog__pbpool_t *pool,
+                    klog__accum_t **out)
+{
+    klog__accum_t *A = klog__calloc(1, sizeof *A);
+    if (!A)
+        return -ENOMEM;
+    A->linger_ms = linger_ms;
+    A->batch_records = batch_records;
+    A->durable = durable;
+    A->dur_threshold = dur_threshold;
+    A->buf = buf;
+    A->pool = pool;
+    atomic_init(&A->done_waiters, 0);
+    atomic_init(&A->first_err, 0);
+    pthread_mutex_init(&A->lq_mu, NULL);
+    pthread_mutex_init(&A->done_mu, NULL);
+    int rc = klog__cond_init_mono(&A->lq_cv);
+    if (!rc)
+        rc = klog__cond_init_mono(&A->done_cv);
+    if (!rc)
+        rc = klog_batch_reader_new(&A->bg_rd);
+    if (!rc) {
+        rc = -pthread_create(&A->bg, NULL, bg_main, A);
+        A->bg_started = rc == 0;
+    }
+    if (rc) {
+        klog__accum_free(A);
+        return rc;
+    }
+    *out = A;
+    return 0;
+}
+
+void klog__accum_set_delivery(klog__accum_t *A, klog_delivery_fn appended,
+                              klog_delivery_fn durable, void *ctx)
+{
+    A->on_appended = appended;
+    A->on_durable = durable;
+    A->cb_ctx = ctx;
+}
+
+void klog__accum_stop(klog__accum_t *A)
+{
+    if (!A || !A->bg_started)
+        return;
+    pthread_mutex_lock(&A->lq_mu);
+    A->stop = 1;
+    pthread_cond_signal(&A->lq_cv);
+    pthread_mutex_unlock(&A->lq_mu);
+    pthread_join(A->bg, NULL);
+    A->bg_started = 0;
+}
