@@ -855,6 +855,11 @@ START_TEST(test_snapshot_truncate_reload)
     ck_assert_int_eq(n, 1);
     free(offs);
     /* No snapshot at all: replay from the log start. */
+    ck_assert_int_eq(klog__snapshot_delete(tmp, 3), 0);
+    ck_assert_int_eq(klog__snapshot_delete(tmp, 3), 0); /* already gone */
+    ck_assert_int_eq(klog__snapshot_list(tmp, &offs, &n), 0);
+    ck_assert_int_eq(n, 0);
+    free(offs);
     ck_assert_int_eq(klog__snapshot_delete_before(tmp, 100), 0);
     CK_RC(klog__pstate_truncate_and_reload(fresh, tmp, 2, 4, 0, &lg, &replay), 0);
     ck_assert_int_eq(replay, 2);

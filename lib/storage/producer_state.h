@@ -203,6 +203,9 @@ KLOG__HIDDEN int klog__pstate_take_snapshot(klog__pstate_t *ps, const char *dir)
 /* Read dir/<offset>.snapshot into an empty state, dropping expired entries. */
 KLOG__HIDDEN int klog__snapshot_load(klog__pstate_t *ps, const char *dir, int64_t offset,
                                      int64_t now_ms);
+/* Delete dir/<offset>.snapshot (its segment is deleted); a missing file is
+ * fine. */
+KLOG__HIDDEN int klog__snapshot_delete(const char *dir, int64_t offset);
 /* Delete snapshot files with offset < before (deleteSnapshotsBefore). */
 KLOG__HIDDEN int klog__snapshot_delete_before(const char *dir, int64_t before);
 /*
