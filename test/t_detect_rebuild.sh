@@ -28,6 +28,8 @@ command -v make >/dev/null 2>&1 || skip "make not found"
 pkg-config --exists libzstd 2>/dev/null || skip "libzstd-dev not installed: cannot show zstd appearing"
 # Inside `make check`: do not hand our make the parent's jobserver or variables.
 unset MAKEFLAGS MFLAGS MAKELEVEL
+# Nor its build flavour: SANITIZE=1 or TSAN=1 would move the scratch tree.
+unset SANITIZE TSAN
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/klog-detect.XXXXXX") || fail "mktemp"
 trap 'rm -rf "$tmp"' EXIT INT TERM
