@@ -879,6 +879,50 @@ START_TEST(test_snapshot_truncate_reload)
 }
 END_TEST
 
+/* Kafka's testRemoveStraySnapshotsKeepCleanShutdownSnapshot and
+ * testRemoveAllStraySnapshots. */
+static void make_snapshots(const int64_t *offs, size_t n)
+{
+    char name[32];
+    for (size_t i = 0; i < n; i++) {
+        klog__snapshot_name(offs[i], name);
+        ck_assert_int_eq(tu_write_file(tmp, name, "", 0), 0);
+    }
+}
+
+static void expect_snapshots(const int64_t *want, size_t nw)
+{
+    int64_t *v;
+    size_t n;
+    ck_assert_int_eq(klog__snapshot_list(tmp, &v, &n), 0);
+    ck_assert_int_eq(n, nw);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(v[i], want[i]);
+    free(v);
+}
+
+START_TEST(test_snapshot_strays)
+{
+    int64_t three[] = {2, 5, 42}, five[] = {5}, fortytwo[] = {42};
+    make_snapshots(three, 3);
+    ck_assert_int_eq(klog__snapshot_remove_strays(tmp, five, 1), 0);
+    expect_snapshots((int64_t[]){5, 42}, 2);
+    klog__snapshot_delete_before(tmp, 100);
+    make_snapshots(three, 3);
+    ck_assert_int_eq(klog__snapshot_remove_strays(tmp, fortytwo, 1), 0);
+    expect_snapshots(fortytwo, 1);
+    klog__snapshot_delete_before(tmp, 100);
+    make_snapshots(three, 3);
+    ck_assert_int_eq(klog__snapshot_remove_strays(tmp, NULL, 0), 0);
+    expect_snapshots(fortytwo, 1); /* no segments: the newest survives */
+    /* A batch whose last offset would overflow is refused, not wrapped. */
+    klog__pstate_t *ps = new_state(1);
+    CK_RC(append(ps, data(1, 0, 0, 2, INT64_MAX - 1, 0, 0), KLOG__ORIGIN_REPLICA), -EINVAL);
+    CK_RC(append(ps, data(1, 0, 0, 2, INT64_MAX - 2, 0, 0), KLOG__ORIGIN_REPLICA), 0);
+    klog__pstate_free(ps);
+}
+END_TEST
+
 START_TEST(test_snapshot_faults)
 {
     klog__pstate_t *ps = sample_state();
@@ -1337,6 +1381,7 @@ Suite *logstate_suite(void)
     tcase_add_test(tc, test_snapshot_corrupt_every_byte);
     tcase_add_test(tc, test_snapshot_field_checks);
     tcase_add_test(tc, test_snapshot_truncate_reload);
+    tcase_add_test(tc, test_snapshot_strays);
     tcase_add_test(tc, test_snapshot_faults);
     suite_add_tcase(s, tc);
     tc = tcase_create("txnindex");

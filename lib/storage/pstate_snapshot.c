@@ -302,6 +302,31 @@ int klog__snapshot_delete_before(const char *dir, int64_t before)
     return rc;
 }
 
+int klog__snapshot_remove_strays(const char *dir, const int64_t *bases, size_t nbases)
+{
+    int64_t *v, max_base = -1, stray = -1;
+    size_t n;
+    int rc = klog__snapshot_list(dir, &v, &n);
+    for (size_t i = 0; i < nbases; i++)
+        if (bases[i] > max_base)
+            max_base = bases[i];
+    for (size_t i = 0; !rc && i < n; i++) {
+        int matched = 0;
+        for (size_t k = 0; k < nbases && !matched; k++)
+            matched = bases[k] == v[i];
+        if (matched)
+            continue;
+        /* Only the newest unmatched one may be a clean shutdown's. */
+        if (stray >= 0)
+            rc = klog__snapshot_delete(dir, stray);
+        stray = v[i];
+    }
+    if (!rc && stray >= 0 && max_base >= 0 && stray < max_base)
+        rc = klog__snapshot_delete(dir, stray);
+    free(v);
+    return rc;
+}
+
 int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char *dir, int64_t log_start,
                                      int64_t log_end, int64_t now_ms, const klog__logger_t *lg,
                                      int64_t *replay_from)
