@@ -334,7 +334,8 @@ int klog__pstate_check(klog__pstate_t *ps, klog__pstage_t *st, const klog__pbatc
     memset(res, 0, sizeof *res);
     if (b->producer_id < 0)
         return 0;
-    if (b->last_offset_delta < 0 || b->base_offset < 0)
+    if (b->last_offset_delta < 0 || b->base_offset < 0 ||
+        b->base_offset > INT64_MAX - 1 - b->last_offset_delta)
         return -EINVAL;
     if (origin == KLOG__ORIGIN_CLIENT && (b->is_control || b->base_seq < 0))
         return -EINVAL; /* Kafka's LogValidator refuses both from clients */

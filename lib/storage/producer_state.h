@@ -203,8 +203,17 @@ KLOG__HIDDEN int klog__pstate_take_snapshot(klog__pstate_t *ps, const char *dir)
 /* Read dir/<offset>.snapshot into an empty state, dropping expired entries. */
 KLOG__HIDDEN int klog__snapshot_load(klog__pstate_t *ps, const char *dir, int64_t offset,
                                      int64_t now_ms);
+/* Delete dir/<offset>.snapshot (its segment is deleted); a missing file is
+ * fine. */
+KLOG__HIDDEN int klog__snapshot_delete(const char *dir, int64_t offset);
 /* Delete snapshot files with offset < before (deleteSnapshotsBefore). */
 KLOG__HIDDEN int klog__snapshot_delete_before(const char *dir, int64_t before);
+/* Kafka's removeStraySnapshots, for the loader: delete every snapshot
+ * whose offset is not one of the segments' base offsets, except the newest
+ * such one when it lies above every base (the snapshot a clean shutdown
+ * takes at the log end). */
+KLOG__HIDDEN int klog__snapshot_remove_strays(const char *dir, const int64_t *bases,
+                                              size_t nbases);
 /*
  * Kafka's truncateAndReload: delete snapshots above log_end or at/below
  * log_start; if the state does not already end at log_end, reset it and

@@ -230,7 +230,7 @@ int klog__snapshot_list(const char *dir, int64_t **out, size_t *n)
     return 0;
 }
 
-static int unlink_snapshot(const char *dir, int64_t offset)
+int klog__snapshot_delete(const char *dir, int64_t offset)
 {
     char name[32];
     klog__snapshot_name(offset, name);
@@ -297,7 +297,32 @@ int klog__snapshot_delete_before(const char *dir, int64_t before)
     size_t n;
     int rc = klog__snapshot_list(dir, &v, &n);
     for (size_t i = 0; !rc && i < n && v[i] < before; i++)
-        rc = unlink_snapshot(dir, v[i]);
+        rc = klog__snapshot_delete(dir, v[i]);
+    free(v);
+    return rc;
+}
+
+int klog__snapshot_remove_strays(const char *dir, const int64_t *bases, size_t nbases)
+{
+    int64_t *v, max_base = -1, stray = -1;
+    size_t n;
+    int rc = klog__snapshot_list(dir, &v, &n);
+    for (size_t i = 0; i < nbases; i++)
+        if (bases[i] > max_base)
+            max_base = bases[i];
+    for (size_t i = 0; !rc && i < n; i++) {
+        int matched = 0;
+        for (size_t k = 0; k < nbases && !matched; k++)
+            matched = bases[k] == v[i];
+        if (matched)
+            continue;
+        /* Only the newest unmatched one may be a clean shutdown's. */
+        if (stray >= 0)
+            rc = klog__snapshot_delete(dir, stray);
+        stray = v[i];
+    }
+    if (!rc && stray >= 0 && max_base >= 0 && stray < max_base)
+        rc = klog__snapshot_delete(dir, stray);
     free(v);
     return rc;
 }
@@ -314,7 +339,7 @@ int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char *dir, int64_
     /* Snapshots outside (log_start, log_end] describe data that is gone. */
     for (size_t i = 0; i < n; i++) {
         if (v[i] > log_end || v[i] <= log_start) {
-            if ((rc = unlink_snapshot(dir, v[i])) != 0)
+            if ((rc = klog__snapshot_delete(dir, v[i])) != 0)
                 goto out;
         } else {
             v[keep++] = v[i];
@@ -339,7 +364,7 @@ int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char *dir, int64_
                   dir, off, klog_strerror(rc));
         klog__pstate_reset(ps, log_start);
         klog__pstate_set_offsets(ps, -1, log_start);
-        if ((rc = unlink_snapshot(dir, off)) != 0)
+        if ((rc = klog__snapshot_delete(dir, off)) != 0)
             goto out;
     }
 out:

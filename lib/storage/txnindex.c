@@ -236,12 +236,12 @@ const klog__aborted_txn_t *klog__txnidx_entry(const klog__txnidx_t *idx, size_t 
     return i < idx->n ? &idx->v[i] : NULL;
 }
 
-int klog__txnidx_collect(const klog__txnidx_t *idx, int64_t fetch_offset, int64_t upper_bound,
-                         klog__aborted_txn_t **out, size_t *n, int *complete)
+int klog__txn_collect(const klog__aborted_txn_t *v, size_t count, int64_t fetch_offset,
+                      int64_t upper_bound, klog__aborted_txn_t **out, size_t *n, int *complete)
 {
     *complete = 0;
-    for (size_t i = 0; i < idx->n; i++) {
-        const klog__aborted_txn_t *t = &idx->v[i];
+    for (size_t i = 0; i < count; i++) {
+        const klog__aborted_txn_t *t = &v[i];
         if (t->last_offset >= fetch_offset && t->first_offset < upper_bound) {
             /* Capacity is 4, 8, 16...: grow when *n reaches it. */
             size_t c = *n;
@@ -260,4 +260,10 @@ int klog__txnidx_collect(const klog__txnidx_t *idx, int64_t fetch_offset, int64_
         }
     }
     return 0;
+}
+
+int klog__txnidx_collect(const klog__txnidx_t *idx, int64_t fetch_offset, int64_t upper_bound,
+                         klog__aborted_txn_t **out, size_t *n, int *complete)
+{
+    return klog__txn_collect(idx->v, idx->n, fetch_offset, upper_bound, out, n, complete);
 }

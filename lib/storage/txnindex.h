@@ -75,5 +75,10 @@ KLOG__HIDDEN const klog__aborted_txn_t *klog__txnidx_entry(const klog__txnidx_t 
 KLOG__HIDDEN int klog__txnidx_collect(const klog__txnidx_t *idx, int64_t fetch_offset,
                                       int64_t upper_bound, klog__aborted_txn_t **out, size_t *n,
                                       int *complete);
+/* The same over an array of entries in index order (a copy taken under the
+ * lock, or decoded bytes). */
+KLOG__HIDDEN int klog__txn_collect(const klog__aborted_txn_t *v, size_t count,
+                                   int64_t fetch_offset, int64_t upper_bound,
+                                   klog__aborted_txn_t **out, size_t *n, int *complete);
 
 #endif
