@@ -80,6 +80,8 @@ int kc_produce(const kc_opts_t *o);
 int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
+/* `klogcat adopt ...` (adopt.c): argv[0] is "adopt". */
+int kc_adopt_main(int argc, char **argv);
 /* -C with -G (group.c). */
 int kc_consume_group(const kc_opts_t *o);
 
