@@ -402,9 +402,11 @@ KLOG_API int klog_sync(klog_t *log);
  * broker's log.dirs, or a copy of it) and open it as klog_open() does.
  * Every partition directory "<topic>-<N>" becomes partition N of topic
  * <topic>; Kafka's segments, indexes and checkpoints are used in place and
- * nothing of Kafka's is renamed or deleted (partition.metadata,
- * leader-epoch-checkpoint, producer snapshots and .txnindex files are kept,
- * unread), so a Kafka broker can still take the directory back. The only
+ * Kafka's other files are kept, unread (partition.metadata,
+ * leader-epoch-checkpoint, producer snapshots, .txnindex files), so a Kafka
+ * broker can still take the directory back; only Kafka's pending topic
+ * deletions ("-delete" directories) are completed, as Kafka's next start
+ * would complete them. The only
  * file written before the open is libklog's topic metadata ("klog.topics");
  * the open then recovers what needs it, as klog_open() does (a torn tail
  * left by a broker crash is cut, as Kafka's recovery would cut it).

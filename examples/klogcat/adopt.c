@@ -25,7 +25,7 @@ static const char usage_adopt[] =
     "Take over a log directory written by Apache Kafka (a stopped broker's\n"
     "log.dirs entry, or a copy): write libklog's topic metadata for every\n"
     "<topic>-<N> partition directory and open it, recovering as needed.\n"
-    "Kafka's files are used in place and none is renamed or deleted.\n"
+    "Kafka's files are used in place, none renamed (pending deletes complete).\n"
     "  -c FILE            the broker's server.properties: log.* defaults\n"
     "                     become every adopted topic's configuration\n"
     "  -X NAME=VALUE      topic configuration (as for --create), after -c\n"

@@ -22,8 +22,11 @@
  *   only some; libklog cannot describe a topic with holes).
  *
  * WHAT IS KEPT AS IT IS
- *   Segments and indexes are used in place; nothing of Kafka's is renamed
- *   or deleted. Kafka's partition.metadata, leader-epoch-checkpoint,
+ *   Segments and indexes are used in place; nothing of Kafka's is renamed,
+ *   and the only deletions are klog_open()'s: pending topic deletions
+ *   ("-delete" directories, which Kafka's next start would remove too) and
+ *   .deleted/.cleaned/.swap leftovers (none after a clean Kafka shutdown).
+ *   Kafka's partition.metadata, leader-epoch-checkpoint,
  *   producer snapshots and .txnindex files stay beside them (libklog does
  *   not read them; a Kafka broker given the directory back still can).
  *   Kafka's clean-shutdown marker means the same to libklog as to Kafka.
