@@ -153,11 +153,14 @@ int kc_adopt_main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "-X") == 0 && i + 1 < argc) {
             int key;
-            int64_t v;
-            if (kc_conf_parse(argv[++i], &key, &v) < 0) {
+            int64_t v = 0;
+            int pr = kc_conf_parse(argv[++i], &key, &v);
+            if (pr < 0) {
                 rc = 2;
                 goto out;
             }
+            if (pr == 1) /* NAME=default: leave the key unset */
+                continue;
             if (klog_config_set(tcfg, key, v)) {
                 kc_usage("-X %s: value out of range", argv[i]);
                 rc = 2;
