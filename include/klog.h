@@ -402,9 +402,10 @@ KLOG_API int klog_sync(klog_t *log);
  * broker's log.dirs, or a copy of it) and open it as klog_open() does.
  * Every partition directory "<topic>-<N>" becomes partition N of topic
  * <topic>; Kafka's segments, indexes and checkpoints are used in place and
- * Kafka's other files are kept, unread (partition.metadata,
- * leader-epoch-checkpoint, producer snapshots, .txnindex files), so a Kafka
- * broker can still take the directory back; only Kafka's pending topic
+ * Kafka's other files stay where they are (partition.metadata,
+ * leader-epoch-checkpoint, producer snapshots, .txnindex files; libklog
+ * reads those whose state it keeps, in Kafka's format), so a Kafka broker
+ * can still take the directory back; only Kafka's pending topic
  * deletions ("-delete" directories) are completed, as Kafka's next start
  * would complete them. The only
  * file written before the open is libklog's topic metadata ("klog.topics");

@@ -27,8 +27,9 @@
  *   ("-delete" directories, which Kafka's next start would remove too) and
  *   .deleted/.cleaned/.swap leftovers (none after a clean Kafka shutdown).
  *   Kafka's partition.metadata, leader-epoch-checkpoint,
- *   producer snapshots and .txnindex files stay beside them (libklog does
- *   not read them; a Kafka broker given the directory back still can).
+ *   producer snapshots and .txnindex files stay beside them (libklog reads
+ *   those whose state it keeps, which are in Kafka's format; a Kafka broker
+ *   given the directory back still can).
  *   Kafka's clean-shutdown marker means the same to libklog as to Kafka.
  *   Opening then recovers like any libklog open: the recovery rules are
  *   partition.c's (a torn tail is cut, as Kafka's recovery would cut it).
