@@ -418,6 +418,38 @@ KLOG_API int klog_close(klog_t *log);
 /* fsync every partition with unflushed data and write checkpoints. */
 KLOG_API int klog_sync(klog_t *log);
 
+/*
+ * Adopt a log directory written by Apache Kafka (one entry of a stopped
+ * broker's log.dirs, or a copy of it) and open it as klog_open() does.
+ * Every partition directory "<topic>-<N>" becomes partition N of topic
+ * <topic>; Kafka's segments, indexes and checkpoints are used in place and
+ * Kafka's other files stay where they are (partition.metadata,
+ * leader-epoch-checkpoint, producer snapshots, .txnindex files; libklog
+ * reads those whose state it keeps, in Kafka's format), so a Kafka broker
+ * can still take the directory back; only Kafka's pending topic
+ * deletions ("-delete" directories) are completed, as Kafka's next start
+ * would complete them. The only
+ * file written before the open is libklog's topic metadata ("klog.topics");
+ * the open then recovers what needs it, as klog_open() does (a torn tail
+ * left by a broker crash is cut, as Kafka's recovery would cut it).
+ * Kafka keeps topic configuration in its cluster metadata, not in the log
+ * directory: topic_cfg (may be NULL) gives every adopted topic its
+ * configuration, as klog_topic_create() would (e.g. the broker's
+ * segment.bytes and retention). cfg is the log's, as for klog_open().
+ * Kafka's internal topics (names starting with "__") are skipped unless
+ * flags has KLOG_ADOPT_INTERNAL. The broker must be stopped: adopting a
+ * directory a broker still writes is undefined.
+ * Errors: -EEXIST (already a libklog directory: klog.topics exists),
+ * -ENOENT (no directory, or no partition directory in it), KLOG_ECORRUPT
+ * (a topic's partitions are not exactly 0..N-1, e.g. a directory from one
+ * broker of a cluster), -EINVAL (unknown flag), and klog_open()'s errors,
+ * after which klog.topics is removed again. Detail goes to cfg's log
+ * callback. Not thread-safe with other opens of the same directory.
+ */
+#define KLOG_ADOPT_INTERNAL 0x1 /* also adopt Kafka's internal "__" topics */
+KLOG_API int klog_adopt(const char *dir, const klog_config_t *cfg, const klog_config_t *topic_cfg,
+                        unsigned flags, klog_t **out);
+
 /* Is name a valid topic name? Kafka's rule: 1..249 chars of [a-zA-Z0-9._-],
  * not "." or "..". Returns 1 or 0. */
 KLOG_API int klog_topic_name_valid(const char *name);

@@ -15,7 +15,7 @@
 
 #include "klog.h"
 #include "platform/platform.h"
-#include "storage/storage.h"
+#include "storage/index.h"
 #include "util/testutil.h"
 
 static char *tmp;

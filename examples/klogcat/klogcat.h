@@ -112,6 +112,8 @@ int kc_groups(const kc_opts_t *o);
 int kc_describe(const kc_opts_t *o);
 int kc_reset_offsets(const kc_opts_t *o);
 int kc_delete_group(const kc_opts_t *o);
+/* `klogcat adopt ...` (adopt.c): argv[0] is "adopt". */
+int kc_adopt_main(int argc, char **argv);
 /* -C with -G (group.c). */
 int kc_consume_group(const kc_opts_t *o);
 /* Open the registry named by -R (dir:PATH or zk:...); prints the error. */

@@ -16,6 +16,7 @@ static const char usage_general[] =
     "Usage: klogcat -d DIR MODE [OPTIONS]   kcat-style tool for local libklog logs\n"
     "       klogcat dump FILE... [--records]\n"
     "       klogcat verify DIR [-t TOPIC]\n"
+    "       klogcat adopt DIR [-c SERVER.PROPERTIES] [-X NAME=VALUE]...\n"
     "\n"
     "Modes:\n"
     "  -L                 list topics and partitions (offsets, segments, bytes)\n"
@@ -27,6 +28,7 @@ static const char usage_general[] =
     "  dump FILE...       print the contents of .log/.index/.timeindex/.seal/\n"
     "                     checkpoint/klog.topics/klog.state/registry files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
+    "  adopt DIR          take over a log directory written by Apache Kafka\n"
     "Admin modes:\n"
     "  --alter            change topic -t: configuration (-X), partitions (-N)\n"
     "  --delete-records   make the records of -t before -o OFFSET unreadable\n"
@@ -418,7 +420,9 @@ int main(int argc, char **argv)
     o.msg_delim = "\n";
     o.msg_delim_len = 1;
 
-    /* Subcommands come first: "dump" and "verify". */
+    /* Subcommands come first: "adopt" (its own options), "dump", "verify". */
+    if (argc > 1 && strcmp(argv[1], "adopt") == 0)
+        return kc_adopt_main(argc - 1, argv + 1);
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "dump") == 0)
         o.mode = KC_MODE_DUMP, first = 2;

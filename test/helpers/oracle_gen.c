@@ -21,7 +21,9 @@
  *   oracle_gen truncate DIR TOPIC PART OFFSET
  *   oracle_gen open DIR                 open (recovering) and close
  *   oracle_gen read DIR TOPIC PART [-F FORMAT]
- *       Print every record of the partition as libklog reads it.
+ *       Print every record of the partition as libklog reads it, except
+ *       control records (transaction markers), which Kafka's consumers
+ *       never return either.
  *
  * FORMATs: `dls` (default) is the record line of Kafka's DumpLogSegments
  * with --deep-iteration --print-data-log; `canon` is
@@ -434,8 +436,13 @@ static int cmd_read(int argc, char **argv)
     if (rc)
         return die("reader", rc);
     klog_record_t rr;
+    int64_t control = 0;
     while ((rc = klog_reader_next(r, &rr)) == 1) {
         const klog_batch_info_t *bi = klog_reader_batch_info(r);
+        if (bi->attributes & KLOG_ATTR_CONTROL) {
+            control++; /* transaction markers: Kafka's consumers never show them */
+            continue;
+        }
         int64_t seq = bi->base_sequence < 0 ? -1
                       : (int64_t)(((uint32_t)bi->base_sequence + (uint32_t)(rr.offset - bi->base_offset)) & 0x7fffffff);
         print_rec(stdout, o.fmt, &rr, seq);
@@ -443,6 +450,8 @@ static int cmd_read(int argc, char **argv)
     klog_reader_close(r);
     if (rc < 0)
         return die("read", rc);
+    if (control)
+        fprintf(stderr, "oracle_gen: %lld control records skipped\n", (long long)control);
     rc = klog_close(log);
     return rc ? die("close", rc) : 0;
 }

@@ -150,6 +150,8 @@ num.network.threads=2
 num.io.threads=2
 background.threads=2
 log.cleaner.threads=1
+# the tests' records carry fixed timestamps from 2023: no time retention
+log.retention.ms=-1
 PROPS
     for kv in "$@"; do echo "$kv" >> "$KDIR/server.properties"; done
     uuid=$(kafka_tool kafka.tools.StorageTool random-uuid) || return 1

@@ -118,8 +118,10 @@ public final class OracleClient {
                     pr.beginTransaction();
                     for (int j = 0; j < 10 && i < count; j++, i++)
                         pr.send(record(topic, part, i));
-                    if (t % 3 == 2)
+                    if (t % 3 == 2) {
+                        pr.flush(); /* so the aborted records reach the log */
                         pr.abortTransaction();
+                    }
                     else
                         pr.commitTransaction();
                 }
