@@ -238,8 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!frame)
             return 0;
         memcpy(frame, data + 1, size - 1);
-        int slow = 0;
-        int rc = handle_frame(b, &c, frame, size - 1, &slow);
+        int rc = handle_frame(b, &c, frame, size - 1);
         if (rc != 0 && rc != -1)
             abort();
         fzk_drain(b, &c);
