@@ -11,8 +11,7 @@ Rules (design.md "Inside storage", README "Architecture"):
      storage/partition_impl.h by partition.c, recover.c, append.c, retention.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
-     directory and system headers (<...> that are not libklog's own);
-     EXCEPTIONS below lists the known, temporary ones.
+     directory and system headers (<...> that are not libklog's own).
 
 Usage: check_layers.py [ROOT]      check the tree at ROOT (default: .)
        check_layers.py --self-test feed the rules bad trees; each must fail
@@ -30,14 +29,6 @@ PRIVATE = {
     "storage/segment_impl.h": {"segment.c", "segwrite.c", "cursor.c", "segment_impl.h"},
     "storage/partition_impl.h": {"partition.c", "recover.c", "append.c", "retention.c",
                                  "partition_impl.h"},
-}
-# Known exceptions, each with the reason and what removes it. klogcat's dump
-# and verify modes read libklog's own file formats (seals, checkpoints,
-# klog.topics) with the library's parsers until verification is a library
-# call (issue 14 item 4); they are reported on every run, never silently.
-EXCEPTIONS = {
-    ("examples/klogcat/dump.c", "storage/files.h"): "issue 14 item 4",
-    ("examples/klogcat/verify.c", "storage/files.h"): "issue 14 item 4",
 }
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
@@ -113,10 +104,6 @@ def check(root):
                 where = "%s:%d: #include %s" % (rel, n, inc)
                 if inc == "klog.h":
                     continue
-                if (rel, inc) in EXCEPTIONS:
-                    print("check-layers: known exception %s (until %s)" %
-                          (where, EXCEPTIONS[(rel, inc)]))
-                    continue
                 top = inc.split("/", 1)[0]
                 if kind == "<":
                     if top in LAYERS:
@@ -136,7 +123,7 @@ def self_test(root):
         ("lib/storage/log.c", '#include "storage/partition_impl.h"\n', "private to its module"),
         ("lib/storage/fdcache.h", '#include "storage/segment.h"\n', "include cycle"),
         ("examples/klogcat/dump.c", '#include "platform/bytes.h"\n', "only klog.h"),
-        ("examples/klogcat/list.c", '#include "storage/files.h"\n', "only klog.h"),
+        ("examples/klogcat/verify.c", '#include "storage/files.h"\n', "only klog.h"),
         ("examples/demo.c", '#include <storage/files.h>\n', "only klog.h"),
     ]
     failures = 0

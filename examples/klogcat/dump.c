@@ -18,7 +18,7 @@
 #include <xxhash.h>
 
 #include "klogcat.h"
-#include "storage/files.h"
+#include "kcfiles.h"
 
 typedef struct dumper {
     const kc_opts_t *o;
@@ -240,7 +240,7 @@ static void dump_index(dumper_t *d, int timeindex)
 
 /* ----------------------------------------------------------------- .seal */
 
-/* Say where a seal klog__seal_read refused is wrong (layout: seal.c). */
+/* Say where a seal kc_seal_read refused is wrong (layout: seal.c). */
 static void diagnose_seal(dumper_t *d, int err)
 {
     uint8_t *buf;
@@ -253,9 +253,9 @@ static void diagnose_seal(dumper_t *d, int err)
         problem(d, 0, "bad magic (expected \"KLOGSEAL\")");
     else if (len >= 12 && kc_be32(buf + 8) != 1)
         problem(d, 8, "unsupported seal version %" PRIu32, kc_be32(buf + 8));
-    else if (len != KLOG__SEAL_SIZE)
-        problem(d, (int64_t)(len < KLOG__SEAL_SIZE ? len : KLOG__SEAL_SIZE),
-                "file is %zu bytes, a seal is %d", len, KLOG__SEAL_SIZE);
+    else if (len != KC_SEAL_SIZE)
+        problem(d, (int64_t)(len < KC_SEAL_SIZE ? len : KC_SEAL_SIZE),
+                "file is %zu bytes, a seal is %d", len, KC_SEAL_SIZE);
     else if (kc_be64(buf + 72) != XXH3_64bits(buf, 72))
         problem(d, 72, "checksum mismatch (bytes 0-71 damaged)");
     else if (kc_be32(buf + 12) != 0)
@@ -267,8 +267,8 @@ static void diagnose_seal(dumper_t *d, int err)
 
 static void dump_seal(dumper_t *d)
 {
-    klog__seal_t s;
-    int rc = klog__seal_read(d->path, &s);
+    kc_seal_t s;
+    int rc = kc_seal_read(d->path, &s);
     if (rc == -ENOENT || rc == -EACCES || rc == -EISDIR) {
         kc_err("%s: %s", d->path, klog_strerror(rc));
         d->problems++;
@@ -294,13 +294,13 @@ static void dump_seal(dumper_t *d)
 static void dump_checkpoint(dumper_t *d)
 {
     char *copy1 = strdup(d->path), *copy2 = strdup(d->path);
-    klog__ckpt_t c = {0};
+    kc_ckpt_t c = {0};
     if (!copy1 || !copy2) {
         kc_err("out of memory");
         d->problems++;
         goto out;
     }
-    int rc = klog__ckpt_read(dirname(copy1), basename(copy2), &c);
+    int rc = kc_ckpt_read(dirname(copy1), basename(copy2), &c);
     if (rc == 0) {
         printf("version: 0\nentries: %zu\n", c.count);
         for (size_t i = 0; i < c.count; i++)
@@ -325,7 +325,7 @@ static void dump_checkpoint(dumper_t *d)
             problem(d, 0, "%s", klog_strerror(rc));
     }
 out:
-    klog__ckpt_free(&c);
+    kc_ckpt_free(&c);
     free(copy1);
     free(copy2);
 }
@@ -335,7 +335,7 @@ out:
 static void dump_topics(dumper_t *d)
 {
     char *copy = strdup(d->path);
-    klog__topic_meta_t *t = NULL;
+    kc_topic_meta_t *t = NULL;
     size_t n = 0;
     if (access(d->path, R_OK) != 0) {
         kc_err("%s: %s", d->path, strerror(errno));
@@ -348,7 +348,7 @@ static void dump_topics(dumper_t *d)
         d->problems++;
         return;
     }
-    int rc = klog__meta_read(dirname(copy), &t, &n);
+    int rc = kc_meta_read(dirname(copy), &t, &n);
     free(copy);
     if (rc < 0) {
         problem(d, 0, "%s (%s)", klog_strerror(rc), klog_err_name(rc));
@@ -357,7 +357,7 @@ static void dump_topics(dumper_t *d)
     printf("topics: %zu\n", n);
     for (size_t i = 0; i < n; i++) {
         printf("topic: %s partitions: %" PRId32, t[i].name, t[i].partitions);
-        for (uint32_t k = 0; k < t[i].nconf && k < KLOG__TOPIC_CONF_MAX; k++) {
+        for (uint32_t k = 0; k < t[i].nconf && k < KC_TOPIC_CONF_MAX; k++) {
             const char *name = kc_conf_name(t[i].conf[k].key);
             char val[32];
             if (name)

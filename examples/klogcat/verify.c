@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "klogcat.h"
-#include "storage/files.h"
+#include "kcfiles.h"
 
 typedef struct seg {
     int64_t base;
@@ -526,11 +526,11 @@ static void check_seal(verifier_t *v, part_t *p, const seg_t *s, const segstate_
     char *lpath = seg_path(p, s->base, ".log");
     char *ipath = seg_path(p, s->base, ".index");
     char *tpath = seg_path(p, s->base, ".timeindex");
-    klog__seal_t seal;
+    kc_seal_t seal;
     int64_t isize = 0, tsize = 0;
     if (!path || !lpath || !ipath || !tpath)
         goto out;
-    int rc = klog__seal_read(path, &seal);
+    int rc = kc_seal_read(path, &seal);
     if (rc < 0) {
         problem(v, path, 0, "unreadable seal: %s", klog_strerror(rc));
         goto out;
@@ -555,7 +555,7 @@ static void check_seal(verifier_t *v, part_t *p, const seg_t *s, const segstate_
         if (fd < 0) {
             problem(v, lpath, 0, "cannot open: %s", strerror(errno));
         } else {
-            rc = klog__file_digest(fd, seal.log_size, &digest);
+            rc = kc_file_digest(fd, seal.log_size, &digest);
             close(fd);
             if (rc < 0)
                 problem(v, lpath, 0, "cannot digest: %s", klog_strerror(rc));
@@ -629,7 +629,7 @@ static void check_checkpoint(verifier_t *v, part_t *parts, size_t n, const char 
     uint8_t *buf = NULL;
     size_t len, nlines = 0, *lines = NULL;
     char why[160];
-    klog__ckpt_t c = {0};
+    kc_ckpt_t c = {0};
     if (!path || !file_exists(path, NULL))
         goto out;
     if (kc_read_whole(path, &buf, &len) < 0)
@@ -638,14 +638,14 @@ static void check_checkpoint(verifier_t *v, part_t *parts, size_t n, const char 
     if (!lines)
         goto out;
     int64_t at = kc_ckpt_lint(buf, len, lines, len + 2, &nlines, why, sizeof why);
-    int rc = klog__ckpt_read(v->o->dir, name, &c);
+    int rc = kc_ckpt_read(v->o->dir, name, &c);
     if (rc < 0 || at >= 0) {
         problem(v, path, at >= 0 ? at : 0, "%s%s%s", at >= 0 ? why : "",
                 at >= 0 && rc < 0 ? ": " : "", rc < 0 ? klog_strerror(rc) : "");
         goto out;
     }
     for (size_t i = 0; i < c.count; i++) {
-        const klog__ckpt_entry_t *e = &c.entries[i];
+        const kc_ckpt_entry_t *e = &c.entries[i];
         int64_t pos = i + 2 < nlines ? (int64_t)lines[i + 2] : 0;
         if (v->o->topic && strcmp(e->topic, v->o->topic) != 0)
             continue;
@@ -661,7 +661,7 @@ static void check_checkpoint(verifier_t *v, part_t *parts, size_t n, const char 
                     p->next);
     }
 out:
-    klog__ckpt_free(&c);
+    kc_ckpt_free(&c);
     free(lines);
     free(buf);
     free(path);
@@ -671,11 +671,11 @@ out:
 static void check_topics(verifier_t *v, part_t *parts, size_t n)
 {
     char *path = path_join(v->o->dir, "klog.topics", "");
-    klog__topic_meta_t *meta = NULL;
+    kc_topic_meta_t *meta = NULL;
     size_t nm = 0;
     if (!path)
         return;
-    int rc = klog__meta_read(v->o->dir, &meta, &nm);
+    int rc = kc_meta_read(v->o->dir, &meta, &nm);
     if (rc < 0) {
         problem(v, path, 0, "unreadable topic metadata: %s", klog_strerror(rc));
         free(path);

@@ -3,7 +3,8 @@
  * locks, clocks, allocation, logging. Every file operation in libklog goes
  * through these functions, which is the one seam where tests inject faults
  * (fail the Nth write, fsync, mmap, open, rename, unlink, directory read,
- * stat, mkdir or allocation; short writes; ENOSPC/EIO). All functions return 0 / a count, or -errno.
+ * stat, mkdir or allocation; short writes; ENOSPC/EIO). All functions
+ * return 0 / a count, or -errno.
  */
 #ifndef KLOG_PLATFORM_H
 #define KLOG_PLATFORM_H

@@ -38,6 +38,7 @@ struct klog_reader {
     int in_batch;
     int64_t batch_last;
     unsigned truncations; /* the partition's count when positioned */
+    const atomic_uint *trunc_counter; /* the partition's count, checked per record */
     int returned;         /* a record came from the batch in br */
 };
 
@@ -151,6 +152,7 @@ int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t **out)
     }
     klog__partition_readers_add(p, 1);
     r->next = offset;
+    r->trunc_counter = klog__partition_truncation_counter(p);
     *out = r;
     return 0;
 }
@@ -265,7 +267,7 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
         return -EINVAL;
     for (;;) {
         if ((r->positioned || r->in_batch) &&
-            klog__partition_truncations(r->p) != r->truncations) {
+            atomic_load(r->trunc_counter) != r->truncations) {
             /* The log was truncated under us: the batch in hand and our
              * byte position may be gone or reused. Find the position again;
              * past the new end is out of range, as a Kafka fetch beyond the

@@ -88,7 +88,8 @@ int klog_offset_for_time(klog_partition_t *p, int64_t ts, int64_t *offset)
             break;
         /* Entries with a timestamp below ts bound where to start: no record
          * at or before their offset can qualify. */
-        int64_t from = ts > INT64_MIN ? klog__segment_timeidx_floor(s, ts - 1) : klog__segment_base(s);
+        int64_t from =
+            ts > INT64_MIN ? klog__segment_timeidx_floor(s, ts - 1) : klog__segment_base(s);
         if (from < start)
             from = start;
         rc = scan_segment(s, from, ts, hw, br, start, offset);

@@ -220,6 +220,10 @@ int64_t klog__partition_recovery_point(klog__partition_t *p)
     return atomic_load(&p->recovery_point);
 }
 unsigned klog__partition_truncations(klog__partition_t *p) { return atomic_load(&p->truncations); }
+const atomic_uint *klog__partition_truncation_counter(klog__partition_t *p)
+{
+    return &p->truncations;
+}
 void klog__partition_readers_add(klog__partition_t *p, int delta)
 {
     atomic_fetch_add(&p->readers, delta);

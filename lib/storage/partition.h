@@ -74,8 +74,10 @@ KLOG__HIDDEN int64_t klog__partition_log_start(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_log_end(klog__partition_t *p);
 /* Everything below it is fsynced. */
 KLOG__HIDDEN int64_t klog__partition_recovery_point(klog__partition_t *p);
-/* Bumped by each klog_truncate: readers reposition. */
+/* Bumped by each klog_truncate: readers reposition. The counter itself, for
+ * readers that check it on every record (read-only). */
 KLOG__HIDDEN unsigned klog__partition_truncations(klog__partition_t *p);
+KLOG__HIDDEN const atomic_uint *klog__partition_truncation_counter(klog__partition_t *p);
 /* Open readers and leases (klog_close and topic delete refuse while any). */
 KLOG__HIDDEN void klog__partition_readers_add(klog__partition_t *p, int delta);
 KLOG__HIDDEN int klog__partition_readers(klog__partition_t *p);

@@ -250,7 +250,8 @@ int klog__partition_load(klog__partition_t *p)
             if (truncated && !last) {
                 /* Kafka's rule: what follows a damaged segment is discarded. */
                 for (size_t j = i + 1; j < list->n; j++) {
-                    klog__log(logger, KLOG_LOG_WARN, "recovery: deleting %s.log after damaged segment",
+                    klog__log(logger, KLOG_LOG_WARN,
+                              "recovery: deleting %s.log after damaged segment",
                               klog__segment_stem(list->seg[j]));
                     klog__segment_mark_deleted(list->seg[j]);
                     klog__segment_unref(list->seg[j]);

@@ -134,7 +134,8 @@ int klog__segment_open_files(klog__segment_t *s, int writable)
     int rc = -ENOMEM;
     if (!lp || !ip || !tp)
         goto out;
-    rc = klog__open(lp, O_NOFOLLOW | (rdonly ? O_RDONLY : (O_RDWR | (writable ? O_CREAT : 0))), 0644);
+    rc = klog__open(lp, O_NOFOLLOW | (rdonly ? O_RDONLY : (O_RDWR | (writable ? O_CREAT : 0))),
+                    0644);
     if (rc < 0)
         goto out;
     s->fd = rc;
