@@ -170,10 +170,12 @@ kafka_stop
 # segments (every one but the last of a partition). Kafka's recovery puts an
 # entry after each `index.interval.bytes` counted from the previous entry;
 # its append path (and libklog's) counts from where appending resumed after
-# a truncation or a recovery, so the one segment in t-1 truncated into (at
-# 798) and the one in t-2 recovered (at 994) are expected to differ: both
-# indexes are valid (kafka_dumplog.sh verifies libklog's).
-resumed_at() { case $1 in 1) echo 798 ;; 2) echo 994 ;; *) echo -1 ;; esac; }
+# the log was reopened, truncated or recovered. So the segments where
+# appends resumed (t-1 at 798 after the truncation; t-2 at 700 after a clean
+# reopen, unless the crash came before that segment was sealed and libklog's
+# recovery rebuilt it by Kafka's rule, and at 994 after the recovery) may
+# differ: both indexes are valid (kafka_dumplog.sh verifies libklog's).
+resumed_at() { case $1 in 1) echo 798 ;; 2) echo 700 994 ;; *) echo ;; esac; }
 same=0
 diffs=
 expected=
@@ -189,7 +191,7 @@ while [ $p -lt $P ]; do
         for sfx in index timeindex; do
             if cmp -s "$L/p$p/t-0/$f.$sfx" "$K/data/t-$p/$f.$sfx"; then
                 same=$((same + 1))
-            elif [ "$r" -ge "$b" ] && [ "$r" -lt "$nxt" ]; then
+            elif (for x in $r; do [ "$x" -ge "$b" ] && [ "$x" -lt "$nxt" ] && exit 0; done; exit 1); then
                 expected="$expected t-$p/$f.$sfx"
             else
                 diffs="$diffs t-$p/$f.$sfx"
