@@ -81,6 +81,20 @@ void kb_put_str(kb_wbuf_t *w, const char *s, size_t n);
 void kb_patch_i32(kb_wbuf_t *w, size_t at, int32_t v);
 void kb_wbuf_free(kb_wbuf_t *w);
 
+/* Flexible-version forms (KIP-482): with flex set, lengths and counts are
+ * unsigned varints plus one (0 = null) and structs end in tagged fields;
+ * with flex clear these are the classic forms above. */
+uint64_t kb_rd_uvarint(kb_rd_t *r);
+int kb_rd_string(kb_rd_t *r, int flex, const char **s, int16_t *n);
+int kb_rd_bytes_f(kb_rd_t *r, int flex, const uint8_t **b, int32_t *n);
+int32_t kb_rd_array(kb_rd_t *r, int flex, size_t min_elem);
+void kb_rd_tags_if(kb_rd_t *r, int flex);
+void kb_put_string(kb_wbuf_t *w, int flex, const char *s, size_t n);
+void kb_put_nstring(kb_wbuf_t *w, int flex, const char *s, size_t n);
+void kb_put_bytes_f(kb_wbuf_t *w, int flex, const void *b, size_t n);
+void kb_put_array(kb_wbuf_t *w, int flex, int32_t n);
+void kb_put_tags(kb_wbuf_t *w, int flex);
+
 /* ------------------------------------------------------------ responses */
 
 /* A response is a list of pieces sent in order: byte ranges of its buffer
@@ -147,14 +161,19 @@ struct kb_broker {
 };
 
 /* Handler result: 0 response queued, 1 no response (acks=0), <0 close the
- * connection (malformed or unsupported request). */
+ * connection (malformed request). */
 struct kb_req {
     int16_t api_key, api_version;
     int32_t correlation_id;
     struct kb_conn *conn;
     struct kb_resp *resp;   /* buffer starts with size + correlation id */
     int slow;               /* the handler did slow work (created topics) */
+    int flex;               /* flexible version: compact forms, tagged fields */
 };
+
+/* Is (key, version) served? *flex is set to whether that version of the API
+ * is flexible (also for versions not served, where it is known). */
+int kb_api_supported(int16_t key, int16_t version, int *flex);
 
 int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
@@ -199,7 +218,8 @@ enum {
     KB_ERR_UNSUPPORTED_VERSION = 35,
     KB_ERR_INVALID_REQUEST = 42,
     KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
-    KB_ERR_KAFKA_STORAGE_ERROR = 56
+    KB_ERR_KAFKA_STORAGE_ERROR = 56,
+    KB_ERR_UNKNOWN_TOPIC_ID = 100
 };
 
 /* API keys and the versions served (kafka-protocol.md section 0). */
