@@ -262,6 +262,8 @@ $(O)/test/%: test/helpers/%.c $(TEST_UTIL) $(STATIC)
 	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Itest -o $@ $< $(TEST_UTIL) $(STATIC) $(DEP_LIBS)
 
 # Fuzz targets double as corpus replayers (a plain main that feeds each file).
+# fuzz_kbroker compiles the example broker's sources into itself.
+$(O)/fuzz/fuzz_kbroker_replay $(O)/fuzz/fuzz_kbroker: $(wildcard examples/kbroker/*.c examples/kbroker/*.h)
 $(O)/fuzz/%_replay: test/fuzz/%.c test/fuzz/replay_main.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)

@@ -47,7 +47,17 @@ static const struct {
     {KB_API_LIST_OFFSETS, 1, 8, 6},
     {KB_API_METADATA, 0, 12, 9},
     {KB_API_API_VERSIONS, 0, 3, 3},
-    {KB_API_FIND_COORDINATOR, 0, 0, 3},
+    {KB_API_FIND_COORDINATOR, 0, 4, 3},
+    {KB_API_JOIN_GROUP, 0, 5, 6},
+    {KB_API_SYNC_GROUP, 0, 3, 4},
+    {KB_API_HEARTBEAT, 0, 3, 4},
+    {KB_API_LEAVE_GROUP, 0, 3, 4},
+    {KB_API_OFFSET_COMMIT, 0, 7, 8},
+    {KB_API_OFFSET_FETCH, 0, 7, 6},
+    {KB_API_LIST_GROUPS, 0, 2, 3},
+    {KB_API_DESCRIBE_GROUPS, 0, 4, 5},
+    {KB_API_DELETE_GROUPS, 0, 1, 2},
+    {KB_API_OFFSET_DELETE, 0, 0, 99},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 
@@ -138,8 +148,8 @@ static void put_topic(kb_wbuf_t *w, int16_t v, int16_t err, const char *name, si
         kb_put_i64(w, 0); /* topic id: none (libklog names topics only) */
         kb_put_i64(w, 0);
     }
-    if (v >= 1)
-        kb_put_i8(w, 0); /* is_internal */
+    if (v >= 1) /* is_internal: the committed offsets of groups (group_offsets.c) */
+        kb_put_i8(w, len == 18 && name && memcmp(name, "__consumer_offsets", 18) == 0);
     put_partitions(w, v, err ? 0 : partitions);
     if (v >= 8)
         kb_put_i32(w, INT32_MIN); /* topic_authorized_operations: not given */
@@ -414,6 +424,8 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         if (r->err || nparts < 0)
             return -1;
         int16_t terr = (int16_t)topic_name(s, slen, name);
+        if (!terr && strcmp(name, "__consumer_offsets") == 0)
+            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinator only */
         kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
         kb_put_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {
@@ -458,25 +470,6 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_i32(w, 0); /* throttle_time_ms */
     kb_put_tags(w, flex);
     return acks == 0 ? 1 : 0;
-}
-
-/* ------------------------------------------------------------ FindCoordinator */
-
-int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
-{
-    if (q->api_version != 0)
-        return -1;
-    const char *key;
-    int16_t len;
-    kb_rd_str(r, &key, &len);
-    if (r->err)
-        return -1;
-    kb_wbuf_t *w = &q->resp->buf;
-    kb_put_i16(w, KB_ERR_NONE);
-    kb_put_i32(w, KB_NODE_ID);
-    kb_put_str(w, b->cfg.host, strlen(b->cfg.host));
-    kb_put_i32(w, b->cfg.port);
-    return 0;
 }
 
 /* ------------------------------------------------------------ ListOffsets */

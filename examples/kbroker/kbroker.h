@@ -36,6 +36,7 @@ struct kb_config {
     size_t max_request;       /* largest accepted request frame (-m) */
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
+    int32_t group_initial_delay_ms; /* --group-initial-delay */
 };
 
 /* ------------------------------------------------------------ wire codec */
@@ -105,6 +106,8 @@ struct kb_piece {
 };
 
 struct kb_fetch;
+struct kb_wait;
+struct kb_groups;
 
 struct kb_resp {
     struct kb_resp *next;
@@ -116,6 +119,7 @@ struct kb_resp {
     int ready;              /* 0 while a Fetch is parked */
     int kill;               /* could not be built: close the connection here */
     struct kb_fetch *fetch; /* the parked Fetch, if any */
+    struct kb_wait *wait;   /* the parked JoinGroup/SyncGroup slot, if any */
 };
 
 /* Close the buffer bytes since the last piece into a piece and append the
@@ -157,6 +161,7 @@ struct kb_broker {
     int *yielded;           /* fds of yielded connections, for the next turn */
     size_t nyielded, yielded_cap;
     uint64_t next_conn_id;
+    struct kb_groups *groups; /* group coordinator state (group*.c) */
     int stop;
 };
 
@@ -169,6 +174,8 @@ struct kb_req {
     struct kb_resp *resp;   /* buffer starts with size + correlation id */
     int slow;               /* the handler did slow work (created topics) */
     int flex;               /* flexible version: compact forms, tagged fields */
+    const char *client_id;  /* from the request header (not NUL-terminated) */
+    int16_t client_id_len;  /* -1: null */
 };
 
 /* Is (key, version) served? *flex is set to whether that version of the API
@@ -179,8 +186,22 @@ int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
-int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+
+/* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
+ * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
+ * DeleteGroups, OffsetDelete. */
+int kb_handle_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Replay committed offsets from __consumer_offsets (at start). Returns 0
+ * or a klog error. */
+int kb_groups_load(struct kb_broker *b);
+/* Session and rebalance timeouts; next_timeout is -1 when none is pending. */
+void kb_groups_tick(struct kb_broker *b, int64_t now_ms);
+int kb_groups_next_timeout(struct kb_broker *b, int64_t now_ms);
+/* A parked group response is being freed (its connection closed). */
+void kb_group_wait_detach(struct kb_wait *w);
+/* Free every group (shutdown). */
+void kb_groups_free_all(struct kb_broker *b);
 
 /* Long-poll support (fetch.c). */
 void kb_fetch_free(struct kb_fetch *f);
@@ -228,8 +249,18 @@ enum {
     KB_API_FETCH = 1,
     KB_API_LIST_OFFSETS = 2,
     KB_API_METADATA = 3,
+    KB_API_OFFSET_COMMIT = 8,
+    KB_API_OFFSET_FETCH = 9,
     KB_API_FIND_COORDINATOR = 10,
-    KB_API_API_VERSIONS = 18
+    KB_API_JOIN_GROUP = 11,
+    KB_API_HEARTBEAT = 12,
+    KB_API_LEAVE_GROUP = 13,
+    KB_API_SYNC_GROUP = 14,
+    KB_API_DESCRIBE_GROUPS = 15,
+    KB_API_LIST_GROUPS = 16,
+    KB_API_API_VERSIONS = 18,
+    KB_API_DELETE_GROUPS = 42,
+    KB_API_OFFSET_DELETE = 47
 };
 
 #endif /* KBROKER_H */

@@ -40,11 +40,20 @@ static const char usage[] =
     "  -m BYTES            largest request accepted (default 104857600)\n"
     "  -p PIDFILE          write the process id there (removed at exit)\n"
     "  -v                  log connections and errors on stderr\n"
+    "      --group-initial-delay MS\n"
+    "                      a consumer group forming from empty waits MS for\n"
+    "                      more members before its first generation (default 0)\n"
     "Produce with acks=all is answered after the partition is fsynced. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
     "before its next request, so other connections are answered meanwhile.\n";
 
-enum { OPT_NO_AUTO = 256, OPT_VISIBLE_FLUSHED, OPT_CREATE_PER_REQUEST, OPT_CREATE_MAX_TOPICS };
+enum {
+    OPT_NO_AUTO = 256,
+    OPT_VISIBLE_FLUSHED,
+    OPT_CREATE_PER_REQUEST,
+    OPT_CREATE_MAX_TOPICS,
+    OPT_GROUP_DELAY
+};
 
 static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -137,6 +146,7 @@ int main(int argc, char **argv)
         {"auto-create-per-request", required_argument, NULL, OPT_CREATE_PER_REQUEST},
         {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
+        {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -175,6 +185,11 @@ int main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_VISIBLE_FLUSHED: cfg->visible_flushed = 1; break;
+        case OPT_GROUP_DELAY:
+            if (parse_num(optarg, 0, 300000, &v))
+                goto bad_long;
+            cfg->group_initial_delay_ms = (int32_t)v;
+            break;
         case 'm':
             if (parse_num(optarg, 64, INT32_MAX, &v))
                 goto bad;
@@ -203,7 +218,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "kbroker: %s: %s\n", cfg->dir, klog_strerror(rc));
         return 1;
     }
+    rc = kb_groups_load(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: reading committed offsets: %s\n", cfg->dir,
+                klog_strerror(rc));
+        kb_groups_free_all(b);
+        klog_close(b->log);
+        return 1;
+    }
     if (kb_net_listen(b)) {
+        kb_groups_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -220,6 +244,7 @@ int main(int argc, char **argv)
 
     int status = kb_net_run(b) ? 1 : 0;
     kb_net_close_all(b);
+    kb_groups_free_all(b); /* after the connections: their parked responses point in */
     rc = klog_close(b->log);
     if (rc) {
         fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));
@@ -234,7 +259,9 @@ bad:
     goto usage_error;
 bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
-            c == OPT_CREATE_PER_REQUEST ? "auto-create-per-request" : "auto-create-max-topics",
+            c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
+            : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+                                         : "auto-create-max-topics",
             optarg);
 usage_error:
     fputs(usage, stderr);

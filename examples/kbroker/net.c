@@ -124,6 +124,8 @@ static void resp_free(struct kb_broker *b, struct kb_resp *r)
         kb_fetch_unpark(b, r->fetch);
         kb_fetch_free(r->fetch);
     }
+    if (r->wait)
+        kb_group_wait_detach(r->wait);
     kb_resp_clear(r);
     kb_wbuf_free(&r->buf);
     free(r->pieces);
@@ -244,6 +246,8 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     kb_rd_str(&r, &client, &client_len);
     if (r.err)
         return -1;
+    q.client_id = client;
+    q.client_id_len = client_len;
     int supported = kb_api_supported(q.api_key, q.api_version, &q.flex);
     if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3) {
         /* Request header v2 (flexible). Its tags and the body are not
@@ -282,8 +286,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
         case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
         case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
-        case KB_API_FIND_COORDINATOR: rc = kb_handle_find_coordinator(b, &q, &r); break;
-        default: rc = -1; break;
+        default: rc = kb_handle_group(b, &q, &r); break;
         }
     }
     *slow = q.slow;
@@ -558,7 +561,11 @@ int kb_net_run(struct kb_broker *b)
     }
     struct epoll_event evs[256];
     while (!b->stop) {
-        int timeout = b->nyielded ? 0 : kb_fetch_next_timeout(b, kb_now_ms());
+        int64_t now = kb_now_ms();
+        int timeout = b->nyielded ? 0 : kb_fetch_next_timeout(b, now);
+        int gt = kb_groups_next_timeout(b, now);
+        if (gt >= 0 && (timeout < 0 || gt < timeout))
+            timeout = gt;
         int n = epoll_wait(b->ep, evs, 256, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -586,6 +593,8 @@ int kb_net_run(struct kb_broker *b)
         }
         if (b->parked)
             kb_fetch_recheck(b, kb_now_ms());
+        if (b->groups)
+            kb_groups_tick(b, kb_now_ms());
         if (b->nyielded)
             serve_yielded(b);
     }

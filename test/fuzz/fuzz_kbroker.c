@@ -2,7 +2,7 @@
  * fuzz_kbroker.c — libFuzzer target for kbroker's request path (the example
  * broker in examples/kbroker): framing, the request header and every API's
  * request decoder and handler (ApiVersions, Metadata, Produce, Fetch,
- * ListOffsets, FindCoordinator), without sockets.
+ * ListOffsets, and the group coordinator's), without sockets.
  *
  * The broker's sources are compiled into this file (the replay rule builds
  * one target file against libklog.a), so the static framing and header
@@ -39,6 +39,10 @@
 #undef be32
 #include "../../examples/kbroker/fetch.c"
 #include "../../examples/kbroker/net.c"
+#include "../../examples/kbroker/group.c"
+#include "../../examples/kbroker/group_member.c"
+#include "../../examples/kbroker/group_offsets.c"
+#include "../../examples/kbroker/group_api.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -183,6 +187,9 @@ static void fzk_restore(struct kb_broker *b)
 {
     if (b->parked)
         abort(); /* every parked Fetch belongs to a response freed above */
+    /* Groups and committed offsets go too (before __consumer_offsets is
+     * deleted below); parked group responses were freed with c's queue. */
+    kb_groups_free_all(b);
     char **names = NULL;
     int n = klog_topic_list(b->log, &names);
     if (n < 0)
