@@ -380,3 +380,11 @@ int kb_fetch_next_timeout(struct kb_broker *b, int64_t now_ms)
     }
     return best > 1000000 ? 1000000 : (int)best;
 }
+
+void kb_fetch_forget_topic(struct kb_broker *b, const char *topic)
+{
+    for (struct kb_fetch *f = b->parked; f; f = f->next)
+        for (size_t i = 0; i < f->nparts; i++)
+            if (f->parts[i].p && strcmp(klog_partition_topic(f->parts[i].p), topic) == 0)
+                f->parts[i].p = NULL;
+}

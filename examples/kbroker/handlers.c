@@ -58,6 +58,14 @@ static const struct {
     {KB_API_DESCRIBE_GROUPS, 0, 4, 5},
     {KB_API_DELETE_GROUPS, 0, 1, 2},
     {KB_API_OFFSET_DELETE, 0, 0, 99},
+    {KB_API_CREATE_TOPICS, 0, 4, 5},
+    {KB_API_DELETE_TOPICS, 0, 3, 4},
+    {KB_API_CREATE_PARTITIONS, 0, 1, 2},
+    {KB_API_DESCRIBE_CONFIGS, 0, 2, 4},
+    {KB_API_ALTER_CONFIGS, 0, 1, 2},
+    {KB_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, 1},
+    {KB_API_DELETE_RECORDS, 0, 1, 2},
+    {KB_API_DESCRIBE_CLUSTER, 0, 0, 0},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 

@@ -7,8 +7,10 @@
  *   net.c       listener, connections, framing, per-connection response
  *               queues (in request order), sending (memory + lease sendfile),
  *               long-poll timers and partition wake-ups, the event loop
- *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets, FindCoordinator
+ *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
+ *   group*.c    the group coordinator (group.h)
+ *   admin.c     topic administration
  *   main.c      options, signals, pid file, start and clean shutdown
  * Only the public API of klog.h is used: this is how a server embeds libklog.
  */
@@ -37,6 +39,8 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
+    struct { int key; int64_t value; } defaults[16];
 };
 
 /* ------------------------------------------------------------ wire codec */
@@ -203,7 +207,17 @@ void kb_group_wait_detach(struct kb_wait *w);
 /* Free every group (shutdown). */
 void kb_groups_free_all(struct kb_broker *b);
 
+/* Topic administration (admin.c): CreateTopics, DeleteTopics,
+ * CreatePartitions, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
+ * DeleteRecords, DescribeCluster. */
+int kb_handle_admin(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* The klog.h key of a Kafka topic config name (retention.ms, ...), or -1. */
+int kb_conf_key(const char *name, size_t len);
+
 /* Long-poll support (fetch.c). */
+/* A topic is about to be deleted: parked Fetches stop pointing into it
+ * (those partitions then answer UNKNOWN_TOPIC_OR_PARTITION). */
+void kb_fetch_forget_topic(struct kb_broker *b, const char *topic);
 void kb_fetch_free(struct kb_fetch *f);
 /* Re-evaluate parked Fetches (force: deadline passed or shutting down).
  * Returns the number that completed. */
@@ -259,8 +273,16 @@ enum {
     KB_API_DESCRIBE_GROUPS = 15,
     KB_API_LIST_GROUPS = 16,
     KB_API_API_VERSIONS = 18,
+    KB_API_DELETE_RECORDS = 21,
+    KB_API_CREATE_TOPICS = 19,
+    KB_API_DELETE_TOPICS = 20,
+    KB_API_DESCRIBE_CONFIGS = 32,
+    KB_API_ALTER_CONFIGS = 33,
+    KB_API_CREATE_PARTITIONS = 37,
     KB_API_DELETE_GROUPS = 42,
-    KB_API_OFFSET_DELETE = 47
+    KB_API_INCREMENTAL_ALTER_CONFIGS = 44,
+    KB_API_OFFSET_DELETE = 47,
+    KB_API_DESCRIBE_CLUSTER = 60
 };
 
 #endif /* KBROKER_H */

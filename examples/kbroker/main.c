@@ -15,6 +15,12 @@
 
 #include "kbroker.h"
 
+/* kbroker ships with libklog and carries its version. */
+#define KB_STR2(x) #x
+#define KB_STR(x) KB_STR2(x)
+#define KBROKER_VERSION \
+    KB_STR(KLOG_VERSION_MAJOR) "." KB_STR(KLOG_VERSION_MINOR) "." KB_STR(KLOG_VERSION_PATCH)
+
 static const char usage[] =
     "Usage: kbroker -d DIR [-l HOST:PORT] [OPTIONS]\n"
     "A single-node Kafka broker (ApiVersions, Metadata, Produce, Fetch,\n"
@@ -40,6 +46,13 @@ static const char usage[] =
     "  -m BYTES            largest request accepted (default 104857600)\n"
     "  -p PIDFILE          write the process id there (removed at exit)\n"
     "  -v                  log connections and errors on stderr\n"
+    "      --topic-default NAME=VALUE\n"
+    "                      default topic configuration (repeatable): segment.bytes,\n"
+    "                      segment.ms, index.interval.bytes, segment.index.bytes,\n"
+    "                      retention.ms, retention.bytes, max.message.bytes,\n"
+    "                      flush.messages, flush.ms; applies to every topic\n"
+    "                      without its own value, auto-created ones included\n"
+    "      --version       print the version and exit\n"
     "      --group-initial-delay MS\n"
     "                      a consumer group forming from empty waits MS for\n"
     "                      more members before its first generation (default 0)\n"
@@ -52,7 +65,9 @@ enum {
     OPT_VISIBLE_FLUSHED,
     OPT_CREATE_PER_REQUEST,
     OPT_CREATE_MAX_TOPICS,
-    OPT_GROUP_DELAY
+    OPT_GROUP_DELAY,
+    OPT_TOPIC_DEFAULT,
+    OPT_VERSION
 };
 
 static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -62,6 +77,21 @@ static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
     if (!*s || *end || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* NAME=VALUE of --topic-default. Returns 0 or -1. */
+static int parse_default(const char *s, struct kb_config *cfg)
+{
+    const char *eq = strchr(s, '=');
+    int64_t v;
+    if (!eq || cfg->ndefaults == (int)(sizeof cfg->defaults / sizeof cfg->defaults[0]))
+        return -1;
+    int key = kb_conf_key(s, (size_t)(eq - s));
+    if (key < 0 || parse_num(eq + 1, -1, INT64_MAX, &v))
+        return -1;
+    cfg->defaults[cfg->ndefaults].key = key;
+    cfg->defaults[cfg->ndefaults++].value = v;
     return 0;
 }
 
@@ -117,6 +147,8 @@ static int open_log(struct kb_broker *b)
         rc = klog_config_set(cfg, KLOG_CONF_VISIBILITY, KLOG_VISIBLE_FLUSHED);
     if (!rc)
         rc = klog_config_set(cfg, KLOG_CONF_DEFAULT_PARTITIONS, b->cfg.partitions);
+    for (int i = 0; !rc && i < b->cfg.ndefaults; i++)
+        rc = klog_config_set(cfg, b->cfg.defaults[i].key, b->cfg.defaults[i].value);
     if (!rc) {
         klog_config_set_logger(cfg, log_to_stderr, NULL);
         rc = klog_open(b->cfg.dir, cfg, 0, &b->log);
@@ -147,6 +179,8 @@ int main(int argc, char **argv)
         {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
         {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
+        {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
+        {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -185,6 +219,13 @@ int main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_VISIBLE_FLUSHED: cfg->visible_flushed = 1; break;
+        case OPT_TOPIC_DEFAULT:
+            if (parse_default(optarg, cfg))
+                goto bad_long;
+            break;
+        case OPT_VERSION:
+            printf("kbroker %s (libklog %s)\n", KBROKER_VERSION, klog_version_string());
+            return 0;
         case OPT_GROUP_DELAY:
             if (parse_num(optarg, 0, 300000, &v))
                 goto bad_long;
@@ -261,6 +302,7 @@ bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
             c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
             : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+            : c == OPT_TOPIC_DEFAULT     ? "topic-default"
                                          : "auto-create-max-topics",
             optarg);
 usage_error:

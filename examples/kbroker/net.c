@@ -286,6 +286,14 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
         case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
         case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+        case KB_API_CREATE_TOPICS:
+        case KB_API_DELETE_TOPICS:
+        case KB_API_CREATE_PARTITIONS:
+        case KB_API_DESCRIBE_CONFIGS:
+        case KB_API_ALTER_CONFIGS:
+        case KB_API_INCREMENTAL_ALTER_CONFIGS:
+        case KB_API_DELETE_RECORDS:
+        case KB_API_DESCRIBE_CLUSTER: rc = kb_handle_admin(b, &q, &r); break;
         default: rc = kb_handle_group(b, &q, &r); break;
         }
     }
