@@ -401,6 +401,9 @@ install: all
 	@if [ -x $(O)/klogcat ]; then install -m 755 $(O)/klogcat $(DESTDIR)$(BINDIR)/klogcat; fi
 	@if [ -f examples/klogcat/klogcat.1 ]; then \
 	    install -m 644 examples/klogcat/klogcat.1 $(DESTDIR)$(MANDIR)/man1/klogcat.1; fi
+	@if [ -x $(O)/kbroker ]; then install -m 755 $(O)/kbroker $(DESTDIR)$(BINDIR)/kbroker; fi
+	@if [ -f examples/kbroker/kbroker.1 ]; then \
+	    install -m 644 examples/kbroker/kbroker.1 $(DESTDIR)$(MANDIR)/man1/kbroker.1; fi
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 	    echo "$(LDCONFIG)"; $(LDCONFIG) || echo "warning: $(LDCONFIG) failed"; fi
 
@@ -409,6 +412,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libklog.so $(DESTDIR)$(PKGCONFIGDIR)/klog.pc \
 	      $(DESTDIR)$(BINDIR)/klogcat $(DESTDIR)$(MANDIR)/man1/klogcat.1 \
+	      $(DESTDIR)$(BINDIR)/kbroker $(DESTDIR)$(MANDIR)/man1/kbroker.1 \
 	      $(DESTDIR)$(MANDIR)/man3/klog.3
 	@if [ -f $(DESTDIR)$(DIRS_LIST) ]; then \
 	    dirs=$$(sort -r $(DESTDIR)$(DIRS_LIST)); rm -f $(DESTDIR)$(DIRS_LIST); \

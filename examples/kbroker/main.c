@@ -23,8 +23,8 @@
 
 static const char usage[] =
     "Usage: kbroker -d DIR [-l HOST:PORT] [OPTIONS]\n"
-    "A single-node Kafka broker (ApiVersions, Metadata, Produce, Fetch,\n"
-    "ListOffsets) storing topics in a libklog directory.\n"
+    "A single-node Kafka broker (produce, fetch, consumer groups, topic admin)\n"
+    "storing topics in a libklog directory. See kbroker(1).\n"
     "  -d DIR              log directory (created if absent)\n"
     "  -l HOST:PORT        listen and advertise (default 127.0.0.1:9092);\n"
     "                      port 0 picks a free port; the line\n"
