@@ -8,8 +8,10 @@
 #   * kafka-python KafkaConsumer(group_id=...): subscribe, commit, restart
 #     resumes;
 #   * librdkafka's high-level consumer (subscribe, commit, close) resumes;
-#   * a second member joining splits the partitions (DescribeGroups shows
-#     two members), ListGroups/DeleteGroups through kafka-python's admin.
+#   * kafka-python's admin lists and describes groups and their offsets;
+#   * the coordinator's rules with raw requests (kbroker_groups_raw.py):
+#     MEMBER_ID_REQUIRED, rebalances, fencing, static membership, session
+#     timeouts, OffsetDelete/DeleteGroups.
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 command -v kcat > /dev/null 2>&1 || skip "kcat not installed"
@@ -155,6 +157,8 @@ PYEOF
 else
     echo "note: kafka-python part skipped: $PY_WHY"
 fi
+
+timeout 120 "$PY" test/interop/kbroker_groups_raw.py 127.0.0.1 "$PORT" || fail "group rules (raw)"
 
 stop_broker
 echo "t_kbroker_groups: all passed"
