@@ -3,7 +3,8 @@
  * OffsetDelete, and their storage.
  *
  * Storage is Kafka's own: the topic __consumer_offsets (one partition,
- * retention.ms = -1 so that retention never drops a commit), written with
+ * retention.ms and retention.bytes -1, set on whatever topic of that name
+ * exists, so that retention never drops a commit), written with
  * klog_append and fsynced with klog_flush before OffsetCommit is answered,
  * so a commit that was acknowledged survives kill -9 of the broker and a
  * power cut. Records use Kafka's schemas, so Kafka's tools can read them:
@@ -131,6 +132,32 @@ static void replay_one(struct kb_broker *b, const klog_record_t *rec)
     offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, mlen > 0 ? (size_t)mlen : 0);
 }
 
+/* Retention must never drop a commit: whoever created the topic (a client
+ * may have, through auto-creation), its retention is made unlimited. */
+static int keep_forever(struct kb_broker *b)
+{
+    klog_topic_t *t;
+    int64_t ms = 0, bytes = 0;
+    int rc = klog_topic_get(b->log, KB_OFFSETS_TOPIC, &t);
+    if (rc)
+        return rc;
+    klog_topic_config(t, KLOG_CONF_RETENTION_MS, &ms);
+    klog_topic_config(t, KLOG_CONF_RETENTION_BYTES, &bytes);
+    if (ms == -1 && bytes == -1)
+        return 0;
+    klog_config_t *cfg;
+    rc = klog_config_new(&cfg);
+    if (rc)
+        return rc;
+    rc = klog_config_set(cfg, KLOG_CONF_RETENTION_MS, -1);
+    if (!rc)
+        rc = klog_config_set(cfg, KLOG_CONF_RETENTION_BYTES, -1);
+    if (!rc)
+        rc = klog_topic_alter_config(b->log, KB_OFFSETS_TOPIC, cfg, NULL, 0);
+    klog_config_free(cfg);
+    return rc;
+}
+
 int kb_offsets_open(struct kb_broker *b, int create)
 {
     struct kb_groups *gs = kb_groups(b);
@@ -141,20 +168,18 @@ int kb_offsets_open(struct kb_broker *b, int create)
     klog_partition_t *p;
     int rc = klog_partition(b->log, KB_OFFSETS_TOPIC, 0, &p);
     if (rc == KLOG_ENOTOPIC && create) {
-        klog_config_t *cfg;
-        rc = klog_config_new(&cfg);
-        if (rc)
-            return rc;
-        rc = klog_config_set(cfg, KLOG_CONF_RETENTION_MS, -1);
-        if (!rc)
-            rc = klog_topic_create(b->log, KB_OFFSETS_TOPIC, 1, cfg);
-        klog_config_free(cfg);
+        rc = klog_topic_create(b->log, KB_OFFSETS_TOPIC, 1, NULL);
         if (rc && rc != KLOG_ETOPICEXISTS)
             return rc;
-        return klog_partition(b->log, KB_OFFSETS_TOPIC, 0, &gs->offsets);
-    }
-    if (rc)
+        rc = klog_partition(b->log, KB_OFFSETS_TOPIC, 0, &p);
+        if (rc)
+            return rc;
+    } else if (rc) {
         return rc == KLOG_ENOTOPIC ? 0 : rc;
+    }
+    rc = keep_forever(b);
+    if (rc)
+        return rc;
     klog_offsets_t o;
     rc = klog_partition_offsets(p, &o);
     if (rc)
@@ -174,7 +199,8 @@ int kb_offsets_open(struct kb_broker *b, int create)
     klog_reader_close(rd);
     if (rc < 0)
         return rc;
-    kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
+    if (n)
+        kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
     gs->offsets = p;
     return 0;
 }
