@@ -1,9 +1,10 @@
 /*
- * handlers.c — request handlers for ApiVersions, Metadata, Produce,
- * ListOffsets and FindCoordinator (Fetch lives in fetch.c).
+ * handlers.c — the table of served versions and the request handlers for
+ * ApiVersions, Metadata, Produce and ListOffsets (Fetch lives in fetch.c).
  *
- * Versions served (api_table below): ApiVersions 0-3, Metadata 0-12,
- * Produce 0-9, Fetch 4-12, ListOffsets 1-8, FindCoordinator 0. The flexible
+ * Versions served (api_table below, which also lists the group APIs of
+ * group*.c and the admin APIs of admin.c): ApiVersions 0-3, Metadata 0-12,
+ * Produce 0-9, Fetch 4-12, ListOffsets 1-8. The flexible
  * versions (KIP-482: Metadata 9+, Produce 9+, Fetch 12+, ListOffsets 6+)
  * share each handler's body through the flex-aware reader and writer of
  * wire.c. Produce v7+ and Fetch v10+ are what make librdkafka and
