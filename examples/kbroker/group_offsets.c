@@ -366,6 +366,8 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         goto out;
     struct kb_group *g = NULL;
     int16_t gerr = commit_check(b, &g, gid, glen, gen, mid, mlen);
+    if (gerr)
+        kb_log(b, "OffsetCommit v%d (generation %d, %zu partitions): error %d", v, gen, np, gerr);
     kb_wbuf_t data = {0};
     klog_record_t *recs = calloc(np + 1, sizeof *recs);
     size_t nrec = 0;
