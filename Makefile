@@ -263,6 +263,8 @@ $(O)/test/%: test/helpers/%.c $(TEST_UTIL) $(STATIC)
 	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Itest -o $@ $< $(TEST_UTIL) $(STATIC) $(DEP_LIBS)
 
 # Fuzz targets double as corpus replayers (a plain main that feeds each file).
+# fuzz_kbroker compiles the example broker's sources into itself.
+$(O)/fuzz/fuzz_kbroker_replay $(O)/fuzz/fuzz_kbroker: $(wildcard examples/kbroker/*.c examples/kbroker/*.h)
 $(O)/fuzz/%_replay: test/fuzz/%.c test/fuzz/replay_main.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)
@@ -414,6 +416,9 @@ install: all
 	@if [ -x $(O)/klogcat ]; then install -m 755 $(O)/klogcat $(DESTDIR)$(BINDIR)/klogcat; fi
 	@if [ -f examples/klogcat/klogcat.1 ]; then \
 	    install -m 644 examples/klogcat/klogcat.1 $(DESTDIR)$(MANDIR)/man1/klogcat.1; fi
+	@if [ -x $(O)/kbroker ]; then install -m 755 $(O)/kbroker $(DESTDIR)$(BINDIR)/kbroker; fi
+	@if [ -f examples/kbroker/kbroker.1 ]; then \
+	    install -m 644 examples/kbroker/kbroker.1 $(DESTDIR)$(MANDIR)/man1/kbroker.1; fi
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 	    echo "$(LDCONFIG)"; $(LDCONFIG) || echo "warning: $(LDCONFIG) failed"; fi
 
@@ -422,6 +427,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libklog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libklog.so $(DESTDIR)$(PKGCONFIGDIR)/klog.pc \
 	      $(DESTDIR)$(BINDIR)/klogcat $(DESTDIR)$(MANDIR)/man1/klogcat.1 \
+	      $(DESTDIR)$(BINDIR)/kbroker $(DESTDIR)$(MANDIR)/man1/kbroker.1 \
 	      $(DESTDIR)$(MANDIR)/man3/klog.3
 	@if [ -f $(DESTDIR)$(DIRS_LIST) ]; then \
 	    dirs=$$(sort -r $(DESTDIR)$(DIRS_LIST)); rm -f $(DESTDIR)$(DIRS_LIST); \

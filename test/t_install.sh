@@ -10,7 +10,7 @@
 #     ways it says (LD_LIBRARY_PATH, rpath), against libklog.a, and fully
 #     static (`cc -static ... $(pkg-config --static --libs klog)`, which
 #     needs snappy's C++ runtime in klog.pc);
-#   - klog.3 and klogcat.1 are installed;
+#   - klog.3, klogcat.1 and kbroker.1 are installed, and kbroker;
 #   - `make uninstall` removes every file the install created and the
 #     directories it created (emptied again), and nothing else;
 #   - an install with no DESTDIR runs ldconfig when root (LDCONFIG is
@@ -60,7 +60,8 @@ echo "== make install"
 mkdir -p "$dest"
 kmake install > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install"; }
 [ -e "$tmp/ldconfig.calls" ] && fail "a staged install (DESTDIR) ran ldconfig"
-for f in "$dest$prefix/share/man/man3/klog.3" "$dest$prefix/share/man/man1/klogcat.1"; do
+for f in "$dest$prefix/share/man/man3/klog.3" "$dest$prefix/share/man/man1/klogcat.1" \
+         "$dest$prefix/share/man/man1/kbroker.1" "$dest$prefix/bin/kbroker"; do
     [ -e "$f" ] || fail "not installed: ${f#$dest}"
 done
 find "$dest" ! -type d | sort

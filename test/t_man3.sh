@@ -41,6 +41,8 @@ if command -v groff >/dev/null 2>&1; then
     [ -s "$tmp/groff" ] && fail "groff warns about klog.3: $(head -3 "$tmp/groff")"
     groff -man -Tutf8 -ww -z "$root/examples/klogcat/klogcat.1" >"$tmp/groff" 2>&1
     [ -s "$tmp/groff" ] && fail "groff warns about klogcat.1: $(head -3 "$tmp/groff")"
+    groff -man -Tutf8 -ww -z "$root/examples/kbroker/kbroker.1" >"$tmp/groff" 2>&1
+    [ -s "$tmp/groff" ] && fail "groff warns about kbroker.1: $(head -3 "$tmp/groff")"
 else
     echo "groff missing: rendering not checked"
 fi

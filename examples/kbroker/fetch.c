@@ -46,6 +46,8 @@ struct kb_fetch {
     struct kb_conn *conn;
     struct kb_resp *resp;
     int32_t correlation_id;
+    int16_t version;
+    int flex;
     int32_t min_bytes, max_bytes;
     int64_t deadline_ms;
     int parked;
@@ -94,12 +96,23 @@ static void park(struct kb_broker *b, struct kb_fetch *f)
  * bounded by what the request really contains. Returns 0 or -1. */
 static int parse(struct kb_broker *b, struct kb_fetch *f, kb_rd_t *r, int32_t *max_wait)
 {
+    const int16_t v = f->version;
+    const int flex = f->flex;
+    /* bytes of one partition entry, by version */
+    const size_t pbytes = 16 + (v >= 5 ? 8 : 0) + (v >= 9 ? 4 : 0) + (v >= 12 ? 5 : 0);
     (void)kb_rd_i32(r); /* replica_id: consumers send -1 */
     *max_wait = kb_rd_i32(r);
     f->min_bytes = kb_rd_i32(r);
     f->max_bytes = kb_rd_i32(r);
     (void)kb_rd_i8(r); /* isolation_level: no transactions, LSO = HWM */
-    int32_t ntopics = kb_rd_count(r, 6);
+    if (v >= 7) {
+        /* Fetch sessions (KIP-227) are declined: every answer is a full
+         * response with session id 0, which clients accept and so keep
+         * sending full requests. */
+        (void)kb_rd_i32(r); /* session_id */
+        (void)kb_rd_i32(r); /* session_epoch */
+    }
+    int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
     if (r->err || ntopics < 0)
         return -1;
     const size_t topics_at = r->pos;
@@ -107,11 +120,25 @@ static int parse(struct kb_broker *b, struct kb_fetch *f, kb_rd_t *r, int32_t *m
     for (int32_t i = 0; i < ntopics; i++) {
         const char *s;
         int16_t len;
-        kb_rd_str(r, &s, &len);
-        int32_t n = kb_rd_count(r, 16);
+        kb_rd_string(r, flex, &s, &len);
+        int32_t n = kb_rd_array(r, flex, pbytes);
         if (r->err || n < 0)
             return -1;
-        r->pos += (size_t)n * 16; /* count was checked against the bytes left */
+        if (flex) {
+            for (int32_t j = 0; j < n && !r->err; j++) {
+                if (r->len - r->pos < pbytes - 1) {
+                    r->err = 1;
+                    break;
+                }
+                r->pos += pbytes - 1; /* fixed fields, then the tags */
+                kb_rd_tags(r);
+            }
+            kb_rd_tags(r);
+            if (r->err)
+                return -1;
+        } else {
+            r->pos += (size_t)n * pbytes; /* count was checked against the bytes left */
+        }
         nparts += (size_t)n;
         name_bytes += len > 0 ? (size_t)len + 1 : 1;
     }
@@ -127,8 +154,8 @@ static int parse(struct kb_broker *b, struct kb_fetch *f, kb_rd_t *r, int32_t *m
     for (int32_t i = 0; i < ntopics; i++) {
         const char *s;
         int16_t len;
-        kb_rd_str(r, &s, &len);
-        int32_t n = kb_rd_count(r, 16);
+        kb_rd_string(r, flex, &s, &len);
+        int32_t n = kb_rd_array(r, flex, pbytes);
         char *name = f->names + ni;
         if (len > 0)
             memcpy(name, s, (size_t)len);
@@ -141,12 +168,39 @@ static int parse(struct kb_broker *b, struct kb_fetch *f, kb_rd_t *r, int32_t *m
         for (int32_t j = 0; j < n; j++, pi++) {
             struct kb_fetch_part *fp = &f->parts[pi];
             fp->partition = kb_rd_i32(r);
+            if (v >= 9)
+                (void)kb_rd_i32(r); /* current_leader_epoch */
             fp->offset = kb_rd_i64(r);
+            if (v >= 12)
+                (void)kb_rd_i32(r); /* last_fetched_epoch */
+            if (v >= 5)
+                (void)kb_rd_i64(r); /* log_start_offset: a follower's */
             fp->max_bytes = kb_rd_i32(r);
+            kb_rd_tags_if(r, flex);
             if (!t || klog_partition_get(t, fp->partition, &fp->p))
                 fp->p = NULL;
         }
+        kb_rd_tags_if(r, flex);
     }
+    if (v >= 7) {
+        /* forgotten_topics_data: only meaningful inside a session */
+        int32_t nf = kb_rd_array(r, flex, 4);
+        for (int32_t i = 0; i < nf && !r->err; i++) {
+            const char *s;
+            int16_t len;
+            kb_rd_string(r, flex, &s, &len);
+            int32_t np = kb_rd_array(r, flex, 4);
+            for (int32_t j = 0; j < np && !r->err; j++)
+                (void)kb_rd_i32(r);
+            kb_rd_tags_if(r, flex);
+        }
+    }
+    if (v >= 11) {
+        const char *rack;
+        int16_t rlen;
+        kb_rd_string(r, flex, &rack, &rlen);
+    }
+    kb_rd_tags_if(r, flex);
     return r->err ? -1 : 0;
 }
 
@@ -170,25 +224,33 @@ static int build(struct kb_fetch *f, int force)
 {
     struct kb_resp *resp = f->resp;
     kb_wbuf_t *w = &resp->buf;
+    const int16_t v = f->version;
+    const int flex = f->flex;
     kb_resp_begin(resp, f->correlation_id);
-    kb_put_i32(w, 0); /* throttle_time_ms */
-    kb_put_i32(w, f->ntopics);
+    kb_put_tags(w, flex); /* response header v1 */
+    kb_put_i32(w, 0);     /* throttle_time_ms */
+    if (v >= 7) {
+        kb_put_i16(w, KB_ERR_NONE);
+        kb_put_i32(w, 0); /* session_id: no session */
+    }
+    kb_put_array(w, flex, f->ntopics);
     size_t budget = f->max_bytes > 0 ? (size_t)f->max_bytes : 0, used = 0;
     int errors = 0;
     size_t pi = 0;
     for (int32_t i = 0; i < f->ntopics; i++) {
-        kb_put_str(w, f->topics[i].name, (size_t)f->topics[i].len);
-        kb_put_i32(w, f->topics[i].nparts);
+        kb_put_string(w, flex, f->topics[i].name, (size_t)f->topics[i].len);
+        kb_put_array(w, flex, f->topics[i].nparts);
         for (int32_t j = 0; j < f->topics[i].nparts; j++, pi++) {
             struct kb_fetch_part *fp = &f->parts[pi];
             int16_t err = KB_ERR_NONE;
-            int64_t hw = -1;
+            int64_t hw = -1, start = -1;
             klog_lease_t *lease = NULL;
             klog_offsets_t o;
             if (!fp->p || klog_partition_offsets(fp->p, &o)) {
                 err = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
                 hw = o.high_watermark;
+                start = o.log_start;
                 if (fp->offset < o.log_start || fp->offset > hw)
                     err = KB_ERR_OFFSET_OUT_OF_RANGE;
             }
@@ -219,15 +281,25 @@ static int build(struct kb_fetch *f, int force)
             kb_put_i16(w, err);
             kb_put_i64(w, hw);
             kb_put_i64(w, hw); /* last_stable_offset = HWM: no transactions */
-            kb_put_i32(w, -1); /* aborted_transactions: null */
-            kb_put_i32(w, (int32_t)n);
+            if (v >= 5)
+                kb_put_i64(w, start);
+            kb_put_array(w, flex, -1); /* aborted_transactions: null */
+            if (v >= 11)
+                kb_put_i32(w, -1); /* preferred_read_replica: this node */
+            if (flex)
+                kb_put_uvarint(w, (uint64_t)n + 1); /* compact records, never null */
+            else
+                kb_put_i32(w, (int32_t)n);
             if (lease) {
                 if (kb_resp_add_lease(resp, lease))
                     return -1;
                 used += n;
             }
+            kb_put_tags(w, flex);
         }
+        kb_put_tags(w, flex);
     }
+    kb_put_tags(w, flex);
     if (!force && !errors && (used == 0 || (int64_t)used < (int64_t)f->min_bytes)) {
         kb_resp_clear(resp);
         return 0;
@@ -237,11 +309,11 @@ static int build(struct kb_fetch *f, int force)
 
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
-    if (q->api_version != 4)
-        return -1;
     struct kb_fetch *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
+    f->version = q->api_version;
+    f->flex = q->flex;
     int32_t max_wait = 0;
     if (parse(b, f, r, &max_wait)) {
         kb_fetch_free(f);
@@ -307,4 +379,12 @@ int kb_fetch_next_timeout(struct kb_broker *b, int64_t now_ms)
             best = d;
     }
     return best > 1000000 ? 1000000 : (int)best;
+}
+
+void kb_fetch_forget_topic(struct kb_broker *b, const char *topic)
+{
+    for (struct kb_fetch *f = b->parked; f; f = f->next)
+        for (size_t i = 0; i < f->nparts; i++)
+            if (f->parts[i].p && strcmp(klog_partition_topic(f->parts[i].p), topic) == 0)
+                f->parts[i].p = NULL;
 }

@@ -1,21 +1,23 @@
 /*
- * handlers.c — request handlers for ApiVersions, Metadata, Produce and
- * ListOffsets (Fetch lives in fetch.c).
+ * handlers.c — the table of served versions and the request handlers for
+ * ApiVersions, Metadata, Produce and ListOffsets (Fetch lives in fetch.c).
  *
- * Versions served are kafka-protocol.md section 0's core profile, all
- * non-flexible except the ApiVersions v3 exchange librdkafka opens with:
- *   ApiVersions 0-3, Metadata 0-4, Produce 0-3, Fetch 4, ListOffsets 1-2,
- *   FindCoordinator 0.
- * Two entries go beyond the bare minimum because librdkafka 2.0.2 keys
- * codecs off them: it compresses with gzip/snappy/lz4 only if Produce v0 is
- * in range (v0-v2 are served; their magic 0/1 message sets are refused with
- * UNSUPPORTED_FOR_MESSAGE_FORMAT) and with lz4 only if FindCoordinator v0 is
- * (it answers "this node"). The other group APIs are not advertised, so
- * clients never send them. zstd would need Fetch v10: librdkafka sends
- * such batches uncompressed. A request
- * with an API key or version outside these ranges closes the connection,
- * except ApiVersions above 3, which gets UNSUPPORTED_VERSION in v0 form
- * (KIP-511) so the client can retry lower.
+ * Versions served (api_table below, which also lists the group APIs of
+ * group*.c and the admin APIs of admin.c): ApiVersions 0-3, Metadata 0-12,
+ * Produce 0-9, Fetch 4-12, ListOffsets 1-8. The flexible
+ * versions (KIP-482: Metadata 9+, Produce 9+, Fetch 12+, ListOffsets 6+)
+ * share each handler's body through the flex-aware reader and writer of
+ * wire.c. Produce v7+ and Fetch v10+ are what make librdkafka and
+ * kafka-python send zstd; batches of every codec are stored as they came.
+ * Produce v0-v2 are served because librdkafka 2.0.2 compresses with
+ * gzip/snappy/lz4 only if Produce v0 is in range; their magic 0/1 message
+ * sets are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT. Fetch sessions
+ * (v7+) are declined with session id 0, so clients send full requests.
+ * kafka-python infers "broker 2.4" from this list (Produce v8) and then uses
+ * Produce v7, Fetch v4, Metadata v1 and ListOffsets v1.
+ * A request whose key or version is not in the table gets a response of
+ * just UNSUPPORTED_VERSION (net.c), except ApiVersions above 3, which gets
+ * UNSUPPORTED_VERSION in v0 form (KIP-511) so the client can retry lower.
  *
  * Each handler parses the whole request with the bounds-checked reader
  * before acting on it where it can; a parse error returns -1 and the
@@ -36,17 +38,49 @@
  * for byte, to those a Kafka broker stores (test/interop/kafka_bytes.sh). */
 #define KB_LEADER_EPOCH 0
 
+/* Served versions; flex is the first flexible version of each API (its
+ * requests then carry header v2 and its responses header v1). */
 static const struct {
-    int16_t key, min, max;
+    int16_t key, min, max, flex;
 } api_table[] = {
-    {KB_API_PRODUCE, 0, 3},
-    {KB_API_FETCH, 4, 4},
-    {KB_API_LIST_OFFSETS, 1, 2},
-    {KB_API_METADATA, 0, 4},
-    {KB_API_API_VERSIONS, 0, 3},
-    {KB_API_FIND_COORDINATOR, 0, 0},
+    {KB_API_PRODUCE, 0, 9, 9},
+    {KB_API_FETCH, 4, 12, 12},
+    {KB_API_LIST_OFFSETS, 1, 8, 6},
+    {KB_API_METADATA, 0, 12, 9},
+    {KB_API_API_VERSIONS, 0, 3, 3},
+    {KB_API_FIND_COORDINATOR, 0, 4, 3},
+    {KB_API_JOIN_GROUP, 0, 5, 6},
+    {KB_API_SYNC_GROUP, 0, 3, 4},
+    {KB_API_HEARTBEAT, 0, 3, 4},
+    {KB_API_LEAVE_GROUP, 0, 3, 4},
+    {KB_API_OFFSET_COMMIT, 0, 7, 8},
+    {KB_API_OFFSET_FETCH, 0, 7, 6},
+    {KB_API_LIST_GROUPS, 0, 2, 3},
+    {KB_API_DESCRIBE_GROUPS, 0, 4, 5},
+    {KB_API_DELETE_GROUPS, 0, 1, 2},
+    {KB_API_OFFSET_DELETE, 0, 0, 99},
+    {KB_API_CREATE_TOPICS, 0, 4, 5},
+    {KB_API_DELETE_TOPICS, 0, 3, 4},
+    {KB_API_CREATE_PARTITIONS, 0, 1, 2},
+    {KB_API_DESCRIBE_CONFIGS, 0, 2, 4},
+    {KB_API_ALTER_CONFIGS, 0, 1, 2},
+    {KB_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, 1},
+    {KB_API_DELETE_RECORDS, 0, 1, 2},
+    {KB_API_DESCRIBE_CLUSTER, 0, 0, 0},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
+
+int kb_api_supported(int16_t key, int16_t version, int *flex)
+{
+    for (size_t i = 0; i < N_APIS; i++) {
+        if (api_table[i].key != key)
+            continue;
+        *flex = version >= api_table[i].flex;
+        return version >= api_table[i].min && version <= api_table[i].max;
+    }
+    *flex = 0;
+    return 0;
+}
 
 /* Copy a wire topic name into name[] (NUL-terminated). Returns 0 when it is
  * a valid topic name, else KB_ERR_INVALID_TOPIC. */
@@ -93,28 +127,42 @@ int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 
 /* ------------------------------------------------------------ Metadata */
 
-static void put_partitions(kb_wbuf_t *w, int32_t n)
+static void put_partitions(kb_wbuf_t *w, int16_t v, int32_t n)
 {
-    kb_put_i32(w, n);
+    int flex = v >= 9;
+    kb_put_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
         kb_put_i16(w, KB_ERR_NONE);
         kb_put_i32(w, i);
         kb_put_i32(w, KB_NODE_ID);
-        kb_put_i32(w, 1);
+        if (v >= 7)
+            kb_put_i32(w, KB_LEADER_EPOCH);
+        kb_put_array(w, flex, 1);
         kb_put_i32(w, KB_NODE_ID); /* replicas */
-        kb_put_i32(w, 1);
+        kb_put_array(w, flex, 1);
         kb_put_i32(w, KB_NODE_ID); /* isr */
+        if (v >= 5)
+            kb_put_array(w, flex, 0); /* offline replicas */
+        kb_put_tags(w, flex);
     }
 }
 
 static void put_topic(kb_wbuf_t *w, int16_t v, int16_t err, const char *name, size_t len,
                       int32_t partitions)
 {
+    int flex = v >= 9;
     kb_put_i16(w, err);
-    kb_put_str(w, name, len);
-    if (v >= 1)
-        kb_put_i8(w, 0); /* is_internal */
-    put_partitions(w, err ? 0 : partitions);
+    kb_put_nstring(w, flex, name, len);
+    if (v >= 10) {
+        kb_put_i64(w, 0); /* topic id: none (libklog names topics only) */
+        kb_put_i64(w, 0);
+    }
+    if (v >= 1) /* is_internal: the committed offsets of groups (group_offsets.c) */
+        kb_put_i8(w, len == 18 && name && memcmp(name, "__consumer_offsets", 18) == 0);
+    put_partitions(w, v, err ? 0 : partitions);
+    if (v >= 8)
+        kb_put_i32(w, INT32_MIN); /* topic_authorized_operations: not given */
+    kb_put_tags(w, flex);
 }
 
 /*
@@ -172,21 +220,38 @@ static int16_t metadata_topic(struct kb_broker *b, const char *name, struct crea
     return KB_ERR_NONE;
 }
 
+/* Read one requested topic: v10+ carry a topic id before the (nullable)
+ * name; ids are not known here, so a null name is answered as unknown. */
+static void metadata_req_topic(kb_rd_t *r, int16_t v, const char **s, int16_t *len)
+{
+    int flex = v >= 9;
+    if (v >= 10) {
+        (void)kb_rd_i64(r);
+        (void)kb_rd_i64(r);
+    }
+    kb_rd_string(r, flex, s, len);
+    kb_rd_tags_if(r, flex);
+}
+
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     int16_t v = q->api_version;
-    if (v < 0 || v > 4)
-        return -1;
-    int32_t n = kb_rd_count(r, 2);
+    int flex = v >= 9;
+    int32_t n = kb_rd_array(r, flex, 2);
     const size_t req_at = r->pos;
     for (int32_t i = 0; i < n; i++) {
         const char *s;
         int16_t len;
-        kb_rd_str(r, &s, &len);
+        metadata_req_topic(r, v, &s, &len);
     }
     int allow = 1; /* v0-v3: creation allowed, as in Kafka */
     if (v >= 4)
         allow = kb_rd_i8(r) != 0;
+    if (v >= 8 && v <= 10)
+        (void)kb_rd_i8(r); /* include_cluster_authorized_operations */
+    if (v >= 8)
+        (void)kb_rd_i8(r); /* include_topic_authorized_operations */
+    kb_rd_tags_if(r, flex);
     if (r->err)
         return -1;
     int all = v == 0 ? n <= 0 : n < 0;
@@ -194,51 +259,55 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     kb_wbuf_t *w = &q->resp->buf;
     if (v >= 3)
         kb_put_i32(w, 0); /* throttle_time_ms */
-    kb_put_i32(w, 1);     /* brokers */
+    kb_put_array(w, flex, 1); /* brokers */
     kb_put_i32(w, KB_NODE_ID);
-    kb_put_str(w, b->cfg.host, strlen(b->cfg.host));
+    kb_put_string(w, flex, b->cfg.host, strlen(b->cfg.host));
     kb_put_i32(w, b->cfg.port);
     if (v >= 1)
-        kb_put_i16(w, -1); /* rack */
+        kb_put_nstring(w, flex, NULL, 0); /* rack */
+    kb_put_tags(w, flex);
     if (v >= 2)
-        kb_put_i16(w, -1); /* cluster_id */
+        kb_put_nstring(w, flex, NULL, 0); /* cluster_id */
     if (v >= 1)
         kb_put_i32(w, KB_NODE_ID); /* controller_id */
 
     if (all) {
         char **names = NULL;
         int cnt = klog_topic_list(b->log, &names);
-        if (cnt < 0) {
-            kb_put_i32(w, 0);
-            return 0;
-        }
-        kb_put_i32(w, cnt);
+        if (cnt < 0)
+            cnt = 0;
+        kb_put_array(w, flex, cnt);
         for (int i = 0; i < cnt; i++) {
             int32_t parts = 0;
             int16_t err = metadata_topic(b, names[i], NULL, &parts);
             put_topic(w, v, err, names[i], strlen(names[i]), parts);
         }
         free(names);
-        return 0;
+    } else {
+        kb_put_array(w, flex, n);
+        struct create_budget cb = {.left = b->cfg.create_per_request};
+        int create = b->cfg.auto_create && allow;
+        kb_rd_t again;
+        kb_rd_init(&again, r->p, r->len);
+        again.pos = req_at;
+        for (int32_t i = 0; i < n; i++) {
+            const char *s;
+            int16_t len;
+            char name[256];
+            int32_t parts = 0;
+            metadata_req_topic(&again, v, &s, &len);
+            int16_t err = (int16_t)topic_name(s, len, name);
+            if (!s)
+                err = KB_ERR_UNKNOWN_TOPIC_ID;
+            if (!err)
+                err = metadata_topic(b, name, create ? &cb : NULL, &parts);
+            put_topic(w, v, err, s ? s : (v >= 12 ? NULL : ""), len > 0 ? (size_t)len : 0, parts);
+        }
+        q->slow = cb.created;
     }
-    kb_put_i32(w, n);
-    struct create_budget cb = {.left = b->cfg.create_per_request};
-    int create = b->cfg.auto_create && allow;
-    kb_rd_t again;
-    kb_rd_init(&again, r->p, r->len);
-    again.pos = req_at;
-    for (int32_t i = 0; i < n; i++) {
-        const char *s;
-        int16_t len;
-        char name[256];
-        int32_t parts = 0;
-        kb_rd_str(&again, &s, &len);
-        int16_t err = (int16_t)topic_name(s, len, name);
-        if (!err)
-            err = metadata_topic(b, name, create ? &cb : NULL, &parts);
-        put_topic(w, v, err, s ? s : "", len > 0 ? (size_t)len : 0, parts);
-    }
-    q->slow = cb.created;
+    if (v >= 8 && v <= 10)
+        kb_put_i32(w, INT32_MIN); /* cluster_authorized_operations */
+    kb_put_tags(w, flex);
     return 0;
 }
 
@@ -314,61 +383,66 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
 
 /* Walk the topic array without acting on it: a malformed request is
  * refused before any batch of it is stored. */
-static int produce_well_formed(kb_rd_t r)
+static int produce_well_formed(kb_rd_t r, int flex)
 {
-    int32_t ntopics = kb_rd_count(&r, 6);
+    int32_t ntopics = kb_rd_array(&r, flex, flex ? 3 : 6);
     for (int32_t i = 0; i < ntopics && !r.err; i++) {
         const char *s;
         int16_t slen;
-        kb_rd_str(&r, &s, &slen);
-        int32_t nparts = kb_rd_count(&r, 8);
+        kb_rd_string(&r, flex, &s, &slen);
+        int32_t nparts = kb_rd_array(&r, flex, flex ? 6 : 8);
         if (nparts < 0)
             return 0;
         for (int32_t j = 0; j < nparts && !r.err; j++) {
             const uint8_t *rec;
             int32_t rlen;
             (void)kb_rd_i32(&r);
-            kb_rd_bytes(&r, &rec, &rlen);
+            kb_rd_bytes_f(&r, flex, &rec, &rlen);
+            kb_rd_tags_if(&r, flex);
         }
+        kb_rd_tags_if(&r, flex);
     }
+    kb_rd_tags_if(&r, flex);
     return !r.err && ntopics >= 0;
 }
 
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     int16_t v = q->api_version;
-    if (v < 0 || v > 3)
-        return -1;
+    int flex = q->flex;
     if (v >= 3) {
         const char *txn;
         int16_t txn_len;
-        kb_rd_str(r, &txn, &txn_len);
+        kb_rd_string(r, flex, &txn, &txn_len);
     }
     int16_t acks = kb_rd_i16(r);
     (void)kb_rd_i32(r); /* timeout_ms: no replicas to wait for */
-    if (r->err || !produce_well_formed(*r))
+    if (r->err || !produce_well_formed(*r, flex))
         return -1;
-    int32_t ntopics = kb_rd_count(r, 6);
+    int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
     if (r->err || ntopics < 0)
         return -1;
     kb_wbuf_t *w = &q->resp->buf;
-    kb_put_i32(w, ntopics);
+    kb_put_array(w, flex, ntopics);
     for (int32_t i = 0; i < ntopics; i++) {
         const char *s;
         int16_t slen;
         char name[256];
-        kb_rd_str(r, &s, &slen);
-        int32_t nparts = kb_rd_count(r, 8);
+        kb_rd_string(r, flex, &s, &slen);
+        int32_t nparts = kb_rd_array(r, flex, flex ? 6 : 8);
         if (r->err || nparts < 0)
             return -1;
         int16_t terr = (int16_t)topic_name(s, slen, name);
-        kb_put_str(w, s ? s : "", slen > 0 ? (size_t)slen : 0);
-        kb_put_i32(w, nparts);
+        if (!terr && strcmp(name, "__consumer_offsets") == 0)
+            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinator only */
+        kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
+        kb_put_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {
             int32_t idx = kb_rd_i32(r);
             const uint8_t *rec;
             int32_t rlen;
-            kb_rd_bytes(r, &rec, &rlen);
+            kb_rd_bytes_f(r, flex, &rec, &rlen);
+            kb_rd_tags_if(r, flex);
             if (r->err)
                 return -1;
             int64_t base = -1;
@@ -382,33 +456,56 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             kb_put_i64(w, err ? -1 : base);
             if (v >= 2)
                 kb_put_i64(w, -1); /* log_append_time_ms: CreateTime */
+            if (v >= 5) {
+                klog_partition_t *p;
+                klog_offsets_t o;
+                int64_t start = -1;
+                if (!err && klog_partition(b->log, name, idx, &p) == 0 &&
+                    klog_partition_offsets(p, &o) == 0)
+                    start = o.log_start;
+                kb_put_i64(w, start);
+            }
+            if (v >= 8) {
+                kb_put_array(w, flex, 0);          /* record_errors */
+                kb_put_nstring(w, flex, NULL, 0); /* error_message */
+            }
+            kb_put_tags(w, flex);
         }
+        kb_rd_tags_if(r, flex);
+        kb_put_tags(w, flex);
     }
+    kb_rd_tags_if(r, flex);
     if (v >= 1)
         kb_put_i32(w, 0); /* throttle_time_ms */
+    kb_put_tags(w, flex);
     return acks == 0 ? 1 : 0;
 }
 
-/* ------------------------------------------------------------ FindCoordinator */
-
-int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
-{
-    if (q->api_version != 0)
-        return -1;
-    const char *key;
-    int16_t len;
-    kb_rd_str(r, &key, &len);
-    if (r->err)
-        return -1;
-    kb_wbuf_t *w = &q->resp->buf;
-    kb_put_i16(w, KB_ERR_NONE);
-    kb_put_i32(w, KB_NODE_ID);
-    kb_put_str(w, b->cfg.host, strlen(b->cfg.host));
-    kb_put_i32(w, b->cfg.port);
-    return 0;
-}
-
 /* ------------------------------------------------------------ ListOffsets */
+
+/* ListOffsets -3 (KIP-734): the first record with the largest timestamp.
+ * No index keeps it, so this reads the partition: linear in its size. */
+static int16_t max_timestamp(klog_partition_t *p, const klog_offsets_t *o, int64_t *ts,
+                             int64_t *off)
+{
+    if (o->log_start >= o->high_watermark)
+        return KB_ERR_NONE; /* empty: offset -1, timestamp -1 */
+    klog_reader_t *rd;
+    if (klog_reader_open(p, o->log_start, &rd))
+        return KB_ERR_KAFKA_STORAGE_ERROR;
+    klog_record_t rec;
+    int rc;
+    while ((rc = klog_reader_next(rd, &rec)) == 1) {
+        if (rec.offset >= o->high_watermark)
+            break;
+        if (*off < 0 || rec.timestamp > *ts) {
+            *ts = rec.timestamp;
+            *off = rec.offset;
+        }
+    }
+    klog_reader_close(rd);
+    return rc < 0 ? KB_ERR_KAFKA_STORAGE_ERROR : KB_ERR_NONE;
+}
 
 /* Offset (and its record's timestamp) for one ListOffsets query. */
 static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, int64_t query,
@@ -428,10 +525,12 @@ static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, 
         *off = o.high_watermark;
         return KB_ERR_NONE;
     }
-    if (query == -2) {
-        *off = o.log_start;
+    if (query == -2 || query == -4) {
+        *off = o.log_start; /* -4: local log start, the same here */
         return KB_ERR_NONE;
     }
+    if (query == -3)
+        return max_timestamp(p, &o, ts, off);
     if (query < 0)
         return KB_ERR_INVALID_REQUEST;
     int64_t found;
@@ -462,34 +561,36 @@ static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, 
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     int16_t v = q->api_version;
-    if (v < 1 || v > 2)
-        return -1;
+    int flex = q->flex;
     (void)kb_rd_i32(r); /* replica_id */
     if (v >= 2)
         (void)kb_rd_i8(r); /* isolation_level: no transactions, LSO = HWM */
-    int32_t ntopics = kb_rd_count(r, 6);
+    int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
     if (r->err || ntopics < 0)
         return -1;
     kb_wbuf_t *w = &q->resp->buf;
     if (v >= 2)
         kb_put_i32(w, 0); /* throttle_time_ms */
-    kb_put_i32(w, ntopics);
+    kb_put_array(w, flex, ntopics);
     for (int32_t i = 0; i < ntopics; i++) {
         const char *s;
         int16_t slen;
         char name[256];
-        kb_rd_str(r, &s, &slen);
-        int32_t nparts = kb_rd_count(r, 12);
+        kb_rd_string(r, flex, &s, &slen);
+        int32_t nparts = kb_rd_array(r, flex, 12);
         if (r->err || nparts < 0)
             return -1;
         int16_t terr = (int16_t)topic_name(s, slen, name);
         if (terr)
             terr = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        kb_put_str(w, s ? s : "", slen > 0 ? (size_t)slen : 0);
-        kb_put_i32(w, nparts);
+        kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
+        kb_put_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {
             int32_t idx = kb_rd_i32(r);
+            if (v >= 4)
+                (void)kb_rd_i32(r); /* current_leader_epoch */
             int64_t query = kb_rd_i64(r);
+            kb_rd_tags_if(r, flex);
             if (r->err)
                 return -1;
             int64_t ts = -1, off = -1;
@@ -498,7 +599,14 @@ int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             kb_put_i16(w, err);
             kb_put_i64(w, ts);
             kb_put_i64(w, off);
+            if (v >= 4)
+                kb_put_i32(w, err ? -1 : KB_LEADER_EPOCH);
+            kb_put_tags(w, flex);
         }
+        kb_rd_tags_if(r, flex);
+        kb_put_tags(w, flex);
     }
-    return 0;
+    kb_rd_tags_if(r, flex);
+    kb_put_tags(w, flex);
+    return r->err ? -1 : 0;
 }

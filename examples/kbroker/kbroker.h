@@ -7,8 +7,10 @@
  *   net.c       listener, connections, framing, per-connection response
  *               queues (in request order), sending (memory + lease sendfile),
  *               long-poll timers and partition wake-ups, the event loop
- *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets, FindCoordinator
+ *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
+ *   group*.c    the group coordinator (group.h)
+ *   admin.c     topic administration
  *   main.c      options, signals, pid file, start and clean shutdown
  * Only the public API of klog.h is used: this is how a server embeds libklog.
  */
@@ -36,6 +38,9 @@ struct kb_config {
     size_t max_request;       /* largest accepted request frame (-m) */
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
+    int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
+    struct { int key; int64_t value; } defaults[16];
 };
 
 /* ------------------------------------------------------------ wire codec */
@@ -81,6 +86,20 @@ void kb_put_str(kb_wbuf_t *w, const char *s, size_t n);
 void kb_patch_i32(kb_wbuf_t *w, size_t at, int32_t v);
 void kb_wbuf_free(kb_wbuf_t *w);
 
+/* Flexible-version forms (KIP-482): with flex set, lengths and counts are
+ * unsigned varints plus one (0 = null) and structs end in tagged fields;
+ * with flex clear these are the classic forms above. */
+uint64_t kb_rd_uvarint(kb_rd_t *r);
+int kb_rd_string(kb_rd_t *r, int flex, const char **s, int16_t *n);
+int kb_rd_bytes_f(kb_rd_t *r, int flex, const uint8_t **b, int32_t *n);
+int32_t kb_rd_array(kb_rd_t *r, int flex, size_t min_elem);
+void kb_rd_tags_if(kb_rd_t *r, int flex);
+void kb_put_string(kb_wbuf_t *w, int flex, const char *s, size_t n);
+void kb_put_nstring(kb_wbuf_t *w, int flex, const char *s, size_t n);
+void kb_put_bytes_f(kb_wbuf_t *w, int flex, const void *b, size_t n);
+void kb_put_array(kb_wbuf_t *w, int flex, int32_t n);
+void kb_put_tags(kb_wbuf_t *w, int flex);
+
 /* ------------------------------------------------------------ responses */
 
 /* A response is a list of pieces sent in order: byte ranges of its buffer
@@ -91,6 +110,8 @@ struct kb_piece {
 };
 
 struct kb_fetch;
+struct kb_wait;
+struct kb_groups;
 
 struct kb_resp {
     struct kb_resp *next;
@@ -102,6 +123,7 @@ struct kb_resp {
     int ready;              /* 0 while a Fetch is parked */
     int kill;               /* could not be built: close the connection here */
     struct kb_fetch *fetch; /* the parked Fetch, if any */
+    struct kb_wait *wait;   /* the parked JoinGroup/SyncGroup slot, if any */
 };
 
 /* Close the buffer bytes since the last piece into a piece and append the
@@ -143,27 +165,59 @@ struct kb_broker {
     int *yielded;           /* fds of yielded connections, for the next turn */
     size_t nyielded, yielded_cap;
     uint64_t next_conn_id;
+    struct kb_groups *groups; /* group coordinator state (group*.c) */
     int stop;
 };
 
 /* Handler result: 0 response queued, 1 no response (acks=0), <0 close the
- * connection (malformed or unsupported request). */
+ * connection (malformed request). */
 struct kb_req {
     int16_t api_key, api_version;
     int32_t correlation_id;
     struct kb_conn *conn;
     struct kb_resp *resp;   /* buffer starts with size + correlation id */
     int slow;               /* the handler did slow work (created topics) */
+    int flex;               /* flexible version: compact forms, tagged fields */
+    const char *client_id;  /* from the request header (not NUL-terminated) */
+    int16_t client_id_len;  /* -1: null */
 };
+
+/* Is (key, version) served? *flex is set to whether that version of the API
+ * is flexible (also for versions not served, where it is known). */
+int kb_api_supported(int16_t key, int16_t version, int *flex);
 
 int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
-int kb_handle_find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 
+/* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
+ * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
+ * DeleteGroups, OffsetDelete. */
+int kb_handle_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Replay committed offsets from __consumer_offsets (at start). Returns 0
+ * or a klog error. */
+int kb_groups_load(struct kb_broker *b);
+/* Session and rebalance timeouts; next_timeout is -1 when none is pending. */
+void kb_groups_tick(struct kb_broker *b, int64_t now_ms);
+int kb_groups_next_timeout(struct kb_broker *b, int64_t now_ms);
+/* A parked group response is being freed (its connection closed). */
+void kb_group_wait_detach(struct kb_wait *w);
+/* Free every group (shutdown). */
+void kb_groups_free_all(struct kb_broker *b);
+
+/* Topic administration (admin.c): CreateTopics, DeleteTopics,
+ * CreatePartitions, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
+ * DeleteRecords, DescribeCluster. */
+int kb_handle_admin(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* The klog.h key of a Kafka topic config name (retention.ms, ...), or -1. */
+int kb_conf_key(const char *name, size_t len);
+
 /* Long-poll support (fetch.c). */
+/* A topic is about to be deleted: parked Fetches stop pointing into it
+ * (those partitions then answer UNKNOWN_TOPIC_OR_PARTITION). */
+void kb_fetch_forget_topic(struct kb_broker *b, const char *topic);
 void kb_fetch_free(struct kb_fetch *f);
 /* Re-evaluate parked Fetches (force: deadline passed or shutting down).
  * Returns the number that completed. */
@@ -199,7 +253,8 @@ enum {
     KB_ERR_UNSUPPORTED_VERSION = 35,
     KB_ERR_INVALID_REQUEST = 42,
     KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
-    KB_ERR_KAFKA_STORAGE_ERROR = 56
+    KB_ERR_KAFKA_STORAGE_ERROR = 56,
+    KB_ERR_UNKNOWN_TOPIC_ID = 100
 };
 
 /* API keys and the versions served (kafka-protocol.md section 0). */
@@ -208,8 +263,26 @@ enum {
     KB_API_FETCH = 1,
     KB_API_LIST_OFFSETS = 2,
     KB_API_METADATA = 3,
+    KB_API_OFFSET_COMMIT = 8,
+    KB_API_OFFSET_FETCH = 9,
     KB_API_FIND_COORDINATOR = 10,
-    KB_API_API_VERSIONS = 18
+    KB_API_JOIN_GROUP = 11,
+    KB_API_HEARTBEAT = 12,
+    KB_API_LEAVE_GROUP = 13,
+    KB_API_SYNC_GROUP = 14,
+    KB_API_DESCRIBE_GROUPS = 15,
+    KB_API_LIST_GROUPS = 16,
+    KB_API_API_VERSIONS = 18,
+    KB_API_DELETE_RECORDS = 21,
+    KB_API_CREATE_TOPICS = 19,
+    KB_API_DELETE_TOPICS = 20,
+    KB_API_DESCRIBE_CONFIGS = 32,
+    KB_API_ALTER_CONFIGS = 33,
+    KB_API_CREATE_PARTITIONS = 37,
+    KB_API_DELETE_GROUPS = 42,
+    KB_API_INCREMENTAL_ALTER_CONFIGS = 44,
+    KB_API_OFFSET_DELETE = 47,
+    KB_API_DESCRIBE_CLUSTER = 60
 };
 
 #endif /* KBROKER_H */

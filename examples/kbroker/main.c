@@ -15,10 +15,16 @@
 
 #include "kbroker.h"
 
+/* kbroker ships with libklog and carries its version. */
+#define KB_STR2(x) #x
+#define KB_STR(x) KB_STR2(x)
+#define KBROKER_VERSION \
+    KB_STR(KLOG_VERSION_MAJOR) "." KB_STR(KLOG_VERSION_MINOR) "." KB_STR(KLOG_VERSION_PATCH)
+
 static const char usage[] =
     "Usage: kbroker -d DIR [-l HOST:PORT] [OPTIONS]\n"
-    "A single-node Kafka broker (ApiVersions, Metadata, Produce, Fetch,\n"
-    "ListOffsets) storing topics in a libklog directory.\n"
+    "A single-node Kafka broker (produce, fetch, consumer groups, topic admin)\n"
+    "storing topics in a libklog directory. See kbroker(1).\n"
     "  -d DIR              log directory (created if absent)\n"
     "  -l HOST:PORT        listen and advertise (default 127.0.0.1:9092);\n"
     "                      port 0 picks a free port; the line\n"
@@ -40,11 +46,29 @@ static const char usage[] =
     "  -m BYTES            largest request accepted (default 104857600)\n"
     "  -p PIDFILE          write the process id there (removed at exit)\n"
     "  -v                  log connections and errors on stderr\n"
+    "      --topic-default NAME=VALUE\n"
+    "                      default topic configuration (repeatable): segment.bytes,\n"
+    "                      segment.ms, index.interval.bytes, segment.index.bytes,\n"
+    "                      retention.ms, retention.bytes, max.message.bytes,\n"
+    "                      flush.messages, flush.ms; applies to every topic\n"
+    "                      without its own value, auto-created ones included\n"
+    "      --version       print the version and exit\n"
+    "      --group-initial-delay MS\n"
+    "                      a consumer group forming from empty waits MS for\n"
+    "                      more members before its first generation (default 0)\n"
     "Produce with acks=all is answered after the partition is fsynced. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
     "before its next request, so other connections are answered meanwhile.\n";
 
-enum { OPT_NO_AUTO = 256, OPT_VISIBLE_FLUSHED, OPT_CREATE_PER_REQUEST, OPT_CREATE_MAX_TOPICS };
+enum {
+    OPT_NO_AUTO = 256,
+    OPT_VISIBLE_FLUSHED,
+    OPT_CREATE_PER_REQUEST,
+    OPT_CREATE_MAX_TOPICS,
+    OPT_GROUP_DELAY,
+    OPT_TOPIC_DEFAULT,
+    OPT_VERSION
+};
 
 static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -53,6 +77,21 @@ static int parse_num(const char *s, int64_t lo, int64_t hi, int64_t *out)
     if (!*s || *end || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* NAME=VALUE of --topic-default. Returns 0 or -1. */
+static int parse_default(const char *s, struct kb_config *cfg)
+{
+    const char *eq = strchr(s, '=');
+    int64_t v;
+    if (!eq || cfg->ndefaults == (int)(sizeof cfg->defaults / sizeof cfg->defaults[0]))
+        return -1;
+    int key = kb_conf_key(s, (size_t)(eq - s));
+    if (key < 0 || parse_num(eq + 1, -1, INT64_MAX, &v))
+        return -1;
+    cfg->defaults[cfg->ndefaults].key = key;
+    cfg->defaults[cfg->ndefaults++].value = v;
     return 0;
 }
 
@@ -108,6 +147,8 @@ static int open_log(struct kb_broker *b)
         rc = klog_config_set(cfg, KLOG_CONF_VISIBILITY, KLOG_VISIBLE_FLUSHED);
     if (!rc)
         rc = klog_config_set(cfg, KLOG_CONF_DEFAULT_PARTITIONS, b->cfg.partitions);
+    for (int i = 0; !rc && i < b->cfg.ndefaults; i++)
+        rc = klog_config_set(cfg, b->cfg.defaults[i].key, b->cfg.defaults[i].value);
     if (!rc) {
         klog_config_set_logger(cfg, log_to_stderr, NULL);
         rc = klog_open(b->cfg.dir, cfg, 0, &b->log);
@@ -137,6 +178,9 @@ int main(int argc, char **argv)
         {"auto-create-per-request", required_argument, NULL, OPT_CREATE_PER_REQUEST},
         {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
+        {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
+        {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
+        {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -175,6 +219,18 @@ int main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_VISIBLE_FLUSHED: cfg->visible_flushed = 1; break;
+        case OPT_TOPIC_DEFAULT:
+            if (parse_default(optarg, cfg))
+                goto bad_long;
+            break;
+        case OPT_VERSION:
+            printf("kbroker %s (libklog %s)\n", KBROKER_VERSION, klog_version_string());
+            return 0;
+        case OPT_GROUP_DELAY:
+            if (parse_num(optarg, 0, 300000, &v))
+                goto bad_long;
+            cfg->group_initial_delay_ms = (int32_t)v;
+            break;
         case 'm':
             if (parse_num(optarg, 64, INT32_MAX, &v))
                 goto bad;
@@ -203,7 +259,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "kbroker: %s: %s\n", cfg->dir, klog_strerror(rc));
         return 1;
     }
+    rc = kb_groups_load(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: reading committed offsets: %s\n", cfg->dir,
+                klog_strerror(rc));
+        kb_groups_free_all(b);
+        klog_close(b->log);
+        return 1;
+    }
     if (kb_net_listen(b)) {
+        kb_groups_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -220,6 +285,7 @@ int main(int argc, char **argv)
 
     int status = kb_net_run(b) ? 1 : 0;
     kb_net_close_all(b);
+    kb_groups_free_all(b); /* after the connections: their parked responses point in */
     rc = klog_close(b->log);
     if (rc) {
         fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));
@@ -234,7 +300,10 @@ bad:
     goto usage_error;
 bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
-            c == OPT_CREATE_PER_REQUEST ? "auto-create-per-request" : "auto-create-max-topics",
+            c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
+            : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+            : c == OPT_TOPIC_DEFAULT     ? "topic-default"
+                                         : "auto-create-max-topics",
             optarg);
 usage_error:
     fputs(usage, stderr);

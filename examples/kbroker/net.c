@@ -124,6 +124,8 @@ static void resp_free(struct kb_broker *b, struct kb_resp *r)
         kb_fetch_unpark(b, r->fetch);
         kb_fetch_free(r->fetch);
     }
+    if (r->wait)
+        kb_group_wait_detach(r->wait);
     kb_resp_clear(r);
     kb_wbuf_free(&r->buf);
     free(r->pieces);
@@ -245,11 +247,18 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
     kb_rd_str(&r, &client, &client_len);
     if (r.err)
         return -1;
+    q.client_id = client;
+    q.client_id_len = client_len;
+    int supported = kb_api_supported(q.api_key, q.api_version, &q.flex);
     if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3) {
         /* Request header v2 (flexible). Its tags and the body are not
          * needed: a version we do not know must still get its answer. */
         kb_rd_tags(&r);
         r.err = 0;
+    } else if (supported && q.flex) {
+        kb_rd_tags(&r); /* request header v2 */
+        if (r.err)
+            return -1;
     }
     q.conn = c;
     q.resp = calloc(1, sizeof *q.resp);
@@ -257,15 +266,37 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         return -1;
     q.resp->ready = 1;
     kb_resp_begin(q.resp, q.correlation_id);
+    /* Response header v1 (its empty tag buffer) for flexible responses,
+     * except ApiVersions, whose response header is always v0. */
+    if (supported && q.flex && q.api_key != KB_API_API_VERSIONS)
+        kb_put_tags(&q.resp->buf, 1);
     int rc;
-    switch (q.api_key) {
-    case KB_API_API_VERSIONS: rc = kb_handle_api_versions(b, &q, &r); break;
-    case KB_API_METADATA: rc = kb_handle_metadata(b, &q, &r); break;
-    case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
-    case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
-    case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
-    case KB_API_FIND_COORDINATOR: rc = kb_handle_find_coordinator(b, &q, &r); break;
-    default: rc = -1; break;
+    if (!supported && q.api_key != KB_API_API_VERSIONS) {
+        /* Not served: answer UNSUPPORTED_VERSION rather than close, so the
+         * connection stays usable. Clients negotiate from ApiVersions and
+         * do not send these; a raw client reads the code after the
+         * correlation id. */
+        kb_log(b, "connection %llu: unsupported request (key %d v%d)", (unsigned long long)c->id,
+               q.api_key, q.api_version);
+        kb_put_i16(&q.resp->buf, KB_ERR_UNSUPPORTED_VERSION);
+        rc = 0;
+    } else {
+        switch (q.api_key) {
+        case KB_API_API_VERSIONS: rc = kb_handle_api_versions(b, &q, &r); break;
+        case KB_API_METADATA: rc = kb_handle_metadata(b, &q, &r); break;
+        case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
+        case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
+        case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+        case KB_API_CREATE_TOPICS:
+        case KB_API_DELETE_TOPICS:
+        case KB_API_CREATE_PARTITIONS:
+        case KB_API_DESCRIBE_CONFIGS:
+        case KB_API_ALTER_CONFIGS:
+        case KB_API_INCREMENTAL_ALTER_CONFIGS:
+        case KB_API_DELETE_RECORDS:
+        case KB_API_DESCRIBE_CLUSTER: rc = kb_handle_admin(b, &q, &r); break;
+        default: rc = kb_handle_group(b, &q, &r); break;
+        }
     }
     if (q.slow)
         conn_yield(b, c);
@@ -538,7 +569,11 @@ int kb_net_run(struct kb_broker *b)
     }
     struct epoll_event evs[256];
     while (!b->stop) {
-        int timeout = b->nyielded ? 0 : kb_fetch_next_timeout(b, kb_now_ms());
+        int64_t now = kb_now_ms();
+        int timeout = b->nyielded ? 0 : kb_fetch_next_timeout(b, now);
+        int gt = kb_groups_next_timeout(b, now);
+        if (gt >= 0 && (timeout < 0 || gt < timeout))
+            timeout = gt;
         int n = epoll_wait(b->ep, evs, 256, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -566,6 +601,8 @@ int kb_net_run(struct kb_broker *b)
         }
         if (b->parked)
             kb_fetch_recheck(b, kb_now_ms());
+        if (b->groups)
+            kb_groups_tick(b, kb_now_ms());
         if (b->nyielded)
             serve_yielded(b);
     }

@@ -311,3 +311,145 @@ int kb_resp_finish(struct kb_resp *r)
     kb_patch_i32(&r->buf, 0, (int32_t)(total - 4));
     return kb_resp_add_lease(r, NULL);
 }
+
+/* ------------------------------------------------------------ flexible forms
+ *
+ * Flexible versions (KIP-482) use unsigned varints for lengths, offset by
+ * one so that 0 means null. The helpers below take a `flex` flag and read
+ * or write either form, so one handler body serves every version. */
+
+uint64_t kb_rd_uvarint(kb_rd_t *r)
+{
+    return rd_uvarint(r);
+}
+
+int kb_rd_string(kb_rd_t *r, int flex, const char **s, int16_t *n)
+{
+    if (!flex)
+        return kb_rd_str(r, s, n);
+    *s = NULL;
+    *n = -1;
+    uint64_t len = rd_uvarint(r);
+    if (r->err)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (len - 1 > INT16_MAX) {
+        r->err = 1;
+        return -1;
+    }
+    const uint8_t *q = take(r, (size_t)(len - 1));
+    if (!q)
+        return -1;
+    *s = (const char *)q;
+    *n = (int16_t)(len - 1);
+    return 0;
+}
+
+int kb_rd_bytes_f(kb_rd_t *r, int flex, const uint8_t **b, int32_t *n)
+{
+    if (!flex)
+        return kb_rd_bytes(r, b, n);
+    *b = NULL;
+    *n = -1;
+    uint64_t len = rd_uvarint(r);
+    if (r->err)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (len - 1 > INT32_MAX) {
+        r->err = 1;
+        return -1;
+    }
+    const uint8_t *q = take(r, (size_t)(len - 1));
+    if (!q)
+        return -1;
+    *b = q;
+    *n = (int32_t)(len - 1);
+    return 0;
+}
+
+int32_t kb_rd_array(kb_rd_t *r, int flex, size_t min_elem)
+{
+    if (!flex)
+        return kb_rd_count(r, min_elem);
+    uint64_t n = rd_uvarint(r);
+    if (r->err)
+        return 0;
+    if (n == 0)
+        return -1;
+    n--;
+    if (n > INT32_MAX || (min_elem && n > (r->len - r->pos) / min_elem)) {
+        r->err = 1;
+        return 0;
+    }
+    return (int32_t)n;
+}
+
+void kb_rd_tags_if(kb_rd_t *r, int flex)
+{
+    if (flex)
+        kb_rd_tags(r);
+}
+
+void kb_put_string(kb_wbuf_t *w, int flex, const char *s, size_t n)
+{
+    if (!flex) {
+        kb_put_str(w, s, n);
+        return;
+    }
+    if (n > INT16_MAX) {
+        w->oom = 1;
+        return;
+    }
+    kb_put_uvarint(w, (uint64_t)n + 1);
+    uint8_t *q = grow(w, n);
+    if (q && n)
+        memcpy(q, s, n);
+}
+
+void kb_put_nstring(kb_wbuf_t *w, int flex, const char *s, size_t n)
+{
+    if (s)
+        kb_put_string(w, flex, s, n);
+    else if (flex)
+        kb_put_uvarint(w, 0);
+    else
+        kb_put_i16(w, -1);
+}
+
+void kb_put_bytes_f(kb_wbuf_t *w, int flex, const void *b, size_t n)
+{
+    if (!b) {
+        if (flex)
+            kb_put_uvarint(w, 0);
+        else
+            kb_put_i32(w, -1);
+        return;
+    }
+    if (n > INT32_MAX) {
+        w->oom = 1;
+        return;
+    }
+    if (flex)
+        kb_put_uvarint(w, (uint64_t)n + 1);
+    else
+        kb_put_i32(w, (int32_t)n);
+    uint8_t *q = grow(w, n);
+    if (q && n)
+        memcpy(q, b, n);
+}
+
+void kb_put_array(kb_wbuf_t *w, int flex, int32_t n)
+{
+    if (!flex)
+        kb_put_i32(w, n);
+    else
+        kb_put_uvarint(w, n < 0 ? 0 : (uint64_t)n + 1);
+}
+
+void kb_put_tags(kb_wbuf_t *w, int flex)
+{
+    if (flex)
+        kb_put_i8(w, 0);
+}

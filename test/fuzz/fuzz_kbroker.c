@@ -2,7 +2,7 @@
  * fuzz_kbroker.c — libFuzzer target for kbroker's request path (the example
  * broker in examples/kbroker): framing, the request header and every API's
  * request decoder and handler (ApiVersions, Metadata, Produce, Fetch,
- * ListOffsets, FindCoordinator), without sockets.
+ * ListOffsets, and the group coordinator's), without sockets.
  *
  * The broker's sources are compiled into this file (the replay rule builds
  * one target file against libklog.a), so the static framing and header
@@ -39,6 +39,11 @@
 #undef be32
 #include "../../examples/kbroker/fetch.c"
 #include "../../examples/kbroker/net.c"
+#include "../../examples/kbroker/group.c"
+#include "../../examples/kbroker/group_member.c"
+#include "../../examples/kbroker/group_offsets.c"
+#include "../../examples/kbroker/group_api.c"
+#include "../../examples/kbroker/admin.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,6 +52,7 @@ static char fzk_root[256];
 static const char *const fzk_topics[] = {"t", "u"};
 #define FZK_NTOPICS 2
 static int64_t fzk_end[FZK_NTOPICS][2]; /* log end of each base partition */
+static int64_t fzk_conf[FZK_NTOPICS][KLOG_CONF_COMPRESSION + 1]; /* their topic configs */
 
 static void fzk_quiet(void *ctx, int level, const char *msg)
 {
@@ -116,6 +122,12 @@ static void fzk_fill(void)
                 abort();
             fzk_end[t][p] = of.log_end;
         }
+        klog_topic_t *tp;
+        if (klog_topic_get(log, fzk_topics[t], &tp))
+            abort();
+        for (int k = KLOG_CONF_SEGMENT_BYTES; k <= KLOG_CONF_COMPRESSION; k++)
+            if (klog_topic_config(tp, k, &fzk_conf[t][k]))
+                abort();
     }
 }
 
@@ -185,6 +197,9 @@ static void fzk_restore(struct kb_broker *b)
 {
     if (b->parked)
         abort(); /* every parked Fetch belongs to a response freed above */
+    /* Groups and committed offsets go too (before __consumer_offsets is
+     * deleted below); parked group responses were freed with c's queue. */
+    kb_groups_free_all(b);
     char **names = NULL;
     int n = klog_topic_list(b->log, &names);
     if (n < 0)
@@ -194,6 +209,38 @@ static void fzk_restore(struct kb_broker *b)
             klog_topic_delete(b->log, names[i]))
             abort();
     free(names);
+    /* Admin requests may have deleted, grown, trimmed (DeleteRecords) or
+     * reconfigured a base topic: then both are made again. */
+    int rebuild = 0;
+    for (int t = 0; t < FZK_NTOPICS && !rebuild; t++) {
+        klog_topic_t *tp;
+        if (klog_topic_get(b->log, fzk_topics[t], &tp) ||
+            klog_topic_partition_count(tp) != (t == 0 ? 2 : 1)) {
+            rebuild = 1;
+            break;
+        }
+        for (int k = KLOG_CONF_SEGMENT_BYTES; k <= KLOG_CONF_COMPRESSION && !rebuild; k++) {
+            int64_t val;
+            if (klog_topic_config(tp, k, &val) || val != fzk_conf[t][k])
+                rebuild = 1;
+        }
+        for (int32_t p = 0; p < (t == 0 ? 2 : 1) && !rebuild; p++) {
+            klog_partition_t *part;
+            klog_offsets_t of;
+            if (klog_partition(b->log, fzk_topics[t], p, &part) ||
+                klog_partition_offsets(part, &of) || of.log_start != 0)
+                rebuild = 1;
+        }
+    }
+    if (rebuild) {
+        for (int t = 0; t < FZK_NTOPICS; t++) {
+            int rc = klog_topic_delete(b->log, fzk_topics[t]);
+            if (rc && rc != KLOG_ENOTOPIC)
+                abort();
+        }
+        fzk_fill();
+        return;
+    }
     for (int t = 0; t < FZK_NTOPICS; t++)
         for (int32_t p = 0; p < (t == 0 ? 2 : 1); p++) {
             klog_partition_t *part;

@@ -51,7 +51,7 @@ ok() {
 
 start_broker() {
     : > "$TMP/broker.out"
-    "$KB" -d "$LOGDIR" -l 127.0.0.1:0 "$@" > "$TMP/broker.out" 2>> "$TMP/broker.err" &
+    "$KB" -d "$LOGDIR" -l 127.0.0.1:0 ${KB_VERBOSE:+-v} "$@" > "$TMP/broker.out" 2>> "$TMP/broker.err" &
     BPID=$!
     i=0
     while [ $i -lt 200 ]; do

@@ -5,7 +5,10 @@ Usage: kbroker_hostile.py HOST PORT BROKER_PID [IDLE_CONNS]
 Checks, each on its own connection while a "witness" connection stays open
 and must keep working:
   * oversized, negative and too-small size prefixes, garbage, truncated
-    fields, absurd array counts, unknown API keys: the connection is closed;
+    fields, absurd array counts: the connection is closed;
+  * an unknown API key or an unserved version is answered with
+    UNSUPPORTED_VERSION (35) after its correlation id and the connection
+    stays usable;
   * a slow client that declares a huge request and trickles bytes does not
     make the broker allocate the declared size;
   * pipelined requests are answered in order; a long-polling Fetch delays
@@ -184,8 +187,6 @@ def main():
         ("negative size prefix", struct.pack(">i", -5)),
         ("size prefix below a header", struct.pack(">i", 3) + b"abc"),
         ("garbage bytes", struct.pack(">i", 24) + bytes(range(200, 224))),
-        ("unknown api key", request(0x4141, 0, 7, b"")),
-        ("unsupported Fetch version", request(1, 11, 7, b"\x00" * 40)),
         ("client id longer than the frame", struct.pack(">ihhih", 10, 3, 1, 7, 500)),
         ("truncated Metadata body", request(3, 1, 7, struct.pack(">i", 2) + kstr(b"abc"))),
         ("absurd array count", request(3, 1, 7, struct.pack(">i", 100000000))),
@@ -198,6 +199,17 @@ def main():
         s.sendall(data)
         expect_closed(s, what)
         api_versions(witness, 2)
+
+    # unknown key and unserved version: error 35, the connection lives on
+    s = connect()
+    for corr, (api, ver) in enumerate([(0x4141, 0), (1, 13), (29, 0), (3, 99)], 50):
+        s.sendall(request(api, ver, corr, b"\x00" * 40))
+        c, body = read_response(s)
+        if c != corr or body != struct.pack(">h", 35):
+            fail("key %d v%d: want UNSUPPORTED_VERSION, got corr %d %r" % (api, ver, c, body[:8]))
+    api_versions(s, 60)
+    s.close()
+    ok("unknown key and unserved versions answered with UNSUPPORTED_VERSION")
 
     # a request cut short by the client: the broker just sees EOF
     s = connect()

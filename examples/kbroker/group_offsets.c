@@ -1,0 +1,557 @@
+/*
+ * group_offsets.c — committed offsets: OffsetCommit, OffsetFetch,
+ * OffsetDelete, and their storage.
+ *
+ * Storage is Kafka's own: the topic __consumer_offsets (one partition,
+ * retention.ms and retention.bytes -1, set on whatever topic of that name
+ * exists, so that retention never drops a commit), written with
+ * klog_append and fsynced with klog_flush before OffsetCommit is answered,
+ * so a commit that was acknowledged survives kill -9 of the broker and a
+ * power cut. Records use Kafka's schemas, so Kafka's tools can read them:
+ *   key   v1: version i16 = 1 | group STR | topic STR | partition i32
+ *   value v3: version i16 = 3 | offset i64 | leader_epoch i32 | metadata STR
+ *             | commit_timestamp i64
+ *   a null value (tombstone) deletes the key (OffsetDelete, DeleteGroups).
+ * At start the whole topic is replayed into memory (last record per key
+ * wins; values v0-v3 are read, group metadata records, key v2, skipped).
+ * libklog has no compaction yet, so the topic grows with every commit and
+ * the replay is linear in it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "group.h"
+
+struct kb_offset *kb_offset_find(struct kb_group *g, const char *topic, size_t tlen,
+                                     int32_t partition)
+{
+    for (size_t i = 0; i < g->noffs; i++) {
+        struct kb_offset *o = &g->offs[i];
+        if (o->partition == partition && strlen(o->topic) == tlen &&
+            memcmp(o->topic, topic, tlen) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+void kb_offset_drop(struct kb_group *g, struct kb_offset *o)
+{
+    free(o->topic);
+    free(o->metadata);
+    *o = g->offs[--g->noffs];
+}
+
+/* Set (or, with offset < 0, remove) one committed offset in memory. */
+static int offset_set(struct kb_group *g, const char *topic, size_t tlen, int32_t partition,
+                      int64_t offset, int32_t epoch, const char *meta, size_t mlen)
+{
+    struct kb_offset *o = kb_offset_find(g, topic, tlen, partition);
+    if (offset < 0) {
+        if (o)
+            kb_offset_drop(g, o);
+        return 0;
+    }
+    char *m = kb_strndup(meta ? meta : "", meta ? mlen : 0);
+    if (!m)
+        return -1;
+    if (!o) {
+        if (g->noffs >= KB_MAX_GROUP_OFFSETS)
+            goto fail;
+        if (g->noffs == g->offs_cap) {
+            size_t cap = g->offs_cap ? g->offs_cap * 2 : 16;
+            struct kb_offset *t = realloc(g->offs, cap * sizeof *t);
+            if (!t)
+                goto fail;
+            g->offs = t;
+            g->offs_cap = cap;
+        }
+        o = &g->offs[g->noffs];
+        o->topic = kb_strndup(topic, tlen);
+        if (!o->topic)
+            goto fail;
+        o->partition = partition;
+        o->metadata = NULL;
+        g->noffs++;
+    }
+    free(o->metadata);
+    o->metadata = m;
+    o->offset = offset;
+    o->leader_epoch = epoch;
+    return 0;
+fail:
+    free(m);
+    return -1;
+}
+
+/* ------------------------------------------------------------ storage */
+
+static size_t put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+                      size_t tlen, int32_t partition)
+{
+    size_t at = w->len;
+    kb_put_i16(w, 1);
+    kb_put_str(w, group, glen);
+    kb_put_str(w, topic, tlen);
+    kb_put_i32(w, partition);
+    return at;
+}
+
+static void replay_one(struct kb_broker *b, const klog_record_t *rec)
+{
+    kb_rd_t k;
+    kb_rd_init(&k, rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0);
+    int16_t kv = kb_rd_i16(&k);
+    if (k.err || (kv != 0 && kv != 1))
+        return; /* group metadata (v2) or not ours */
+    const char *group, *topic;
+    int16_t glen, tlen;
+    kb_rd_str(&k, &group, &glen);
+    kb_rd_str(&k, &topic, &tlen);
+    int32_t partition = kb_rd_i32(&k);
+    if (k.err || glen <= 0 || tlen <= 0)
+        return;
+    struct kb_group *g = kb_group_find(b, group, (size_t)glen, rec->value_len >= 0);
+    if (!g)
+        return;
+    if (rec->value_len < 0) {
+        offset_set(g, topic, (size_t)tlen, partition, -1, -1, NULL, 0);
+        return;
+    }
+    kb_rd_t v;
+    kb_rd_init(&v, rec->value, (size_t)rec->value_len);
+    int16_t vv = kb_rd_i16(&v);
+    int64_t offset = kb_rd_i64(&v);
+    int32_t epoch = vv >= 3 ? kb_rd_i32(&v) : -1;
+    const char *meta;
+    int16_t mlen;
+    kb_rd_str(&v, &meta, &mlen);
+    if (v.err || vv < 0 || vv > 3 || offset < 0)
+        return;
+    offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, mlen > 0 ? (size_t)mlen : 0);
+}
+
+/* Retention must never drop a commit: whoever created the topic (a client
+ * may have, through auto-creation), its retention is made unlimited. */
+static int keep_forever(struct kb_broker *b)
+{
+    klog_topic_t *t;
+    int64_t ms = 0, bytes = 0;
+    int rc = klog_topic_get(b->log, KB_OFFSETS_TOPIC, &t);
+    if (rc)
+        return rc;
+    klog_topic_config(t, KLOG_CONF_RETENTION_MS, &ms);
+    klog_topic_config(t, KLOG_CONF_RETENTION_BYTES, &bytes);
+    if (ms == -1 && bytes == -1)
+        return 0;
+    klog_config_t *cfg;
+    rc = klog_config_new(&cfg);
+    if (rc)
+        return rc;
+    rc = klog_config_set(cfg, KLOG_CONF_RETENTION_MS, -1);
+    if (!rc)
+        rc = klog_config_set(cfg, KLOG_CONF_RETENTION_BYTES, -1);
+    if (!rc)
+        rc = klog_topic_alter_config(b->log, KB_OFFSETS_TOPIC, cfg, NULL, 0);
+    klog_config_free(cfg);
+    return rc;
+}
+
+int kb_offsets_open(struct kb_broker *b, int create)
+{
+    struct kb_groups *gs = kb_groups(b);
+    if (!gs)
+        return -ENOMEM;
+    if (gs->offsets)
+        return 0;
+    klog_partition_t *p;
+    int rc = klog_partition(b->log, KB_OFFSETS_TOPIC, 0, &p);
+    if (rc == KLOG_ENOTOPIC && create) {
+        rc = klog_topic_create(b->log, KB_OFFSETS_TOPIC, 1, NULL);
+        if (rc && rc != KLOG_ETOPICEXISTS)
+            return rc;
+        rc = klog_partition(b->log, KB_OFFSETS_TOPIC, 0, &p);
+        if (rc)
+            return rc;
+    } else if (rc) {
+        return rc == KLOG_ENOTOPIC ? 0 : rc;
+    }
+    rc = keep_forever(b);
+    if (rc)
+        return rc;
+    klog_offsets_t o;
+    rc = klog_partition_offsets(p, &o);
+    if (rc)
+        return rc;
+    klog_reader_t *rd;
+    rc = klog_reader_open(p, o.log_start, &rd);
+    if (rc)
+        return rc;
+    klog_record_t rec;
+    int64_t n = 0;
+    while ((rc = klog_reader_next(rd, &rec)) == 1) {
+        if (rec.offset >= o.high_watermark)
+            break;
+        replay_one(b, &rec);
+        n++;
+    }
+    klog_reader_close(rd);
+    if (rc < 0)
+        return rc;
+    if (n)
+        kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
+    gs->offsets = p;
+    return 0;
+}
+
+int kb_groups_load(struct kb_broker *b)
+{
+    return kb_offsets_open(b, 0);
+}
+
+/* Append the records and fsync them. */
+static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = kb_offsets_open(b, 1);
+    if (rc)
+        return rc;
+    rc = klog_append(b->groups->offsets, recs, n, NULL);
+    if (!rc)
+        rc = klog_flush(b->groups->offsets);
+    if (rc)
+        kb_log(b, "%s: %s", KB_OFFSETS_TOPIC, klog_strerror(rc));
+    return rc;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Tombstones for `n` offsets of g (taken from offs, or all of g's). */
+int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_offset **offs,
+                            size_t n)
+{
+    kb_wbuf_t keys = {0};
+    size_t *at = calloc(n + 1, sizeof *at);
+    klog_record_t *recs = calloc(n + 1, sizeof *recs);
+    int rc = -ENOMEM;
+    if (!at || !recs)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        at[i] = put_key(&keys, g->id, strlen(g->id), offs[i]->topic, strlen(offs[i]->topic),
+                        offs[i]->partition);
+    if (keys.oom)
+        goto out;
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        size_t end = i + 1 < n ? at[i + 1] : keys.len;
+        recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
+                                  .key_len = (int32_t)(end - at[i]), .value_len = KLOG_NULL_LEN};
+    }
+    rc = store(b, recs, n);
+out:
+    free(at);
+    free(recs);
+    kb_wbuf_free(&keys);
+    return rc;
+}
+
+int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g)
+{
+    struct kb_offset **list = calloc(g->noffs + 1, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    for (size_t i = 0; i < g->noffs; i++)
+        list[i] = &g->offs[i];
+    int rc = kb_offsets_tombstones(b, g, list, g->noffs);
+    free(list);
+    return rc;
+}
+
+/* ------------------------------------------------------------ OffsetCommit */
+
+struct commit_part {
+    const char *topic;
+    int16_t tlen;
+    int32_t partition, epoch;
+    int64_t offset;
+    const char *meta;
+    int16_t mlen;
+    int16_t err;
+    size_t key_at, val_at;
+};
+
+static int16_t commit_check(struct kb_broker *b, struct kb_group **gp, const char *gid,
+                            int16_t glen, int32_t gen, const char *mid, int16_t mlen)
+{
+    if (glen <= 0)
+        return KB_ERR_INVALID_GROUP_ID;
+    struct kb_group *g = kb_group_find(b, gid, (size_t)glen, 1);
+    if (!g)
+        return KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    *gp = g;
+    if (gen < 0 && g->state == KB_G_EMPTY)
+        return KB_ERR_NONE; /* a consumer that only stores offsets here */
+    struct kb_member *m = NULL;
+    for (size_t i = 0; mlen > 0 && i < g->nmembers; i++)
+        if (strlen(g->members[i]->id) == (size_t)mlen && !memcmp(g->members[i]->id, mid, (size_t)mlen))
+            m = g->members[i];
+    if (!m || m->pending)
+        return KB_ERR_UNKNOWN_MEMBER_ID;
+    m->seen_ms = kb_now_ms();
+    if (gen != g->generation)
+        return KB_ERR_ILLEGAL_GENERATION;
+    if (g->state == KB_G_COMPLETING)
+        return KB_ERR_REBALANCE_IN_PROGRESS;
+    return KB_ERR_NONE;
+}
+
+static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    const int16_t v = q->api_version;
+    const int flex = q->flex;
+    const char *gid, *mid = NULL, *inst;
+    int16_t glen, mlen = 0, ilen;
+    int32_t gen = -1;
+    kb_rd_string(r, flex, &gid, &glen);
+    if (v >= 1) {
+        gen = kb_rd_i32(r);
+        kb_rd_string(r, flex, &mid, &mlen);
+    }
+    if (v >= 7)
+        kb_rd_string(r, flex, &inst, &ilen);
+    if (v >= 2 && v <= 4)
+        (void)kb_rd_i64(r); /* retention_time_ms: offsets are kept until deleted */
+    int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
+    if (r->err || ntopics < 0)
+        return -1;
+    /* Parse into parts[] (bounded by the request's own size). */
+    size_t cap = (r->len - r->pos) / 12 + 1, np = 0;
+    struct commit_part *parts = calloc(cap, sizeof *parts);
+    int32_t *tcount = calloc((size_t)ntopics + 1, sizeof *tcount);
+    if (!parts || !tcount) {
+        free(parts);
+        free(tcount);
+        return -1;
+    }
+    for (int32_t i = 0; i < ntopics && !r->err; i++) {
+        const char *t;
+        int16_t tl;
+        kb_rd_string(r, flex, &t, &tl);
+        int32_t n = kb_rd_array(r, flex, 12);
+        for (int32_t j = 0; j < n && !r->err && np < cap; j++, np++) {
+            struct commit_part *cp = &parts[np];
+            cp->topic = t;
+            cp->tlen = tl;
+            cp->partition = kb_rd_i32(r);
+            cp->offset = kb_rd_i64(r);
+            cp->epoch = v >= 6 ? kb_rd_i32(r) : -1;
+            if (v == 1)
+                (void)kb_rd_i64(r); /* commit_timestamp */
+            kb_rd_string(r, flex, &cp->meta, &cp->mlen);
+            kb_rd_tags_if(r, flex);
+        }
+        tcount[i] = n < 0 ? 0 : n;
+        kb_rd_tags_if(r, flex);
+    }
+    kb_rd_tags_if(r, flex);
+    int rc = -1;
+    if (r->err)
+        goto out;
+    struct kb_group *g = NULL;
+    int16_t gerr = commit_check(b, &g, gid, glen, gen, mid, mlen);
+    if (gerr)
+        kb_log(b, "OffsetCommit v%d (generation %d, %zu partitions): error %d", v, gen, np, gerr);
+    kb_wbuf_t data = {0};
+    klog_record_t *recs = calloc(np + 1, sizeof *recs);
+    size_t nrec = 0;
+    if (!recs)
+        goto out;
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < np; i++) {
+        struct commit_part *cp = &parts[i];
+        cp->err = gerr;
+        if (!cp->err && (cp->tlen <= 0 || !cp->topic))
+            cp->err = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        if (!cp->err && cp->mlen > KB_MAX_OFFSET_METADATA)
+            cp->err = KB_ERR_OFFSET_METADATA_TOO_LARGE;
+        if (!cp->err && cp->offset < 0)
+            cp->err = KB_ERR_INVALID_REQUEST;
+        if (cp->err)
+            continue;
+        cp->key_at = put_key(&data, g->id, strlen(g->id), cp->topic, (size_t)cp->tlen,
+                             cp->partition);
+        cp->val_at = data.len;
+        kb_put_i16(&data, 3);
+        kb_put_i64(&data, cp->offset);
+        kb_put_i32(&data, cp->epoch);
+        kb_put_str(&data, cp->meta ? cp->meta : "", cp->mlen > 0 ? (size_t)cp->mlen : 0);
+        kb_put_i64(&data, now);
+        nrec++;
+    }
+    int16_t serr = data.oom ? KB_ERR_COORDINATOR_NOT_AVAILABLE : KB_ERR_NONE;
+    if (!serr) {
+        size_t k = 0;
+        for (size_t i = 0; i < np; i++) {
+            struct commit_part *cp = &parts[i];
+            if (cp->err)
+                continue;
+            size_t end = data.len;
+            for (size_t j = i + 1; j < np; j++)
+                if (!parts[j].err) {
+                    end = parts[j].key_at;
+                    break;
+                }
+            recs[k++] = (klog_record_t){.timestamp = now, .key = data.p + cp->key_at,
+                                        .key_len = (int32_t)(cp->val_at - cp->key_at),
+                                        .value = data.p + cp->val_at,
+                                        .value_len = (int32_t)(end - cp->val_at)};
+        }
+        if (store(b, recs, nrec))
+            serr = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    for (size_t i = 0; i < np; i++) {
+        struct commit_part *cp = &parts[i];
+        if (!cp->err && serr)
+            cp->err = serr;
+        if (!cp->err && offset_set(g, cp->topic, (size_t)cp->tlen, cp->partition, cp->offset,
+                                   cp->epoch, cp->meta, cp->mlen > 0 ? (size_t)cp->mlen : 0))
+            cp->err = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    free(recs);
+    kb_wbuf_free(&data);
+    kb_wbuf_t *w = &q->resp->buf;
+    if (v >= 3)
+        kb_put_i32(w, 0);
+    kb_put_array(w, flex, ntopics);
+    for (int32_t i = 0, pi = 0; i < ntopics; i++) {
+        const char *t = tcount[i] ? parts[pi].topic : "";
+        int16_t tl = tcount[i] ? parts[pi].tlen : 0;
+        kb_put_string(w, flex, t ? t : "", tl > 0 ? (size_t)tl : 0);
+        kb_put_array(w, flex, tcount[i]);
+        for (int32_t j = 0; j < tcount[i]; j++, pi++) {
+            kb_put_i32(w, parts[pi].partition);
+            kb_put_i16(w, parts[pi].err);
+            kb_put_tags(w, flex);
+        }
+        kb_put_tags(w, flex);
+    }
+    kb_put_tags(w, flex);
+    rc = 0;
+out:
+    free(parts);
+    free(tcount);
+    return rc;
+}
+
+/* ------------------------------------------------------------ OffsetFetch */
+
+static void put_fetched(kb_wbuf_t *w, int16_t v, int flex, int32_t partition,
+                        const struct kb_offset *o)
+{
+    kb_put_i32(w, partition);
+    kb_put_i64(w, o ? o->offset : -1);
+    if (v >= 5)
+        kb_put_i32(w, o ? o->leader_epoch : -1);
+    kb_put_nstring(w, flex, o ? o->metadata : "", o ? strlen(o->metadata) : 0);
+    kb_put_i16(w, KB_ERR_NONE);
+    kb_put_tags(w, flex);
+}
+
+static int by_topic(const void *a, const void *b)
+{
+    const struct kb_offset *x = *(struct kb_offset *const *)a, *y = *(struct kb_offset *const *)b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static int offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    const int16_t v = q->api_version;
+    const int flex = q->flex;
+    const char *gid;
+    int16_t glen;
+    kb_rd_string(r, flex, &gid, &glen);
+    int32_t ntopics = kb_rd_array(r, flex, flex ? 2 : 6);
+    kb_rd_t topics_at = *r;
+    for (int32_t i = 0; i < ntopics && !r->err; i++) {
+        const char *t;
+        int16_t tl;
+        kb_rd_string(r, flex, &t, &tl);
+        int32_t n = kb_rd_array(r, flex, 4);
+        for (int32_t j = 0; j < n && !r->err; j++)
+            (void)kb_rd_i32(r);
+        kb_rd_tags_if(r, flex);
+    }
+    if (v >= 7)
+        (void)kb_rd_i8(r); /* require_stable: no transactions, always stable */
+    kb_rd_tags_if(r, flex);
+    if (r->err || (ntopics < 0 && v < 2))
+        return -1;
+    struct kb_group *g = glen > 0 ? kb_group_find(b, gid, (size_t)glen, 0) : NULL;
+    kb_wbuf_t *w = &q->resp->buf;
+    if (v >= 3)
+        kb_put_i32(w, 0);
+    if (ntopics >= 0) {
+        kb_put_array(w, flex, ntopics);
+        for (int32_t i = 0; i < ntopics; i++) {
+            const char *t;
+            int16_t tl;
+            kb_rd_string(&topics_at, flex, &t, &tl);
+            int32_t n = kb_rd_array(&topics_at, flex, 4);
+            kb_put_string(w, flex, t ? t : "", tl > 0 ? (size_t)tl : 0);
+            kb_put_array(w, flex, n);
+            for (int32_t j = 0; j < n; j++) {
+                int32_t p = kb_rd_i32(&topics_at);
+                const struct kb_offset *o = g && tl > 0 ? kb_offset_find(g, t, (size_t)tl, p) : NULL;
+                put_fetched(w, v, flex, p, o);
+            }
+            kb_rd_tags_if(&topics_at, flex);
+            kb_put_tags(w, flex);
+        }
+    } else {
+        /* every committed offset of the group, grouped by topic */
+        size_t n = g ? g->noffs : 0;
+        struct kb_offset **list = calloc(n + 1, sizeof *list);
+        if (!list)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            list[i] = &g->offs[i];
+        qsort(list, n, sizeof *list, by_topic);
+        int32_t nt = 0;
+        for (size_t i = 0; i < n; i++)
+            nt += i == 0 || strcmp(list[i]->topic, list[i - 1]->topic) != 0;
+        kb_put_array(w, flex, nt);
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j < n && strcmp(list[j]->topic, list[i]->topic) == 0)
+                j++;
+            kb_put_string(w, flex, list[i]->topic, strlen(list[i]->topic));
+            kb_put_array(w, flex, (int32_t)(j - i));
+            for (size_t k = i; k < j; k++)
+                put_fetched(w, v, flex, list[k]->partition, list[k]);
+            kb_put_tags(w, flex);
+            i = j;
+        }
+        free(list);
+    }
+    if (v >= 2)
+        kb_put_i16(w, glen <= 0 ? KB_ERR_INVALID_GROUP_ID : KB_ERR_NONE);
+    kb_put_tags(w, flex);
+    return 0;
+}
+
+int kb_group_offsets_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
+{
+    switch (q->api_key) {
+    case KB_API_OFFSET_COMMIT: return offset_commit(b, q, r);
+    case KB_API_OFFSET_FETCH: return offset_fetch(b, q, r);
+    default: return kb_offset_delete(b, q, r);
+    }
+}
