@@ -475,8 +475,9 @@ KLOG_API int klog_topic_delete(klog_t *log, const char *name);
  * atomically in klog.topics before the call returns, and each applies from
  * its next use (segment.bytes at the next append's roll check,
  * segment.index.bytes to segments created afterwards, retention at the next
- * retention pass). Not synchronised with appends, rolls or reads of the
- * topic in other threads: call it while nothing else uses the topic.
+ * retention pass). Thread-safe: appends, rolls and reads of the topic may
+ * go on in other threads; each sees a key's old or new value, never the
+ * default in between.
  * Errors: KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_EREADONLY, KLOG_ECONFIG (a key
  * that is not a topic key, or more than 32 overrides), -EINVAL, -ENOMEM,
  * -errno (writing klog.topics; nothing changed then).
@@ -489,10 +490,13 @@ KLOG_API int klog_topic_alter_config(klog_t *log, const char *name, const klog_c
  * empty at offset 0; existing ones are untouched. Keys hash differently
  * afterwards (XXH3(key) % partitions), as in Kafka. Persisted atomically in
  * klog.topics; on failure the new partition directories are removed again.
- * Handles from klog_partition_get() stay valid. Call it while nothing else
- * uses the topic: close producers writing to it first, and no thread may
- * call klog_partition_get() or klog_topic_partition_count() on it
- * meanwhile. Read-only openers in other processes see the new partitions
+ * Handles from klog_partition_get() stay valid. Thread-safe: other
+ * threads may go on appending and reading, and calling
+ * klog_partition_get() and klog_topic_partition_count(), which see the new
+ * partitions once the call has made them durable; a producer
+ * (klog_producer_t) keeps the partition count it first saw for a topic, so
+ * close and reopen it to spread keys over the new partitions. Read-only
+ * openers in other processes see the new partitions
  * when they next open the log; a group registry keeps the partition count
  * it was given (publish the new one to it).
  * Errors: KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_EREADONLY, -EINVAL (partitions

@@ -272,6 +272,94 @@ START_TEST(threads_append_read)
 }
 END_TEST
 
+/* ------------------------------------------------------------ live admin
+ * klog_topic_alter_config and klog_topic_add_partitions while other threads
+ * append through klog_topic_partition_count / klog_partition_get and read
+ * the topic's settings (every roll check): no append fails, every record
+ * lands in a partition that existed when it was chosen, and under TSan no
+ * access races. */
+
+#define ADMIN_APPENDERS 2
+#define ADMIN_RECORDS 3000
+#define ADMIN_PARTS 8
+
+typedef struct admin_shared {
+    klog_topic_t *t;
+    atomic_int failures;
+    atomic_long appended[ADMIN_PARTS];
+    char msg[256];
+} admin_shared_t;
+
+static void *admin_appender(void *v)
+{
+    admin_shared_t *sh = v;
+    char val[64];
+    for (int i = 0; i < ADMIN_RECORDS && !atomic_load(&sh->failures); i++) {
+        int32_t n = klog_topic_partition_count(sh->t);
+        klog_partition_t *p;
+        int rc = klog_partition_get(sh->t, i % n, &p);
+        klog_record_t r = {0};
+        int len = snprintf(val, sizeof val, "record %d of %d partitions", i, (int)n);
+        r.value = val;
+        r.value_len = len;
+        int64_t base;
+        if (!rc)
+            rc = klog_append(p, &r, 1, &base);
+        if (rc) {
+            if (atomic_fetch_add(&sh->failures, 1) == 0)
+                snprintf(sh->msg, sizeof sh->msg, "append %d to %d of %d: %s", i, i % (int)n,
+                         (int)n, klog_strerror(rc));
+            break;
+        }
+        atomic_fetch_add(&sh->appended[i % n], 1);
+    }
+    return NULL;
+}
+
+START_TEST(threads_admin_live)
+{
+    klog_config_t *tc;
+    ck_assert_int_eq(klog_config_new(&tc), 0);
+    ck_assert_int_eq(klog_config_set(tc, KLOG_CONF_SEGMENT_BYTES, 8192), 0);
+    klog_t *log;
+    ck_assert_int_eq(klog_open(tmp, NULL, 0, &log), 0);
+    ck_assert_int_eq(klog_topic_create(log, "live", 1, tc), 0);
+    admin_shared_t sh;
+    memset(&sh, 0, sizeof sh);
+    ck_assert_int_eq(klog_topic_get(log, "live", &sh.t), 0);
+    pthread_t th[ADMIN_APPENDERS];
+    for (int i = 0; i < ADMIN_APPENDERS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, admin_appender, &sh), 0);
+    for (int32_t n = 2; n <= ADMIN_PARTS; n++) {
+        klog_config_t *ch;
+        ck_assert_int_eq(klog_config_new(&ch), 0);
+        ck_assert_int_eq(klog_config_set(ch, KLOG_CONF_SEGMENT_BYTES, n % 2 ? 8192 : 16384), 0);
+        ck_assert_int_eq(klog_topic_alter_config(log, "live", ch, NULL, 0), 0);
+        klog_config_free(ch);
+        ck_assert_int_eq(klog_topic_add_partitions(log, "live", n), 0);
+    }
+    for (int i = 0; i < ADMIN_APPENDERS; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_msg(atomic_load(&sh.failures) == 0, "%s", sh.msg);
+    ck_assert_int_eq(klog_topic_partition_count(sh.t), ADMIN_PARTS);
+    long total = 0;
+    for (int32_t j = 0; j < ADMIN_PARTS; j++) {
+        klog_partition_t *p;
+        ck_assert_int_eq(klog_partition_get(sh.t, j, &p), 0);
+        klog_offsets_t o;
+        ck_assert_int_eq(klog_partition_offsets(p, &o), 0);
+        ck_assert_int_eq(o.log_end, atomic_load(&sh.appended[j]));
+        total += o.log_end;
+    }
+    ck_assert_int_eq(total, (long)ADMIN_APPENDERS * ADMIN_RECORDS);
+    int64_t v;
+    ck_assert_int_eq(klog_topic_config(sh.t, KLOG_CONF_SEGMENT_BYTES, &v), 0);
+    ck_assert_int_eq(v, 16384); /* the last change, for 8 partitions */
+    ck_assert_int_eq(klog_close(log), 0);
+    klog_config_free(tc);
+}
+END_TEST
+
 Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -279,6 +367,7 @@ Suite *threads_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, threads_append_read);
+    tcase_add_test(tc, threads_admin_live);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,10 +14,9 @@
  * Both run through klog__log_update_topic (log.c), under the log's topics
  * lock, which the background thread also takes before walking the
  * partitions, so it never sees a half-grown topic; the topic itself stages,
- * commits and undoes (topic.c). They are not synchronised with calls that read a
- * topic's configuration or partition array without that lock (appends,
- * klog_partition_get): klog.h asks callers to make them while nothing else
- * uses the topic.
+ * commits and undoes (topic.c), publishing a grown partition array and new
+ * settings so that threads appending and reading meanwhile see the old or
+ * the new state, never a mix.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -72,12 +72,23 @@ int klog__config_is_topic_key(int key)
     return d && d->topic;
 }
 
+/* Explicit value of key in c into *v, 1 when set. A topic's settings can
+ * change under a reader (klog_topic_alter_config, topic.c): bits and values
+ * are loaded atomically (plain loads on the machines we run on). */
+static int explicit_value(const klog_config_t *c, int key, int64_t *v)
+{
+    if (!c || key < 0 || key >= KLOG__CONF_SLOTS ||
+        !(__atomic_load_n(&c->set[key / 64], __ATOMIC_ACQUIRE) >> (key % 64) & 1))
+        return 0;
+    *v = __atomic_load_n(&c->value[key], __ATOMIC_RELAXED);
+    return 1;
+}
+
 int64_t klog__config_value(const klog_config_t *cfg, const klog_config_t *fallback, int key)
 {
-    if (cfg && key >= 0 && key < KLOG__CONF_SLOTS && KLOG__CONF_ISSET(cfg, key))
-        return cfg->value[key];
-    if (fallback && key >= 0 && key < KLOG__CONF_SLOTS && KLOG__CONF_ISSET(fallback, key))
-        return fallback->value[key];
+    int64_t e;
+    if (explicit_value(cfg, key, &e) || explicit_value(fallback, key, &e))
+        return e;
     int64_t v = 0;
     klog__config_default(key, &v);
     return v;

@@ -15,8 +15,15 @@ struct klog_topic {
     klog__topic_meta_t meta;
     klog_config_t cfg;             /* explicit topic settings */
     const klog__partenv_t *env;
+    /* Growth publishes a new array, then the new count (atomic stores, both
+     * under the log's topics lock); klog_partition_get() and the counts load
+     * them atomically in the other order, so a count is never read with an
+     * array shorter than it. Replaced arrays are kept until the topic is
+     * freed: a thread that loaded one may still index it. */
     klog__partition_t **parts;
     int32_t nparts;
+    klog__partition_t ***retired;
+    size_t nretired;
 };
 
 int klog__topic_meta_build(const char *name, int32_t partitions, const klog_config_t *cfg,
@@ -44,6 +51,9 @@ void klog__topic_free(klog__topic_t *t)
     for (int32_t i = 0; i < t->nparts; i++)
         klog__partition_close(t->parts[i]);
     free(t->parts);
+    for (size_t i = 0; i < t->nretired; i++)
+        free(t->retired[i]);
+    free(t->retired);
     free(t);
 }
 
@@ -140,7 +150,7 @@ void klog__topic_remove(klog__topic_t *t)
 /* Rebuild the explicit settings from the record's override list. */
 static void cfg_from_meta(klog_config_t *cfg, const klog__topic_meta_t *m)
 {
-    memset(cfg->set, 0, sizeof cfg->set);
+    memset(cfg, 0, sizeof *cfg);
     for (uint32_t i = 0; i < m->nconf; i++) {
         int key = m->conf[i].key;
         if (key >= 0 && key < KLOG__CONF_SLOTS && klog__config_is_topic_key(key)) {
@@ -187,10 +197,20 @@ int klog__topic_stage_config(const klog__topic_t *t, const klog_config_t *change
     return rc;
 }
 
+/* Readers (klog__config_value) load the set bits and values atomically
+ * while this runs: values are stored before their bits are set, and a key
+ * that stays set is never cleared on the way, so a reader sees each key's
+ * old or new value, never a passing fallback to the default. */
 void klog__topic_commit_config(klog__topic_t *t, const klog__topic_meta_t *m)
 {
+    klog_config_t next;
+    cfg_from_meta(&next, m);
+    for (int k = 0; k < KLOG__CONF_SLOTS; k++)
+        if (KLOG__CONF_ISSET(&next, k))
+            __atomic_store_n(&t->cfg.value[k], next.value[k], __ATOMIC_RELAXED);
+    for (size_t w = 0; w < sizeof next.set / sizeof next.set[0]; w++)
+        __atomic_store_n(&t->cfg.set[w], next.set[w], __ATOMIC_RELEASE);
     t->meta = *m;
-    cfg_from_meta(&t->cfg, m);
 }
 
 int klog__topic_stage_grow(klog__topic_t *t, int32_t partitions, klog__partition_t ***staged,
@@ -198,6 +218,11 @@ int klog__topic_stage_grow(klog__topic_t *t, int32_t partitions, klog__partition
 {
     if (partitions <= t->nparts)
         return -EINVAL; /* Kafka, too, only ever adds partitions */
+    /* Room to retire the current array, so that commit cannot fail. */
+    klog__partition_t ***r = klog__realloc(t->retired, (t->nretired + 1) * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    t->retired = r;
     klog__partition_t **parts = klog__calloc((size_t)partitions, sizeof *parts);
     if (!parts)
         return -ENOMEM;
@@ -221,9 +246,9 @@ int klog__topic_stage_grow(klog__topic_t *t, int32_t partitions, klog__partition
 void klog__topic_commit_grow(klog__topic_t *t, klog__partition_t **staged,
                              const klog__topic_meta_t *m)
 {
-    free(t->parts);
-    t->parts = staged;
-    t->nparts = m->partitions;
+    t->retired[t->nretired++] = t->parts;
+    __atomic_store_n(&t->parts, staged, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->nparts, m->partitions, __ATOMIC_RELEASE);
     t->meta = *m;
 }
 
@@ -243,13 +268,19 @@ void klog__topic_undo_grow(klog__topic_t *t, klog__partition_t **staged, int32_t
 
 const klog__topic_meta_t *klog__topic_meta(const klog__topic_t *t) { return &t->meta; }
 const char *klog__topic_get_name(const klog__topic_t *t) { return t->meta.name; }
-int32_t klog__topic_nparts(const klog__topic_t *t) { return t->nparts; }
-klog__partition_t *klog__topic_part(const klog__topic_t *t, int32_t i) { return t->parts[i]; }
+int32_t klog__topic_nparts(const klog__topic_t *t)
+{
+    return __atomic_load_n(&t->nparts, __ATOMIC_ACQUIRE);
+}
+klog__partition_t *klog__topic_part(const klog__topic_t *t, int32_t i)
+{
+    return __atomic_load_n(&t->parts, __ATOMIC_ACQUIRE)[i];
+}
 
 /* ------------------------------------------------------------ public */
 
 const char *klog_topic_name(const klog_topic_t *t) { return t->meta.name; }
-int32_t klog_topic_partition_count(const klog_topic_t *t) { return t->nparts; }
+int32_t klog_topic_partition_count(const klog_topic_t *t) { return klog__topic_nparts(t); }
 
 int klog_topic_config(const klog_topic_t *t, int key, int64_t *value)
 {
@@ -266,8 +297,8 @@ int klog_partition_get(klog_topic_t *t, int32_t partition, klog_partition_t **ou
 {
     if (!t || !out)
         return -EINVAL;
-    if (partition < 0 || partition >= t->nparts)
+    if (partition < 0 || partition >= klog__topic_nparts(t))
         return KLOG_ENOPARTITION;
-    *out = t->parts[partition];
+    *out = klog__topic_part(t, partition);
     return 0;
 }
