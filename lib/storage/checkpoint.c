@@ -52,14 +52,12 @@
  * memory (far above 100,000 partitions with maximal 249-byte names). */
 #define CKPT_MAX_FILE (1u << 30)
 
-/* A cursor over the lines of the input. */
-typedef struct line_reader {
-    const uint8_t *p;
-    const uint8_t *end;
-} line_reader_t;
 
-/* The next line (terminator excluded) in [*s, *s + *n); 0 at end of input. */
-static int next_line(line_reader_t *r, const uint8_t **s, size_t *n)
+/* ------------------------------------------------------------ text lines
+ * Shared with the other checkpoint-format file, leader-epoch-checkpoint
+ * (epoch.c); declared in files.h. */
+
+int klog__ckpt_next_line(klog__lines_t *r, const uint8_t **s, size_t *n)
 {
     if (r->p >= r->end)
         return 0;
@@ -85,7 +83,7 @@ static int is_space(uint8_t c)
 /* Parse a decimal integer the way Integer.parseInt/Long.parseLong do
  * (optional sign, at least one ASCII digit, nothing else) into [lo, hi].
  * 0 or -1. */
-static int parse_int(const uint8_t *s, size_t n, int64_t lo, int64_t hi, int64_t *out)
+int klog__ckpt_parse_int(const uint8_t *s, size_t n, int64_t lo, int64_t hi, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
@@ -116,11 +114,10 @@ static int parse_int(const uint8_t *s, size_t n, int64_t lo, int64_t hi, int64_t
     return 0;
 }
 
-/* Split an entry line into exactly three whitespace-separated fields. */
-static int split3(const uint8_t *s, size_t n, const uint8_t *f[3], size_t fl[3])
+int klog__ckpt_split(const uint8_t *s, size_t n, int nf, const uint8_t **f, size_t *fl)
 {
     size_t i = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nf; k++) {
         if (i >= n || is_space(s[i]))
             return -1; /* missing field, or an empty one (leading separator) */
         f[k] = s + i;
@@ -130,7 +127,7 @@ static int split3(const uint8_t *s, size_t n, const uint8_t *f[3], size_t fl[3])
         while (i < n && is_space(s[i]))
             i++;
     }
-    return i == n ? 0 : -1; /* a fourth field */
+    return i == n ? 0 : -1; /* one field too many */
 }
 
 void klog__ckpt_free(klog__ckpt_t *c)
@@ -170,7 +167,7 @@ static int ckpt_push(klog__ckpt_t *c, size_t *cap, const uint8_t *topic, size_t 
 
 int klog__ckpt_parse(const uint8_t *buf, size_t len, klog__ckpt_t *out)
 {
-    line_reader_t r = {buf, buf + len};
+    klog__lines_t r = {buf, buf + len};
     const uint8_t *s;
     size_t n, cap = 0;
     int64_t version, expected;
@@ -178,24 +175,24 @@ int klog__ckpt_parse(const uint8_t *buf, size_t len, klog__ckpt_t *out)
 
     out->entries = NULL;
     out->count = 0;
-    if (!next_line(&r, &s, &n))
+    if (!klog__ckpt_next_line(&r, &s, &n))
         return 0; /* empty file */
-    if (parse_int(s, n, INT32_MIN, INT32_MAX, &version))
+    if (klog__ckpt_parse_int(s, n, INT32_MIN, INT32_MAX, &version))
         return KLOG_ECORRUPT;
     if (version != 0)
         return KLOG_EVERSION;
-    if (!next_line(&r, &s, &n))
+    if (!klog__ckpt_next_line(&r, &s, &n))
         return 0; /* Kafka: no count line means no entries */
-    if (parse_int(s, n, 0, INT32_MAX, &expected))
+    if (klog__ckpt_parse_int(s, n, 0, INT32_MAX, &expected))
         return KLOG_ECORRUPT;
 
-    while (next_line(&r, &s, &n)) {
+    while (klog__ckpt_next_line(&r, &s, &n)) {
         const uint8_t *f[3];
         size_t fl[3];
         int64_t part, off;
-        if ((uint64_t)out->count >= (uint64_t)expected || split3(s, n, f, fl) ||
-            fl[0] > KLOG__TOPIC_NAME_MAX || parse_int(f[1], fl[1], 0, INT32_MAX, &part) ||
-            parse_int(f[2], fl[2], 0, INT64_MAX, &off)) {
+        if ((uint64_t)out->count >= (uint64_t)expected || klog__ckpt_split(s, n, 3, f, fl) ||
+            fl[0] > KLOG__TOPIC_NAME_MAX || klog__ckpt_parse_int(f[1], fl[1], 0, INT32_MAX, &part) ||
+            klog__ckpt_parse_int(f[2], fl[2], 0, INT64_MAX, &off)) {
             rc = KLOG_ECORRUPT;
             goto fail;
         }

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "storage/epoch.h"
+#include "storage/files.h"
 
 #define EPOCH_MAX_FILE (64u << 20)
 
@@ -48,82 +49,9 @@ struct klog__epoch_cache {
 
 /* ---------------------------------------------------------------- text */
 
-typedef struct lines {
-    const uint8_t *p, *end;
-} lines_t;
-
-/* The next line (terminator excluded); 0 at end of input. */
-static int next_line(lines_t *r, const uint8_t **s, size_t *n)
-{
-    if (r->p >= r->end)
-        return 0;
-    const uint8_t *q = r->p;
-    while (q < r->end && *q != '\n' && *q != '\r')
-        q++;
-    *s = r->p;
-    *n = (size_t)(q - r->p);
-    if (q < r->end && *q == '\r' && q + 1 < r->end && q[1] == '\n')
-        q += 2;
-    else if (q < r->end)
-        q++;
-    r->p = q;
-    return 1;
-}
-
-static int is_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
-
-/* A decimal integer as Java's parseInt/parseLong read it, within [lo, hi]. */
-static int parse_num(const uint8_t *s, size_t n, int64_t lo, int64_t hi, int64_t *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (n > 0 && (s[0] == '+' || s[0] == '-')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == n)
-        return -1;
-    int64_t v = 0; /* accumulated negative, so INT64_MIN fits */
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        int d = s[i] - '0';
-        if (v < (INT64_MIN + d) / 10)
-            return -1;
-        v = v * 10 - d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return -1;
-        v = -v;
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Exactly two whitespace-separated fields (a leading separator makes an
- * empty first field, as Java's split does; trailing ones are ignored). */
-static int split2(const uint8_t *s, size_t n, const uint8_t *f[2], size_t fl[2])
-{
-    size_t i = 0;
-    for (int k = 0; k < 2; k++) {
-        if (i >= n || is_space(s[i]))
-            return -1;
-        f[k] = s + i;
-        while (i < n && !is_space(s[i]))
-            i++;
-        fl[k] = (size_t)(s + i - f[k]);
-        while (i < n && is_space(s[i]))
-            i++;
-    }
-    return i == n ? 0 : -1;
-}
-
 int klog__epoch_parse(const uint8_t *buf, size_t len, klog__epoch_entry_t **out, size_t *n)
 {
-    lines_t r = {buf, buf + len};
+    klog__lines_t r = {buf, buf + len};
     const uint8_t *s;
     size_t sl, cnt = 0, cap = 0;
     int64_t version, expected;
@@ -131,23 +59,23 @@ int klog__epoch_parse(const uint8_t *buf, size_t len, klog__epoch_entry_t **out,
 
     *out = NULL;
     *n = 0;
-    if (!next_line(&r, &s, &sl))
+    if (!klog__ckpt_next_line(&r, &s, &sl))
         return 0;
-    if (parse_num(s, sl, INT32_MIN, INT32_MAX, &version))
+    if (klog__ckpt_parse_int(s, sl, INT32_MIN, INT32_MAX, &version))
         return KLOG_ECORRUPT;
     if (version != 0)
         return KLOG_EVERSION;
-    if (!next_line(&r, &s, &sl))
+    if (!klog__ckpt_next_line(&r, &s, &sl))
         return 0;
-    if (parse_num(s, sl, 0, INT32_MAX, &expected))
+    if (klog__ckpt_parse_int(s, sl, 0, INT32_MAX, &expected))
         return KLOG_ECORRUPT;
-    while (next_line(&r, &s, &sl)) {
+    while (klog__ckpt_next_line(&r, &s, &sl)) {
         const uint8_t *f[2];
         size_t fl[2];
         int64_t epoch, off;
-        if ((int64_t)cnt >= expected || split2(s, sl, f, fl) ||
-            parse_num(f[0], fl[0], 0, INT32_MAX, &epoch) ||
-            parse_num(f[1], fl[1], 0, INT64_MAX, &off))
+        if ((int64_t)cnt >= expected || klog__ckpt_split(s, sl, 2, f, fl) ||
+            klog__ckpt_parse_int(f[0], fl[0], 0, INT32_MAX, &epoch) ||
+            klog__ckpt_parse_int(f[1], fl[1], 0, INT64_MAX, &off))
             goto corrupt;
         if (cnt == cap) {
             size_t ncap = cap ? cap * 2 : 8;

@@ -17,6 +17,19 @@
 #include "platform/platform.h"
 
 /* ------------------------------------------------------------ checkpoints */
+/* Kafka's checkpoint text, shared by its files: lines ("\n" or "\r\n";
+ * 0 at the end), integers as Java's parseInt/parseLong read them within
+ * [lo, hi] (0 or -1), and exactly nf fields separated by Java's \s (0 or
+ * -1: a missing, empty or extra field). */
+typedef struct klog__lines {
+    const uint8_t *p, *end;
+} klog__lines_t;
+KLOG__HIDDEN int klog__ckpt_next_line(klog__lines_t *r, const uint8_t **s, size_t *n);
+KLOG__HIDDEN int klog__ckpt_parse_int(const uint8_t *s, size_t n, int64_t lo, int64_t hi,
+                                      int64_t *out);
+KLOG__HIDDEN int klog__ckpt_split(const uint8_t *s, size_t n, int nf, const uint8_t **f,
+                                  size_t *fl);
+
 typedef struct klog__ckpt_entry {
     char *topic; /* malloc'd */
     int32_t partition;
