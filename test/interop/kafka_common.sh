@@ -199,7 +199,7 @@ oracle_client() {
     cdir=$KLOG_BUILD/interop/classes.$(cksum < "$ROOT/test/interop/kafka/OracleClient.java" | cut -d' ' -f1)
     if [ ! -f "$cdir/OracleClient.class" ]; then
         mkdir -p "$cdir" &&
-            javac -nowarn -cp "$CP" -d "$cdir" "$ROOT/test/interop/kafka/OracleClient.java" || return 1
+            javac -encoding UTF-8 -nowarn -cp "$CP" -d "$cdir" "$ROOT/test/interop/kafka/OracleClient.java" || return 1
     fi
     timeout 180 java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
         -Dlog4j2.configurationFile="$ROOT/test/interop/kafka/log4j2-tools.properties" \
