@@ -14,10 +14,12 @@
 
 #include "klog.h"
 
-/* Exit statuses: 0 success, 1 failure (or problems found), 2 usage error. */
+/* Exit statuses: 0 success, 1 failure (or problems found), 2 usage error,
+ * 3 verify found only recoverable problems. */
 #define KC_EXIT_OK 0
 #define KC_EXIT_FAIL 1
 #define KC_EXIT_USAGE 2
+#define KC_EXIT_RECOVERABLE 3
 
 enum kc_mode {
     KC_MODE_NONE = 0,

@@ -145,8 +145,11 @@ static const char usage_verify[] =
     "Usage: klogcat verify DIR [-t TOPIC]\n"
     "Check every partition and segment: batch CRCs, offsets across batches and\n"
     "segments, .index and .timeindex entries, seals (size, digest, offsets).\n"
+    "Safe beside a writer: each partition is checked up to its high watermark.\n"
     "Problems are printed as FILE:POSITION: problem, then a summary.\n"
-    "Exit status: 0 clean (warnings allowed), 1 problems found, 2 usage error.\n";
+    "Exit status: 0 clean (warnings allowed), 1 problems found, 2 usage error,\n"
+    "3 only recoverable problems (a crash's torn tail: the next read-write open\n"
+    "truncates it).\n";
 
 static const char usage_alter[] =
     "Usage: klogcat -d DIR -t TOPIC --alter [-X NAME=VALUE]... [-N PARTITIONS]\n"
