@@ -851,6 +851,40 @@ typedef struct klog_verify_stats {
 KLOG_API int klog_verify(klog_t *log, const char *topic, int32_t partition, klog_verify_fn cb,
                          void *ctx, klog_verify_stats_t *stats);
 
+/* ---------------------------------------------------------------- backup */
+/*
+ * Online backup (compare sqlite3's .backup, mdb_copy): copy the log to a
+ * new directory dest_dir as a consistent snapshot while appends go on.
+ * Each partition is copied at the high watermark read when its copy
+ * starts: sealed segments whole (pinned, so retention cannot remove them
+ * meanwhile), the active segment (and a rolled one not yet sealed) up to
+ * its last batch below the watermark, with the index entries for those
+ * bytes and a seal of their own. The copy gets klog.topics, the
+ * recovery-point and log-start checkpoints and a clean-shutdown marker,
+ * so it opens with no recovery scan and klog_verify() finds it clean.
+ * Producer-state, leader-epoch and transaction-index files are not copied
+ * (an open of the copy starts them afresh). cb (may be NULL) is called once
+ * per partition copied with the copy's log start and end (every offset
+ * below end that the log held is in the copy); *stats (may be NULL) counts
+ * the work. Every file is fsynced. Any thread, concurrently with appends,
+ * reads, rolls and retention on the same handle (read-write or read-only);
+ * topics created or partitions added meanwhile may be left out.
+ * Errors: -EINVAL, -EEXIST (dest_dir exists), -ENOMEM, -errno (reading
+ * the log or writing the copy; a partial copy is left for the caller to
+ * remove).
+ */
+typedef struct klog_backup_stats {
+    long partitions;
+    long segments;
+    int64_t bytes; /* bytes written to the copy */
+} klog_backup_stats_t;
+
+typedef void (*klog_backup_fn)(void *ctx, const char *topic, int32_t partition,
+                               int64_t log_start, int64_t end_offset);
+
+KLOG_API int klog_backup(klog_t *log, const char *dest_dir, klog_backup_fn cb, void *ctx,
+                         klog_backup_stats_t *stats);
+
 /* ---------------------------------------------------------------- producer */
 /*
  * A producer turns single records into batches: klog_produce() picks the

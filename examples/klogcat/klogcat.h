@@ -38,7 +38,8 @@ enum kc_mode {
     KC_MODE_GROUPS,         /* --groups: list the registry's groups */
     KC_MODE_DESCRIBE,       /* --describe -G: offsets, lag, owners */
     KC_MODE_RESET,          /* --reset-offsets -G */
-    KC_MODE_DELETE_GROUP    /* --delete-group -G */
+    KC_MODE_DELETE_GROUP,   /* --delete-group -G */
+    KC_MODE_BACKUP          /* backup DIR DEST */
 };
 
 /* Where a consumer starts (-o). */
@@ -105,6 +106,7 @@ int kc_produce(const kc_opts_t *o);
 int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
+int kc_backup(const kc_opts_t *o);
 /* Admin modes (admin.c, groups.c). */
 int kc_alter(const kc_opts_t *o);
 int kc_delete_records(const kc_opts_t *o);
