@@ -230,61 +230,46 @@ static int scan_log(verifier_t *v, klog__segment_t *s, int64_t size, int is_last
     return rc;
 }
 
-/* Read a whole index file of the segment into *buf (NULL, 0 when absent
- * or the segment was deleted meanwhile). */
-static int read_index(verifier_t *v, klog__segment_t *s, const char *ext, uint8_t **buf,
-                      size_t *len)
+/* Read a whole index file of the segment: *n whole entries (*buf NULL
+ * and *n 0 when absent or deleted meanwhile); a trailing partial entry of
+ * a sealed one is damage. */
+static int read_index(verifier_t *v, klog__segment_t *s, const char *ext, size_t esize,
+                      int sealed, uint8_t **buf, size_t *n)
 {
-    *buf = NULL, *len = 0;
+    *buf = NULL, *n = 0;
     int fd = klog__segment_open_ro(s, ext);
     if (fd == -ENOENT)
         return 0;
-    if (fd < 0) {
-        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), 0, 0, "cannot open: %s",
-               klog_strerror(fd));
+    int64_t len = fd < 0 ? fd : klog__fsize(fd);
+    ssize_t got = (ssize_t)len;
+    if (len > 0)
+        got = (*buf = klog__malloc((size_t)len)) ? klog__pread_full(fd, *buf, (size_t)len, 0)
+                                                 : -ENOMEM;
+    if (fd >= 0)
+        klog__close(fd);
+    if (got == -ENOMEM)
+        return -ENOMEM;
+    if (got < 0) {
+        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), 0, 0, "cannot read: %s",
+               klog_strerror((int)got));
         return 0;
     }
-    int64_t n = klog__fsize(fd);
-    int rc = 0;
-    if (n > 0) {
-        *buf = klog__malloc((size_t)n);
-        ssize_t got = *buf ? klog__pread_full(fd, *buf, (size_t)n, 0) : -ENOMEM;
-        if (got == -ENOMEM)
-            rc = -ENOMEM;
-        else if (got < 0)
-            report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), 0, 0, "cannot read: %s",
-                   klog_strerror((int)got));
-        else
-            *len = (size_t)got;
-    } else if (n < 0) {
-        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), 0, 0, "cannot stat: %s",
-               klog_strerror((int)n));
-    }
-    klog__close(fd);
-    return rc;
-}
-
-/* Common start of both index checks: the trailing partial entry. strict:
- * every entry must be valid (sealed, or inactive with no writer). */
-static size_t index_entries(verifier_t *v, klog__segment_t *s, const char *ext, size_t len,
-                            size_t esize, int strict)
-{
-    if (len % esize && strict)
-        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), (int64_t)(len - len % esize), 0,
-               "%zu trailing bytes (entries are %zu bytes)", len % esize, esize);
-    return len / esize;
+    *n = (size_t)got / esize;
+    if ((size_t)got % esize && sealed)
+        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ext), (int64_t)(*n * esize), 0,
+               "%zu trailing bytes (entries are %zu bytes)", (size_t)got % esize, esize);
+    return 0;
 }
 
 static int check_offidx(verifier_t *v, klog__segment_t *s, const segscan_t *r, int sealed,
                         int is_last)
 {
     uint8_t *buf;
-    size_t len;
-    int rc = read_index(v, s, ".index", &buf, &len);
+    size_t n;
+    int rc = read_index(v, s, ".index", 8, sealed, &buf, &n);
     int64_t base = klog__segment_base(s);
     int tail_ok = r->tail || (is_last && v->live);
     int strict = sealed || (!is_last && !v->live);
-    size_t n = index_entries(v, s, ".index", len, 8, sealed);
     int64_t prev_rel = -1, prev_pos = -1;
     for (size_t i = 0; i < n; i++) {
         int64_t at = (int64_t)i * 8;
@@ -339,12 +324,11 @@ static int check_timeidx(verifier_t *v, klog__segment_t *s, const segscan_t *r, 
                          int is_last)
 {
     uint8_t *buf;
-    size_t len;
-    int rc = read_index(v, s, ".timeindex", &buf, &len);
+    size_t n;
+    int rc = read_index(v, s, ".timeindex", 12, sealed, &buf, &n);
     int64_t base = klog__segment_base(s);
     int tail_ok = r->tail || (is_last && v->live);
     int strict = sealed || (!is_last && !v->live);
-    size_t n = index_entries(v, s, ".timeindex", len, 12, sealed);
     int64_t prev_ts = INT64_MIN, prev_rel = -1;
     for (size_t i = 0; i < n; i++) {
         int64_t at = (int64_t)i * 12;
@@ -470,7 +454,8 @@ static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t
                    klog_strerror(rc));
         return rc == -ENOMEM ? rc : 0;
     }
-    int64_t size = sealed || !v->live ? klog__fsize(klog__segment_fd(s)) : klog__segment_readable(s);
+    int64_t size = sealed || !v->live ? klog__fsize(klog__segment_fd(s))
+                                      : klog__segment_readable(s);
     segscan_t r;
     if (size < 0) {
         report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ".log"), 0, 0, "cannot stat: %s",
