@@ -449,7 +449,8 @@ static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t
     }
     rc = klog__segment_pin(s, 0);
     if (rc < 0) {
-        if (!klog__segment_is_deleted(s))
+        /* Deleted meanwhile (by retention here, or by a writer elsewhere). */
+        if (!klog__segment_is_deleted(s) && !(v->live && rc == -ENOENT))
             report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ".log"), 0, 0, "cannot open: %s",
                    klog_strerror(rc));
         return rc == -ENOMEM ? rc : 0;
