@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,8 @@ static void on_partition(void *ctx, const char *topic, int32_t partition, int64_
 typedef struct writer {
     klog_t *lg;
     _Atomic int stop;
-    int rc;
-    long n;
+    _Atomic int rc;
+    _Atomic long n;
 } writer_t;
 
 static void *writer_main(void *arg)
@@ -52,12 +53,13 @@ static void *writer_main(void *arg)
     char val[200];
     for (long i = 0; i < 200000 && !w->stop && !w->rc; i++) {
         klog_partition_t *p;
-        w->rc = klog_partition(w->lg, "t", (int32_t)(i % NPART), &p);
+        int rc = klog_partition(w->lg, "t", (int32_t)(i % NPART), &p);
         memset(val, 'a' + (int)(i % 26), sizeof val);
         klog_record_t r = {.timestamp = 1700000000000LL + i, .value = val,
                            .value_len = sizeof val, .key_len = -1};
-        if (!w->rc)
-            w->rc = klog_append(p, &r, 1, NULL);
+        if (!rc)
+            rc = klog_append(p, &r, 1, NULL);
+        w->rc = rc;
         w->n++;
     }
     return NULL;
