@@ -789,6 +789,106 @@ KLOG_API void klog_segment_unpin(klog_segment_pin_t *sp);
  */
 KLOG_API int klog_segment_roll(klog_partition_t *p);
 
+/* ---------------------------------------------------------------- verify */
+/*
+ * An integrity check of a log's files, like SQLite's integrity_check. For
+ * every partition, oldest segment first: the header and CRC-32C of every
+ * batch; offsets increasing within and across segments (a gap is a
+ * warning: follower appends may leave one); each .index entry at the
+ * start of a batch and naming an offset of that batch; the .timeindex
+ * (timestamps non-negative and increasing, offsets inside the segment);
+ * a sealed index holding no zeroed entries; each .seal (size, XXH3-64
+ * digest, next offset, max timestamp, index entry counts); and the
+ * recovery-point and log-start checkpoints against the log end.
+ *
+ * Safe on a live log: run it on a read-write handle whose writers keep
+ * appending, or on a KLOG_OPEN_RDONLY handle beside a writer in another
+ * process. Each partition is checked up to the high watermark read when
+ * its check starts, so bytes a writer is still adding never count as a
+ * problem. When no writer holds the log (a read-only handle finds
+ * "klog.lock" unlocked), the end of the active segment is checked too: a
+ * torn tail left by a crash is reported as KLOG_VERIFY_RECOVERABLE, with
+ * the bytes the next read-write open truncates, not as damage.
+ */
+#define KLOG_VERIFY_WARNING 1     /* suspicious but valid (an offset gap, an orphan) */
+#define KLOG_VERIFY_RECOVERABLE 2 /* the next read-write open repairs it (torn tail) */
+#define KLOG_VERIFY_DAMAGE 3      /* data or metadata is wrong; recovery will not fix it */
+
+typedef struct klog_verify_problem {
+    int severity;        /* KLOG_VERIFY_* */
+    const char *topic;   /* NULL for a file of the log root (checkpoints) */
+    int32_t partition;   /* -1 with topic NULL */
+    const char *path;    /* the file: "<dir>/<topic>-<p>/<base>.log" etc. */
+    int64_t position;    /* byte position in path of the problem */
+    const char *message; /* one line, no trailing newline */
+    int64_t truncate_bytes; /* KLOG_VERIFY_RECOVERABLE: bytes the next open cuts */
+} klog_verify_problem_t;
+
+/* Called once per problem, from the thread calling klog_verify(); the
+ * problem and its strings are valid only during the call. */
+typedef void (*klog_verify_fn)(void *ctx, const klog_verify_problem_t *problem);
+
+typedef struct klog_verify_stats {
+    long partitions;        /* partitions checked */
+    long segments;          /* segments checked */
+    int64_t batches;        /* batches whose CRC was checked */
+    int64_t bytes;          /* .log bytes checked */
+    long damage;            /* problems by severity */
+    long recoverable;
+    long warnings;
+    int64_t truncate_bytes; /* sum over the recoverable problems */
+} klog_verify_stats_t;
+
+/*
+ * Check topic's partition `partition` (topic NULL: every topic; partition
+ * -1: every partition of the topic; the checkpoint files are checked too
+ * when topic is NULL), reporting each problem to cb (may be NULL) and
+ * counting them in *stats (may be NULL; zeroed first). Returns 0 when the
+ * check ran, whatever it found: a file that cannot be read is a
+ * KLOG_VERIFY_DAMAGE problem, not an error. Reads files only (through the
+ * handle's descriptors) and never changes one. Any thread, concurrently
+ * with appends, reads, rolls and retention on the same handle; a
+ * klog_truncate() or topic deletion running meanwhile may show as damage.
+ * Errors: -EINVAL (log NULL, partition < -1, or partition >= 0 without a
+ * topic), KLOG_ENOTOPIC, KLOG_ENOPARTITION, -ENOMEM.
+ */
+KLOG_API int klog_verify(klog_t *log, const char *topic, int32_t partition, klog_verify_fn cb,
+                         void *ctx, klog_verify_stats_t *stats);
+
+/* ---------------------------------------------------------------- backup */
+/*
+ * Online backup (compare sqlite3's .backup, mdb_copy): copy the log to a
+ * new directory dest_dir as a consistent snapshot while appends go on.
+ * Each partition is copied at the high watermark read when its copy
+ * starts: sealed segments whole (pinned, so retention cannot remove them
+ * meanwhile), the active segment (and a rolled one not yet sealed) up to
+ * its last batch below the watermark, with the index entries for those
+ * bytes and a seal of their own. The copy gets klog.topics, the
+ * recovery-point and log-start checkpoints and a clean-shutdown marker,
+ * so it opens with no recovery scan and klog_verify() finds it clean.
+ * Producer-state, leader-epoch and transaction-index files are not copied
+ * (an open of the copy starts them afresh). cb (may be NULL) is called once
+ * per partition copied with the copy's log start and end (every offset
+ * below end that the log held is in the copy); *stats (may be NULL) counts
+ * the work. Every file is fsynced. Any thread, concurrently with appends,
+ * reads, rolls and retention on the same handle (read-write or read-only);
+ * topics created or partitions added meanwhile may be left out.
+ * Errors: -EINVAL, -EEXIST (dest_dir exists), -ENOMEM, -errno (reading
+ * the log or writing the copy; a partial copy is left for the caller to
+ * remove).
+ */
+typedef struct klog_backup_stats {
+    long partitions;
+    long segments;
+    int64_t bytes; /* bytes written to the copy */
+} klog_backup_stats_t;
+
+typedef void (*klog_backup_fn)(void *ctx, const char *topic, int32_t partition,
+                               int64_t log_start, int64_t end_offset);
+
+KLOG_API int klog_backup(klog_t *log, const char *dest_dir, klog_backup_fn cb, void *ctx,
+                         klog_backup_stats_t *stats);
+
 /* ---------------------------------------------------------------- producer */
 /*
  * A producer turns single records into batches: klog_produce() picks the

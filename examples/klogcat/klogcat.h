@@ -14,10 +14,12 @@
 
 #include "klog.h"
 
-/* Exit statuses: 0 success, 1 failure (or problems found), 2 usage error. */
+/* Exit statuses: 0 success, 1 failure (or problems found), 2 usage error,
+ * 3 verify found only recoverable problems. */
 #define KC_EXIT_OK 0
 #define KC_EXIT_FAIL 1
 #define KC_EXIT_USAGE 2
+#define KC_EXIT_RECOVERABLE 3
 
 enum kc_mode {
     KC_MODE_NONE = 0,
@@ -36,7 +38,8 @@ enum kc_mode {
     KC_MODE_GROUPS,         /* --groups: list the registry's groups */
     KC_MODE_DESCRIBE,       /* --describe -G: offsets, lag, owners */
     KC_MODE_RESET,          /* --reset-offsets -G */
-    KC_MODE_DELETE_GROUP    /* --delete-group -G */
+    KC_MODE_DELETE_GROUP,   /* --delete-group -G */
+    KC_MODE_BACKUP          /* backup DIR DEST */
 };
 
 /* Where a consumer starts (-o). */
@@ -103,6 +106,7 @@ int kc_produce(const kc_opts_t *o);
 int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
+int kc_backup(const kc_opts_t *o);
 /* Admin modes (admin.c, groups.c). */
 int kc_alter(const kc_opts_t *o);
 int kc_delete_records(const kc_opts_t *o);

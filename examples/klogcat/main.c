@@ -16,6 +16,7 @@ static const char usage_general[] =
     "Usage: klogcat -d DIR MODE [OPTIONS]   kcat-style tool for local libklog logs\n"
     "       klogcat dump FILE... [--records]\n"
     "       klogcat verify DIR [-t TOPIC]\n"
+    "       klogcat backup DIR DEST\n"
     "       klogcat adopt DIR [-c SERVER.PROPERTIES] [-X NAME=VALUE]...\n"
     "\n"
     "Modes:\n"
@@ -28,6 +29,7 @@ static const char usage_general[] =
     "  dump FILE...       print the contents of .log/.index/.timeindex/.seal/\n"
     "                     checkpoint/klog.topics/klog.state/registry files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
+    "  backup DIR DEST    copy a live log to the new directory DEST (a snapshot)\n"
     "  adopt DIR          take over a log directory written by Apache Kafka\n"
     "Admin modes:\n"
     "  --alter            change topic -t: configuration (-X), partitions (-N)\n"
@@ -141,12 +143,22 @@ static const char usage_dump[] =
     "committed-offset and topic files. Damage is reported with its byte\n"
     "position; exit 1 then.\n";
 
+static const char usage_backup[] =
+    "Usage: klogcat backup DIR DEST\n"
+    "Copy the log at DIR to the new directory DEST as a consistent snapshot at\n"
+    "each partition's high watermark, while writers may keep appending. The\n"
+    "copy opens with no recovery scan. Prints each partition's offsets copied.\n"
+    "Exit status: 0 copied, 1 failure, 2 usage error.\n";
+
 static const char usage_verify[] =
     "Usage: klogcat verify DIR [-t TOPIC]\n"
     "Check every partition and segment: batch CRCs, offsets across batches and\n"
     "segments, .index and .timeindex entries, seals (size, digest, offsets).\n"
+    "Safe beside a writer: each partition is checked up to its high watermark.\n"
     "Problems are printed as FILE:POSITION: problem, then a summary.\n"
-    "Exit status: 0 clean (warnings allowed), 1 problems found, 2 usage error.\n";
+    "Exit status: 0 clean (warnings allowed), 1 problems found, 2 usage error,\n"
+    "3 only recoverable problems (a crash's torn tail: the next read-write open\n"
+    "truncates it).\n";
 
 static const char usage_alter[] =
     "Usage: klogcat -d DIR -t TOPIC --alter [-X NAME=VALUE]... [-N PARTITIONS]\n"
@@ -236,6 +248,7 @@ static const struct {
      F_D | F_T, usage_consume},
     {KC_MODE_DUMP, F_REC | F_COMMON, 0, usage_dump},
     {KC_MODE_VERIFY, F_T | F_COMMON, 0, usage_verify},
+    {KC_MODE_BACKUP, F_COMMON, 0, usage_backup},
     {KC_MODE_ALTER, F_D | F_T | F_X | F_N | F_J | F_COMMON, F_D | F_T, usage_alter},
     {KC_MODE_DELETE_RECORDS, F_D | F_T | F_P | F_O | F_J | F_COMMON, F_D | F_T | F_O,
      usage_delete_records},
@@ -428,6 +441,8 @@ int main(int argc, char **argv)
         o.mode = KC_MODE_DUMP, first = 2;
     else if (argc > 1 && strcmp(argv[1], "verify") == 0)
         o.mode = KC_MODE_VERIFY, first = 2;
+    else if (argc > 1 && strcmp(argv[1], "backup") == 0)
+        o.mode = KC_MODE_BACKUP, first = 2;
 
     o.headers = calloc((size_t)argc, sizeof *o.headers);
     o.conf = calloc((size_t)argc, sizeof *o.conf);
@@ -582,7 +597,7 @@ int main(int argc, char **argv)
             return kc_usage("option -%c needs an argument", optopt);
         default:
             if (mode_of(c) != KC_MODE_NONE) {
-                if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY)
+                if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY || o.mode == KC_MODE_BACKUP)
                     return kc_usage("%s takes no mode option", av[optind - 1]);
                 if ((rc = set_mode(&o, mode_of(c))) != 0)
                     return rc;
@@ -634,6 +649,11 @@ int main(int argc, char **argv)
             return kc_usage("verify: expected exactly one DIR");
         o.dir = o.args[0];
         break;
+    case KC_MODE_BACKUP:
+        if (o.nargs != 2)
+            return kc_usage("backup: expected DIR and DEST");
+        o.dir = o.args[0];
+        break;
     default:
         if (o.nargs > 0)
             return kc_usage("unexpected argument '%s'", o.args[0]);
@@ -648,6 +668,7 @@ int main(int argc, char **argv)
     case KC_MODE_CONSUME: rc = kc_consume(&o); break;
     case KC_MODE_DUMP: rc = kc_dump(&o); break;
     case KC_MODE_VERIFY: rc = kc_verify(&o); break;
+    case KC_MODE_BACKUP: rc = kc_backup(&o); break;
     case KC_MODE_ALTER: rc = kc_alter(&o); break;
     case KC_MODE_DELETE_RECORDS: rc = kc_delete_records(&o); break;
     case KC_MODE_RETENTION: rc = kc_retention(&o); break;

@@ -550,6 +550,22 @@ out:
     return rc;
 }
 
+int klog__lock_held(const char *path)
+{
+    int fd = klog__open(path, O_RDONLY, 0);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd < 0)
+        return fd;
+    int held = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+        held = errno == EWOULDBLOCK ? 1 : -errno;
+    else
+        flock(fd, LOCK_UN);
+    klog__close(fd);
+    return held;
+}
+
 int klog__lock_file(const char *path)
 {
     int fd = klog__open(path, O_RDWR | O_CREAT, 0644);

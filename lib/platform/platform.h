@@ -142,6 +142,10 @@ KLOG__HIDDEN int klog__read_file(const char *path, size_t max, uint8_t **out, si
 /* Exclusive non-blocking lock on path (created if needed): fd or
  * KLOG_ELOCKED / -errno. Released by closing the fd or process death. */
 KLOG__HIDDEN int klog__lock_file(const char *path);
+/* Is path flock()ed by another open (a read-write klog_open)? 1, 0 (also
+ * when the file is missing), or -errno. Takes and drops a shared lock, so a
+ * read-write open racing it may see KLOG_ELOCKED for that instant. */
+KLOG__HIDDEN int klog__lock_held(const char *path);
 
 /* ----------------------------------------------------------------- clocks */
 KLOG__HIDDEN int64_t klog__now_ms(void);    /* wall clock, ms since epoch */

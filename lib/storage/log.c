@@ -64,6 +64,7 @@ struct klog {
 
 int klog__is_rdonly(const klog__log_t *log) { return (log->flags & KLOG_OPEN_RDONLY) != 0; }
 const klog__recovery_stats_t *klog__log_stats(const klog__log_t *log) { return &log->stats; }
+const char *klog__log_dir(const klog__log_t *log) { return log->dir; }
 int klog__log_open_fds(const klog__log_t *log) { return klog__fdcache_count(log->fdcache); }
 
 /* ------------------------------------------------------------ topics */

@@ -13,6 +13,8 @@ typedef struct klog klog__log_t;
 typedef struct klog_topic klog__topic_t; /* topic.c */
 
 KLOG__HIDDEN int klog__is_rdonly(const klog__log_t *log);
+/* The directory the log was opened at. */
+KLOG__HIDDEN const char *klog__log_dir(const klog__log_t *log);
 
 /* Change the topic called name under the topics lock: stage() builds its new
  * record in *m (0 or an error, nothing live changed), klog.topics is
