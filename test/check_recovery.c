@@ -184,12 +184,20 @@ static int read_range(klog_partition_t *p, int64_t from, int64_t to, char *why, 
 /* ------------------------------------------------------------ log set-up */
 
 static atomic_long recovery_msgs;
+/* Error-level messages of the current test, for checks on what was named. */
+static char logged_errors[8192];
+static pthread_mutex_t logged_mu = PTHREAD_MUTEX_INITIALIZER;
 static void count_logger(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    (void)level;
     if (strstr(msg, "recover") || strstr(msg, "rebuild") || strstr(msg, "scanned"))
         atomic_fetch_add(&recovery_msgs, 1);
+    if (level == KLOG_LOG_ERROR) {
+        pthread_mutex_lock(&logged_mu);
+        size_t n = strlen(logged_errors);
+        snprintf(logged_errors + n, sizeof logged_errors - n, "%s\n", msg);
+        pthread_mutex_unlock(&logged_mu);
+    }
     if (getenv("KLOG_TEST_VERBOSE"))
         fprintf(stderr, "klog[%d]: %s\n", level, msg);
 }
@@ -709,43 +717,6 @@ END_TEST
 /* A sealed segment in the middle that lost its tail (its seal no longer
  * matches): it is scanned and cut, and, as Kafka does, every later segment
  * is discarded; appends continue after the cut. */
-START_TEST(test_truncated_sealed_middle)
-{
-    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
-    klog_t *log = open_log(tmp, kv);
-    klog_partition_t *p = part(log, 1);
-    append_range(p, 0, 150);
-    int64_t bases[64];
-    int n = seg_bases(p, bases, 64);
-    ck_assert_int_ge(n, 4);
-    ck_assert_int_eq(klog_close(log), 0);
-    char *lp = seg_file(tmp, bases[1], ".log");
-    int64_t sz = file_size(lp);
-    ck_assert_int_eq(truncate(lp, sz - 10), 0);
-    log = open_log(tmp, kv);
-    p = part(log, 0);
-    klog_offsets_t of = offsets(p);
-    /* Single-record batches: the cut removed exactly the last record. */
-    ck_assert_int_eq(of.log_end, bases[2] - 1);
-    ck_assert_int_eq(of.segments, 2);
-    for (int i = 2; i < n; i++) {
-        char *f = seg_file(tmp, bases[i], ".log");
-        ck_assert_msg(!exists(f), "%s kept after a damaged segment", f);
-        free(f);
-    }
-    CHECK_RANGE(p, 0, bases[2] - 1);
-    append_range(p, bases[2] - 1, bases[2] + 40);
-    CHECK_RANGE(p, 0, bases[2] + 40);
-    ck_assert_int_eq(klog_close(log), 0);
-    log = open_log(tmp, kv);
-    p = part(log, 0);
-    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
-    CHECK_RANGE(p, 0, bases[2] + 40);
-    ck_assert_int_eq(klog_close(log), 0);
-    free(lp);
-}
-END_TEST
-
 /* A sealed segment in the middle whose .log grew past its seal (garbage
  * appended): the sealed prefix still matches the seal's digest, so only the
  * excess is removed and every later segment is kept. */
@@ -969,6 +940,93 @@ START_TEST(test_sealed_batch_runs_past_segment)
         expect_damage_at(p, bases[1], o, KLOG_ECORRUPT);
         CHECK_RANGE(p, bases[2], 150);
         ck_assert_int_eq(klog_close(log), 0);
+        free(lp);
+        free(dir);
+    }
+}
+END_TEST
+
+START_TEST(test_truncated_sealed_middle)
+{
+    /* Issue 21 item 5: a sealed segment cut mid-batch keeps its bytes and
+     * every later segment; the lost offsets are named, reads report the
+     * damage, what is intact is served. */
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    klog_t *log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 1);
+    append_range(p, 0, 150);
+    int64_t bases[64];
+    int n = seg_bases(p, bases, 64);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(klog_close(log), 0);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    int64_t sz = file_size(lp);
+    ck_assert_int_eq(truncate(lp, sz - 10), 0);
+    logged_errors[0] = 0;
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    klog_offsets_t of = offsets(p);
+    ck_assert_int_eq(of.log_end, 150);
+    ck_assert_int_eq(of.segments, n);
+    ck_assert_int_eq(file_size(lp), sz - 10);
+    for (int i = 2; i < n; i++) {
+        char *f = seg_file(tmp, bases[i], ".log");
+        ck_assert_msg(exists(f), "%s deleted after a damaged segment", f);
+        free(f);
+    }
+    /* Single-record batches: the cut took exactly the last record. */
+    char want[128];
+    snprintf(want, sizeof want, "offsets %lld to %lld", (long long)(bases[2] - 1),
+             (long long)(bases[2] - 1));
+    ck_assert_msg(strstr(logged_errors, want) && strstr(logged_errors, lp),
+                  "lost offsets not named: %s", logged_errors);
+    expect_damage_at(p, 0, bases[2] - 1, KLOG_ECORRUPT);
+    CHECK_RANGE(p, bases[2], 150);
+    append_range(p, 150, 190);
+    CHECK_RANGE(p, bases[2], 190);
+    ck_assert_int_eq(klog_close(log), 0);
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
+    expect_damage_at(p, 0, bases[2] - 1, KLOG_ECORRUPT);
+    CHECK_RANGE(p, bases[2], 190);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(lp);
+}
+END_TEST
+
+/* Issue 21 item 5 (the t_power_loss flake): a rolled segment below the
+ * recovery point whose seal is damaged (v0) or gone (v1) and whose .log is
+ * damaged inside: bit rot, not a torn write. Nothing is cut or deleted. */
+START_TEST(test_flushed_segment_damaged_unsealed)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    for (int v = 0; v < 2; v++) {
+        char *dir = klog__asprintf("%s/v%d", tmp, v);
+        int64_t bases[64];
+        int n = build_sealed(dir, bases, 64);
+        char *lp = seg_file(dir, bases[1], ".log");
+        char *sp = seg_file(dir, bases[1], ".seal");
+        int64_t sz = file_size(lp);
+        if (v == 0)
+            xor_field(sp, 10, 4, 0xA5A5A5A5u);
+        else
+            ck_assert_int_eq(unlink(sp), 0);
+        /* A flipped byte inside the third batch's records. */
+        int64_t at = nth_batch(lp, 3) - 3;
+        xor_field(lp, at, 1, 0x5A);
+        klog_t *log = open_log(dir, kv);
+        klog_partition_t *p = part(log, 0);
+        klog_offsets_t of = offsets(p);
+        ck_assert_int_eq(of.log_end, 150);
+        ck_assert_int_eq(of.segments, n);
+        ck_assert_int_eq(file_size(lp), sz);
+        /* The rebuilt seal ends where the intact data does: the damaged
+         * batch is past it (KLOG_ECORRUPT, not even its CRC is read). */
+        expect_damage_at(p, bases[1], bases[1] + 2, KLOG_ECORRUPT);
+        CHECK_RANGE(p, bases[2], 150);
+        ck_assert_int_eq(klog_close(log), 0);
+        free(sp);
         free(lp);
         free(dir);
     }
@@ -1819,6 +1877,7 @@ Suite *recovery_suite(void)
     tcase_add_test(tc, test_sealed_middle_grown_damaged);
     tcase_add_test(tc, test_sealed_base_offset_flipped);
     tcase_add_test(tc, test_sealed_batch_runs_past_segment);
+    tcase_add_test(tc, test_flushed_segment_damaged_unsealed);
     tcase_add_test(tc, test_index_deleted_sealed);
     tcase_add_test(tc, test_timeindex_deleted_sealed);
     tcase_add_test(tc, test_index_zeroed_sealed);

@@ -267,7 +267,9 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
     if (s->max_ts >= 0)
         klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
     *truncated = fsize - pos;
+    s->damage_pos = -1;
     if (pos < fsize && !allow_truncate) {
+        s->damage_pos = pos;
         /* Sealed data is never cut: report it; reads will fail there. */
         klog__log(env->logger, KLOG_LOG_ERROR,
                   "%s.log: %s at position %lld (sealed segment; data kept, not served)", s->stem,

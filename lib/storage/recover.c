@@ -8,8 +8,10 @@
  * orphan indexes are removed; segments whose seal is valid and matches the
  * file size are trusted; every other segment is scanned with CRC checks,
  * its indexes rebuilt and a torn or corrupt tail truncated (and, as Kafka
- * does, segments after a truncated one are deleted). Missing or
- * inconsistent indexes of sealed segments are rebuilt from the .log.
+ * does, segments after a truncated one are deleted) — except in a rolled
+ * segment whose data was durable (durable_segment()): there damage is
+ * kept, the offsets it costs are logged, and later segments stay. Missing
+ * or inconsistent indexes of sealed segments are rebuilt from the .log.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -156,6 +158,42 @@ static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
     return 0;
 }
 
+/*
+ * Is damage in rolled segment i (not the last) bit rot in durable data
+ * rather than a write a crash tore? Yes when it had a seal (the sealer
+ * fsyncs before sealing), when it lies wholly below the checkpointed
+ * recovery point, or when a later segment has a seal (the sealer works in
+ * order, so this one was fsynced before). Such data is never cut, and the
+ * segments after it are never deleted.
+ */
+static int durable_segment(const seg_files_t *files, size_t n, size_t i, int64_t rp)
+{
+    if ((files[i].has & HAS_SEAL) || files[i + 1].base <= rp)
+        return 1;
+    for (size_t j = i + 1; j < n; j++)
+        if (files[j].has & HAS_SEAL)
+            return 1;
+    return 0;
+}
+
+/* Name what a kept damaged segment can no longer serve. */
+static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_t next_base)
+{
+    int64_t at = klog__segment_damage(s);
+    if (at < 0)
+        return;
+    int64_t from = klog__segment_next_offset(s), to = next_base - 1;
+    if (from <= to)
+        klog__log(logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld: offsets %lld to %lld lost "
+                  "(data kept, reads there fail with KLOG_ECORRUPT/KLOG_ECRC)",
+                  klog__segment_stem(s), (long long)at, (long long)from, (long long)to);
+    else
+        klog__log(logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld past its last batch (data kept)",
+                  klog__segment_stem(s), (long long)at);
+}
+
 int klog__partition_load(klog__partition_t *p)
 {
     const klog__logger_t *logger = p->env->logger;
@@ -178,6 +216,7 @@ int klog__partition_load(klog__partition_t *p)
         return rc;
 
     int64_t ckpt_start = atomic_load(&p->log_start);
+    int64_t ckpt_rp = atomic_load(&p->recovery_point);
     if (nfiles == 0) {
         if (rdonly) {
             list = klog__seglist_new(0);
@@ -242,13 +281,24 @@ int klog__partition_load(klog__partition_t *p)
                 klog__segment_mark_new(s); /* a new partition: nothing to recover */
                 continue;
             }
+            if (!last && durable_segment(files, nfiles, i, ckpt_rp)) {
+                /* Never cut: rebuild keeps any damage in place (reads
+                 * report it) and the segments after it stay. */
+                rc = klog__segment_rebuild(s, (has & HAS_SEAL) ? "seal does not match the .log"
+                                                               : "seal missing");
+                if (rc)
+                    goto fail;
+                report_lost(logger, s, files[i + 1].base);
+                continue;
+            }
             rc = klog__segment_recover(s, &truncated);
             if (rc)
                 goto fail;
             if (!last && (rc = klog__segment_seal(s)) != 0)
                 goto fail;
             if (truncated && !last) {
-                /* Kafka's rule: what follows a damaged segment is discarded. */
+                /* Kafka's rule, only for data no fsync ever covered (a
+                 * torn write): what follows a damaged segment is discarded. */
                 for (size_t j = i + 1; j < list->n; j++) {
                     klog__log(logger, KLOG_LOG_WARN,
                               "recovery: deleting %s.log after damaged segment",

@@ -193,6 +193,9 @@ KLOG__HIDDEN int klog__segment_create(klog__segment_t *s);
 /* Read-only openers without a state file: walk the headers of the last
  * segment to learn its end. */
 KLOG__HIDDEN int klog__segment_scan_tail(klog__segment_t *s);
+/* Byte position of damage the last scan kept (a rebuild never cuts),
+ * -1 when it found none. */
+KLOG__HIDDEN int64_t klog__segment_damage(const klog__segment_t *s);
 /* Restart the segment.ms clock (open, roll, truncation). */
 KLOG__HIDDEN void klog__segment_restart_clock(klog__segment_t *s);
 
