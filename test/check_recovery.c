@@ -1033,6 +1033,57 @@ START_TEST(test_flushed_segment_damaged_unsealed)
 }
 END_TEST
 
+/* Issue 21 item 6: a sealed .log deleted behind the log's back is missing
+ * data its seal says existed: the open refuses, naming the file and the
+ * offsets, and keeps the seal (removing it accepts the loss). */
+START_TEST(test_sealed_log_deleted)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    int64_t bases[64];
+    int n = build_sealed(tmp, bases, 64);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    char *sp = seg_file(tmp, bases[1], ".seal");
+    ck_assert_int_eq(unlink(lp), 0);
+    logged_errors[0] = 0;
+    klog_t *log = NULL;
+    ck_assert_int_eq(open_log_rc(tmp, kv, 0, &log), KLOG_ECORRUPT);
+    char want[128];
+    snprintf(want, sizeof want, "offsets %lld to %lld", (long long)bases[1],
+             (long long)(bases[2] - 1));
+    ck_assert_msg(strstr(logged_errors, want) && strstr(logged_errors, lp),
+                  "missing data not named: %s", logged_errors);
+    ck_assert(exists(sp));
+    /* Read-only openers refuse too. */
+    ck_assert_int_eq(open_log_rc(tmp, kv, KLOG_OPEN_RDONLY, &log), KLOG_ECORRUPT);
+    ck_assert_int_eq(unlink(sp), 0);
+    log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 0);
+    ck_assert_int_eq(offsets(p).segments, n - 1);
+    CHECK_RANGE(p, bases[2], 150);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(sp);
+    free(lp);
+}
+END_TEST
+
+/* Issue 21 item 6: klog.topics deleted while partitions hold data. */
+START_TEST(test_topics_missing)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    int64_t bases[64];
+    build_sealed(tmp, bases, 64);
+    char *tp = klog__asprintf("%s/klog.topics", tmp);
+    ck_assert_int_eq(unlink(tp), 0);
+    logged_errors[0] = 0;
+    klog_t *log = NULL;
+    ck_assert_int_eq(open_log_rc(tmp, kv, 0, &log), KLOG_ECORRUPT);
+    ck_assert_msg(strstr(logged_errors, tp) && strstr(logged_errors, TOPIC "-0"),
+                  "missing klog.topics not named: %s", logged_errors);
+    ck_assert_int_eq(open_log_rc(tmp, kv, KLOG_OPEN_RDONLY, &log), KLOG_ECORRUPT);
+    free(tp);
+}
+END_TEST
+
 /* ============================================================ indexes */
 
 #define IX_RECORDS 400
@@ -1878,6 +1929,8 @@ Suite *recovery_suite(void)
     tcase_add_test(tc, test_sealed_base_offset_flipped);
     tcase_add_test(tc, test_sealed_batch_runs_past_segment);
     tcase_add_test(tc, test_flushed_segment_damaged_unsealed);
+    tcase_add_test(tc, test_sealed_log_deleted);
+    tcase_add_test(tc, test_topics_missing);
     tcase_add_test(tc, test_index_deleted_sealed);
     tcase_add_test(tc, test_timeindex_deleted_sealed);
     tcase_add_test(tc, test_index_zeroed_sealed);

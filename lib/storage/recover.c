@@ -5,7 +5,8 @@
  * segment list.
  *
  * Recovery at load: leftover .deleted, .tmp, .cleaned and .swap files and
- * orphan indexes are removed; segments whose seal is valid and matches the
+ * orphan indexes are removed (an orphan seal covering offsets above the log
+ * start is missing data: the load fails, naming it); segments whose seal is valid and matches the
  * file size are trusted; every other segment is scanned with CRC checks,
  * its indexes rebuilt and a torn or corrupt tail truncated (and, as Kafka
  * does, segments after a truncated one are deleted) — except in a rolled
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/files.h"
 #include "storage/partition_impl.h"
 
 /* Which of a segment's files exist. */
@@ -122,8 +124,37 @@ static int list_one(void *ctx, const char *name)
     return 0;
 }
 
-/* List the directory into a sorted array of segment file sets. */
-static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
+/*
+ * An orphan seal whose .log is gone: when it decodes and covers offsets at
+ * or above the log start, data the log's own metadata says existed is
+ * missing. Named with its offsets; KLOG_ECORRUPT (the seal is kept: an
+ * operator who accepts the loss removes it). 0 when the orphan may go.
+ */
+static int missing_log(klog__partition_t *p, int64_t base)
+{
+    char *sp = klog__asprintf("%s/%020" PRId64 ".seal", p->dir, base);
+    if (!sp)
+        return -ENOMEM;
+    klog__seal_t seal;
+    int rc = klog__seal_read(sp, &seal);
+    int64_t start = atomic_load(&p->log_start);
+    if (rc == 0 && seal.base_offset == base && seal.next_offset > start &&
+        seal.next_offset > base) {
+        int64_t from = base > start ? base : start;
+        klog__log(p->env->logger, KLOG_LOG_ERROR,
+                  "%s/%020" PRId64 ".log is missing: its seal says offsets %lld to %lld existed "
+                  "(remove %s to accept the loss)",
+                  p->dir, base, (long long)from, (long long)(seal.next_offset - 1), sp);
+        free(sp);
+        return KLOG_ECORRUPT;
+    }
+    free(sp);
+    return rc < 0 && rc != KLOG_ECORRUPT && rc != KLOG_EVERSION && rc != -ENOENT ? rc : 0;
+}
+
+/* List the directory into a sorted array of segment file sets; at load
+ * (check_orphans) an orphan seal of missing data is an error. */
+static int list_dir(klog__partition_t *p, int check_orphans, seg_files_t **out, size_t *count)
 {
     int rdonly = p->env->rdonly;
     listing_t ls = {p, NULL, 0, 0};
@@ -140,6 +171,13 @@ static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
         if (v[i].has & HAS_LOG) {
             v[k++] = v[i];
             continue;
+        }
+        if (check_orphans && (v[i].has & HAS_SEAL)) {
+            rc = missing_log(p, v[i].base);
+            if (rc) {
+                free(v);
+                return rc;
+            }
         }
         if (rdonly)
             continue;
@@ -211,7 +249,7 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
-    rc = list_dir(p, &files, &nfiles);
+    rc = list_dir(p, 1, &files, &nfiles);
     if (rc)
         return rc;
 
@@ -358,7 +396,7 @@ int klog__partition_refresh(klog__partition_t *p)
     uint64_t gen = klog__partition_generation(p);
     seg_files_t *files = NULL;
     size_t n = 0;
-    int rc = list_dir(p, &files, &n);
+    int rc = list_dir(p, 0, &files, &n);
     klog__seglist_t *old = NULL, *nl = NULL;
     if (rc)
         goto out;

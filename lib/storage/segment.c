@@ -348,9 +348,11 @@ int klog__segment_mark_deleted(klog__segment_t *s)
     /* Under s->mu: a reader reopening the files (after the LRU closed
      * them) sees either the old names or the new ones with the flag. */
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < sizeof seg_exts / sizeof seg_exts[0]; i++) {
-        char *from = klog__asprintf("%s%s", s->stem, seg_exts[i]);
-        char *to = klog__asprintf("%s%s.deleted", s->stem, seg_exts[i]);
+    /* The seal goes first: a crash between renames then leaves an unsealed
+     * .log (scanned, kept), never a seal without its .log (missing data). */
+    for (size_t k = sizeof seg_exts / sizeof seg_exts[0]; k-- > 0;) {
+        char *from = klog__asprintf("%s%s", s->stem, seg_exts[k]);
+        char *to = klog__asprintf("%s%s.deleted", s->stem, seg_exts[k]);
         if (!from || !to)
             rc = -ENOMEM;
         else {
