@@ -258,8 +258,10 @@ static int next_batch(struct klog_reader *r)
         int64_t bound = INT64_MAX;
         if (sealed) {
             bound = klog__segment_base(r->list->seg[r->si + 1]) - 1;
-            if (!klog__partition_rdonly(r->p) && klog__segment_next_offset(s) - 1 < bound)
-                bound = klog__segment_next_offset(s) - 1;
+            /* (next_offset is the base until the seal is loaded: unknown) */
+            int64_t own = klog__segment_next_offset(s) - 1;
+            if (!klog__partition_rdonly(r->p) && own >= klog__segment_base(s) && own < bound)
+                bound = own;
         }
         if (bi.base_offset <= r->prev_last || bi.last_offset_delta < 0 || last > bound)
             return corrupt(r, s, KLOG_ECORRUPT);
