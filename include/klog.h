@@ -405,7 +405,10 @@ typedef struct klog_partition klog_partition_t;
  * Opening recovers what an unclean shutdown left (see README "Guarantees");
  * what recovery did is reported through the log callback.
  * Errors: KLOG_ELOCKED, -ENOENT, -EACCES, -ENOTDIR, KLOG_ECORRUPT (metadata
- * unreadable), KLOG_EVERSION, -ENOMEM, other -errno.
+ * unreadable; or data the log's own metadata says existed is missing: a
+ * sealed segment's .log gone while its .seal remains, or klog.topics gone
+ * while partition directories hold data; the log callback names the file
+ * and the offsets lost), KLOG_EVERSION, -ENOMEM, other -errno.
  */
 KLOG_API int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t **out);
 /*

@@ -184,12 +184,20 @@ static int read_range(klog_partition_t *p, int64_t from, int64_t to, char *why, 
 /* ------------------------------------------------------------ log set-up */
 
 static atomic_long recovery_msgs;
+/* Error-level messages of the current test, for checks on what was named. */
+static char logged_errors[8192];
+static pthread_mutex_t logged_mu = PTHREAD_MUTEX_INITIALIZER;
 static void count_logger(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    (void)level;
     if (strstr(msg, "recover") || strstr(msg, "rebuild") || strstr(msg, "scanned"))
         atomic_fetch_add(&recovery_msgs, 1);
+    if (level == KLOG_LOG_ERROR) {
+        pthread_mutex_lock(&logged_mu);
+        size_t n = strlen(logged_errors);
+        snprintf(logged_errors + n, sizeof logged_errors - n, "%s\n", msg);
+        pthread_mutex_unlock(&logged_mu);
+    }
     if (getenv("KLOG_TEST_VERBOSE"))
         fprintf(stderr, "klog[%d]: %s\n", level, msg);
 }
@@ -709,43 +717,6 @@ END_TEST
 /* A sealed segment in the middle that lost its tail (its seal no longer
  * matches): it is scanned and cut, and, as Kafka does, every later segment
  * is discarded; appends continue after the cut. */
-START_TEST(test_truncated_sealed_middle)
-{
-    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
-    klog_t *log = open_log(tmp, kv);
-    klog_partition_t *p = part(log, 1);
-    append_range(p, 0, 150);
-    int64_t bases[64];
-    int n = seg_bases(p, bases, 64);
-    ck_assert_int_ge(n, 4);
-    ck_assert_int_eq(klog_close(log), 0);
-    char *lp = seg_file(tmp, bases[1], ".log");
-    int64_t sz = file_size(lp);
-    ck_assert_int_eq(truncate(lp, sz - 10), 0);
-    log = open_log(tmp, kv);
-    p = part(log, 0);
-    klog_offsets_t of = offsets(p);
-    /* Single-record batches: the cut removed exactly the last record. */
-    ck_assert_int_eq(of.log_end, bases[2] - 1);
-    ck_assert_int_eq(of.segments, 2);
-    for (int i = 2; i < n; i++) {
-        char *f = seg_file(tmp, bases[i], ".log");
-        ck_assert_msg(!exists(f), "%s kept after a damaged segment", f);
-        free(f);
-    }
-    CHECK_RANGE(p, 0, bases[2] - 1);
-    append_range(p, bases[2] - 1, bases[2] + 40);
-    CHECK_RANGE(p, 0, bases[2] + 40);
-    ck_assert_int_eq(klog_close(log), 0);
-    log = open_log(tmp, kv);
-    p = part(log, 0);
-    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
-    CHECK_RANGE(p, 0, bases[2] + 40);
-    ck_assert_int_eq(klog_close(log), 0);
-    free(lp);
-}
-END_TEST
-
 /* A sealed segment in the middle whose .log grew past its seal (garbage
  * appended): the sealed prefix still matches the seal's digest, so only the
  * excess is removed and every later segment is kept. */
@@ -837,6 +808,279 @@ START_TEST(test_sealed_middle_grown_damaged)
     CHECK_RANGE(p, bases[2], 150);
     ck_assert_int_eq(klog_close(log), 0);
     free(lp);
+}
+END_TEST
+
+/* ============================================================ offsets inside sealed data */
+
+/* Byte position of the k-th batch of a .log (walking the length fields). */
+static int64_t nth_batch(const char *path, int k)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    int64_t pos = 0;
+    for (int i = 0; i < k; i++) {
+        uint8_t h[12];
+        ck_assert_int_eq(pread(fd, h, sizeof h, pos), 12);
+        pos += 12 + (((int64_t)h[8] << 24) | (h[9] << 16) | (h[10] << 8) | h[11]);
+    }
+    close(fd);
+    return pos;
+}
+
+/* XOR `mask` into the big-endian field of `width` bytes at pos. */
+static void xor_field(const char *path, int64_t pos, int width, uint64_t mask)
+{
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t b[8];
+    ck_assert_int_eq(pread(fd, b, (size_t)width, pos), width);
+    for (int i = 0; i < width; i++)
+        b[i] ^= (uint8_t)(mask >> (8 * (width - 1 - i)));
+    ck_assert_int_eq(pwrite(fd, b, (size_t)width, pos), width);
+    close(fd);
+}
+
+/* Read from `from`: records [from, good) exactly, then `err` (twice: the
+ * damage is reported again, never "caught up"). */
+static void expect_damage_at(klog_partition_t *p, int64_t from, int64_t good, int err)
+{
+    klog_reader_t *r = NULL;
+    ck_assert_int_eq(klog_reader_open(p, from, &r), 0);
+    klog_record_t rec;
+    char why[256] = "";
+    for (int64_t o = from; o < good; o++) {
+        int rc = klog_reader_next(r, &rec);
+        ck_assert_msg(rc == 1, "offset %lld: %d", (long long)o, rc);
+        ck_assert_msg(rec_ok(&rec, o, why, sizeof why), "%s", why);
+    }
+    for (int i = 0; i < 2; i++) {
+        int rc = klog_reader_next(r, &rec);
+        ck_assert_msg(rc == err, "after %lld: got %d (offset %lld), expected %d", (long long)good,
+                      rc, rc == 1 ? (long long)rec.offset : -1LL, err);
+    }
+    klog_reader_close(r);
+}
+
+/* A log of single-record batches in >= 4 sealed segments, closed. */
+static int build_sealed(const char *dir, int64_t *bases, int max)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    klog_t *log = open_log(dir, kv);
+    klog_partition_t *p = part(log, 1);
+    append_range(p, 0, 150);
+    int n = seg_bases(p, bases, max);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(klog_close(log), 0);
+    return n;
+}
+
+/* Issue 21 item 3: a flipped bit in a sealed batch's baseOffset (outside
+ * the CRC) must not be served as truth: up by one, down by one, far up. */
+START_TEST(test_sealed_base_offset_flipped)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    for (int v = 0; v < 4; v++) {
+        char *dir = klog__asprintf("%s/v%d", tmp, v);
+        int64_t bases[64];
+        build_sealed(dir, bases, 64);
+        char *lp = seg_file(dir, bases[1], ".log");
+        /* The batch holding offset o = bases[1] + 2 + (0 or 1). */
+        int64_t o = bases[1] + 2 + (v == 1);
+        int64_t at = nth_batch(lp, (int)(o - bases[1]));
+        /* v0/v1: bit 0 at two parities (one +1, one -1); v2 far up; v3 +-2. */
+        uint64_t mask = v == 2 ? (1ull << 40) : v == 3 ? 2 : 1;
+        xor_field(lp, at, 8, mask);
+        /* Lowered, the batch before it is where the offsets first clash. */
+        int64_t good = (o & (int64_t)mask) ? o - 1 : o;
+        klog_t *log = open_log(dir, kv);
+        klog_partition_t *p = part(log, 0);
+        ck_assert_int_eq(offsets(p).log_end, 150);
+        expect_damage_at(p, 0, good, KLOG_ECORRUPT);
+        expect_damage_at(p, o, o, KLOG_ECORRUPT);
+        CHECK_RANGE(p, bases[2], 150);
+        ck_assert_int_eq(klog_close(log), 0);
+        free(lp);
+        free(dir);
+    }
+}
+END_TEST
+
+/* Issue 21 item 4: a sealed batch whose length or base offset makes it
+ * run past its segment is damage, not an unfinished write. */
+START_TEST(test_sealed_batch_runs_past_segment)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    for (int v = 0; v < 2; v++) {
+        char *dir = klog__asprintf("%s/v%d", tmp, v);
+        int64_t bases[64];
+        build_sealed(dir, bases, 64);
+        char *lp = seg_file(dir, bases[1], ".log");
+        int64_t o, at;
+        if (v == 0) {
+            /* Length of the third batch reaches 50 bytes past the end. */
+            o = bases[1] + 2;
+            at = nth_batch(lp, 2);
+            int fd = open(lp, O_RDWR);
+            ck_assert_int_ge(fd, 0);
+            uint32_t len = (uint32_t)(file_size(lp) - at - 12 + 50);
+            uint8_t b[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                            (uint8_t)len};
+            ck_assert_int_eq(pwrite(fd, b, 4, at + 8), 4);
+            close(fd);
+        } else {
+            /* The segment's last batch claims offsets far above the log. */
+            o = bases[2] - 1;
+            at = nth_batch(lp, (int)(o - bases[1]));
+            xor_field(lp, at, 8, 1ull << 33);
+        }
+        klog_t *log = open_log(dir, kv);
+        klog_partition_t *p = part(log, 0);
+        ck_assert_int_eq(offsets(p).log_end, 150);
+        expect_damage_at(p, bases[1], o, KLOG_ECORRUPT);
+        CHECK_RANGE(p, bases[2], 150);
+        ck_assert_int_eq(klog_close(log), 0);
+        free(lp);
+        free(dir);
+    }
+}
+END_TEST
+
+START_TEST(test_truncated_sealed_middle)
+{
+    /* Issue 21 item 5: a sealed segment cut mid-batch keeps its bytes and
+     * every later segment; the lost offsets are named, reads report the
+     * damage, what is intact is served. */
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    klog_t *log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 1);
+    append_range(p, 0, 150);
+    int64_t bases[64];
+    int n = seg_bases(p, bases, 64);
+    ck_assert_int_ge(n, 4);
+    ck_assert_int_eq(klog_close(log), 0);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    int64_t sz = file_size(lp);
+    ck_assert_int_eq(truncate(lp, sz - 10), 0);
+    logged_errors[0] = 0;
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    klog_offsets_t of = offsets(p);
+    ck_assert_int_eq(of.log_end, 150);
+    ck_assert_int_eq(of.segments, n);
+    ck_assert_int_eq(file_size(lp), sz - 10);
+    for (int i = 2; i < n; i++) {
+        char *f = seg_file(tmp, bases[i], ".log");
+        ck_assert_msg(exists(f), "%s deleted after a damaged segment", f);
+        free(f);
+    }
+    /* Single-record batches: the cut took exactly the last record. */
+    char want[128];
+    snprintf(want, sizeof want, "offsets %lld to %lld", (long long)(bases[2] - 1),
+             (long long)(bases[2] - 1));
+    ck_assert_msg(strstr(logged_errors, want) && strstr(logged_errors, lp),
+                  "lost offsets not named: %s", logged_errors);
+    expect_damage_at(p, 0, bases[2] - 1, KLOG_ECORRUPT);
+    CHECK_RANGE(p, bases[2], 150);
+    append_range(p, 150, 190);
+    CHECK_RANGE(p, bases[2], 190);
+    ck_assert_int_eq(klog_close(log), 0);
+    log = open_log(tmp, kv);
+    p = part(log, 0);
+    ck_assert_int_eq(atomic_load(&klog__log_stats(log)->scanned_segments), 0);
+    expect_damage_at(p, 0, bases[2] - 1, KLOG_ECORRUPT);
+    CHECK_RANGE(p, bases[2], 190);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(lp);
+}
+END_TEST
+
+/* Issue 21 item 5 (the t_power_loss flake): a rolled segment below the
+ * recovery point whose seal is damaged (v0) or gone (v1) and whose .log is
+ * damaged inside: bit rot, not a torn write. Nothing is cut or deleted. */
+START_TEST(test_flushed_segment_damaged_unsealed)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    for (int v = 0; v < 2; v++) {
+        char *dir = klog__asprintf("%s/v%d", tmp, v);
+        int64_t bases[64];
+        int n = build_sealed(dir, bases, 64);
+        char *lp = seg_file(dir, bases[1], ".log");
+        char *sp = seg_file(dir, bases[1], ".seal");
+        int64_t sz = file_size(lp);
+        if (v == 0)
+            xor_field(sp, 10, 4, 0xA5A5A5A5u);
+        else
+            ck_assert_int_eq(unlink(sp), 0);
+        /* A flipped byte inside the third batch's records. */
+        int64_t at = nth_batch(lp, 3) - 3;
+        xor_field(lp, at, 1, 0x5A);
+        klog_t *log = open_log(dir, kv);
+        klog_partition_t *p = part(log, 0);
+        klog_offsets_t of = offsets(p);
+        ck_assert_int_eq(of.log_end, 150);
+        ck_assert_int_eq(of.segments, n);
+        ck_assert_int_eq(file_size(lp), sz);
+        /* The rebuilt seal ends where the intact data does: the damaged
+         * batch is past it (KLOG_ECORRUPT, not even its CRC is read). */
+        expect_damage_at(p, bases[1], bases[1] + 2, KLOG_ECORRUPT);
+        CHECK_RANGE(p, bases[2], 150);
+        ck_assert_int_eq(klog_close(log), 0);
+        free(sp);
+        free(lp);
+        free(dir);
+    }
+}
+END_TEST
+
+/* Issue 21 item 6: a sealed .log deleted behind the log's back is missing
+ * data its seal says existed: the open refuses, naming the file and the
+ * offsets, and keeps the seal (removing it accepts the loss). */
+START_TEST(test_sealed_log_deleted)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    int64_t bases[64];
+    int n = build_sealed(tmp, bases, 64);
+    char *lp = seg_file(tmp, bases[1], ".log");
+    char *sp = seg_file(tmp, bases[1], ".seal");
+    ck_assert_int_eq(unlink(lp), 0);
+    logged_errors[0] = 0;
+    klog_t *log = NULL;
+    ck_assert_int_eq(open_log_rc(tmp, kv, 0, &log), KLOG_ECORRUPT);
+    char want[128];
+    snprintf(want, sizeof want, "offsets %lld to %lld", (long long)bases[1],
+             (long long)(bases[2] - 1));
+    ck_assert_msg(strstr(logged_errors, want) && strstr(logged_errors, lp),
+                  "missing data not named: %s", logged_errors);
+    ck_assert(exists(sp));
+    /* Read-only openers refuse too. */
+    ck_assert_int_eq(open_log_rc(tmp, kv, KLOG_OPEN_RDONLY, &log), KLOG_ECORRUPT);
+    ck_assert_int_eq(unlink(sp), 0);
+    log = open_log(tmp, kv);
+    klog_partition_t *p = part(log, 0);
+    ck_assert_int_eq(offsets(p).segments, n - 1);
+    CHECK_RANGE(p, bases[2], 150);
+    ck_assert_int_eq(klog_close(log), 0);
+    free(sp);
+    free(lp);
+}
+END_TEST
+
+/* Issue 21 item 6: klog.topics deleted while partitions hold data. */
+START_TEST(test_topics_missing)
+{
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_BYTES, 2048, 0};
+    int64_t bases[64];
+    build_sealed(tmp, bases, 64);
+    char *tp = klog__asprintf("%s/klog.topics", tmp);
+    ck_assert_int_eq(unlink(tp), 0);
+    logged_errors[0] = 0;
+    klog_t *log = NULL;
+    ck_assert_int_eq(open_log_rc(tmp, kv, 0, &log), KLOG_ECORRUPT);
+    ck_assert_msg(strstr(logged_errors, tp) && strstr(logged_errors, TOPIC "-0"),
+                  "missing klog.topics not named: %s", logged_errors);
+    ck_assert_int_eq(open_log_rc(tmp, kv, KLOG_OPEN_RDONLY, &log), KLOG_ECORRUPT);
+    free(tp);
 }
 END_TEST
 
@@ -1682,6 +1926,11 @@ Suite *recovery_suite(void)
     tcase_add_test(tc, test_truncated_sealed_middle);
     tcase_add_test(tc, test_sealed_middle_grown);
     tcase_add_test(tc, test_sealed_middle_grown_damaged);
+    tcase_add_test(tc, test_sealed_base_offset_flipped);
+    tcase_add_test(tc, test_sealed_batch_runs_past_segment);
+    tcase_add_test(tc, test_flushed_segment_damaged_unsealed);
+    tcase_add_test(tc, test_sealed_log_deleted);
+    tcase_add_test(tc, test_topics_missing);
     tcase_add_test(tc, test_index_deleted_sealed);
     tcase_add_test(tc, test_timeindex_deleted_sealed);
     tcase_add_test(tc, test_index_zeroed_sealed);

@@ -40,6 +40,8 @@ struct klog_reader {
     unsigned truncations; /* the partition's count when positioned */
     const atomic_uint *trunc_counter; /* the partition's count, checked per record */
     int returned;         /* a record came from the batch in br */
+    int64_t prev_last;    /* last offset of the batch before pos in segment si
+                             (at least the segment's base - 1) */
 };
 
 static int resolve(struct klog_reader *r, int64_t *offset)
@@ -102,15 +104,14 @@ static int position(struct klog_reader *r)
             return rc;
         int64_t bpos, bsize, bbase, blast, limit = klog__segment_readable(s);
         int found = klog__segment_find(s, r->next, limit, &bpos, &bsize, &bbase, &blast);
+        r->prev_last = klog__segment_base(s) - 1;
         if (found == KLOG_ECORRUPT) {
-            /* A damaged batch header on the way. Walk from the same index
-             * entry batch by batch instead: next_batch() stops at the
-             * damage and reports the file and byte position. */
-            int64_t ioff;
-            uint32_t ipos;
-            klog__segment_offidx_floor(s, r->next, &ioff, &ipos);
+            /* A damaged batch header or offsets on the way. Walk from the
+             * segment's start batch by batch instead, checking every
+             * offset: next_batch() stops at the damage and reports the
+             * file and byte position. */
             klog__segment_unpin(s);
-            r->pos = ipos <= limit ? ipos : 0;
+            r->pos = 0;
             r->positioned = 1;
             return 0;
         }
@@ -204,10 +205,14 @@ static int next_batch(struct klog_reader *r)
     for (;;) {
         klog__segment_t *s = r->list->seg[r->si];
         int64_t limit = klog__segment_readable(s);
+        int sealed = r->si + 1 < r->list->n; /* a later segment exists */
         if (r->pos + 12 > limit) {
-            if (r->si + 1 < r->list->n) {
+            if (sealed) {
+                if (r->pos != limit)
+                    return corrupt(r, s, KLOG_ECORRUPT); /* bytes that are no batch */
                 r->si++;
                 r->pos = 0;
+                r->prev_last = klog__segment_base(r->list->seg[r->si]) - 1;
                 continue;
             }
             /* End of the snapshot: the log may have rolled since. */
@@ -235,18 +240,57 @@ static int next_batch(struct klog_reader *r)
         int rc = klog__cursor_peek(&r->cur, &bi);
         if (rc == KLOG_ECORRUPT)
             return corrupt(r, s, KLOG_ECORRUPT);
-        if (rc <= 0)
+        if (rc < 0)
             return rc;
+        if (rc == KLOG__CUR_END) {
+            /* Bytes below the end that hold no whole header: the writer
+             * publishes whole batches, so in a sealed segment or in the
+             * writer's own process this is damage. */
+            if (sealed || !klog__partition_rdonly(r->p))
+                return corrupt(r, s, KLOG_ECORRUPT);
+            return 0;
+        }
         int64_t size = (int64_t)bi.size;
         int64_t last = bi.base_offset + bi.last_offset_delta;
+        /* baseOffset lies outside the CRC: offsets must increase and stay
+         * inside the segment (below the next one's base and, in the writer,
+         * at most the segment's own last offset). */
+        int64_t bound = INT64_MAX;
+        if (sealed) {
+            bound = klog__segment_base(r->list->seg[r->si + 1]) - 1;
+            /* (next_offset is the base until the seal is loaded: unknown) */
+            int64_t own = klog__segment_next_offset(s) - 1;
+            if (!klog__partition_rdonly(r->p) && own >= klog__segment_base(s) && own < bound)
+                bound = own;
+        }
+        if (bi.base_offset <= r->prev_last || bi.last_offset_delta < 0 || last > bound)
+            return corrupt(r, s, KLOG_ECORRUPT);
         if (last >= hw)
             return 0; /* not visible yet */
+        if (rc == KLOG__CUR_PARTIAL) {
+            /* Below the watermark, or in a sealed segment, a batch that
+             * runs past the end is damage, not an unfinished write. */
+            return corrupt(r, s, KLOG_ECORRUPT);
+        }
+        if (sealed || !klog__partition_rdonly(r->p)) {
+            /* Look ahead: the next batch must start above this one, and
+             * the last batch of a sealed segment end at the segment's last
+             * offset. Catches a raised baseOffset before it is served. */
+            klog_batch_info_t nb;
+            int k = klog__cursor_peek_at(&r->cur, r->pos + size, &nb);
+            if (k < 0 && k != KLOG_ECORRUPT)
+                return k;
+            if (k > 0 && nb.base_offset <= last)
+                return corrupt(r, s, KLOG_ECORRUPT);
+            if (k == KLOG__CUR_END && sealed && r->pos + size == limit &&
+                !klog__partition_rdonly(r->p) && last != bound)
+                return corrupt(r, s, KLOG_ECORRUPT);
+        }
+        r->prev_last = last;
         if (last < r->next) {
             r->pos += size;
             continue;
         }
-        if (rc == KLOG__CUR_PARTIAL)
-            return 0; /* not fully written */
         const uint8_t *h;
         rc = klog__cursor_batch(&r->cur, bi.size, &h);
         if (rc <= 0)

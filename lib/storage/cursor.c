@@ -101,6 +101,27 @@ int klog__cursor_peek(klog__cursor_t *c, klog_batch_info_t *bi)
     return c->pos + (int64_t)bi->size > c->limit ? KLOG__CUR_PARTIAL : KLOG__CUR_BATCH;
 }
 
+int klog__cursor_peek_at(klog__cursor_t *c, int64_t pos, klog_batch_info_t *bi)
+{
+    if (pos + KLOG_BATCH_HEADER_SIZE > c->limit)
+        return KLOG__CUR_END;
+    const uint8_t *h;
+    if (c->buf.len && pos >= c->buf_pos &&
+        pos + KLOG_BATCH_HEADER_SIZE <= c->buf_pos + (int64_t)c->buf.len) {
+        h = c->buf.data + (pos - c->buf_pos);
+    } else {
+        ssize_t n = cursor_pread(c, c->hdr, KLOG_BATCH_HEADER_SIZE, pos);
+        if (n < 0)
+            return (int)n;
+        if (n < KLOG_BATCH_HEADER_SIZE)
+            return KLOG__CUR_END;
+        h = c->hdr;
+    }
+    if (klog__batch_peek(h, KLOG_BATCH_HEADER_SIZE, bi) != 0)
+        return KLOG_ECORRUPT;
+    return pos + (int64_t)bi->size > c->limit ? KLOG__CUR_PARTIAL : KLOG__CUR_BATCH;
+}
+
 int klog__cursor_batch(klog__cursor_t *c, size_t size, const uint8_t **data)
 {
     if (c->chunk == 0)
@@ -128,12 +149,26 @@ int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit, int64_
         p = 0; /* index ahead of what this reader may see: scan */
     klog__cursor_t c = {0};
     klog__cursor_init(&c, s, p, limit, 0, 0);
+    /* Offsets are checked on the way (a baseOffset is outside the CRC):
+     * they increase, stay in the segment, and the batches from an index
+     * entry's position reach its offset exactly (Kafka indexes the last
+     * offset of the batches appended together at that position). */
+    int hit = p == 0;
+    int64_t prev = p == 0 ? s->base - 1 : -1;
     for (;;) {
         klog_batch_info_t bi;
         int k = klog__cursor_peek(&c, &bi);
         if (k != KLOG__CUR_BATCH)
             return k < 0 ? k : 0;
         int64_t last = bi.base_offset + bi.last_offset_delta;
+        if (bi.base_offset <= prev || bi.last_offset_delta < 0)
+            return KLOG_ECORRUPT;
+        if (!hit) {
+            if (last > ioff)
+                return KLOG_ECORRUPT;
+            hit = last == ioff;
+        }
+        prev = last;
         if (last >= target) {
             *pos = c.pos;
             *bsize = (int64_t)bi.size;
@@ -232,7 +267,9 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
     if (s->max_ts >= 0)
         klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
     *truncated = fsize - pos;
+    s->damage_pos = -1;
     if (pos < fsize && !allow_truncate) {
+        s->damage_pos = pos;
         /* Sealed data is never cut: report it; reads will fail there. */
         klog__log(env->logger, KLOG_LOG_ERROR,
                   "%s.log: %s at position %lld (sealed segment; data kept, not served)", s->stem,

@@ -106,5 +106,9 @@ KLOG__HIDDEN int klog__meta_decode(const uint8_t *buf, size_t len, klog__topic_m
 /* Read dir/klog.topics (missing file: 0 topics, returns 0) / write it atomically. */
 KLOG__HIDDEN int klog__meta_read(const char *dir, klog__topic_meta_t **out, size_t *n);
 KLOG__HIDDEN int klog__meta_write(const char *dir, const klog__topic_meta_t *topics, size_t n);
+/* With dir/klog.topics missing: 1 when a partition directory ("<name>-<n>")
+ * holds a non-empty .log (the log had topics: their list is lost), its
+ * name copied to `name`; 0 when none does; or -errno. */
+KLOG__HIDDEN int klog__meta_lost(const char *dir, char *name, size_t cap);
 
 #endif

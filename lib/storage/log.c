@@ -203,6 +203,15 @@ static int load_topics(klog__log_t *log)
                   klog_strerror(rc));
         return rc;
     }
+    char lost[300];
+    if (n == 0 && (rc = klog__meta_lost(log->dir, lost, sizeof lost)) != 0) {
+        if (rc < 0)
+            return rc;
+        klog__log(&log->cfg.logger, KLOG_LOG_ERROR,
+                  "%s/klog.topics is missing but partition %s/%s holds data: the topic list is "
+                  "lost (restore klog.topics; a Kafka directory is opened with klog_adopt)", log->dir, log->dir, lost);
+        return KLOG_ECORRUPT;
+    }
     if (n) {
         log->topics = klog__calloc(n, sizeof *log->topics);
         if (!log->topics) {

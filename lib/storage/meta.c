@@ -35,7 +35,9 @@
  * ranges belong to the configuration layer, which validates them on load.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -254,4 +256,70 @@ int klog__meta_write(const char *dir, const klog__topic_meta_t *topics, size_t n
         rc = klog__write_file_atomic(dir, META_FILE, b.data, b.len);
     klog__buf_free(&b);
     return rc;
+}
+
+/* ------------------------------------------------------------ a lost list */
+
+typedef struct lost_scan {
+    const char *dir;
+    char *name;
+    size_t cap;
+    int found;
+} lost_scan_t;
+
+static int has_data(void *ctx, const char *name)
+{
+    lost_scan_t *ls = ctx;
+    size_t n = strlen(name);
+    if (n < 5 || strcmp(name + n - 4, ".log") != 0)
+        return 0;
+    char *path = klog__asprintf("%s/%s", ls->dir, name);
+    if (!path)
+        return -ENOMEM;
+    struct stat st;
+    if (klog__stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        ls->found = 1;
+    free(path);
+    return 0;
+}
+
+static int part_dir(void *ctx, const char *name)
+{
+    lost_scan_t *ls = ctx;
+    const char *dash = strrchr(name, '-');
+    if (ls->found || !dash || dash == name || !dash[1])
+        return 0;
+    for (const char *d = dash + 1; *d; d++)
+        if (*d < '0' || *d > '9')
+            return 0;
+    char *path = klog__asprintf("%s/%s", ls->dir, name);
+    if (!path)
+        return -ENOMEM;
+    struct stat st;
+    int rc = 0;
+    if (klog__stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        lost_scan_t sub = {path, NULL, 0, 0};
+        rc = klog__dir_list(path, has_data, &sub);
+        if (!rc && sub.found) {
+            ls->found = 1;
+            snprintf(ls->name, ls->cap, "%s", name);
+        }
+    }
+    free(path);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+int klog__meta_lost(const char *dir, char *name, size_t cap)
+{
+    char *path = klog__asprintf("%s/%s", dir, META_FILE);
+    if (!path)
+        return -ENOMEM;
+    struct stat st;
+    int rc = klog__stat(path, &st);
+    free(path);
+    if (rc != -ENOENT)
+        return rc < 0 ? rc : 0;
+    lost_scan_t ls = {dir, name, cap, 0};
+    rc = klog__dir_list(dir, part_dir, &ls);
+    return rc ? rc : ls.found;
 }

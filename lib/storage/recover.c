@@ -5,11 +5,14 @@
  * segment list.
  *
  * Recovery at load: leftover .deleted, .tmp, .cleaned and .swap files and
- * orphan indexes are removed; segments whose seal is valid and matches the
+ * orphan indexes are removed (an orphan seal covering offsets above the log
+ * start is missing data: the load fails, naming it); segments whose seal is valid and matches the
  * file size are trusted; every other segment is scanned with CRC checks,
  * its indexes rebuilt and a torn or corrupt tail truncated (and, as Kafka
- * does, segments after a truncated one are deleted). Missing or
- * inconsistent indexes of sealed segments are rebuilt from the .log.
+ * does, segments after a truncated one are deleted) — except in a rolled
+ * segment whose data was durable (durable_segment()): there damage is
+ * kept, the offsets it costs are logged, and later segments stay. Missing
+ * or inconsistent indexes of sealed segments are rebuilt from the .log.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/files.h"
 #include "storage/partition_impl.h"
 
 /* Which of a segment's files exist. */
@@ -120,8 +124,37 @@ static int list_one(void *ctx, const char *name)
     return 0;
 }
 
-/* List the directory into a sorted array of segment file sets. */
-static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
+/*
+ * An orphan seal whose .log is gone: when it decodes and covers offsets at
+ * or above the log start, data the log's own metadata says existed is
+ * missing. Named with its offsets; KLOG_ECORRUPT (the seal is kept: an
+ * operator who accepts the loss removes it). 0 when the orphan may go.
+ */
+static int missing_log(klog__partition_t *p, int64_t base)
+{
+    char *sp = klog__asprintf("%s/%020" PRId64 ".seal", p->dir, base);
+    if (!sp)
+        return -ENOMEM;
+    klog__seal_t seal;
+    int rc = klog__seal_read(sp, &seal);
+    int64_t start = atomic_load(&p->log_start);
+    if (rc == 0 && seal.base_offset == base && seal.next_offset > start &&
+        seal.next_offset > base) {
+        int64_t from = base > start ? base : start;
+        klog__log(p->env->logger, KLOG_LOG_ERROR,
+                  "%s/%020" PRId64 ".log is missing: its seal says offsets %lld to %lld existed "
+                  "(remove %s to accept the loss)",
+                  p->dir, base, (long long)from, (long long)(seal.next_offset - 1), sp);
+        free(sp);
+        return KLOG_ECORRUPT;
+    }
+    free(sp);
+    return rc < 0 && rc != KLOG_ECORRUPT && rc != KLOG_EVERSION && rc != -ENOENT ? rc : 0;
+}
+
+/* List the directory into a sorted array of segment file sets; at load
+ * (check_orphans) an orphan seal of missing data is an error. */
+static int list_dir(klog__partition_t *p, int check_orphans, seg_files_t **out, size_t *count)
 {
     int rdonly = p->env->rdonly;
     listing_t ls = {p, NULL, 0, 0};
@@ -139,6 +172,13 @@ static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
             v[k++] = v[i];
             continue;
         }
+        if (check_orphans && (v[i].has & HAS_SEAL)) {
+            rc = missing_log(p, v[i].base);
+            if (rc) {
+                free(v);
+                return rc;
+            }
+        }
         if (rdonly)
             continue;
         static const char *exts[] = {".index", ".timeindex", ".seal"};
@@ -154,6 +194,42 @@ static int list_dir(klog__partition_t *p, seg_files_t **out, size_t *count)
     *out = v;
     *count = k;
     return 0;
+}
+
+/*
+ * Is damage in rolled segment i (not the last) bit rot in durable data
+ * rather than a write a crash tore? Yes when it had a seal (the sealer
+ * fsyncs before sealing), when it lies wholly below the checkpointed
+ * recovery point, or when a later segment has a seal (the sealer works in
+ * order, so this one was fsynced before). Such data is never cut, and the
+ * segments after it are never deleted.
+ */
+static int durable_segment(const seg_files_t *files, size_t n, size_t i, int64_t rp)
+{
+    if ((files[i].has & HAS_SEAL) || files[i + 1].base <= rp)
+        return 1;
+    for (size_t j = i + 1; j < n; j++)
+        if (files[j].has & HAS_SEAL)
+            return 1;
+    return 0;
+}
+
+/* Name what a kept damaged segment can no longer serve. */
+static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_t next_base)
+{
+    int64_t at = klog__segment_damage(s);
+    if (at < 0)
+        return;
+    int64_t from = klog__segment_next_offset(s), to = next_base - 1;
+    if (from <= to)
+        klog__log(logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld: offsets %lld to %lld lost "
+                  "(data kept, reads there fail with KLOG_ECORRUPT/KLOG_ECRC)",
+                  klog__segment_stem(s), (long long)at, (long long)from, (long long)to);
+    else
+        klog__log(logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld past its last batch (data kept)",
+                  klog__segment_stem(s), (long long)at);
 }
 
 int klog__partition_load(klog__partition_t *p)
@@ -173,11 +249,12 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
-    rc = list_dir(p, &files, &nfiles);
+    rc = list_dir(p, 1, &files, &nfiles);
     if (rc)
         return rc;
 
     int64_t ckpt_start = atomic_load(&p->log_start);
+    int64_t ckpt_rp = atomic_load(&p->recovery_point);
     if (nfiles == 0) {
         if (rdonly) {
             list = klog__seglist_new(0);
@@ -242,13 +319,24 @@ int klog__partition_load(klog__partition_t *p)
                 klog__segment_mark_new(s); /* a new partition: nothing to recover */
                 continue;
             }
+            if (!last && durable_segment(files, nfiles, i, ckpt_rp)) {
+                /* Never cut: rebuild keeps any damage in place (reads
+                 * report it) and the segments after it stay. */
+                rc = klog__segment_rebuild(s, (has & HAS_SEAL) ? "seal does not match the .log"
+                                                               : "seal missing");
+                if (rc)
+                    goto fail;
+                report_lost(logger, s, files[i + 1].base);
+                continue;
+            }
             rc = klog__segment_recover(s, &truncated);
             if (rc)
                 goto fail;
             if (!last && (rc = klog__segment_seal(s)) != 0)
                 goto fail;
             if (truncated && !last) {
-                /* Kafka's rule: what follows a damaged segment is discarded. */
+                /* Kafka's rule, only for data no fsync ever covered (a
+                 * torn write): what follows a damaged segment is discarded. */
                 for (size_t j = i + 1; j < list->n; j++) {
                     klog__log(logger, KLOG_LOG_WARN,
                               "recovery: deleting %s.log after damaged segment",
@@ -308,7 +396,7 @@ int klog__partition_refresh(klog__partition_t *p)
     uint64_t gen = klog__partition_generation(p);
     seg_files_t *files = NULL;
     size_t n = 0;
-    int rc = list_dir(p, &files, &n);
+    int rc = list_dir(p, 0, &files, &n);
     klog__seglist_t *old = NULL, *nl = NULL;
     if (rc)
         goto out;

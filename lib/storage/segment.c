@@ -69,6 +69,7 @@ int klog__segment_new(const klog__segenv_t *env, int64_t base, klog__segment_t *
     s->max_ts = -1;
     s->max_ts_off = base;
     s->first_batch_ts = -1;
+    s->damage_pos = -1;
     s->created_ms = klog__now_ms();
     *out = s;
     return 0;
@@ -347,9 +348,11 @@ int klog__segment_mark_deleted(klog__segment_t *s)
     /* Under s->mu: a reader reopening the files (after the LRU closed
      * them) sees either the old names or the new ones with the flag. */
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < sizeof seg_exts / sizeof seg_exts[0]; i++) {
-        char *from = klog__asprintf("%s%s", s->stem, seg_exts[i]);
-        char *to = klog__asprintf("%s%s.deleted", s->stem, seg_exts[i]);
+    /* The seal goes first: a crash between renames then leaves an unsealed
+     * .log (scanned, kept), never a seal without its .log (missing data). */
+    for (size_t k = sizeof seg_exts / sizeof seg_exts[0]; k-- > 0;) {
+        char *from = klog__asprintf("%s%s", s->stem, seg_exts[k]);
+        char *to = klog__asprintf("%s%s.deleted", s->stem, seg_exts[k]);
         if (!from || !to)
             rc = -ENOMEM;
         else {
@@ -372,6 +375,7 @@ const char *klog__segment_stem(const klog__segment_t *s) { return s->stem; }
 int klog__segment_fd(const klog__segment_t *s) { return s->fd; }
 int64_t klog__segment_next_offset(const klog__segment_t *s) { return atomic_load(&s->next_offset); }
 int klog__segment_is_sealed(const klog__segment_t *s) { return s->sealed; }
+int64_t klog__segment_damage(const klog__segment_t *s) { return s->damage_pos; }
 int klog__segment_is_deleted(const klog__segment_t *s) { return s->deleted; }
 void klog__segment_lease_pin(klog__segment_t *s) { atomic_fetch_add(&s->lease_pins, 1); }
 void klog__segment_lease_unpin(klog__segment_t *s) { atomic_fetch_sub(&s->lease_pins, 1); }

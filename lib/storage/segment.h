@@ -149,6 +149,9 @@ KLOG__HIDDEN void klog__cursor_seek(klog__cursor_t *c, int64_t pos, int64_t limi
  * invalid header (size field or magic), or -errno. bi is filled for
  * BATCH and PARTIAL. */
 KLOG__HIDDEN int klog__cursor_peek(klog__cursor_t *c, klog_batch_info_t *bi);
+/* Header at `pos` (a look ahead: neither moves the cursor nor replaces its
+ * buffer), as klog__cursor_peek. */
+KLOG__HIDDEN int klog__cursor_peek_at(klog__cursor_t *c, int64_t pos, klog_batch_info_t *bi);
 /* The whole batch of `size` bytes at the cursor (after a BATCH peek):
  * *data points into the cursor's buffer until its next call. 1, 0 when the
  * file holds fewer bytes, or -errno. Needs chunk > 0. */
@@ -161,7 +164,8 @@ KLOG__HIDDEN void klog__cursor_free(klog__cursor_t *c);
  * Find the batch holding `target` (first batch with last offset >= target)
  * at or after the offset index entry, walking headers up to `limit`.
  * Needs a pin. Returns 1 found (pos, batch size, base, last offset), 0 not
- * in this segment, or an error.
+ * in this segment, KLOG_ECORRUPT when the offsets on the way contradict
+ * each other, the segment or the index entry, or an error.
  */
 KLOG__HIDDEN int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit,
                                     int64_t *pos, int64_t *bsize, int64_t *bbase,
@@ -189,6 +193,9 @@ KLOG__HIDDEN int klog__segment_create(klog__segment_t *s);
 /* Read-only openers without a state file: walk the headers of the last
  * segment to learn its end. */
 KLOG__HIDDEN int klog__segment_scan_tail(klog__segment_t *s);
+/* Byte position of damage the last scan kept (a rebuild never cuts),
+ * -1 when it found none. */
+KLOG__HIDDEN int64_t klog__segment_damage(const klog__segment_t *s);
 /* Restart the segment.ms clock (open, roll, truncation). */
 KLOG__HIDDEN void klog__segment_restart_clock(klog__segment_t *s);
 

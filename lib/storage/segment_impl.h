@@ -49,6 +49,7 @@ struct klog__segment {
     int dig_valid;
     uint32_t seal_index_entries, seal_timeindex_entries;
     int dirty_seal;           /* seal file exists but describes older state */
+    int64_t damage_pos;       /* where the last scan found damage it kept, -1 none */
 };
 
 /* Path of one of the segment's files ("<stem><ext>[.deleted]"), malloc'd. */
