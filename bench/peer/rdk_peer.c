@@ -18,7 +18,8 @@
  *   consume BROKER TOPIC PARTITIONS COUNT SIZE
  *       assign() every partition from the beginning and read COUNT records,
  *       checking each one's size and that its sequence number (first 8
- *       bytes) grows within its partition. Prints the same line, timed
+ *       bytes) grows within its partition (stops at the first that does
+ *       not). Prints the same line, timed
  *       from the first record received to the last.
  *   latency BROKER TOPIC COUNT SIZE ACKS RATE
  *       One producer (linger.ms 0) and one consumer in this process on a
@@ -313,7 +314,7 @@ static int consume(const char *broker, const char *topic, int parts, long count,
     double t0 = 0, t1 = 0, deadline = now_s() + DEADLINE_S;
     for (int p = 0; last && p < parts; p++)
         last[p] = -1;
-    while (last && got < count && now_s() < deadline) {
+    while (last && got < count && !bad && now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
