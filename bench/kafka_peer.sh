@@ -71,6 +71,7 @@ field() {
 
 # ------------------------------------------------------------ the brokers
 kbroker_start() {
+    : > "$TMP/kb.out"
     "$KBROKER" -d "$TMP/kbroker" -l 127.0.0.1:0 --no-auto-create > "$TMP/kb.out" 2> "$TMP/kb.err" &
     KBPID=$!
     at_exit 'kill $KBPID 2> /dev/null; wait $KBPID 2> /dev/null'
@@ -116,9 +117,11 @@ run_client() {
 }
 
 # ------------------------------------------------------------ the run
-# Every topic of the run is created first, on both brokers, so that none is
-# measured while a broker is still settling it (a new topic on Kafka can
-# stall a client for seconds); each is deleted once measured.
+# Every topic of the run is created first, on both brokers (rdk_peer create
+# waits for a leader of each partition), so that no timed run starts while
+# a broker is still settling a new topic (a producer started right after
+# Kafka's CreateTopics can get UNKNOWN_TOPIC_OR_PARTITION); each is deleted
+# once measured.
 for b in $BROKERS; do
     create "$b" warm 1 && create "$b" warm-lat 1 || { echo "kafka_peer: create warm on $b failed"; exit 1; }
     r=1
