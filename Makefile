@@ -60,6 +60,7 @@ HAVE_SQLITE := $(call detect,sqlite,test -f /usr/include/sqlite3.h)
 HAVE_LMDB   := $(call detect,lmdb,test -f /usr/include/lmdb.h)
 HAVE_ROCKSDB := $(call detect,rocksdb,test -f /usr/include/rocksdb/c.h)
 HAVE_CLANG  := $(call detect,clang,command -v $(or $(FUZZ_CC),clang))
+HAVE_RDKAFKA := $(call detect,rdkafka,$(PKG_CONFIG) --exists rdkafka)
 REQ_PRIV := liblz4 libxxhash
 DEP_LIBS := -llz4 -lxxhash
 ifeq ($(HAVE_ZSTD),1)
@@ -127,7 +128,7 @@ GEN_STALE += $(call write_if_changed,$(GEN)/bench_peers.h,$(GEN_NOTE) \
     $(call define_line,BENCH_HAVE_ROCKSDB,$(HAVE_ROCKSDB)))
 GEN_STALE += $(call write_if_changed,$(GEN)/detected.txt,zstd=$(call bit,$(HAVE_ZSTD)) zlib=$(call bit,$(HAVE_ZLIB)) \
     snappy=$(call bit,$(HAVE_SNAPPY)) zookeeper=$(call bit,$(HAVE_ZK)) sqlite=$(call bit,$(HAVE_SQLITE)) \
-    lmdb=$(call bit,$(HAVE_LMDB)) rocksdb=$(call bit,$(HAVE_ROCKSDB)) clang=$(call bit,$(HAVE_CLANG)))
+    lmdb=$(call bit,$(HAVE_LMDB)) rocksdb=$(call bit,$(HAVE_ROCKSDB)) clang=$(call bit,$(HAVE_CLANG)) rdkafka=$(call bit,$(HAVE_RDKAFKA)))
 ifneq ($(strip $(GEN_STALE)),)
 $(GEN_STALE): FORCE
 	@echo "  GEN     $@ (the detected packages changed)"
@@ -158,6 +159,9 @@ EX_MULTI  := $(addprefix $(O)/,$(EX_DIRS))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_COMMON := $(filter bench/bench_util.c,$(BENCH_SRC))
 BENCH     := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out $(BENCH_COMMON),$(BENCH_SRC)))
+# Benchmark scripts run by make bench beside the programs above.
+BENCH_SCRIPTS := bench/kafka_peer.sh
+RDK_PEER  := $(if $(HAVE_RDKAFKA),$(O)/bench/rdk_peer)
 
 TEST_SRC  := $(sort $(wildcard test/check_*.c))
 TEST_UTIL := $(sort $(wildcard test/util/*.c))
@@ -170,7 +174,7 @@ TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/
         clean man deps stress fuzz bench bench-quick tsan-check config interop
 .DEFAULT_GOAL := all
 
-all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(O)/klog.pc
+all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(RDK_PEER) $(O)/klog.pc
 lib: $(STATIC) $(SHARED)
 
 $(O)/obj/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
@@ -233,6 +237,14 @@ $(O)/bench/bench_peers: bench/bench_peers.c $(BENCH_COMMON) $(wildcard bench/*.h
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(KCFLAGS) $(CFLAGS) $(LDFLAGS) -Ibench -o $@ $< $(BENCH_COMMON) \
 	    $(STATIC) $(PEER_LIBS) $(DEP_LIBS)
+
+# The librdkafka client of bench/kafka_peer.sh (kbroker vs Apache Kafka),
+# built only when librdkafka's development files are found; no libklog.
+$(O)/bench/rdk_peer: bench/peer/rdk_peer.c
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) $(shell $(PKG_CONFIG) --cflags rdkafka) \
+	    -o $@ $< $(shell $(PKG_CONFIG) --libs rdkafka)
 
 # --- tests -------------------------------------------------------------------
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -338,7 +350,10 @@ fuzz:
 # results.md and the PNG charts and checks that every experiment has its
 # figures. The peers and gnuplot are bench-only packages (.ci/deps bench):
 # install them first, then build in a new make, whose detection sees them
-# and rebuilds bench_peers if it was built without them.
+# and rebuilds bench_peers if it was built without them. The scripts run
+# after the programs: bench/kafka_peer.sh (kbroker vs Apache Kafka) needs
+# $(O)/bench/rdk_peer (built when librdkafka is found) and, for Kafka's
+# side, java and mvn.
 BENCH_ARGS ?=
 bench bench-quick:
 	@sh .ci/deps base bench
@@ -346,11 +361,11 @@ bench bench-quick:
 	@mkdir -p $(O)/bench
 	$(Q)args="$(BENCH_ARGS)"; [ "$@" = bench-quick ] && args="--quick $$args"; t0=$$(date +%s); \
 	echo "name,median,unit,min,max,ratio,program" > $(O)/bench/results.csv; fail=0; \
-	for b in $(BENCH); do echo "== $$b $$args"; \
-	    $$b $$args > $(O)/bench/$$(basename $$b).out || { echo "FAILED: $$b"; fail=1; }; \
-	    grep -v '^RESULT,\|^RATIO,' $(O)/bench/$$(basename $$b).out; \
-	    grep '^RESULT,' $(O)/bench/$$(basename $$b).out | cut -d, -f2- | \
-	        sed "s/\$$/,$$(basename $$b)/" >> $(O)/bench/results.csv; \
+	for b in $(BENCH) $(BENCH_SCRIPTS); do echo "== $$b $$args"; p=$$(basename $$b .sh); \
+	    KLOG_BUILD=$(O) $$b $$args > $(O)/bench/$$p.out || { echo "FAILED: $$b"; fail=1; }; \
+	    grep -v '^RESULT,\|^RATIO,' $(O)/bench/$$p.out; \
+	    grep '^RESULT,' $(O)/bench/$$p.out | cut -d, -f2- | \
+	        sed "s/\$$/,$$p/" >> $(O)/bench/results.csv; \
 	done; \
 	n=$$(($$(wc -l < $(O)/bench/results.csv) - 1)); echo "bench: $$n figures in $(O)/bench/results.csv"; \
 	sh bench/report.sh $(O)/bench $@ $$(($$(date +%s) - t0)) || fail=1; \

@@ -14,8 +14,9 @@
 #   DIR/durable_latency.png   durable append latency percentiles, 1-4 threads
 #   DIR/open_time.png         open time vs segment count, clean and unclean
 # Exits non-zero when an expected figure is missing (every experiment of
-# issue 10, each peer whose header is installed, and at least one figure
-# from every bench program) or gnuplot fails; it never judges speed.
+# issue 10, each peer whose header is installed, at least one figure from
+# every bench program, and kafka_peer.sh's kbroker figures when librdkafka
+# is found, its Kafka ones too when java and mvn are) or gnuplot fails; it never judges speed.
 set -u
 dir=${1:-build/bench}
 mode=${2:-bench}
@@ -50,6 +51,20 @@ exp=$dir/expected.txt
         op=append; [ "$s" = raw ] && op=write
         echo "peers.$s.$op.b50"; echo "peers.$s.$op.b1"; echo "peers.$s.read"; echo "peers.$s.disk"
     done
+    # kbroker vs Apache Kafka (kafka_peer.sh): when rdk_peer could be built
+    # (librdkafka found); Kafka's side only when java and mvn are installed.
+    if grep -q 'rdkafka=1' "$dir/../gen/detected.txt" 2> /dev/null; then
+        echo "program:kafka_peer"
+        brokers=kbroker
+        command -v java > /dev/null 2>&1 && command -v mvn > /dev/null 2>&1 && brokers="kbroker kafka"
+        for b in $brokers; do
+            for p in 1p 4p; do for s in 200B 1KiB; do
+                echo "peer.$b.produce.acks1.$p.$s"; echo "peer.$b.produce.acksall.$p.$s"
+                echo "peer.$b.consume.$p.$s"
+            done; done
+            for f in latency.p50 latency.p99 cpu.produce cpu.consume rss.peak; do echo "peer.$b.$f"; done
+        done
+    fi
     # Every bench program must have produced something.
     for c in "$here"/*.c; do
         p=$(basename "$c" .c)
@@ -146,6 +161,7 @@ function section(n, p) {
     if (n ~ /^paper\.(durable|raw\.fdatasync)/) return 5
     if (n ~ /^paper\.open/) return 6
     if (n ~ /^peers\./) return 7
+    if (n ~ /^peer\.(kbroker|kafka)\./) return 9
     return 8
 }
 function row(i,   n, r, rn, cross, b, k, out) {
@@ -181,6 +197,7 @@ END {
     title[6] = "6. Open time vs segment count, after a clean and an unclean shutdown"
     title[7] = "7. The same workload on raw files, libklog, SQLite, LMDB and RocksDB (bench_peers, one process)"
     title[8] = "Other figures"
+    title[9] = "kbroker and the Apache Kafka broker, one librdkafka client, runs alternating (kafka_peer.sh)"
 
     printf "# libklog benchmark results\n\n"
     printf "`make %s`, %s%s.\n\n", mode, stamp, secs != "" ? sprintf("; the whole run took %d s (%.1f min)", secs, secs / 60) : ""
@@ -228,11 +245,23 @@ END {
     printf "A ratio marked * compares figures from two programs of the same `make bench` run; unmarked ones come from one process, runs alternating. "
     printf "Baseline: the raw-syscall figure doing the same I/O (or, where none is named, the one the program compares with). Best peer: the fastest of SQLite (sync off, normal), LMDB and RocksDB for that operation (for disk bytes, the smallest).\n"
 
-    for (s = 1; s <= 8; s++) {
+    for (s = 1; s <= 9; s++) {
         any = 0
         for (i = 1; i <= nrow; i++) if (section(nm[i], vprog[i]) == s) { any = 1; break }
         if (!any) continue
         printf "\n## %s\n\n", title[s]
+        if (s == 9) {
+            printf "| figure | kbroker | min .. max | Apache Kafka | min .. max | kbroker / Kafka |\n|---|---:|---|---:|---|---:|\n"
+            for (i = 1; i <= nrow; i++) {
+                if (nm[i] !~ /^peer\.kbroker\./) continue
+                f = substr(nm[i], 14); k = "peer.kafka." f
+                line = sprintf("| %s | %s %s | %s .. %s |", f, fmt(vmed[i]), vunit[i], fmt(vlo[i]), fmt(vhi[i]))
+                if (k in med) line = line sprintf(" %s %s | %s .. %s | %.3g |", fmt(med[k]), unit_of[k], fmt(lo_of[k]), fmt(hi_of[k]), med[k] > 0 ? vmed[i] / med[k] : 0)
+                else line = line " (no Kafka: java or mvn missing) | | |"
+                print line
+            }
+            continue
+        }
         if (s == 8) {
             last = ""
             for (i = 1; i <= nrow; i++) {

@@ -9,8 +9,13 @@
 # After sourcing: $KLOG_BUILD, $GEN (build/test/oracle_gen), $KLOGCAT,
 # $TMP (scratch, removed at exit), $CP (Kafka's classpath), $KAFKA_VERSION,
 # $PY (python3).
+#
+# A script that can run without Kafka (bench/kafka_peer.sh) sets
+# KAFKA_OPTIONAL=1 and KLOG_ROOT (the repository) before sourcing: then the
+# java/mvn checks and the classpath ($CP) are its own to do (kafka_classpath).
+# KAFKA_BROKER_JVM replaces the broker's JVM options (kafka_start).
 
-cd "$(dirname "$0")/../.." || exit 1
+cd "${KLOG_ROOT:-$(dirname "$0")/../..}" || exit 1
 ROOT=$(pwd)
 KLOG_BUILD=${KLOG_BUILD:-build}
 case $KLOG_BUILD in /*) ;; *) KLOG_BUILD=$ROOT/$KLOG_BUILD ;; esac
@@ -67,9 +72,11 @@ skip_all() {
     finish
 }
 
-command -v java > /dev/null 2>&1 || skip_all "java not installed"
-command -v mvn > /dev/null 2>&1 || skip_all "mvn not installed"
-[ -x "$GEN" ] || skip_all "$GEN not built (make $GEN)"
+if [ -z "${KAFKA_OPTIONAL:-}" ]; then
+    command -v java > /dev/null 2>&1 || skip_all "java not installed"
+    command -v mvn > /dev/null 2>&1 || skip_all "mvn not installed"
+    [ -x "$GEN" ] || skip_all "$GEN not built (make $GEN)"
+fi
 
 # The classpath of the pinned Kafka broker, tools and client, resolved by
 # Maven into its cache once; kept in build/interop/ beside a checksum of the
@@ -94,8 +101,10 @@ kafka_classpath() {
     }
     mv "$cpdir/classpath.tmp" "$cpdir/classpath.$sum" && cat "$cpdir/classpath.$sum"
 }
-CP=$(kafka_classpath) || { fail "$NAME: resolve Kafka $KAFKA_VERSION jars with Maven"; finish; }
-[ -n "$CP" ] || { fail "$NAME: empty Kafka classpath"; finish; }
+if [ -z "${KAFKA_OPTIONAL:-}" ]; then
+    CP=$(kafka_classpath) || { fail "$NAME: resolve Kafka $KAFKA_VERSION jars with Maven"; finish; }
+    [ -n "$CP" ] || { fail "$NAME: empty Kafka classpath"; finish; }
+fi
 
 # kafka_tool CLASS ARGS...: run one of Kafka's command-line classes with the
 # tools' quiet logging, bounded in time.
@@ -161,7 +170,8 @@ PROPS
 kafka_start() {
     : >> "$KDIR/logs/server.log"
     mark=$(wc -l < "$KDIR/logs/server.log")
-    java -Xmx384m -Xms128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    # shellcheck disable=SC2086 # KAFKA_BROKER_JVM is a list of options
+    java ${KAFKA_BROKER_JVM:--Xmx384m -Xms128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
         -Dkafka.logs.dir="$KDIR/logs" \
         -Dlog4j2.configurationFile="$ROOT/test/interop/kafka/log4j2-broker.properties" \
         -cp "$CP" kafka.Kafka "$KDIR/server.properties" > "$KDIR/logs/stdout" 2>&1 &
