@@ -217,7 +217,7 @@ if [ -x "$B/kbroker" ]; then
     BGPIDS="$KBPID"
     if wait_for "$T/broker.out" "^listening on" 20; then
         expect_rc 1 "--retention beside a kbroker" "$K" -d "$D" --retention
-        contains "kbroker named" "$T/err" "process $KBPID (kbroker: the broker does not serve Kafka's admin APIs, so stop it first) is writing"
+        contains "kbroker named" "$T/err" "process $KBPID (kbroker: change topics through its Kafka admin API, e.g. kafka-topics.sh) is writing"
     else
         fail "kbroker did not start: $(cat "$T/broker.err")"
     fi

@@ -21,11 +21,9 @@ int kc_backup(const kc_opts_t *o)
 {
     klog_t *log;
     klog_backup_stats_t st;
-    int rc = klog_open(o->dir, NULL, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log);
-    if (rc < 0) {
-        kc_err("%s: cannot open: %s", o->dir, klog_strerror(rc));
+    int rc = kc_open_log(o, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log);
+    if (rc < 0)
         return KC_EXIT_FAIL;
-    }
     rc = klog_backup(log, o->args[1], print_partition, NULL, &st);
     klog_close(log);
     if (rc < 0) {

@@ -162,12 +162,11 @@ int kc_open_log(const kc_opts_t *o, unsigned flags, klog_t **out)
                         comm[strcspn(comm, "\n")] = 0;
                     fclose(f);
                 }
-                /* The broker serves Produce/Fetch/Metadata, not Kafka's admin
-                 * APIs (CreateTopics, DeleteRecords, ...): say so. */
+                /* The broker serves Kafka's admin APIs: point there. */
                 snprintf(who, sizeof who, "process %ld%s%s%s", pid, comm[0] ? " (" : "", comm,
                          !comm[0]                       ? ""
-                         : strcmp(comm, "kbroker") == 0 ? ": the broker does not serve Kafka's "
-                                                          "admin APIs, so stop it first)"
+                         : strcmp(comm, "kbroker") == 0 ? ": change topics through its Kafka "
+                                                          "admin API, e.g. kafka-topics.sh)"
                                                         : ")");
             }
             kc_err("%s: %s: %s is writing to it (it holds %s/klog.lock); stop it first, or use "

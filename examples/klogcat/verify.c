@@ -36,11 +36,11 @@ int kc_verify(const kc_opts_t *o)
         kc_err("%s: %s", o->dir, errno ? strerror(errno) : "not a directory");
         return KC_EXIT_FAIL;
     }
-    int rc = klog_open(o->dir, NULL, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log);
-    if (rc < 0) {
-        kc_err("%s: cannot open: %s", o->dir, klog_strerror(rc));
+    /* kc_open_log names the file that stops the open (a damaged
+     * klog.topics, say) through the library's log callback. */
+    int rc = kc_open_log(o, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log);
+    if (rc < 0)
         return KC_EXIT_FAIL;
-    }
     char **names = NULL;
     int ntopics = o->topic ? 1 : klog_topic_list(log, &names);
     free(names);
