@@ -562,7 +562,15 @@ KLOG_API int klog_append_batch(klog_partition_t *p, const void *batch, size_t le
  * Follower append: one or more concatenated batches that already carry their
  * offsets (as replicated from a leader). The first batch must start at or
  * after the log end offset and offsets must increase; gaps are allowed.
- * Stored verbatim. Errors: KLOG_ESEQUENCE, validation errors, as klog_append.
+ * Stored verbatim. As a Kafka follower, the whole call is one append: one
+ * roll decision for all of it (so it lands in one segment; at most
+ * KLOG_CONF_SEGMENT_BYTES in all) and at most one index entry, so the
+ * .index/.timeindex equal a Kafka follower's fed the same fetch
+ * responses. A batch whose last offset is more than INT32_MAX above the
+ * active segment's base rolls to a new segment based at that batch's
+ * first offset (only a call whose own offsets span more than INT32_MAX is
+ * split over several segments). All or nothing up to the write.
+ * Errors: KLOG_ESEQUENCE, KLOG_ETOOLARGE, validation errors, as klog_append.
  */
 KLOG_API int klog_append_follower(klog_partition_t *p, const void *batches, size_t len);
 /*

@@ -127,22 +127,29 @@ int klog_segment_roll(klog_partition_t *p)
 
 /* ------------------------------------------------------------ append */
 
+/* What one write carries: offsets [first, last], `count` records, the max
+ * timestamp and the last offset of the batch that first reached it. */
+typedef struct wspan {
+    int64_t first, last, max_ts, max_ts_off, count;
+} wspan_t;
+
 /*
- * Write one or more batches (len bytes, offsets [first, last], count
- * records, max timestamp). hdr, when non-NULL, replaces the first 8 bytes
- * (the base offset) of data. append_mu held.
+ * Write one or more whole batches (len bytes, as Kafka's one
+ * LogSegment.append: one roll decision, at most one index entry). hdr,
+ * when non-NULL, replaces the first 8 bytes (the base offset) of data.
+ * append_mu held.
  */
 static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t *data,
-                        size_t len, int64_t first, int64_t last, int64_t max_ts, int64_t count)
+                        size_t len, const wspan_t *w)
 {
+    int64_t first = w->first, last = w->last, max_ts = w->max_ts;
     klog__seglist_t *l = p->segs; /* stable: only append_mu holders replace it */
     klog__segment_t *s = l->seg[l->n - 1];
     /* Pin first: the roll test reads the mapped indexes. */
     int rc = klog__segment_pin(s, 1);
     if (rc)
         return rc;
-    if (should_roll(p, s, (int64_t)len, last, max_ts) ||
-        first - klog__segment_base(s) > INT32_MAX) {
+    if (should_roll(p, s, (int64_t)len, last, max_ts)) {
         klog__segment_unpin(s);
         int64_t end = atomic_load(&p->log_end);
         rc = roll(p, l, first > end ? first : end);
@@ -165,13 +172,13 @@ static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t 
     } else {
         iov[iovcnt++] = (struct iovec){(void *)data, len};
     }
-    rc = klog__segment_append(s, iov, iovcnt, len, last, max_ts);
+    rc = klog__segment_append(s, iov, iovcnt, len, last, max_ts, w->max_ts_off);
     if (rc) {
         atomic_store(&p->failed, 1);
         goto out;
     }
     atomic_store_explicit(&p->log_end, last + 1, memory_order_release);
-    atomic_fetch_add(&p->appended_msgs, count);
+    atomic_fetch_add(&p->appended_msgs, w->count);
     klog__partition_publish_log_end(p);
 out:
     klog__segment_unpin(s);
@@ -224,8 +231,9 @@ int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, s
     pthread_mutex_lock(&p->append_mu);
     int64_t base = atomic_load(&p->log_end);
     klog__store64(hdr, (uint64_t)base);
-    rc = write_locked(p, hdr, batch, len, base, base + bi.last_offset_delta, bi.max_timestamp,
-                      bi.record_count);
+    int64_t last = base + bi.last_offset_delta;
+    wspan_t w = {base, last, bi.max_timestamp, last, bi.record_count};
+    rc = write_locked(p, hdr, batch, len, &w);
     pthread_mutex_unlock(&p->append_mu);
     if (rc)
         return rc;
@@ -318,6 +326,33 @@ out:
     return rc;
 }
 
+/* The longest run of whole batches from data[off] whose offsets span at
+ * most INT32_MAX (so one segment based at the run's first offset can index
+ * them all); its length in bytes, and *w filled. The batches were
+ * validated. */
+static size_t follower_run(const uint8_t *b, size_t len, size_t off, wspan_t *w)
+{
+    size_t start = off;
+    *w = (wspan_t){-1, -1, -1, -1, 0};
+    while (off < len) {
+        klog_batch_info_t bi;
+        klog_batch_header(b + off, len - off, &bi);
+        int64_t last = bi.base_offset + bi.last_offset_delta;
+        if (w->first < 0)
+            w->first = bi.base_offset;
+        else if (last - w->first > INT32_MAX)
+            break;
+        w->last = last;
+        if (bi.max_timestamp > w->max_ts) {
+            w->max_ts = bi.max_timestamp;
+            w->max_ts_off = last;
+        }
+        w->count += bi.record_count;
+        off += bi.size;
+    }
+    return off - start;
+}
+
 int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
 {
     if (!p || (!batches && len))
@@ -330,7 +365,7 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
     /* Validate everything first: all or nothing. */
     const uint8_t *b = batches;
     size_t off = 0;
-    int64_t prev_next = -1, first = -1, last = -1, max_ts = -1, count = 0;
+    int64_t prev_next = -1, first = -1;
     while (off < len) {
         klog_batch_info_t bi;
         rc = klog_batch_validate(b + off, len - off, KLOG_VALIDATE_HEADER, &bi);
@@ -350,10 +385,6 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         if (first < 0)
             first = bi.base_offset;
         prev_next = bi.base_offset + bi.last_offset_delta + 1;
-        last = prev_next - 1;
-        if (bi.max_timestamp > max_ts)
-            max_ts = bi.max_timestamp;
-        count += bi.record_count;
         off += bi.size;
     }
     int64_t maxb = klog__partition_conf(p, KLOG_CONF_SEGMENT_BYTES);
@@ -364,23 +395,22 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         pthread_mutex_unlock(&p->append_mu);
         return KLOG_ESEQUENCE;
     }
-    /* Batches are written one by one so each gets its index entries and
-     * rolls happen at batch boundaries. */
+    /* As a Kafka follower: the fetched chunk is one append (one roll
+     * decision, at most one index entry, as (the chunk's last offset, its
+     * first byte)), so a libklog follower's .index and .timeindex equal a
+     * Kafka follower's for the same fetches. Only a chunk whose offsets
+     * span more than INT32_MAX is split, each part rolling to a segment
+     * based at its first offset. */
     off = 0;
     while (off < len && !rc) {
-        klog_batch_info_t bi;
-        klog_batch_header(b + off, len - off, &bi);
-        int64_t bl = bi.base_offset + bi.last_offset_delta;
-        rc = write_locked(p, NULL, b + off, bi.size, bi.base_offset, bl, bi.max_timestamp,
-                          bi.record_count);
-        off += bi.size;
+        wspan_t w;
+        size_t n = follower_run(b, len, off, &w);
+        rc = write_locked(p, NULL, b + off, n, &w);
+        off += n;
     }
     pthread_mutex_unlock(&p->append_mu);
     if (rc)
         return rc;
-    (void)last;
-    (void)max_ts;
-    (void)count;
     return after_append(p);
 }
 

@@ -8,6 +8,7 @@
  * bytes at a time) and where they stop (the limit the caller may see).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,6 +201,7 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
     s->max_ts = -1;
     s->max_ts_off = s->base;
     s->first_batch_ts = -1;
+    s->split_pos = -1;
     int64_t pos = 0, next = s->base, since = 0;
     const char *why = NULL;
     int rc = 0;
@@ -242,11 +244,18 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
         }
         int64_t base = bi.base_offset;
         int64_t last = base + bi.last_offset_delta;
-        if (base < next || bi.last_offset_delta < 0 || last - s->base > INT32_MAX) {
+        if (base < next || bi.last_offset_delta < 0) {
             why = "batch offsets out of order";
             break;
         }
-        if (s->first_batch_ts < 0)
+        if (last - s->base > INT32_MAX) {
+            /* Valid data this segment cannot index (old Kafka wrote such
+             * segments, KAFKA-6264): not damage; the loader moves it and
+             * what follows into a segment of its own. */
+            s->split_pos = pos;
+            break;
+        }
+        if (pos == 0) /* the first batch's, as Kafka's loadFirstBatchTimestamp */
             s->first_batch_ts = bi.max_timestamp;
         /* Kafka's LogSegment.recover raises the max timestamp first too. */
         if (bi.max_timestamp > s->max_ts) {
@@ -268,7 +277,9 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
         klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
     *truncated = fsize - pos;
     s->damage_pos = -1;
-    if (pos < fsize && !allow_truncate) {
+    if (s->split_pos >= 0) {
+        *truncated = 0; /* the bytes from split_pos stay until they are moved */
+    } else if (pos < fsize && !allow_truncate) {
         s->damage_pos = pos;
         /* Sealed data is never cut: report it; reads will fail there. */
         klog__log(env->logger, KLOG_LOG_ERROR,
@@ -330,4 +341,65 @@ int klog__segment_scan_tail(klog__segment_t *s)
     atomic_store(&s->size, c.pos);
     atomic_store(&s->next_offset, next);
     return 0;
+}
+
+/* ------------------------------------------------------------ overflow split */
+
+/*
+ * The last scan stopped at split_pos: a valid batch whose last offset this
+ * segment cannot index. Copy the bytes from there to the end of the file
+ * into a new .log named after that batch's base offset, fsync it and the
+ * directory, then cut this file at split_pos. A crash before the cut
+ * leaves both copies; the next load finds the same batch here and rewrites
+ * the new file from it (O_TRUNC) before cutting, so nothing is lost or
+ * doubled. Kafka splits such segments (LogLoader.splitOverflowedSegment);
+ * the new file is scanned next and may split again. Needs a writable pin.
+ */
+int klog__segment_split_tail(klog__segment_t *s, int64_t *new_base)
+{
+    int64_t pos = s->split_pos, fsize = klog__fsize(s->fd);
+    if (pos < 0 || fsize < 0)
+        return pos < 0 ? -EINVAL : (int)fsize;
+    klog__cursor_t c = {0};
+    klog_batch_info_t bi;
+    klog__cursor_init(&c, s, pos, fsize, 0, 0);
+    int k = klog__cursor_peek(&c, &bi);
+    klog__cursor_free(&c);
+    if (k != KLOG__CUR_BATCH)
+        return k < 0 ? k : KLOG_ECORRUPT;
+    char *path = klog__asprintf("%s/%020lld.log", s->env->dir, (long long)bi.base_offset);
+    uint8_t *buf = klog__malloc(1 << 20);
+    int fd = path && buf ? klog__open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                         : -ENOMEM;
+    int rc = fd < 0 ? fd : 0;
+    for (int64_t at = pos; !rc && at < fsize;) {
+        size_t n = fsize - at < (1 << 20) ? (size_t)(fsize - at) : (size_t)1 << 20;
+        ssize_t got = klog__pread_full(s->fd, buf, n, (off_t)at);
+        rc = got < 0 ? (int)got : got != (ssize_t)n ? -EIO : 0;
+        if (!rc)
+            rc = klog__pwrite_all(fd, buf, n, (off_t)(at - pos));
+        at += (int64_t)n;
+    }
+    if (!rc)
+        rc = klog__fdatasync(fd);
+    if (fd >= 0)
+        klog__close(fd);
+    if (!rc)
+        rc = klog__fsync_dir(s->env->dir);
+    if (!rc)
+        rc = klog__ftruncate(s->fd, (off_t)pos);
+    if (!rc)
+        rc = klog__fdatasync(s->fd);
+    if (!rc) {
+        klog__log(s->env->logger, KLOG_LOG_WARN,
+                  "recovery: %s.log: the batch at position %lld (offset %lld) is more than "
+                  "INT32_MAX offsets above the segment's base: %lld bytes moved to %s",
+                  s->stem, (long long)pos, (long long)bi.base_offset,
+                  (long long)(fsize - pos), path);
+        s->split_pos = -1;
+        *new_base = bi.base_offset;
+    }
+    free(buf);
+    free(path);
+    return rc;
 }

@@ -232,6 +232,54 @@ static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_
                   klog__segment_stem(s), (long long)at);
 }
 
+/* After a scan of s: when it met a batch s cannot index, split it off
+ * (crash-safe, cursor.c). 1 when split (the caller lists the directory
+ * again), 0 when nothing to do, or an error. */
+static int split_overflow(klog__segment_t *s)
+{
+    if (klog__segment_split_pos(s) < 0)
+        return 0;
+    int64_t nb;
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    rc = klog__segment_split_tail(s, &nb);
+    klog__segment_unpin(s);
+    return rc ? rc : 1;
+}
+
+/* Kafka's LogLoader rule: when every segment ends below the checkpointed
+ * log start offset (DeleteRecords moved it, then recovery found the segment
+ * holding it damaged and cut it), the log restarts as one empty segment at
+ * the log start: offsets below it were deleted and are never handed out
+ * again. The old segments go first (renamed *.deleted); a crash before the
+ * new one exists leaves no segment, and the next open creates it at the
+ * same log start. */
+static int restart_at_log_start(klog__partition_t *p, klog__seglist_t *list, int64_t start)
+{
+    int64_t end = klog__segment_next_offset(list->seg[list->n - 1]);
+    klog__log(p->env->logger, KLOG_LOG_WARN,
+              "recovery: %s: every segment ends below the log start offset %" PRId64
+              " (log end %" PRId64 "): the log restarts empty at %" PRId64,
+              p->dir, start, end, start);
+    for (size_t j = 0; j < list->n; j++) {
+        int rc = klog__segment_mark_deleted(list->seg[j]);
+        if (rc)
+            return rc;
+    }
+    for (size_t j = 0; j < list->n; j++)
+        klog__segment_unref(list->seg[j]);
+    list->n = 0;
+    klog__segment_t *s;
+    int rc = klog__segment_new(&p->segenv, start, &s);
+    if (rc)
+        return rc;
+    list->seg[list->n++] = s;
+    klog__segment_mark_new(s);
+    rc = klog__segment_create(s);
+    return rc ? rc : klog__fsync_dir(p->dir);
+}
+
 int klog__partition_load(klog__partition_t *p)
 {
     const klog__logger_t *logger = p->env->logger;
@@ -249,6 +297,7 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
+relist:
     rc = list_dir(p, 1, &files, &nfiles);
     if (rc)
         return rc;
@@ -307,7 +356,7 @@ int klog__partition_load(klog__partition_t *p)
                 rc = klog__segment_rebuild(s, "index file missing");
                 if (rc)
                     goto fail;
-                continue;
+                goto scanned;
             }
             if (trusted) {
                 if (last && (rc = klog__segment_reopen_active(s)) != 0)
@@ -327,11 +376,13 @@ int klog__partition_load(klog__partition_t *p)
                 if (rc)
                     goto fail;
                 report_lost(logger, s, files[i + 1].base);
-                continue;
+                goto scanned;
             }
             rc = klog__segment_recover(s, &truncated);
             if (rc)
                 goto fail;
+            if ((rc = split_overflow(s)) != 0)
+                goto split;
             if (!last && (rc = klog__segment_seal(s)) != 0)
                 goto fail;
             if (truncated && !last) {
@@ -347,9 +398,16 @@ int klog__partition_load(klog__partition_t *p)
                 list->n = i + 1;
                 break;
             }
+            continue;
+        scanned:
+            if ((rc = split_overflow(s)) != 0)
+                goto split;
         }
     }
 
+    if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start &&
+        (rc = restart_at_log_start(p, list, ckpt_start)) != 0)
+        goto fail;
     klog__segment_t *active = list->seg[list->n - 1];
     int64_t end = klog__segment_next_offset(active);
     int64_t first_base = klog__segment_base(list->seg[0]);
@@ -380,6 +438,16 @@ int klog__partition_load(klog__partition_t *p)
         klog__partition_publish_offsets(p);
     p->loaded = 1;
     return 0;
+split:
+    if (rc == 1) {
+        /* The directory changed: load it again (each split leaves fewer
+         * offsets to split, so this ends). */
+        free(files);
+        klog__seglist_unref(list);
+        files = NULL;
+        list = NULL;
+        goto relist;
+    }
 fail:
     free(files);
     klog__seglist_unref(list);

@@ -70,6 +70,7 @@ int klog__segment_new(const klog__segenv_t *env, int64_t base, klog__segment_t *
     s->max_ts_off = base;
     s->first_batch_ts = -1;
     s->damage_pos = -1;
+    s->split_pos = -1;
     s->created_ms = klog__now_ms();
     *out = s;
     return 0;
@@ -376,6 +377,7 @@ int klog__segment_fd(const klog__segment_t *s) { return s->fd; }
 int64_t klog__segment_next_offset(const klog__segment_t *s) { return atomic_load(&s->next_offset); }
 int klog__segment_is_sealed(const klog__segment_t *s) { return s->sealed; }
 int64_t klog__segment_damage(const klog__segment_t *s) { return s->damage_pos; }
+int64_t klog__segment_split_pos(const klog__segment_t *s) { return s->split_pos; }
 int klog__segment_is_deleted(const klog__segment_t *s) { return s->deleted; }
 void klog__segment_lease_pin(klog__segment_t *s) { atomic_fetch_add(&s->lease_pins, 1); }
 void klog__segment_lease_unpin(klog__segment_t *s) { atomic_fetch_sub(&s->lease_pins, 1); }

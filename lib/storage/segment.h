@@ -193,6 +193,13 @@ KLOG__HIDDEN int klog__segment_create(klog__segment_t *s);
 /* Read-only openers without a state file: walk the headers of the last
  * segment to learn its end. */
 KLOG__HIDDEN int klog__segment_scan_tail(klog__segment_t *s);
+/* Where the last scan met a valid batch this segment cannot index (its
+ * last offset more than INT32_MAX above the base), -1 none; the bytes
+ * from there stay in the file (not served) until split off. */
+KLOG__HIDDEN int64_t klog__segment_split_pos(const klog__segment_t *s);
+/* Move them into a new .log at that batch's base offset (*new_base) and
+ * cut this file there; crash-safe (cursor.c). Needs a writable pin. */
+KLOG__HIDDEN int klog__segment_split_tail(klog__segment_t *s, int64_t *new_base);
 /* Byte position of damage the last scan kept (a rebuild never cuts),
  * -1 when it found none. */
 KLOG__HIDDEN int64_t klog__segment_damage(const klog__segment_t *s);
@@ -207,12 +214,17 @@ KLOG__HIDDEN int klog__segment_should_roll(klog__segment_t *s, int64_t size, int
                                            int64_t segment_ms);
 /* Before the first append to a sealed segment: remove its seal. */
 KLOG__HIDDEN int klog__segment_begin_write(klog__segment_t *s);
-/* Append len bytes (iov) holding offsets up to `last` with max timestamp
- * max_ts at the end; index entries every index.interval.bytes; publish
- * the size. On a failed write the partial bytes are cut off again and the
- * error returned (the caller fails the partition). Needs a writable pin. */
+/* Append len bytes (iov: one or more whole batches, Kafka's one
+ * LogSegment.append) holding offsets up to `last`, with max timestamp
+ * max_ts first reached at offset max_ts_off (the last offset of that
+ * batch), at the end; at most one index entry per call, every
+ * index.interval.bytes, as (last, position of the call's first byte);
+ * publish the size. On a failed write the partial bytes are cut off again
+ * and the error returned (the caller fails the partition). Needs a
+ * writable pin. */
 KLOG__HIDDEN int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt,
-                                      size_t len, int64_t last, int64_t max_ts);
+                                      size_t len, int64_t last, int64_t max_ts,
+                                      int64_t max_ts_off);
 /* fdatasync if written since the last one. */
 KLOG__HIDDEN int klog__segment_sync(klog__segment_t *s);
 /* Pin writable, trim indexes, fsync, digest and write the seal. The

@@ -50,6 +50,8 @@ struct klog__segment {
     uint32_t seal_index_entries, seal_timeindex_entries;
     int dirty_seal;           /* seal file exists but describes older state */
     int64_t damage_pos;       /* where the last scan found damage it kept, -1 none */
+    int64_t split_pos;        /* where the last scan met a batch whose last offset
+                                 is > INT32_MAX above base (KAFKA-6264), -1 none */
 };
 
 /* Path of one of the segment's files ("<stem><ext>[.deleted]"), malloc'd. */

@@ -44,18 +44,29 @@ void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
 int klog__segment_should_roll(klog__segment_t *s, int64_t size, int64_t last, int64_t max_ts,
                               int64_t segment_bytes, int64_t segment_ms)
 {
+    /* Kafka's LogSegment.shouldRoll, condition by condition. The offset
+     * test comes first and holds for an empty segment too: a batch whose
+     * last offset is more than INT32_MAX above the base cannot be indexed
+     * here (relative offsets are 32-bit) and would make the seal fail. */
+    if (last - s->base > INT32_MAX)
+        return 1;
     int64_t cur = atomic_load(&s->size);
-    if (cur == 0)
-        return 0;
     if (cur > segment_bytes - size)
         return 1;
-    int64_t waited = s->first_batch_ts >= 0 && max_ts >= 0 ? max_ts - s->first_batch_ts
-                                                            : klog__now_ms() - s->created_ms;
-    if (waited > segment_ms)
-        return 1;
+    /* An empty segment never rolls on a full index (tiny
+     * segment.index.bytes): the new one would be based at the same offset
+     * (Kafka's KAFKA-6388 case). */
+    if (cur == 0)
+        return 0;
     if (klog__index_full(&s->oix) || klog__index_full(&s->tix))
         return 1;
-    return last - s->base > INT32_MAX;
+    /* timeWaitedForRoll: the incoming batch's max timestamp minus the
+     * first batch's when the first batch has one (even if the incoming
+     * batch has none: then the difference is negative and time does not
+     * roll), else wall-clock time since the segment was created. */
+    int64_t waited = s->first_batch_ts >= 0 ? max_ts - s->first_batch_ts
+                                            : klog__now_ms() - s->created_ms;
+    return waited > segment_ms;
 }
 
 int klog__segment_begin_write(klog__segment_t *s)
@@ -70,7 +81,7 @@ int klog__segment_begin_write(klog__segment_t *s)
 }
 
 int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt, size_t len,
-                         int64_t last, int64_t max_ts)
+                         int64_t last, int64_t max_ts, int64_t max_ts_off)
 {
     int64_t pos = atomic_load(&s->size);
     int rc = klog__pwritev_all(s->fd, iov, iovcnt, (off_t)pos);
@@ -87,12 +98,12 @@ int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt, size
      * longer covers the file. */
     klog__segment_digest_drop(s);
     if (pos == 0)
-        s->first_batch_ts = max_ts;
+        s->first_batch_ts = max_ts; /* Kafka's rollingBasedTimestamp */
     /* As Kafka's LogSegment.append: the max timestamp takes this batch in
      * before the index check, so a time entry written now covers it. */
     if (max_ts > s->max_ts) {
         s->max_ts = max_ts;
-        s->max_ts_off = last;
+        s->max_ts_off = max_ts_off;
     }
     if (s->bytes_since_index > s->env->index_interval) {
         klog__offidx_append(&s->oix, last, (uint32_t)pos);
