@@ -152,10 +152,31 @@ static int lease_segment(struct klog_lease *l, klog__segment_t *s, int64_t *next
     return done;
 }
 
+static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
+                        klog_lease_t **out);
+
 int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes, klog_lease_t **out)
 {
     if (!p || !out)
         return -EINVAL;
+    /* Read-only openers: a segment that vanished between our list and its
+     * open was removed by the writer, which publishes the new log start
+     * first: below it is out of range; otherwise the list was stale. */
+    for (int tries = 0;; tries++) {
+        int rc = acquire_once(p, offset, max_bytes, out);
+        if (rc != -ENOENT || !klog__partition_rdonly(p) || tries == 8)
+            return rc;
+        rc = klog__partition_refresh(p);
+        if (rc)
+            return rc;
+        if (offset < klog__partition_log_start(p) || offset > klog__partition_hw(p))
+            return KLOG_EOFFSET;
+    }
+}
+
+static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
+                        klog_lease_t **out)
+{
     int rc = klog__partition_refresh(p);
     if (rc)
         return rc;

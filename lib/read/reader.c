@@ -80,7 +80,39 @@ static size_t seg_for(const klog__seglist_t *l, int64_t offset)
 }
 
 /* Place the reader at the batch holding r->next. */
+/* Read-only openers: a segment of our list vanished (the writer's
+ * retention, DeleteRecords or truncation removed it). The writer publishes
+ * the new log start before any file goes, so a position below it is out of
+ * range; otherwise our list was stale: KLOG__RETRY to find the position
+ * again. Never a silent skip, never -ENOENT. */
+#define KLOG__RETRY 1
+static int segment_lost(struct klog_reader *r)
+{
+    r->positioned = 0;
+    r->in_batch = 0;
+    int rc = klog__partition_refresh(r->p);
+    if (rc)
+        return rc;
+    if (r->next < klog__partition_log_start(r->p) || r->next > klog__partition_log_end(r->p))
+        return KLOG_EOFFSET;
+    return KLOG__RETRY;
+}
+
+static int position_once(struct klog_reader *r);
+
 static int position(struct klog_reader *r)
+{
+    for (int tries = 0;; tries++) {
+        int rc = position_once(r);
+        if (rc != -ENOENT || !klog__partition_rdonly(r->p))
+            return rc;
+        rc = segment_lost(r);
+        if (rc != KLOG__RETRY || tries == 8)
+            return rc == KLOG__RETRY ? -ENOENT : rc;
+    }
+}
+
+static int position_once(struct klog_reader *r)
 {
     int rc = klog__partition_refresh(r->p);
     if (rc)
@@ -207,6 +239,15 @@ static int next_batch(struct klog_reader *r)
         int64_t limit = klog__segment_readable(s);
         int sealed = r->si + 1 < r->list->n; /* a later segment exists */
         if (r->pos + 12 > limit) {
+            if (sealed && klog__segment_gone(s)) {
+                int rc = segment_lost(r);
+                if (rc != KLOG__RETRY)
+                    return rc;
+                rc = position(r);
+                if (rc || !r->positioned)
+                    return rc;
+                continue;
+            }
             if (sealed) {
                 if (r->pos != limit)
                     return corrupt(r, s, KLOG_ECORRUPT); /* bytes that are no batch */

@@ -20,16 +20,22 @@ static int drop_prefix(klog__partition_t *p, size_t k)
     klog__seglist_t *nl = klog__seglist_slice(l, k, l->n, NULL);
     if (!nl)
         return -ENOMEM;
+    /* Order matters to readers in other processes, which see only the
+     * state file and the directory: first the new log start (a reader
+     * below it gets KLOG_EOFFSET, and a writer killed after this point
+     * leaves it right), then the files go, then the shorter list. No
+     * intermediate state shows a reader a missing segment above the log
+     * start. */
+    int64_t first = klog__segment_base(nl->seg[0]);
+    if (atomic_load(&p->log_start) < first)
+        atomic_store(&p->log_start, first);
+    klog__partition_publish_offsets(p);
     for (size_t i = 0; i < k; i++) {
         klog__log(p->env->logger, KLOG_LOG_INFO, "retention: deleting %s.log",
                   klog__segment_stem(l->seg[i]));
         klog__segment_mark_deleted(l->seg[i]);
     }
-    int64_t first = klog__segment_base(nl->seg[0]);
-    if (atomic_load(&p->log_start) < first)
-        atomic_store(&p->log_start, first);
     klog__partition_publish_list(p, nl);
-    klog__partition_publish_offsets(p);
     return (int)k;
 }
 
@@ -83,6 +89,7 @@ int klog_delete_records(klog_partition_t *p, int64_t offset)
     if (offset <= atomic_load(&p->log_start))
         goto out;
     atomic_store(&p->log_start, offset);
+    klog__partition_publish_offsets(p); /* before any file goes (drop_prefix) */
     klog__seglist_t *l = p->segs;
     size_t k = 0;
     while (k + 1 < l->n && klog__segment_base(l->seg[k + 1]) <= offset)

@@ -273,6 +273,17 @@ static int64_t path_size(const klog__segment_t *s)
     return n;
 }
 
+int klog__segment_gone(klog__segment_t *s)
+{
+    if (!s->env->rdonly || s->fd >= 0)
+        return 0;
+    char *lp = klog__segment_path(s, ".log");
+    struct stat st;
+    int gone = lp && klog__stat(lp, &st) == -ENOENT;
+    free(lp);
+    return gone;
+}
+
 /* Readable bytes: the published size, or for read-only openers (which
  * follow another process) the file's current length. */
 int64_t klog__segment_readable(klog__segment_t *s)

