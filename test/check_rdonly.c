@@ -168,6 +168,51 @@ START_TEST(reader_into_vanished_segment)
 }
 END_TEST
 
+
+START_TEST(interrupted_topic_delete_finished)
+{
+    /* The same log with and without topic t: B's klog.topics is A's after
+     * klog_topic_delete("t") rewrote it, before t's directories went. */
+    char *b = tu_tmpdir("rdonly-b");
+    klog_t *w;
+    CK_OK(klog_open(b, NULL, 0, &w));
+    CK_OK(klog_topic_create(w, "u", 1, NULL));
+    CK_OK(klog_close(w));
+    w = open_writer(0);
+    CK_OK(klog_topic_create(w, "u", 1, NULL));
+    CK_OK(klog_topic_create(w, "t", 2, NULL));
+    klog_partition_t *p;
+    CK_OK(klog_partition(w, "t", 1, &p));
+    fill(p, 30);
+    CK_OK(klog_close(w));
+    size_t len;
+    uint8_t *meta = tu_read_file(b, "klog.topics", &len);
+    ck_assert_ptr_nonnull(meta);
+    CK_OK(tu_write_file(tmp, "klog.topics", meta, len));
+    free(meta);
+    tu_rmtree(b);
+    free(b);
+    /* A directory that looks like a partition but holds a user's file. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/photos-2024", tmp);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    CK_OK(tu_write_file(path, "beach.jpg", "jpeg", 4));
+
+    w = open_writer(0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/t-1", tmp);
+    ck_assert_msg(stat(path, &st) != 0, "t-1 survived the open");
+    snprintf(path, sizeof path, "%s/photos-2024/beach.jpg", tmp);
+    ck_assert_msg(stat(path, &st) == 0, "a foreign directory was removed");
+    CK_OK(klog_topic_create(w, "t", 2, NULL));
+    CK_OK(klog_partition(w, "t", 1, &p));
+    klog_offsets_t o;
+    CK_OK(klog_partition_offsets(p, &o));
+    ck_assert_int_eq(o.log_end, 0); /* the old records did not come back */
+    CK_OK(klog_close(w));
+}
+END_TEST
+
 Suite *rdonly_suite(void)
 {
     Suite *s = suite_create("rdonly");
@@ -175,6 +220,7 @@ Suite *rdonly_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, log_start_published_before_files_go);
     tcase_add_test(tc, reader_into_vanished_segment);
+    tcase_add_test(tc, interrupted_topic_delete_finished);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -329,6 +329,8 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         klog__dir_list(dir, remove_if_deleted, log); /* best effort */
     }
     rc = load_topics(log);
+    if (!rc && !rdonly)
+        rc = klog__topics_remove_strays(dir, log->topics, log->ntopics, &log->cfg.logger);
     if (rc)
         goto fail;
     if (klog__checkpoints_apply(log->dir, log->topics, log->ntopics, &log->cfg.logger))

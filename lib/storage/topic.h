@@ -27,6 +27,11 @@ KLOG__HIDDEN void klog__topic_mark_deleted(klog__topic_t *t);
 /* After klog__topic_mark_deleted and with the sealer idle: close the
  * partitions, remove their directories and free the topic. */
 KLOG__HIDDEN void klog__topic_remove(klog__topic_t *t);
+/* At a read-write open, after klog.topics is loaded: remove partition
+ * directories no listed topic owns (an interrupted delete or create;
+ * strays.c). 0 or -errno from listing the directory. */
+KLOG__HIDDEN int klog__topics_remove_strays(const char *dir, klog__topic_t *const *topics,
+                                            size_t n, const klog__logger_t *lg);
 /* Changing a live topic (see topic.c): stage the new record (growth also
  * opens and loads the new partitions into *staged), then, once klog.topics
  * holds it durably, commit; or undo. Callers hold the log's topics lock. */
