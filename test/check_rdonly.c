@@ -213,6 +213,71 @@ START_TEST(interrupted_topic_delete_finished)
 }
 END_TEST
 
+
+/* klog.state's layout (partition_impl.h): magic[8], version, pad, then
+ * high watermark, log start, log end, generation as native int64. */
+static void poke_state(int64_t hw, int64_t start, int64_t end)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/t-0/klog.state", tmp);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    int64_t v[3] = {hw, start, end};
+    ck_assert_int_eq(pwrite(fd, v, sizeof v, 16), (ssize_t)sizeof v);
+    close(fd);
+}
+
+START_TEST(damaged_state_file_ignored)
+{
+    klog_t *w = open_writer(0);
+    CK_OK(klog_topic_create(w, "t", 1, NULL));
+    klog_partition_t *p;
+    CK_OK(klog_partition(w, "t", 0, &p));
+    fill(p, 25);
+    CK_OK(klog_close(w));
+    const int64_t bad[][3] = {
+        {1000000, 0, 25},        /* watermark past the end */
+        {10, 20, 25},            /* log start past the watermark */
+        {-5, -9, 25},            /* negative */
+        {1000000, 0, 1000000},   /* consistent, but past the data */
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        poke_state(bad[k][0], bad[k][1], bad[k][2]);
+        klog_t *r = open_reader();
+        klog_partition_t *rp;
+        CK_OK(klog_partition(r, "t", 0, &rp));
+        klog_offsets_t o;
+        CK_OK(klog_partition_offsets(rp, &o));
+        ck_assert_msg(o.log_start == 0 && o.high_watermark == 25 && o.log_end == 25,
+                      "case %zu: offsets %lld/%lld/%lld from a damaged klog.state", k,
+                      (long long)o.log_start, (long long)o.high_watermark,
+                      (long long)o.log_end);
+        klog_reader_t *rd;
+        CK_OK(klog_reader_open(rp, 0, &rd));
+        klog_record_t rec;
+        int rc, n = 0;
+        while ((rc = klog_reader_next(rd, &rec)) == 1)
+            ck_assert_int_eq(rec.offset, n++);
+        ck_assert_msg(rc == 0 && n == 25, "case %zu: %d records, then %s", k, n,
+                      klog_err_name(rc));
+        klog_reader_close(rd);
+        CK_OK(klog_close(r));
+    }
+    /* The writer rewrites it; read-only openers trust it again. */
+    w = open_writer(0);
+    CK_OK(klog_partition(w, "t", 0, &p));
+    fill(p, 1);
+    klog_t *r = open_reader();
+    klog_partition_t *rp;
+    CK_OK(klog_partition(r, "t", 0, &rp));
+    klog_offsets_t o;
+    CK_OK(klog_partition_offsets(rp, &o));
+    ck_assert_int_eq(o.high_watermark, 26);
+    CK_OK(klog_close(r));
+    CK_OK(klog_close(w));
+}
+END_TEST
+
 Suite *rdonly_suite(void)
 {
     Suite *s = suite_create("rdonly");
@@ -221,6 +286,7 @@ Suite *rdonly_suite(void)
     tcase_add_test(tc, log_start_published_before_files_go);
     tcase_add_test(tc, reader_into_vanished_segment);
     tcase_add_test(tc, interrupted_topic_delete_finished);
+    tcase_add_test(tc, damaged_state_file_ignored);
     suite_add_tcase(s, tc);
     return s;
 }

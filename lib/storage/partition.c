@@ -128,13 +128,49 @@ int64_t klog__partition_log_start(klog__partition_t *p)
     return atomic_load(&p->log_start);
 }
 
+/* Stored in an order that keeps log_start <= high_watermark <= log_end at
+ * every instant (a truncation lowers the watermark before the end), which
+ * read-only openers check (state_sane). */
 void klog__partition_publish_offsets(klog__partition_t *p)
 {
     if (!p->state)
         return;
+    int64_t hw = atomic_load(&p->hw), end = atomic_load(&p->log_end);
+    if (hw < atomic_load(&p->state->high_watermark)) {
+        atomic_store(&p->state->high_watermark, hw);
+        atomic_store(&p->state->log_end, end);
+    } else {
+        atomic_store(&p->state->log_end, end);
+        atomic_store(&p->state->high_watermark, hw);
+    }
     atomic_store(&p->state->log_start, atomic_load(&p->log_start));
-    atomic_store(&p->state->log_end, atomic_load(&p->log_end));
-    atomic_store(&p->state->high_watermark, atomic_load(&p->hw));
+}
+
+/* Offsets a writer can have published. */
+static int state_sane(const klog__pstate_t *st)
+{
+    int64_t start = atomic_load(&st->log_start), hw = atomic_load(&st->high_watermark),
+            end = atomic_load(&st->log_end);
+    return start >= 0 && start <= hw && hw <= end;
+}
+
+int klog__partition_state_check(klog__partition_t *p, int64_t published_end,
+                                int64_t scanned_end)
+{
+    if (!p->state || !p->env->rdonly)
+        return 0;
+    int64_t end = published_end;
+    if (state_sane(p->state) && end <= scanned_end)
+        return 0;
+    klog__log(p->env->logger, KLOG_LOG_ERROR,
+              "%s/klog.state: offsets (log start %lld, watermark %lld, log end %lld) contradict "
+              "the segments (data ends at %lld): damaged, not trusted",
+              p->dir, (long long)atomic_load(&p->state->log_start),
+              (long long)atomic_load(&p->state->high_watermark), (long long)end,
+              (long long)scanned_end);
+    klog__munmap(p->state, sizeof *p->state);
+    p->state = NULL;
+    return 1;
 }
 
 /* ------------------------------------------------------------ state file */
@@ -170,7 +206,7 @@ int klog__partition_state_open(klog__partition_t *p)
         goto out;
     klog__pstate_t *st = m;
     if (rdonly) {
-        if (memcmp(st->magic, STATE_MAGIC, 8) != 0 || st->version != 1) {
+        if (memcmp(st->magic, STATE_MAGIC, 8) != 0 || st->version != 1 || !state_sane(st)) {
             klog__munmap(m, sizeof *st);
             goto out;
         }

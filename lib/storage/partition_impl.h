@@ -89,6 +89,12 @@ KLOG__HIDDEN void klog__partition_publish_offsets(klog__partition_t *p);
 KLOG__HIDDEN void klog__partition_publish_log_end(klog__partition_t *p);
 /* Map the state file (create it unless read-only). */
 KLOG__HIDDEN int klog__partition_state_open(klog__partition_t *p);
+/* Read-only openers, after scanning the last segment to scanned_end: a
+ * state file whose offsets contradict each other, or whose log end
+ * (published_end, read before the directory was listed) lies past the
+ * data, is damaged: logged, unmapped and not used (1), else 0. */
+KLOG__HIDDEN int klog__partition_state_check(klog__partition_t *p, int64_t published_end,
+                                             int64_t scanned_end);
 KLOG__HIDDEN uint64_t klog__partition_generation(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_hw(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_log_start(klog__partition_t *p);

@@ -297,7 +297,10 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
-relist:
+relist:;
+    /* Read before listing: the writer publishes an end only after its
+     * data, so the files listed next hold at least this much. */
+    int64_t published_end = klog__partition_log_end(p);
     rc = list_dir(p, 1, &files, &nfiles);
     if (rc)
         return rc;
@@ -340,6 +343,8 @@ relist:
         rc = klog__segment_scan_tail(list->seg[list->n - 1]);
         if (rc)
             goto fail;
+        klog__partition_state_check(p, published_end,
+                                    klog__segment_next_offset(list->seg[list->n - 1]));
     } else {
         for (size_t i = 0; i < list->n; i++) {
             klog__segment_t *s = list->seg[i];
