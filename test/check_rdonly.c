@@ -197,6 +197,11 @@ START_TEST(interrupted_topic_delete_finished)
     snprintf(path, sizeof path, "%s/photos-2024", tmp);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     CK_OK(tu_write_file(path, "beach.jpg", "jpeg", 4));
+    /* A Kafka partition no topic owns (klog_adopt leaves such ones). */
+    snprintf(path, sizeof path, "%s/kafka-0", tmp);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    CK_OK(tu_write_file(path, "partition.metadata", "version: 0\ntopic_id: x", 22));
+    CK_OK(tu_write_file(path, "00000000000000000000.log", "", 0));
 
     w = open_writer(0);
     struct stat st;
@@ -204,6 +209,8 @@ START_TEST(interrupted_topic_delete_finished)
     ck_assert_msg(stat(path, &st) != 0, "t-1 survived the open");
     snprintf(path, sizeof path, "%s/photos-2024/beach.jpg", tmp);
     ck_assert_msg(stat(path, &st) == 0, "a foreign directory was removed");
+    snprintf(path, sizeof path, "%s/kafka-0/00000000000000000000.log", tmp);
+    ck_assert_msg(stat(path, &st) == 0, "a Kafka partition was removed");
     CK_OK(klog_topic_create(w, "t", 2, NULL));
     CK_OK(klog_partition(w, "t", 1, &p));
     klog_offsets_t o;

@@ -9,8 +9,10 @@
  * deletion is finished (or the creation undone) here, so a later topic of
  * the same name starts empty instead of bringing old records back.
  *
- * Only directories holding nothing but files libklog (or Kafka) keeps in a
- * partition are removed; anything else is left alone and reported.
+ * Only directories holding nothing but files libklog keeps in a partition
+ * are removed; anything else is left alone and reported. A Kafka
+ * partition (it holds partition.metadata) and Kafka's internal topics
+ * ("__" names, which klog_adopt leaves out unless asked) are never touched.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,8 +70,7 @@ static int owned(const strays_t *st, const char *name, size_t tl, long part)
 static int partition_file(const char *name)
 {
     static const char *const fixed[] = {"klog.state", "leader-epoch-checkpoint",
-                                        "leader-epoch-checkpoint.tmp", "partition.metadata",
-                                        "partition.metadata.tmp"};
+                                        "leader-epoch-checkpoint.tmp"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(name, fixed[i]) == 0)
             return 1;
@@ -92,7 +93,8 @@ static int check_one(void *ctx, const char *name)
     strays_t *st = ctx;
     size_t tl;
     long part;
-    if (!parse_partition_dir(name, &tl, &part) || owned(st, name, tl, part))
+    if (!parse_partition_dir(name, &tl, &part) || owned(st, name, tl, part) ||
+        strncmp(name, "__", 2) == 0)
         return 0;
     char *path = klog__asprintf("%s/%s", st->dir, name);
     struct stat sb;
