@@ -345,7 +345,11 @@ enum klog_conf_key {
     KLOG_CONF_VISIBILITY = 10,          /* KLOG_VISIBLE_WRITTEN (default) or _FLUSHED */
     KLOG_CONF_COMPRESSION = 11,         /* codec for klog_append(); default none */
     /* log-level only */
-    KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on open segment files; default 1024 */
+    KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on descriptors held by segments
+                                           (3 per open segment: .log, .index,
+                                           .timeindex); default half the soft
+                                           RLIMIT_NOFILE, 64..65536; an open that
+                                           fails with EMFILE first closes cold ones */
     KLOG_CONF_CHECKPOINT_MS = 33,       /* checkpoint write interval; default 60000 */
     KLOG_CONF_DEFAULT_PARTITIONS = 34,  /* partitions when 0 is asked; default 1 */
     KLOG_CONF_RETENTION_CHECK_MS = 35,  /* background retention interval; default

@@ -312,6 +312,34 @@ START_TEST(test_torn_tail)
 }
 END_TEST
 
+/* Killed right after a roll: the new, empty active segment's indexes are
+ * still preallocated zeros. That is the unused tail, not damage (the
+ * example broker's kill -9 hit this). */
+START_TEST(test_crash_after_roll)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        klog_t *lg = open_rw();
+        klog_partition_t *p;
+        int ok = append_n(lg, 0, NREC) == 0 && klog_partition(lg, "t", 0, &p) == 0 &&
+                 klog_segment_roll(p) == 1 && klog_sync(lg) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    seen_t s;
+    klog_verify_stats_t st = verify_ro(&s);
+    for (int i = 0; i < s.n; i++)
+        if (s.p[i].severity == KLOG_VERIFY_DAMAGE)
+            fprintf(stderr, "  %s:%lld: %s\n", s.p[i].path, (long long)s.p[i].position,
+                    s.p[i].message);
+    ck_assert_int_eq(st.damage, 0);
+    ck_assert_int_eq(st.recoverable, 0);
+}
+END_TEST
+
 START_TEST(test_crash_below_recovery_point)
 {
     /* Damage in the active segment below the flushed recovery point is
@@ -432,6 +460,7 @@ Suite *verify_suite(void)
     tcase_add_test(tc, test_timeindex_negative);
     tcase_add_test(tc, test_checkpoint);
     tcase_add_test(tc, test_torn_tail);
+    tcase_add_test(tc, test_crash_after_roll);
     tcase_add_test(tc, test_crash_below_recovery_point);
     tcase_add_test(tc, test_live);
     tcase_add_test(tc, test_watermark);

@@ -150,6 +150,8 @@ KLOG__HIDDEN int klog__lock_held(const char *path);
 /* ----------------------------------------------------------------- clocks */
 KLOG__HIDDEN int64_t klog__now_ms(void);    /* wall clock, ms since epoch */
 KLOG__HIDDEN int64_t klog__mono_ns(void);   /* monotonic ns */
+/* The soft RLIMIT_NOFILE, -1 when unlimited or unknown. */
+KLOG__HIDDEN int64_t klog__nofile_limit(void);
 
 /* --------------------------------------------------------------- logging */
 typedef struct klog__logger {

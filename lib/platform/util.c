@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "platform/platform.h"
@@ -90,4 +91,12 @@ const char *klog_err_name(int err)
             return s;
     }
     return "KLOG_EUNKNOWN";
+}
+
+int64_t klog__nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return (int64_t)rl.rlim_cur;
 }

@@ -83,6 +83,24 @@ void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds
     pthread_mutex_unlock(&c->mu);
 }
 
+int klog__fdcache_shed(klog__fdcache_t *c, int fds)
+{
+    pthread_mutex_lock(&c->mu);
+    int freed = 0;
+    klog__fdcache_link_t *v = c->tail;
+    while (freed < fds && v) {
+        klog__fdcache_link_t *prev = v->prev;
+        int n = c->evict(v);
+        if (n > 0) {
+            unlink_locked(c, v);
+            freed += n;
+        }
+        v = prev;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return freed;
+}
+
 void klog__fdcache_remove(klog__fdcache_t *c, klog__fdcache_link_t *link)
 {
     pthread_mutex_lock(&c->mu);

@@ -31,6 +31,9 @@ KLOG__HIDDEN void klog__fdcache_free(klog__fdcache_t *c);
 /* Mark link most recently used, holding fds descriptors; evict cold links
  * (never link itself) while the total exceeds the bound. */
 KLOG__HIDDEN void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds);
+/* Close cold unpinned owners until `fds` descriptors are freed (an open
+ * failed with EMFILE/ENFILE); returns how many were. */
+KLOG__HIDDEN int klog__fdcache_shed(klog__fdcache_t *c, int fds);
 /* Forget link (its owner closed its descriptors or is going away). */
 KLOG__HIDDEN void klog__fdcache_remove(klog__fdcache_t *c, klog__fdcache_link_t *link);
 /* Descriptors accounted now (tests and statistics). */

@@ -272,8 +272,14 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         goto fail;
     }
     int rdonly = klog__is_rdonly(log);
-    rc = klog__segment_fdcache_new(
-        (int)klog__config_value(&log->cfg, NULL, KLOG_CONF_MAX_OPEN_FILES), &log->fdcache);
+    /* The descriptor bound: as set, else half the soft RLIMIT_NOFILE
+     * (64..65536), leaving the rest to the application. */
+    int64_t max_fds = klog__config_value(&log->cfg, NULL, KLOG_CONF_MAX_OPEN_FILES);
+    if (!KLOG__CONF_ISSET(&log->cfg, KLOG_CONF_MAX_OPEN_FILES)) {
+        int64_t lim = klog__nofile_limit();
+        max_fds = lim < 0 ? 65536 : lim / 2 < 64 ? 64 : lim / 2 > 65536 ? 65536 : lim / 2;
+    }
+    rc = klog__segment_fdcache_new((int)max_fds, &log->fdcache);
     if (!rc)
         rc = klog__sealer_new(&log->sealer);
     if (rc)

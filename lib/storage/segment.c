@@ -104,11 +104,16 @@ void klog__segment_unref(klog__segment_t *s)
     free(s);
 }
 
-void klog__segment_close_files(klog__segment_t *s)
+/* sync: fdatasync unsynced data first (best effort). The LRU closes
+ * without: `unsynced` stays set, so the next flush reopens the file and
+ * fsyncs it (the kernel keeps the dirty pages and reports a writeback
+ * error to that fsync), and no append waits for a disk flush because
+ * appends spread over more partitions than the bound. */
+static void close_files(klog__segment_t *s, int sync)
 {
     if (s->fd >= 0) {
-        if (atomic_load(&s->unsynced))
-            klog__fdatasync(s->fd); /* best effort; a later flush reopens */
+        if (sync && atomic_load(&s->unsynced))
+            klog__fdatasync(s->fd);
         klog__close(s->fd);
         s->fd = -1;
     }
@@ -119,6 +124,8 @@ void klog__segment_close_files(klog__segment_t *s)
     }
     s->writable = 0;
 }
+
+void klog__segment_close_files(klog__segment_t *s) { close_files(s, 1); }
 
 /* Open the .log and the indexes; s->mu held. */
 int klog__segment_open_files(klog__segment_t *s, int writable)
@@ -231,13 +238,18 @@ int klog__segment_pin(klog__segment_t *s, int writable)
     }
     int was_open = s->fd >= 0;
     int rc = klog__segment_open_files(s, writable);
+    if ((rc == -EMFILE || rc == -ENFILE) && klog__fdcache_shed(s->env->fdcache, 3) > 0)
+        rc = klog__segment_open_files(s, writable); /* the LRU made room */
     if (!rc && !was_open && !s->ix_checked)
         rc = check_indexes(s);
     if (!rc)
         atomic_fetch_add(&s->pins, 1);
+    /* Descriptors held: the .log's and each index's (kept for trim,
+     * fsync and block reservation beside the mapping). */
+    int fds = 1 + (s->oix.fd >= 0) + (s->tix.fd >= 0);
     pthread_mutex_unlock(&s->mu);
     if (!rc)
-        klog__fdcache_touch(s->env->fdcache, &s->lru, 1); /* the .log; indexes are mappings */
+        klog__fdcache_touch(s->env->fdcache, &s->lru, fds);
     return rc;
 }
 
@@ -252,7 +264,7 @@ static int evict(klog__fdcache_link_t *link)
         return 0;
     int n = 0;
     if (atomic_load(&s->pins) == 0) {
-        klog__segment_close_files(s);
+        close_files(s, 0);
         n = link->fds;
     }
     pthread_mutex_unlock(&s->mu);

@@ -276,7 +276,10 @@ static int check_offidx(verifier_t *v, klog__segment_t *s, const segscan_t *r, i
         int64_t rel = (int32_t)klog__load32(buf + at), pos = klog__load32(buf + at + 4);
         int64_t off = base + rel;
         const char *path = seg_path(v, s, ".index");
-        if (i > 0 && rel == 0 && pos == 0) {
+        /* Position 0 is never indexed (a segment's first append never
+         * is, in Kafka and here): a zero entry is the unused, preallocated
+         * tail, also as the first entry of a crashed active segment. */
+        if (rel == 0 && pos == 0) {
             if (sealed)
                 report(v, KLOG_VERIFY_DAMAGE, path, at, 0,
                        "%zu zeroed entries at the end of a sealed index", n - i);
@@ -335,7 +338,9 @@ static int check_timeidx(verifier_t *v, klog__segment_t *s, const segscan_t *r, 
         int64_t ts = (int64_t)klog__load64(buf + at), rel = (int32_t)klog__load32(buf + at + 8);
         int64_t off = base + rel;
         const char *path = seg_path(v, s, ".timeindex");
-        if (i > 0 && ts == 0 && rel == 0) {
+        /* (0, base) is a real first entry only when the segment holds a
+         * batch at its base (timestamps may be 0). */
+        if (ts == 0 && rel == 0 && (i > 0 || r->next == base)) {
             if (sealed)
                 report(v, KLOG_VERIFY_DAMAGE, path, at, 0,
                        "%zu zeroed entries at the end of a sealed time index", n - i);
