@@ -338,6 +338,9 @@ static int load_meta_locked(klog__segment_t *s)
     s->max_ts_off = seal.max_ts_offset;
     s->seal_index_entries = seal.index_entries;
     s->seal_timeindex_entries = seal.timeindex_entries;
+    s->seal_digest = seal.log_digest;
+    s->seal_digest_size = seal.log_size;
+    s->seal_digest_ok = 1;
     s->sealed = 1;
     s->meta_loaded = 1;
     return 0;

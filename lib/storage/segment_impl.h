@@ -47,6 +47,11 @@ struct klog__segment {
     void *digest;             /* XXH3 state over .log bytes [0, size) while
                                  dig_valid; append_mu holders and the sealer */
     int dig_valid;
+    uint64_t seal_digest;     /* the digest of [0, seal_digest_size) the seal the
+                                 segment was trusted by holds, while nothing
+                                 changed the file (seal_digest_ok) */
+    int64_t seal_digest_size;
+    int seal_digest_ok;
     uint32_t seal_index_entries, seal_timeindex_entries;
     int dirty_seal;           /* seal file exists but describes older state */
     int64_t damage_pos;       /* where the last scan found damage it kept, -1 none */

@@ -26,12 +26,17 @@
  */
 void klog__segment_digest_start(klog__segment_t *s)
 {
+    s->seal_digest_ok = 0; /* a scan: the file may change */
     if (!s->digest)
         s->digest = XXH3_createState();
     s->dig_valid = s->digest && XXH3_64bits_reset(s->digest) == XXH_OK;
 }
 
-void klog__segment_digest_drop(klog__segment_t *s) { s->dig_valid = 0; }
+void klog__segment_digest_drop(klog__segment_t *s)
+{
+    s->dig_valid = 0;
+    s->seal_digest_ok = 0;
+}
 
 void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
 {
@@ -163,6 +168,11 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     };
     if (s->dig_valid) {
         seal.log_digest = XXH3_64bits_digest(s->digest);
+    } else if (s->seal_digest_ok && s->seal_digest_size == size) {
+        /* Trusted by its seal at open and unchanged since (every append,
+         * scan and truncation clears the flag): a clean close of a log
+         * only read does not hash the active segment again. */
+        seal.log_digest = s->seal_digest;
     } else {
         rc = klog__file_digest(s->fd, size, &seal.log_digest);
         if (rc)
