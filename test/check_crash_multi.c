@@ -27,6 +27,9 @@
  *   - offsets are gap-free from the log start to the log end, each record's
  *     key, value and timestamp matching its partition and offset;
  *   - the high watermark is the log end.
+ * A reader in a second process (KLOG_OPEN_RDONLY) runs beside every child
+ * of a directory, across all the kills, verifying every record it sees as
+ * the reader threads do and that no log start it sees moves backwards.
  * The offsets a second child reports on opening are checked the same way
  * (so a loss is not masked by the second child writing the same records
  * again).
@@ -183,6 +186,7 @@ struct mc_child {
     klog_t *log;
     klog_partition_t *p[MC_NTP];
     int fd;
+    int rdonly;     /* the read-only reader process: tags its MC_READ */
     atomic_int stop;
 };
 
@@ -212,7 +216,7 @@ static void *mc_reader(void *arg)
     tu_rng_t rng;
     tu_rng_seed(&rng, a->seed);
     klog_reader_t *r[MC_NTP] = {0};
-    int64_t expect[MC_NTP];
+    int64_t expect[MC_NTP], seen_start[MC_NTP];
     long unreported = 0;
     for (int tp = 0; tp < MC_NTP; tp++) {
         int rc = klog_reader_open(c->p[tp], KLOG_OFFSET_BEGINNING, &r[tp]);
@@ -221,6 +225,7 @@ static void *mc_reader(void *arg)
             goto out;
         }
         expect[tp] = klog_reader_position(r[tp]);
+        seen_start[tp] = 0;
     }
     while (!atomic_load(&c->stop)) {
         int got = 0;
@@ -260,6 +265,13 @@ static void *mc_reader(void *arg)
                     mc_send(c->fd, MC_BAD, tp, 12, rec.offset);
                     goto out;
                 }
+                /* The log start never moves backwards, across the
+                 * writer's crashes and recoveries too. */
+                if (of.log_start < seen_start[tp]) {
+                    mc_send(c->fd, MC_BAD, tp, 13, of.log_start);
+                    goto out;
+                }
+                seen_start[tp] = of.log_start;
                 int why = mc_check_record(tp, &rec);
                 if (why) {
                     mc_send(c->fd, MC_BAD, tp, why, rec.offset);
@@ -268,7 +280,7 @@ static void *mc_reader(void *arg)
                 expect[tp] = rec.offset + 1;
                 got = 1;
                 if (++unreported == 256) {
-                    mc_send(c->fd, MC_READ, tp, 0, unreported);
+                    mc_send(c->fd, MC_READ, tp, c->rdonly, unreported);
                     unreported = 0;
                 }
             }
@@ -280,7 +292,7 @@ out:
     for (int tp = 0; tp < MC_NTP; tp++)
         klog_reader_close(r[tp]);
     if (unreported)
-        mc_send(c->fd, MC_READ, 0, 0, unreported);
+        mc_send(c->fd, MC_READ, 0, c->rdonly, unreported);
     return NULL;
 }
 
@@ -435,6 +447,7 @@ struct mc_part {
 struct mc_state {
     struct mc_part part[MC_NTP];
     long reads;      /* records reader threads verified */
+    long rd_reads;   /* of which by the read-only reader process */
     char *why;       /* first failure */
 };
 
@@ -501,6 +514,8 @@ static void mc_handle(struct mc_state *s, const struct mc_msg *m)
     }
     case MC_READ:
         s->reads += (long)m->v;
+        if (m->aux == 1)
+            s->rd_reads += (long)m->v;
         break;
     case MC_BAD:
         mc_fail(s, klog__asprintf("reader thread: partition %d offset %lld: check %d failed",
@@ -577,6 +592,86 @@ static void mc_run_child(const char *dir, uint64_t seed, long delay_us, struct m
     /* A child that stopped by itself failed (it appends forever). */
     if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
         mc_fail(s, klog__asprintf("child exited with %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1));
+}
+
+/* ------------------------------------------------------------ read-only reader */
+
+/* A reader in another process (KLOG_OPEN_RDONLY) for the life of one log
+ * directory, across every kill and recovery of the writers: the same
+ * checks as the reader threads on every record and log start it sees,
+ * reported through its own pipe (issue 21: the kill -9 suite runs with
+ * read-only readers in a second process). */
+struct mc_rdproc {
+    pid_t pid;
+    int fd;
+    uint8_t buf[4096];
+    size_t have;
+};
+
+static struct mc_child *mc_rd_child;
+static void mc_rd_term(int sig)
+{
+    (void)sig;
+    if (mc_rd_child)
+        atomic_store(&mc_rd_child->stop, 1);
+}
+
+static void mc_rd_start(const char *dir, uint64_t seed, struct mc_rdproc *rp)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        static struct mc_child c;
+        memset(&c, 0, sizeof c);
+        c.fd = fds[1];
+        c.rdonly = 1;
+        mc_rd_child = &c;
+        signal(SIGTERM, mc_rd_term);
+        int rc = klog_open(dir, NULL, KLOG_OPEN_RDONLY | KLOG_OPEN_NOCREATE, &c.log);
+        if (rc)
+            mc_die(&c, 40, rc);
+        for (int tp = 0; tp < MC_NTP; tp++)
+            if ((rc = klog_partition(c.log, mc_topic[mc_tp_topic(tp)], mc_tp_part(tp), &c.p[tp])))
+                mc_die(&c, 41, rc);
+        struct mc_reader_arg a = {&c, seed};
+        mc_reader(&a);
+        klog_close(c.log);
+        _exit(0);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    rp->pid = pid;
+    rp->fd = fds[0];
+    rp->have = 0;
+}
+
+/* What it reported so far (non-blocking). */
+static void mc_rd_poll(struct mc_rdproc *rp, struct mc_state *s)
+{
+    struct pollfd pfd = {rp->fd, POLLIN, 0};
+    while (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) && mc_pump(rp->fd, s, rp->buf, &rp->have))
+        ;
+}
+
+static void mc_rd_stop(struct mc_rdproc *rp, struct mc_state *s)
+{
+    kill(rp->pid, SIGTERM);
+    int fl = fcntl(rp->fd, F_GETFL);
+    fcntl(rp->fd, F_SETFL, fl & ~O_NONBLOCK);
+    while (mc_pump(rp->fd, s, rp->buf, &rp->have))
+        ;
+    close(rp->fd);
+    int st;
+    while (waitpid(rp->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        mc_fail(s, klog__asprintf("read-only reader process ended with %d",
+                                  WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)));
 }
 
 /* Reopen and check every partition; on success reset s to what is now
@@ -662,14 +757,22 @@ START_TEST(test_crash_multi_kill9)
     memset(&s, 0, sizeof s);
     long kills = 0, acked = 0, checked = 0;
     int64_t t0 = mc_now_ns();
+    struct mc_rdproc rp;
+    int rp_on = 0;
     for (long round = 0; round < rounds; round++) {
         if (round % MC_FRESH_EVERY == 0) {
+            if (rp_on) {
+                mc_rd_stop(&rp, &s);
+                ck_assert_msg(s.why == NULL, "seed %llu: %s", (unsigned long long)seed, s.why);
+            }
             if (dir) {
                 tu_rmtree(dir);
                 free(dir);
             }
             dir = recovery_tmpdir("crashmulti");
             ck_assert_int_eq(mc_create(dir), 0);
+            mc_rd_start(dir, tu_rng_next(&rng), &rp);
+            rp_on = 1;
             for (int tp = 0; tp < MC_NTP; tp++) {
                 s.part[tp].acked = -1;
                 s.part[tp].written = s.part[tp].start_rep = s.part[tp].start_max = 0;
@@ -694,16 +797,24 @@ START_TEST(test_crash_multi_kill9)
         }
         for (int tp = 0; tp < MC_NTP; tp++)
             acked += (long)(s.part[tp].acked - before[tp]);
+        mc_rd_poll(&rp, &s);
+        ck_assert_msg(s.why == NULL, "seed %llu round %ld: %s", (unsigned long long)seed, round,
+                      s.why ? s.why : "");
         char *why = mc_verify(dir, &s, &checked);
         ck_assert_msg(why == NULL, "seed %llu round %ld (%d kills, last after %ld us): %s",
                       (unsigned long long)seed, round, children, delays[children - 1],
                       why ? why : "");
     }
+    if (rp_on)
+        mc_rd_stop(&rp, &s);
+    ck_assert_msg(s.why == NULL, "seed %llu: %s", (unsigned long long)seed, s.why ? s.why : "");
+    ck_assert_msg(s.rd_reads > 0, "the read-only reader process verified no record");
     if (getenv("KLOG_TEST_VERBOSE"))
         fprintf(stderr,
                 "crashmulti: %ld rounds, %ld kills, %ld acknowledged records, %ld records "
-                "checked after reopening, %ld verified by concurrent readers, %.1f s, seed %llu\n",
-                rounds, kills, acked, checked, s.reads, (double)(mc_now_ns() - t0) / 1e9,
+                "checked after reopening, %ld verified by concurrent readers (%ld by a read-only "
+                "reader in another process), %.1f s, seed %llu\n",
+                rounds, kills, acked, checked, s.reads, s.rd_reads, (double)(mc_now_ns() - t0) / 1e9,
                 (unsigned long long)seed);
     tu_rmtree(dir);
     free(dir);
