@@ -13,19 +13,25 @@
  *    and never -ENOENT.
  *  - damaged_state_file_ignored: a klog.state whose offsets contradict each
  *    other is not trusted by read-only openers.
+ *  - log_start_survives_crash_before_checkpoint: a log start a read-only
+ *    opener saw (DeleteRecords published it) is kept by the next open
+ *    although the writer died before the checkpoint file had it.
  *  - interrupted_topic_delete_finished: partition directories left by a
  *    delete killed after klog.topics was rewritten are removed at open, so
  *    a new topic of the same name starts empty.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "klog.h"
+#include "platform/platform.h"
 #include "util/testutil.h"
 
 #define T0 1700000000000LL
@@ -285,6 +291,49 @@ START_TEST(damaged_state_file_ignored)
 }
 END_TEST
 
+START_TEST(log_start_survives_crash_before_checkpoint)
+{
+    klog_t *w = open_writer(0);
+    CK_OK(klog_topic_create(w, "t", 1, NULL));
+    klog_partition_t *p;
+    CK_OK(klog_partition(w, "t", 0, &p));
+    fill(p, 60);
+    int64_t start = seg_base(p, 1) + 2; /* inside a segment: no file goes */
+    CK_OK(klog_close(w));
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        klog_t *cw = open_writer(0);
+        klog_partition_t *cp;
+        if (klog_partition(cw, "t", 0, &cp))
+            _exit(1);
+        /* The checkpoint write fails (its rename), as if killed before it. */
+        klog__fault_arm(KLOG__FAULT_RENAME, 1, EIO, 0, 1);
+        int rc = klog_delete_records(cp, start);
+        _exit(rc == 0 ? 2 : 0); /* died without closing */
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* A read-only opener sees the published start... */
+    klog_t *r = open_reader();
+    klog_partition_t *rp;
+    CK_OK(klog_partition(r, "t", 0, &rp));
+    klog_offsets_t o;
+    CK_OK(klog_partition_offsets(rp, &o));
+    ck_assert_int_eq(o.log_start, start);
+    CK_OK(klog_close(r));
+    /* ...and the next writer keeps it. */
+    w = open_writer(0);
+    CK_OK(klog_partition(w, "t", 0, &p));
+    CK_OK(klog_partition_offsets(p, &o));
+    ck_assert_int_eq(o.log_start, start);
+    klog_reader_t *rd;
+    ck_assert_int_eq(klog_reader_open(p, start - 1, &rd), KLOG_EOFFSET);
+    CK_OK(klog_close(w));
+}
+END_TEST
+
 Suite *rdonly_suite(void)
 {
     Suite *s = suite_create("rdonly");
@@ -292,6 +341,7 @@ Suite *rdonly_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, log_start_published_before_files_go);
     tcase_add_test(tc, reader_into_vanished_segment);
+    tcase_add_test(tc, log_start_survives_crash_before_checkpoint);
     tcase_add_test(tc, interrupted_topic_delete_finished);
     tcase_add_test(tc, damaged_state_file_ignored);
     suite_add_tcase(s, tc);

@@ -211,6 +211,14 @@ int klog__partition_state_open(klog__partition_t *p)
             goto out;
         }
     } else {
+        /* The writer publishes a raised log start here before the
+         * checkpoint file has it (and before retention's files go): a
+         * crash in between must not move it back for readers that saw it
+         * (the load uses it, recover.c). */
+        p->state_log_start = memcmp(st->magic, STATE_MAGIC, 8) == 0 && st->version == 1 &&
+                                     state_sane(st)
+                                 ? atomic_load(&st->log_start)
+                                 : -1;
         memcpy(st->magic, STATE_MAGIC, 8);
         st->version = 1;
     }
@@ -301,6 +309,7 @@ int klog__partition_open(const klog__partenv_t *env, const char *topic,
     p->topic = topic;
     p->tcfg = topic_cfg;
     p->id = id;
+    p->state_log_start = -1;
     p->dir = klog__asprintf("%s/%s-%d", env->logdir, topic, (int)id);
     if (!p->dir) {
         free(p);

@@ -69,6 +69,8 @@ struct klog_partition {
     /* shared state file (partition.c) */
     klog__pstate_t *state;
     uint64_t seen_generation;       /* read-only openers: last list refresh */
+    int64_t state_log_start;        /* writer: the log start klog.state held at
+                                       open (a sane one), else -1 */
 
     atomic_int readers;             /* open readers + leases */
     int loaded;                     /* segments listed and recovered */

@@ -417,6 +417,11 @@ relist:;
     int64_t end = klog__segment_next_offset(active);
     int64_t first_base = klog__segment_base(list->seg[0]);
     int64_t start = ckpt_start > first_base ? ckpt_start : first_base;
+    /* A log start other processes saw in klog.state before the crash, not
+     * yet in the checkpoint: kept, so it never moves backwards for them
+     * (only within the data: a damaged state file never empties a log). */
+    if (!rdonly && p->state_log_start > start && p->state_log_start <= end)
+        start = p->state_log_start;
     if (start > end)
         start = end;
     atomic_store(&p->log_start, start);
