@@ -105,6 +105,8 @@ static int copy_index(backup_t *b, klog__segment_t *s, const char *ext, int esiz
         int64_t c = (int32_t)klog__load32(e + (esize == 8 ? 4 : 8));
         if (a <= prev_a || (esize == 8 ? c <= prev_b : c < prev_b) || c < 0)
             break;
+        if (esize == 8 && c == 0)
+            break; /* position 0 is never indexed: the preallocated zeros */
         if (esize == 8 ? c >= cut : base + c >= next)
             break;
         prev_a = a, prev_b = c;
