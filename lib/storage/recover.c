@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "storage/files.h"
 #include "storage/partition_impl.h"
@@ -232,6 +233,15 @@ static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_
                   klog__segment_stem(s), (long long)at);
 }
 
+static int checkpoint_present(const klog__partition_t *p)
+{
+    char *path = klog__asprintf("%s/log-start-offset-checkpoint", p->env->logdir);
+    struct stat st;
+    int ok = path && klog__stat(path, &st) == 0;
+    free(path);
+    return ok;
+}
+
 /* After a scan of s: when it met a batch s cannot index, split it off
  * (crash-safe, cursor.c). 1 when split (the caller lists the directory
  * again), 0 when nothing to do, or an error. */
@@ -419,8 +429,11 @@ relist:;
     int64_t start = ckpt_start > first_base ? ckpt_start : first_base;
     /* A log start other processes saw in klog.state before the crash, not
      * yet in the checkpoint: kept, so it never moves backwards for them
-     * (only within the data: a damaged state file never empties a log). */
-    if (!rdonly && p->state_log_start > start && p->state_log_start <= end)
+     * (only within the data: a damaged state file never empties a log).
+     * Without any log-start checkpoint file, Kafka's rule stands alone:
+     * the first segment's base. */
+    if (!rdonly && p->state_log_start > start && p->state_log_start <= end &&
+        checkpoint_present(p))
         start = p->state_log_start;
     if (start > end)
         start = end;

@@ -69,9 +69,9 @@ int klog__segment_should_roll(klog__segment_t *s, int64_t size, int64_t last, in
      * first batch's when the first batch has one (even if the incoming
      * batch has none: then the difference is negative and time does not
      * roll), else wall-clock time since the segment was created. */
-    int64_t waited = s->first_batch_ts >= 0 ? max_ts - s->first_batch_ts
-                                            : klog__now_ms() - s->created_ms;
-    return waited > segment_ms;
+    if (s->first_batch_ts >= 0)
+        return max_ts >= 0 && max_ts - s->first_batch_ts > segment_ms; /* (no overflow) */
+    return klog__now_ms() - s->created_ms > segment_ms;
 }
 
 int klog__segment_begin_write(klog__segment_t *s)
