@@ -92,7 +92,7 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
     klog__partition_publish_list(p, nl);
     klog__segment_ref(old);
     klog__sealer_queue(p->env->sealer, old, sealed, p);
-    return 0;
+    return klog__partstate_rolled(p, base);
 }
 
 static int should_roll(klog__partition_t *p, klog__segment_t *s, int64_t size, int64_t last,
@@ -205,6 +205,12 @@ static int after_append(klog__partition_t *p)
 int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, size_t len,
                                    int64_t *base_out)
 {
+    return klog__partition_append_origin(p, batch, len, base_out, KLOG__ORIGIN_CLIENT);
+}
+
+int klog__partition_append_origin(klog__partition_t *p, const uint8_t *batch, size_t len,
+                                  int64_t *base_out, int origin)
+{
     int rc = check_writable(p);
     if (rc)
         return rc;
@@ -223,9 +229,24 @@ int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, s
     uint8_t hdr[8];
     pthread_mutex_lock(&p->append_mu);
     int64_t base = atomic_load(&p->log_end);
+    /* Producer state, markers, epochs: batches without any cost one test. */
+    int slow = (bi.producer_id >= 0) | ((bi.attributes & KLOG_ATTR_CONTROL) != 0) |
+               (bi.leader_epoch > p->epoch_latest);
+    if (slow) {
+        klog__pcheck_t res;
+        rc = klog__partstate_check(p, batch, len, &bi, base, origin, &res);
+        if (rc) {
+            pthread_mutex_unlock(&p->append_mu);
+            if (rc == 1 && base_out)
+                *base_out = res.first_offset; /* a retry: already stored there */
+            return rc == 1 ? 0 : rc;
+        }
+    }
     klog__store64(hdr, (uint64_t)base);
     rc = write_locked(p, hdr, batch, len, base, base + bi.last_offset_delta, bi.max_timestamp,
                       bi.record_count);
+    if (slow)
+        rc = klog__partstate_after(p, &bi, base, rc, bi.producer_id >= 0);
     pthread_mutex_unlock(&p->append_mu);
     if (rc)
         return rc;
@@ -318,6 +339,13 @@ out:
     return rc;
 }
 
+static size_t bi0_size(const uint8_t *b, size_t len)
+{
+    klog_batch_info_t bi;
+    klog_batch_header(b, len, &bi); /* validated before */
+    return bi.size;
+}
+
 int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
 {
     if (!p || (!batches && len))
@@ -364,6 +392,22 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         pthread_mutex_unlock(&p->append_mu);
         return KLOG_ESEQUENCE;
     }
+    /* Producer state first, for every batch: all or nothing. */
+    int staged = 0;
+    for (off = 0; off < len && !rc; off += bi0_size(b + off, len - off)) {
+        klog_batch_info_t bi;
+        klog_batch_header(b + off, len - off, &bi);
+        if (bi.producer_id < 0 && !(bi.attributes & KLOG_ATTR_CONTROL))
+            continue;
+        klog__pcheck_t res;
+        rc = klog__partstate_check(p, b + off, bi.size, &bi, bi.base_offset,
+                                   KLOG__ORIGIN_REPLICA, &res);
+        staged |= bi.producer_id >= 0;
+    }
+    if (rc) {
+        pthread_mutex_unlock(&p->append_mu);
+        return rc;
+    }
     /* Batches are written one by one so each gets its index entries and
      * rolls happen at batch boundaries. */
     off = 0;
@@ -374,6 +418,14 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         rc = write_locked(p, NULL, b + off, bi.size, bi.base_offset, bl, bi.max_timestamp,
                           bi.record_count);
         off += bi.size;
+        /* The stage is committed with the last batch (or dropped with a
+         * failed one); epochs after each. */
+        if (staged && (rc || off >= len)) {
+            rc = klog__partstate_after(p, &bi, bi.base_offset, rc, 1);
+            staged = 0;
+        } else if (bi.leader_epoch > p->epoch_latest) {
+            rc = klog__partstate_after(p, &bi, bi.base_offset, rc, 0);
+        }
     }
     pthread_mutex_unlock(&p->append_mu);
     if (rc)
@@ -417,6 +469,8 @@ int klog_flush(klog_partition_t *p)
         for (size_t i = 0; i < l->n && !rc; i++)
             rc = klog__segment_sync(l->seg[i]);
         klog__seglist_unref(l);
+        if (!rc)
+            rc = klog__partstate_sync(p); /* .txnindex entries of that data */
         atomic_fetch_add(&p->fsyncs, 1);
 
         pthread_mutex_lock(&p->sync_mu);
