@@ -161,9 +161,16 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     char *name = klog__asprintf("%s.seal", slash ? slash + 1 : s->stem);
     if (!name)
         return -ENOMEM;
-    rc = klog__seal_write(s->env->dir, name, &seal);
+    /* Under s->mu, as klog__segment_mark_deleted renames: a segment
+     * deleted while the sealer worked on it must not get a seal under its
+     * old name (an orphan seal is missing data at the next open). */
+    pthread_mutex_lock(&s->mu);
+    int gone = s->deleted;
+    if (!gone)
+        rc = klog__seal_write(s->env->dir, name, &seal);
+    pthread_mutex_unlock(&s->mu);
     free(name);
-    if (rc)
+    if (rc || gone)
         return rc;
     s->sealed = 1;
     s->seal_index_entries = seal.index_entries;
