@@ -161,17 +161,21 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     char *name = klog__asprintf("%s.seal", slash ? slash + 1 : s->stem);
     if (!name)
         return -ENOMEM;
-    /* Under s->mu, as klog__segment_mark_deleted renames: a segment
-     * deleted while the sealer worked on it must not get a seal under its
-     * old name (an orphan seal is missing data at the next open). */
-    pthread_mutex_lock(&s->mu);
-    int gone = s->deleted;
-    if (!gone)
-        rc = klog__seal_write(s->env->dir, name, &seal);
-    pthread_mutex_unlock(&s->mu);
+    rc = klog__seal_write(s->env->dir, name, &seal);
     free(name);
-    if (rc || gone)
+    if (rc)
         return rc;
+    if (__atomic_load_n(&s->deleted, __ATOMIC_SEQ_CST)) {
+        /* Deleted while the sealer worked on it (mark_deleted sets the
+         * flag before it renames): a seal under the old name would be an
+         * orphan, missing data at the next open. Whichever of us comes
+         * second removes or renames it. */
+        char *path = klog__asprintf("%s.seal", s->stem);
+        if (path)
+            klog__unlink(path);
+        free(path);
+        return 0;
+    }
     s->sealed = 1;
     s->seal_index_entries = seal.index_entries;
     s->seal_timeindex_entries = seal.timeindex_entries;
