@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,6 +715,132 @@ START_TEST(test_txnindex_files)
 }
 END_TEST
 
+/* With KLOG_VISIBLE_FLUSHED the watermark lags the log end: a transaction
+ * whose marker is not yet below it still holds the LSO (Kafka's
+ * "unreplicated" transactions). */
+START_TEST(test_lso_unstable_marker)
+{
+    close_log();
+    klog_config_t *tc;
+    CK_RC(klog_config_new(&tc), 0);
+    CK_RC(klog_config_set(tc, KLOG_CONF_VISIBILITY, KLOG_VISIBLE_FLUSHED), 0);
+    open_log();
+    CK_RC(klog_topic_create(lg, "f", 1, tc), 0);
+    klog_config_free(tc);
+    CK_RC(klog_partition(lg, "f", 0, &part), 0);
+    CK_RC(idem(1, 0, 0, 2, KLOG_ATTR_TRANSACTIONAL, NULL), 0); /* 0-1 */
+    CK_RC(klog_flush(part), 0);
+    ck_assert_int_eq(lso(), 0);
+    CK_RC(klog_append_marker(part, 1, 0, 1, 0, NULL), 0); /* 2, not visible yet */
+    ck_assert_int_eq(lso(), 0);
+    CK_RC(klog_flush(part), 0);
+    ck_assert_int_eq(lso(), 3);
+    klog_reader_t *r;
+    CK_RC(klog_reader_open(part, 0, &r), 0);
+    CK_RC(klog_reader_set_isolation(r, KLOG_ISOLATION_READ_COMMITTED), 0);
+    klog_record_t rec;
+    CK_RC(klog_reader_next(r, &rec), 1);
+    CK_RC(klog_reader_next(r, &rec), 1);
+    CK_RC(klog_reader_next(r, &rec), 0);
+    klog_reader_close(r);
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+typedef struct tw {
+    int64_t pid;
+    int rc;
+    long n;
+} tw_t;
+
+static void *txn_writer(void *arg)
+{
+    tw_t *w = arg;
+    int32_t seq = 0;
+    for (int k = 0; k < 300 && !w->rc; k++) {
+        int txn = k % 3 != 0;
+        w->rc = idem(w->pid, 0, seq, 2, txn ? KLOG_ATTR_TRANSACTIONAL : 0, NULL);
+        seq += 2;
+        if (!w->rc && txn)
+            w->rc = klog_append_marker(part, w->pid, 0, k % 2, 0, NULL);
+        if (!w->rc && k % 50 == 0)
+            w->rc = klog_flush(part);
+        w->n++;
+    }
+    return NULL;
+}
+
+static void *txn_reader(void *arg)
+{
+    tw_t *w = arg;
+    klog_reader_t *r;
+    w->rc = klog_reader_open(part, 0, &r);
+    if (!w->rc)
+        w->rc = klog_reader_set_isolation(r, KLOG_ISOLATION_READ_COMMITTED);
+    klog_record_t rec;
+    int idle = 0;
+    while (!w->rc && idle < 2000) {
+        int rc = klog_reader_next(r, &rec);
+        if (rc < 0)
+            w->rc = rc;
+        else if (rc == 1)
+            w->n++, idle = 0;
+        else
+            idle++, klog_reader_wait(r, 1);
+        int64_t l;
+        int32_t e;
+        int64_t o;
+        if (!w->rc && (w->rc = klog_partition_lso(part, &l)) == 0)
+            w->rc = klog_offset_for_leader_epoch(part, 0, &e, &o);
+        klog_lease_t *ls;
+        if (!w->rc && (w->rc = klog_lease_acquire_isolated(part, 0, 4096,
+                                                           KLOG_ISOLATION_READ_COMMITTED, &ls)) == 0)
+            klog_lease_release(ls);
+    }
+    klog_reader_close(r);
+    return NULL;
+}
+
+START_TEST(test_threads_txn)
+{
+    close_log();
+    seg_bytes = 4096;
+    open_log();
+    tw_t w[3] = {{.pid = 11}, {.pid = 12}, {0}};
+    pthread_t th[3];
+    ck_assert_int_eq(pthread_create(&th[0], NULL, txn_writer, &w[0]), 0);
+    ck_assert_int_eq(pthread_create(&th[1], NULL, txn_writer, &w[1]), 0);
+    ck_assert_int_eq(pthread_create(&th[2], NULL, txn_reader, &w[2]), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(w[i].rc == 0, "thread %d: %s", i, klog_err_name(w[i].rc));
+    ck_assert_int_eq(lso(), log_end());
+    ck_assert_int_gt(w[2].n, 0);
+    /* What the threads left equals a rebuild from the log. */
+    char *before = dump_state();
+    close_log();
+    rm_suffix(".snapshot");
+    open_log();
+    char *after = dump_state();
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+}
+END_TEST
+
+Suite *logstate_threads_suite(void)
+{
+    Suite *s = suite_create("logstate_threads");
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_threads_txn);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 Suite *logstate_wired_suite(void)
 {
     Suite *s = suite_create("logstate_wired");
@@ -730,6 +857,7 @@ Suite *logstate_wired_suite(void)
     tcase_add_test(tc, test_follower_and_epochs);
     tcase_add_test(tc, test_truncate_reload);
     tcase_add_test(tc, test_txnindex_files);
+    tcase_add_test(tc, test_lso_unstable_marker);
     suite_add_tcase(s, tc);
     return s;
 }

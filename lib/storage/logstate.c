@@ -145,7 +145,7 @@ int klog__ls_commit_locked(klog__logstate_t *ls, int64_t txn_from, int64_t next)
     return rc;
 }
 
-int klog__ls_commit(klog__logstate_t *ls, int ok, int64_t seg_base, int64_t next)
+int klog__ls_commit(klog__logstate_t *ls, int ok, int64_t seg_base, int64_t next, int64_t hw)
 {
     pthread_mutex_lock(&ls->mu);
     int rc = 0;
@@ -153,6 +153,10 @@ int klog__ls_commit(klog__logstate_t *ls, int ok, int64_t seg_base, int64_t next
         rc = klog__ls_commit_locked(ls, seg_base, next);
     else
         klog__pstage_reset(&ls->st);
+    /* Ended transactions below the watermark are stable: keep that list
+     * short even when nobody asks for the LSO. */
+    if (hw >= 0)
+        klog__pstate_hw_updated(ls->ps, hw);
     pthread_mutex_unlock(&ls->mu);
     return rc;
 }

@@ -43,9 +43,11 @@ KLOG__HIDDEN int klog__ls_check(klog__logstate_t *ls, const klog__pbatch_in_t *i
                                 klog__pcheck_t *res);
 /* After the write: ok -> commit the stage (state covers up to next) and
  * append aborted transactions to the .txnindex of segment seg_base; else
- * forget it. An index append that fails is returned (-errno): the caller
- * fails the partition, as for a failed .log write. */
-KLOG__HIDDEN int klog__ls_commit(klog__logstate_t *ls, int ok, int64_t seg_base, int64_t next);
+ * forget it. hw (>= 0): the current watermark. An index append that fails
+ * is returned (-errno): the caller fails the partition, as for a failed
+ * .log write. */
+KLOG__HIDDEN int klog__ls_commit(klog__logstate_t *ls, int ok, int64_t seg_base, int64_t next,
+                                 int64_t hw);
 /* A batch with partitionLeaderEpoch `epoch` (>= 0) begins at base: assign
  * it if newer than the latest and store the checkpoint. */
 KLOG__HIDDEN int klog__ls_epoch(klog__logstate_t *ls, int32_t epoch, int64_t base);

@@ -57,7 +57,7 @@ int klog__partstate_check(klog__partition_t *p, const uint8_t *batch, size_t len
     if (!rc)
         rc = klog__ls_check(p->ls, &in, origin, res);
     if (rc)
-        klog__ls_commit(p->ls, 0, 0, 0); /* forget what earlier batches staged */
+        klog__ls_commit(p->ls, 0, 0, 0, -1); /* forget what earlier batches staged */
     return rc ? rc : res->duplicate;
 }
 
@@ -70,7 +70,7 @@ int klog__partstate_after(klog__partition_t *p, const klog_batch_info_t *bi, int
     if (commit) {
         klog__seglist_t *l = p->segs;
         int r = klog__ls_commit(p->ls, write_rc == 0, klog__segment_base(l->seg[l->n - 1]),
-                                base + bi->last_offset_delta + 1);
+                                base + bi->last_offset_delta + 1, atomic_load(&p->hw));
         if (r && !rc) {
             /* The batch is in the log but its .txnindex entry may not be:
              * as for a failed .log write, the partition stops here and the
