@@ -67,7 +67,7 @@ static int append_one(klog_partition_t *p, klog_builder_t *b, int64_t pid, int16
     klog_builder_set_leader_epoch(b, leader_epoch);
     for (int i = 0; i < n && !rc; i++) {
         char v[48];
-        int vl = snprintf(v, sizeof v, "%lld/%d", (long long)pid, seq + i);
+        int vl = snprintf(v, sizeof v, "%lld/%lld", (long long)pid, (long long)seq + i);
         klog_record_t r = {.timestamp = KLOG_TIMESTAMP_NOW, .key_len = KLOG_NULL_LEN,
                            .value = v, .value_len = vl};
         rc = klog_builder_add(b, &r);
