@@ -701,7 +701,9 @@ KLOG_API int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t
 /*
  * Next record: returns 1 and fills rec (a view valid until the next call on
  * r), 0 when caught up with the high watermark (call again later, or wait
- * with klog_reader_wait), or a negative error: KLOG_ECRC/KLOG_ECORRUPT for
+ * with klog_reader_wait), or a negative error. The records of control
+ * batches (transaction markers) are never returned (see
+ * klog_reader_set_isolation). Errors: KLOG_ECRC/KLOG_ECORRUPT for
  * damaged data (detail with file and position goes to the log callback),
  * KLOG_EOFFSET when retention removed the position.
  */
