@@ -295,6 +295,20 @@ KLOG_API size_t klog_builder_size(const klog_builder_t *b);
 KLOG_API int klog_builder_finish(klog_builder_t *b, const void **batch, size_t *len);
 KLOG_API void klog_builder_reset(klog_builder_t *b);
 KLOG_API void klog_builder_free(klog_builder_t *b);
+/*
+ * Producer fields of the batch being built, kept until the next reset:
+ * producer id (-1 none), epoch, base sequence (-1 none) and attribute
+ * flags (KLOG_ATTR_TRANSACTIONAL, KLOG_ATTR_CONTROL; a control batch is
+ * what klog_append_marker writes: clients may not append one). What an
+ * idempotent or transactional producer sends (see klog_append_batch for
+ * the rules a partition applies to them). Errors: -EINVAL (producer id
+ * below -1, other flags). klog_builder_set_leader_epoch sets the
+ * partitionLeaderEpoch (-1 none) as a replicating leader stamps it.
+ */
+KLOG_API int klog_builder_set_producer(klog_builder_t *b, int64_t producer_id,
+                                       int16_t producer_epoch, int32_t base_sequence,
+                                       unsigned attr_flags);
+KLOG_API void klog_builder_set_leader_epoch(klog_builder_t *b, int32_t epoch);
 
 /* One-shot: encode n records into a new malloc'd batch (*out, caller frees). */
 KLOG_API int klog_batch_encode(const klog_record_t *recs, size_t n, int codec,
@@ -538,6 +552,13 @@ typedef struct klog_offsets {
     int64_t bytes;          /* bytes of .log data */
 } klog_offsets_t;
 
+/* An aborted transaction as a Fetch response lists it. */
+typedef struct klog_aborted_txn {
+    int64_t producer_id;
+    int64_t first_offset; /* its first batch */
+    int64_t last_offset;  /* its ABORT marker */
+} klog_aborted_txn_t;
+
 /* Snapshot of the partition's offsets. Lock-free; any thread. */
 KLOG_API int klog_partition_offsets(klog_partition_t *p, klog_offsets_t *out);
 KLOG_API const char *klog_partition_topic(const klog_partition_t *p);
@@ -558,6 +579,21 @@ KLOG_API int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t 
  * Append one pre-encoded batch as received from a producer (wire bytes).
  * Validated (header, CRC, records), then stored verbatim except its
  * baseOffset, which is assigned. The caller's buffer is not modified.
+ * A batch with a producer id (idempotent or transactional producer, see
+ * klog_builder_set_producer) is checked against the partition's producer
+ * state first, with Kafka's rules: a retry of one of the producer's last 5
+ * batches (same epoch and sequences) is not written again and the call
+ * returns 0 with *base_offset the original batch's; otherwise
+ * KLOG_EFENCED (epoch older than the partition's), KLOG_EEPOCHSEQ (a new
+ * epoch not starting at sequence 0), KLOG_EOUTOFORDER (sequence not the
+ * last + 1, wrapping after INT32_MAX to 0), KLOG_ETXNSTATE (a
+ * non-transactional batch while the producer's transaction is open) and
+ * -EINVAL (no sequence, or a control batch: use klog_append_marker) refuse
+ * it, writing nothing. A producer the partition has no state for starts
+ * at any sequence (Kafka 2.5+). State of producers idle for
+ * producer.id.expiration.ms (1 day, by batch timestamps) with no open
+ * transaction is dropped by klog_retention() and at open. klog_append's
+ * batches carry no producer id and skip all of this.
  * Errors: as klog_append, plus any batch validation error.
  */
 KLOG_API int klog_append_batch(klog_partition_t *p, const void *batch, size_t len,
@@ -573,7 +609,11 @@ KLOG_API int klog_append_batch(klog_partition_t *p, const void *batch, size_t le
  * responses. A batch whose last offset is more than INT32_MAX above the
  * active segment's base rolls to a new segment based at that batch's
  * first offset (only a call whose own offsets span more than INT32_MAX is
- * split over several segments). All or nothing up to the write.
+ * split over several segments). Producer state, transaction markers and
+ * the epoch cache follow them as a Kafka follower's do (no sequence or
+ * epoch checks; a non-transactional batch inside an open transaction of
+ * its producer is refused with KLOG_ETXNSTATE, a malformed marker with
+ * KLOG_ECORRUPT); all batches are checked before any is written.
  * Errors: KLOG_ESEQUENCE, KLOG_ETOOLARGE, validation errors, as klog_append.
  */
 KLOG_API int klog_append_follower(klog_partition_t *p, const void *batches, size_t len);
@@ -585,6 +625,42 @@ KLOG_API int klog_append_follower(klog_partition_t *p, const void *batches, size
  * being cut or on a later one; nothing is changed).
  */
 KLOG_API int klog_truncate(klog_partition_t *p, int64_t offset);
+/*
+ * Transactions, storage side. Write a transaction marker (a control batch
+ * with one COMMIT or ABORT record, Kafka's EndTransactionMarker) for
+ * producer_id/producer_epoch, as a transaction coordinator's
+ * WriteTxnMarkers does; coordinator_epoch is recorded. The marker ends the
+ * producer's open transaction (if any): an aborted one is added to the
+ * active segment's .txnindex with the last stable offset of that moment.
+ * The marker's offset goes to *offset (may be NULL). Thread-safe as
+ * klog_append. Errors: -EINVAL (producer_id or epoch negative, commit not
+ * 0/1), KLOG_EFENCED (epoch older than the producer's), KLOG_ECOORDFENCED
+ * (coordinator epoch older than the last marker's), KLOG_EREADONLY, as
+ * klog_append.
+ */
+KLOG_API int klog_append_marker(klog_partition_t *p, int64_t producer_id, int16_t producer_epoch,
+                                int commit, int32_t coordinator_epoch, int64_t *offset);
+/*
+ * The last stable offset: the first offset of the oldest transaction still
+ * open or whose marker is not yet below the high watermark, else the high
+ * watermark (what a Fetch response reports, and where read_committed
+ * readers stop). Any thread. Errors: -EINVAL, -ENOTSUP (read-only open:
+ * no producer state is kept there).
+ */
+KLOG_API int klog_partition_lso(klog_partition_t *p, int64_t *lso);
+/*
+ * OffsetForLeaderEpoch from the partition's leader-epoch cache (file
+ * leader-epoch-checkpoint, Kafka's format), which records the first
+ * offset of every partitionLeaderEpoch >= 0 appended batches carry (only
+ * when it is above the latest; truncated by klog_truncate and when the log
+ * start moves). For `epoch`: (-1, -1) if it is -1, above every known epoch
+ * or the cache is empty; (epoch, log end) for the latest epoch; (epoch,
+ * start of the first epoch above it) if it is below the first known;
+ * otherwise (largest known epoch <= it, start of the first epoch above
+ * it). Any thread. Errors: -EINVAL, -ENOTSUP (read-only open).
+ */
+KLOG_API int klog_offset_for_leader_epoch(klog_partition_t *p, int32_t epoch, int32_t *end_epoch,
+                                          int64_t *end_offset);
 /* fsync this partition's data up to its log end; advances the recovery point
  * (and the watermark under KLOG_VISIBLE_FLUSHED). Concurrent callers share
  * one fsync. */
@@ -636,7 +712,9 @@ KLOG_API int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t
 /*
  * Next record: returns 1 and fills rec (a view valid until the next call on
  * r), 0 when caught up with the high watermark (call again later, or wait
- * with klog_reader_wait), or a negative error: KLOG_ECRC/KLOG_ECORRUPT for
+ * with klog_reader_wait), or a negative error. The records of control
+ * batches (transaction markers) are never returned (see
+ * klog_reader_set_isolation). Errors: KLOG_ECRC/KLOG_ECORRUPT for
  * damaged data (detail with file and position goes to the log callback),
  * KLOG_EOFFSET when retention removed the position.
  */
@@ -649,6 +727,18 @@ KLOG_API int64_t klog_reader_position(const klog_reader_t *r);
  * codec, timestamp type in attributes & KLOG_ATTR_LOG_APPEND_TIME, producer
  * fields, ...); NULL before the first record. Valid until the next call. */
 KLOG_API const klog_batch_info_t *klog_reader_batch_info(const klog_reader_t *r);
+/*
+ * Isolation (Kafka's isolation.level). Both skip control batches
+ * (transaction markers): next() never returns their records, the position
+ * moves past them. KLOG_ISOLATION_READ_UNCOMMITTED (the default) reads up
+ * to the high watermark; KLOG_ISOLATION_READ_COMMITTED stops at the last
+ * stable offset (klog_partition_lso) and skips the records of aborted
+ * transactions. Errors: -EINVAL (unknown level), -ENOTSUP (read committed
+ * in a read-only open).
+ */
+#define KLOG_ISOLATION_READ_UNCOMMITTED 0
+#define KLOG_ISOLATION_READ_COMMITTED 1
+KLOG_API int klog_reader_set_isolation(klog_reader_t *r, int isolation);
 /* Wait for data past the position; as klog_partition_wait. */
 KLOG_API int klog_reader_wait(klog_reader_t *r, int timeout_ms);
 KLOG_API void klog_reader_close(klog_reader_t *r);
@@ -684,6 +774,21 @@ typedef struct klog_lease klog_lease_t;
  */
 KLOG_API int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes,
                                 klog_lease_t **out);
+/*
+ * As klog_lease_acquire with an isolation level: KLOG_ISOLATION_READ_COMMITTED
+ * leases stop at the last stable offset instead of the high watermark (an
+ * offset between the two gives an empty lease) and collect the aborted
+ * transactions overlapping the leased range (klog_lease_aborted), which a
+ * Fetch response carries so the client drops their records. Control
+ * batches stay in the spans, as Kafka sends them. Errors: as
+ * klog_lease_acquire, -EINVAL (unknown level), -ENOTSUP (read committed
+ * in a read-only open).
+ */
+KLOG_API int klog_lease_acquire_isolated(klog_partition_t *p, int64_t offset, size_t max_bytes,
+                                         int isolation, klog_lease_t **out);
+/* The aborted transactions of a read-committed lease (owned by it; NULL
+ * and 0 for none or read uncommitted), ordered by their marker's offset. */
+KLOG_API const klog_aborted_txn_t *klog_lease_aborted(const klog_lease_t *l, size_t *count);
 /* The spans (owned by the lease) and their count. */
 KLOG_API const klog_span_t *klog_lease_spans(const klog_lease_t *l, size_t *count);
 /* Total bytes of all spans. */

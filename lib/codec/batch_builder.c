@@ -37,7 +37,22 @@ struct klog_builder {
     size_t done_len;
     int64_t now;   /* clock read for KLOG_TIMESTAMP_NOW records of this batch */
     int now_valid;
+    /* klog_builder_set_producer (until the next reset) */
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_seq;
+    int32_t leader_epoch;
+    uint16_t attr_flags; /* KLOG_ATTR_TRANSACTIONAL | KLOG_ATTR_CONTROL */
 };
+
+static void producer_defaults(klog_builder_t *b)
+{
+    b->producer_id = -1;
+    b->producer_epoch = -1;
+    b->base_seq = -1;
+    b->leader_epoch = -1;
+    b->attr_flags = 0;
+}
 
 int klog_builder_new(int codec, klog_builder_t **out)
 {
@@ -53,6 +68,7 @@ int klog_builder_new(int codec, klog_builder_t **out)
         return -ENOMEM;
     }
     b->raw.len = KLOG_BATCH_HEADER_SIZE;
+    producer_defaults(b);
     *out = b;
     return 0;
 }
@@ -75,6 +91,27 @@ void klog_builder_reset(klog_builder_t *b)
     b->done = NULL;
     b->done_len = 0;
     b->now_valid = 0;
+    producer_defaults(b);
+}
+
+int klog_builder_set_producer(klog_builder_t *b, int64_t producer_id, int16_t producer_epoch,
+                              int32_t base_sequence, unsigned attr_flags)
+{
+    if (!b || producer_id < -1 || (attr_flags & ~(unsigned)(KLOG_ATTR_TRANSACTIONAL |
+                                                             KLOG_ATTR_CONTROL)))
+        return -EINVAL;
+    b->producer_id = producer_id;
+    b->producer_epoch = producer_epoch;
+    b->base_seq = base_sequence;
+    b->attr_flags = (uint16_t)attr_flags;
+    b->done = NULL;
+    return 0;
+}
+
+void klog_builder_set_leader_epoch(klog_builder_t *b, int32_t epoch)
+{
+    b->leader_epoch = epoch;
+    b->done = NULL;
 }
 
 size_t klog_builder_count(const klog_builder_t *b)
@@ -179,15 +216,15 @@ static void write_header(const klog_builder_t *b, uint8_t *h, size_t size)
 {
     klog__store64(h + 0, 0);                          /* baseOffset */
     klog__store32(h + 8, (uint32_t)(size - 12));      /* batchLength */
-    klog__store32(h + 12, (uint32_t)-1);              /* partitionLeaderEpoch */
+    klog__store32(h + 12, (uint32_t)b->leader_epoch); /* partitionLeaderEpoch */
     h[16] = 2;                                        /* magic */
-    klog__store16(h + 21, (uint16_t)b->codec);        /* attributes: CreateTime */
+    klog__store16(h + 21, (uint16_t)(b->codec | b->attr_flags)); /* CreateTime */
     klog__store32(h + 23, (uint32_t)(b->count - 1));  /* lastOffsetDelta */
     klog__store64(h + 27, (uint64_t)b->base_ts);
     klog__store64(h + 35, (uint64_t)b->max_ts);
-    klog__store64(h + 43, (uint64_t)-1);              /* producerId */
-    klog__store16(h + 51, (uint16_t)-1);              /* producerEpoch */
-    klog__store32(h + 53, (uint32_t)-1);              /* baseSequence */
+    klog__store64(h + 43, (uint64_t)b->producer_id);  /* producerId */
+    klog__store16(h + 51, (uint16_t)b->producer_epoch);
+    klog__store32(h + 53, (uint32_t)b->base_seq);     /* baseSequence */
     klog__store32(h + 57, (uint32_t)b->count);
     klog__store32(h + KLOG__CRC_OFFSET,
                   klog_crc32c(0, h + KLOG__ATTR_OFFSET, size - KLOG__ATTR_OFFSET));

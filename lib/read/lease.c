@@ -29,6 +29,8 @@ struct klog_lease {
     int64_t next;
     size_t cur;       /* sendfile progress: span index */
     size_t cur_done;  /* bytes of spans[cur] already sent */
+    klog_aborted_txn_t *aborted; /* read committed: over [offset, next) */
+    size_t naborted;
 };
 
 static int add_span(struct klog_lease *l, klog__segment_t *s, int64_t pos, int64_t len)
@@ -152,18 +154,29 @@ static int lease_segment(struct klog_lease *l, klog__segment_t *s, int64_t *next
     return done;
 }
 
-static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
+static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes, int committed,
                         klog_lease_t **out);
 
 int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes, klog_lease_t **out)
 {
-    if (!p || !out)
+    return klog_lease_acquire_isolated(p, offset, max_bytes, KLOG_ISOLATION_READ_UNCOMMITTED,
+                                       out);
+}
+
+int klog_lease_acquire_isolated(klog_partition_t *p, int64_t offset, size_t max_bytes,
+                                int isolation, klog_lease_t **out)
+{
+    if (!p || !out || (isolation != KLOG_ISOLATION_READ_UNCOMMITTED &&
+                       isolation != KLOG_ISOLATION_READ_COMMITTED))
         return -EINVAL;
+    int committed = isolation == KLOG_ISOLATION_READ_COMMITTED;
+    if (committed && klog__partition_rdonly(p))
+        return -ENOTSUP;
     /* Read-only openers: a segment that vanished between our list and its
      * open was removed by the writer, which publishes the new log start
      * first: below it is out of range; otherwise the list was stale. */
     for (int tries = 0;; tries++) {
-        int rc = acquire_once(p, offset, max_bytes, out);
+        int rc = acquire_once(p, offset, max_bytes, committed, out);
         if (rc != -ENOENT || !klog__partition_rdonly(p) || tries == 8)
             return rc;
         rc = klog__partition_refresh(p);
@@ -174,7 +187,7 @@ int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes, kl
     }
 }
 
-static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
+static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes, int committed,
                         klog_lease_t **out)
 {
     int rc = klog__partition_refresh(p);
@@ -183,6 +196,12 @@ static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
     int64_t start = klog__partition_log_start(p), hw = klog__partition_hw(p);
     if (offset < start || offset > hw)
         return KLOG_EOFFSET;
+    if (committed) {
+        /* The fetch's upper bound is the last stable offset; at or past
+         * it the lease is empty (Kafka: bound < start <= LEO). */
+        int64_t lso = klog__partition_lso(p);
+        hw = lso > offset ? lso : offset;
+    }
     struct klog_lease *l = klog__calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
@@ -209,8 +228,22 @@ static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes,
         return rc;
     }
     l->next = next > offset ? next : offset;
+    if (committed && l->next > offset) {
+        rc = klog__partition_aborted(p, offset, l->next, &l->aborted, &l->naborted);
+        if (rc) {
+            klog_lease_release(l);
+            return rc;
+        }
+    }
     *out = l;
     return 0;
+}
+
+const klog_aborted_txn_t *klog_lease_aborted(const klog_lease_t *l, size_t *count)
+{
+    if (count)
+        *count = l ? l->naborted : 0;
+    return l && l->naborted ? l->aborted : NULL;
 }
 
 const klog_span_t *klog_lease_spans(const klog_lease_t *l, size_t *count)
@@ -282,6 +315,7 @@ void klog_lease_release(klog_lease_t *l)
         klog__segment_unref(l->segs[i]);
     }
     klog__partition_readers_add(l->p, -1);
+    free(l->aborted);
     free(l->spans);
     free(l->segs);
     free(l);

@@ -42,6 +42,10 @@ struct klog_reader {
     int returned;         /* a record came from the batch in br */
     int64_t prev_last;    /* last offset of the batch before pos in segment si
                              (at least the segment's base - 1) */
+    int isolation;        /* KLOG_ISOLATION_* */
+    klog_aborted_txn_t *ab; /* read committed: aborted transactions over */
+    size_t nab;             /* [ab_from, ab_to) */
+    int64_t ab_from, ab_to;
 };
 
 static int resolve(struct klog_reader *r, int64_t *offset)
@@ -220,10 +224,43 @@ static int corrupt(struct klog_reader *r, klog__segment_t *s, int err)
     return err;
 }
 
+int klog_reader_set_isolation(klog_reader_t *r, int isolation)
+{
+    if (!r || (isolation != KLOG_ISOLATION_READ_UNCOMMITTED &&
+               isolation != KLOG_ISOLATION_READ_COMMITTED))
+        return -EINVAL;
+    if (isolation == KLOG_ISOLATION_READ_COMMITTED && klog__partition_rdonly(r->p))
+        return -ENOTSUP;
+    r->isolation = isolation;
+    return 0;
+}
+
+/* Read committed: is the transactional batch (producer pid, first offset
+ * base) part of an aborted transaction? lso bounds the fetch. */
+static int aborted_batch(struct klog_reader *r, int64_t pid, int64_t base, int64_t lso)
+{
+    if (base < r->ab_from || base >= r->ab_to) {
+        free(r->ab);
+        r->ab = NULL;
+        r->nab = 0;
+        int rc = klog__partition_aborted(r->p, base, lso, &r->ab, &r->nab);
+        if (rc)
+            return rc;
+        r->ab_from = base;
+        r->ab_to = lso;
+    }
+    for (size_t i = 0; i < r->nab; i++)
+        if (r->ab[i].producer_id == pid && r->ab[i].first_offset <= base &&
+            base < r->ab[i].last_offset)
+            return 1;
+    return 0;
+}
+
 /* Load the next batch whose records reach r->next. 1 loaded, 0 none yet. */
 static int next_batch(struct klog_reader *r)
 {
-    int64_t hw = klog__partition_hw(r->p);
+    int committed = r->isolation == KLOG_ISOLATION_READ_COMMITTED;
+    int64_t hw = committed ? klog__partition_lso(r->p) : klog__partition_hw(r->p);
     if (r->next >= hw)
         return 0;
     if (!r->positioned || !r->list) {
@@ -332,6 +369,18 @@ static int next_batch(struct klog_reader *r)
             r->pos += size;
             continue;
         }
+        int skip = (bi.attributes & KLOG_ATTR_CONTROL) != 0; /* markers: never records */
+        if (!skip && committed && (bi.attributes & KLOG_ATTR_TRANSACTIONAL) &&
+            bi.producer_id >= 0) {
+            skip = aborted_batch(r, bi.producer_id, bi.base_offset, hw);
+            if (skip < 0)
+                return skip;
+        }
+        if (skip) {
+            r->pos += size;
+            r->next = last + 1;
+            continue;
+        }
         const uint8_t *h;
         rc = klog__cursor_batch(&r->cur, bi.size, &h);
         if (rc <= 0)
@@ -361,6 +410,7 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
             r->in_batch = 0;
             drop_list(r);
             r->truncations = klog__partition_truncations(r->p);
+            r->ab_from = r->ab_to = 0; /* aborted transactions may be gone */
             if (r->next > klog__partition_log_end(r->p))
                 return KLOG_EOFFSET;
         }
@@ -406,5 +456,6 @@ void klog_reader_close(klog_reader_t *r)
     klog__cursor_free(&r->cur);
     klog_batch_reader_free(r->br);
     klog__partition_readers_add(r->p, -1);
+    free(r->ab);
     free(r);
 }

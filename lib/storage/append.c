@@ -92,7 +92,7 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
     klog__partition_publish_list(p, nl);
     klog__segment_ref(old);
     klog__sealer_queue(p->env->sealer, old, sealed, p);
-    return 0;
+    return klog__partstate_rolled(p, base);
 }
 
 static int should_roll(klog__partition_t *p, klog__segment_t *s, int64_t size, int64_t last,
@@ -212,6 +212,12 @@ static int after_append(klog__partition_t *p)
 int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, size_t len,
                                    int64_t *base_out)
 {
+    return klog__partition_append_origin(p, batch, len, base_out, KLOG__ORIGIN_CLIENT);
+}
+
+int klog__partition_append_origin(klog__partition_t *p, const uint8_t *batch, size_t len,
+                                  int64_t *base_out, int origin)
+{
     int rc = check_writable(p);
     if (rc)
         return rc;
@@ -230,10 +236,25 @@ int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch, s
     uint8_t hdr[8];
     pthread_mutex_lock(&p->append_mu);
     int64_t base = atomic_load(&p->log_end);
+    /* Producer state, markers, epochs: batches without any cost one test. */
+    int slow = (bi.producer_id >= 0) | ((bi.attributes & KLOG_ATTR_CONTROL) != 0) |
+               (bi.leader_epoch > p->epoch_latest);
+    if (slow) {
+        klog__pcheck_t res;
+        rc = klog__partstate_check(p, batch, len, &bi, base, origin, &res);
+        if (rc) {
+            pthread_mutex_unlock(&p->append_mu);
+            if (rc == 1 && base_out)
+                *base_out = res.first_offset; /* a retry: already stored there */
+            return rc == 1 ? 0 : rc;
+        }
+    }
     klog__store64(hdr, (uint64_t)base);
     int64_t last = base + bi.last_offset_delta;
     wspan_t w = {base, last, bi.max_timestamp, last, bi.record_count};
     rc = write_locked(p, hdr, batch, len, &w);
+    if (slow)
+        rc = klog__partstate_after(p, &bi, base, rc, bi.producer_id >= 0);
     pthread_mutex_unlock(&p->append_mu);
     if (rc)
         return rc;
@@ -353,6 +374,13 @@ static size_t follower_run(const uint8_t *b, size_t len, size_t off, wspan_t *w)
     return off - start;
 }
 
+static size_t bi0_size(const uint8_t *b, size_t len)
+{
+    klog_batch_info_t bi;
+    klog_batch_header(b, len, &bi); /* validated before */
+    return bi.size;
+}
+
 int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
 {
     if (!p || (!batches && len))
@@ -395,6 +423,22 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         pthread_mutex_unlock(&p->append_mu);
         return KLOG_ESEQUENCE;
     }
+    /* Producer state first, for every batch: all or nothing. */
+    int staged = 0;
+    for (off = 0; off < len && !rc; off += bi0_size(b + off, len - off)) {
+        klog_batch_info_t bi;
+        klog_batch_header(b + off, len - off, &bi);
+        if (bi.producer_id < 0 && !(bi.attributes & KLOG_ATTR_CONTROL))
+            continue;
+        klog__pcheck_t res;
+        rc = klog__partstate_check(p, b + off, bi.size, &bi, bi.base_offset,
+                                   KLOG__ORIGIN_REPLICA, &res);
+        staged |= bi.producer_id >= 0;
+    }
+    if (rc) {
+        pthread_mutex_unlock(&p->append_mu);
+        return rc;
+    }
     /* As a Kafka follower: the fetched chunk is one append (one roll
      * decision, at most one index entry, as (the chunk's last offset, its
      * first byte)), so a libklog follower's .index and .timeindex equal a
@@ -406,6 +450,20 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         wspan_t w;
         size_t n = follower_run(b, len, off, &w);
         rc = write_locked(p, NULL, b + off, n, &w);
+        /* Then, batch by batch: epochs as each begins; the producer-state
+         * stage is committed with the last batch (or dropped on failure). */
+        for (size_t o = off; o < off + n; o += bi0_size(b + o, len - o)) {
+            klog_batch_info_t bi;
+            klog_batch_header(b + o, len - o, &bi);
+            if (staged && (rc || o + bi.size >= len)) {
+                rc = klog__partstate_after(p, &bi, bi.base_offset, rc, 1);
+                staged = 0;
+            } else if (bi.leader_epoch > p->epoch_latest) {
+                rc = klog__partstate_after(p, &bi, bi.base_offset, rc, 0);
+            }
+            if (rc)
+                break;
+        }
         off += n;
     }
     pthread_mutex_unlock(&p->append_mu);
@@ -447,6 +505,8 @@ int klog_flush(klog_partition_t *p)
         for (size_t i = 0; i < l->n && !rc; i++)
             rc = klog__segment_sync(l->seg[i]);
         klog__seglist_unref(l);
+        if (!rc)
+            rc = klog__partstate_sync(p); /* .txnindex entries of that data */
         atomic_fetch_add(&p->fsyncs, 1);
 
         pthread_mutex_lock(&p->sync_mu);

@@ -249,7 +249,7 @@ static int copy_partition(backup_t *b, const char *dest, const char *topic, int3
     if ((rc = klog__mkdir(b->pdir, 0755)) != 0)
         return rc;
     klog__seglist_t *l = klog__partition_segments(p);
-    int64_t next = l->n ? klog__segment_base(l->seg[0]) : ls;
+    int64_t next = l->n ? klog__segment_base(l->seg[0]) : ls, first = next;
     int stop = 0;
     for (size_t i = 0; i < l->n && !rc && !stop; i++) {
         klog__segment_t *s = l->seg[i];
@@ -259,6 +259,8 @@ static int copy_partition(backup_t *b, const char *dest, const char *topic, int3
             next = klog__segment_base(s);
         rc = copy_segment(b, s, hw, &next, &stop);
     }
+    if (!rc) /* producer snapshots, .txnindex, epoch cache: no replay at open */
+        rc = klog__partition_state_backup(p, b->pdir, l, first, next);
     klog__seglist_unref(l);
     if (!rc)
         rc = klog__fsync_dir(b->pdir);

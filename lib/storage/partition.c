@@ -2,7 +2,7 @@
  * partition.c — one partition's shared state: the segment list, the
  * watermarks and their waiters (condition variable and the pollable
  * eventfd, created, written and closed here only), the state file
- * "klog.state" (mmap'd, see klog__pstate_t) that publishes the watermark,
+ * "klog.state" (mmap'd, see klog__statefile_t) that publishes the watermark,
  * log start, log end and a generation counter (bumped when the segment
  * list changes) to read-only openers in other processes, offsets, and the
  * partition's open, shutdown and close.
@@ -191,20 +191,20 @@ int klog__partition_state_open(klog__partition_t *p)
         rc = (int)size;
         goto out;
     }
-    if (size < (int64_t)sizeof(klog__pstate_t)) {
+    if (size < (int64_t)sizeof(klog__statefile_t)) {
         if (rdonly)
             goto out; /* writer has not created it yet */
-        rc = klog__ftruncate(fd, sizeof(klog__pstate_t));
+        rc = klog__ftruncate(fd, sizeof(klog__statefile_t));
         if (!rc) /* blocks now, so the shared mapping never meets a full disk */
-            rc = klog__reserve_blocks(fd, 0, sizeof(klog__pstate_t));
+            rc = klog__reserve_blocks(fd, 0, sizeof(klog__statefile_t));
         if (rc)
             goto out;
     }
     void *m;
-    rc = klog__mmap(fd, sizeof(klog__pstate_t), !rdonly, &m);
+    rc = klog__mmap(fd, sizeof(klog__statefile_t), !rdonly, &m);
     if (rc)
         goto out;
-    klog__pstate_t *st = m;
+    klog__statefile_t *st = m;
     if (rdonly) {
         if (memcmp(st->magic, STATE_MAGIC, 8) != 0 || st->version != 1 || !state_sane(st)) {
             klog__munmap(m, sizeof *st);
@@ -336,6 +336,11 @@ int klog__partition_open(const klog__partenv_t *env, const char *topic,
     pthread_condattr_destroy(&ca);
     atomic_init(&p->event_fd, -1);
     p->last_flush_ms = klog__now_ms();
+    int rc = klog__partstate_open(p);
+    if (rc) {
+        klog__partition_close(p);
+        return rc;
+    }
     *out = p;
     return 0;
 }
@@ -467,6 +472,8 @@ int klog__partition_shutdown(klog__partition_t *p)
     if (atomic_load(&p->failed))
         return KLOG_EFAILED;
     int rc = klog_flush(p);
+    if (!rc)
+        rc = klog__partstate_shutdown(p); /* snapshot at the log end */
     klog__seglist_t *l = p->segs;
     if (!rc && l && l->n)
         rc = klog__segment_seal(l->seg[l->n - 1]);
@@ -483,6 +490,7 @@ void klog__partition_close(klog__partition_t *p)
     pthread_mutex_unlock(&p->wait_mu);
     klog__seglist_unref(p->segs);
     p->segs = NULL;
+    klog__partstate_close(p);
     if (p->state)
         klog__munmap(p->state, sizeof *p->state);
     if (atomic_load(&p->event_fd) >= 0)

@@ -90,6 +90,21 @@ KLOG__HIDDEN void klog__partition_wait_sealed(klog__partition_t *p);
 /* fsyncs run by the group commit (tests). */
 KLOG__HIDDEN long klog__partition_fsyncs(klog__partition_t *p);
 
+/* Last stable offset (the watermark when no transaction is open; read-only
+ * opens: the watermark). Any thread. */
+KLOG__HIDDEN int64_t klog__partition_lso(klog__partition_t *p);
+/* Aborted transactions overlapping offsets [from, to), as a Fetch response
+ * lists them; *out malloc'd (free(); NULL when none). Any thread. */
+KLOG__HIDDEN int klog__partition_aborted(klog__partition_t *p, int64_t from, int64_t to,
+                                         klog_aborted_txn_t **out, size_t *n);
+/* klog_backup: the producer snapshots, .txnindex entries and epoch cache
+ * of a copy holding offsets [first, next) into directory dest. */
+KLOG__HIDDEN int klog__partition_state_backup(klog__partition_t *p, const char *dest,
+                                              klog__seglist_t *l, int64_t first, int64_t next);
+/* The log state (tests and the crash harness), NULL for read-only opens. */
+struct klog__logstate;
+KLOG__HIDDEN struct klog__logstate *klog__partition_logstate(klog__partition_t *p);
+
 /* ---------------------------------------------------------- writing */
 /* Append one encoded batch (offsets assigned). Used by klog_append and
  * the producer. */

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "storage/config.h"
+#include "storage/logstate.h"
 #include "storage/partition.h"
 #include "storage/sealer.h"
 
@@ -28,7 +29,7 @@ typedef struct klog__pstate {
     _Atomic int64_t log_start;
     _Atomic int64_t log_end;
     _Atomic uint64_t generation; /* bumped when segments roll/delete/truncate */
-} klog__pstate_t;
+} klog__statefile_t;
 
 struct klog_partition {
     const klog__partenv_t *env;
@@ -67,13 +68,18 @@ struct klog_partition {
     atomic_int event_fd;            /* lazily created pollable fd, -1 none */
 
     /* shared state file (partition.c) */
-    klog__pstate_t *state;
+    klog__statefile_t *state;
     uint64_t seen_generation;       /* read-only openers: last list refresh */
     int64_t state_log_start;        /* writer: the log start klog.state held at
                                        open (a sane one), else -1 */
 
     atomic_int readers;             /* open readers + leases */
     int loaded;                     /* segments listed and recovered */
+
+    /* producer state, .txnindex files, epoch cache (partstate.c; NULL
+     * for read-only opens) */
+    klog__logstate_t *ls;
+    int32_t epoch_latest;           /* the cache's latest epoch (append_mu) */
 };
 
 /* partition.c */
@@ -100,5 +106,38 @@ KLOG__HIDDEN int klog__partition_state_check(klog__partition_t *p, int64_t publi
 KLOG__HIDDEN uint64_t klog__partition_generation(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_hw(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_log_start(klog__partition_t *p);
+
+/* append.c: append one encoded batch as `origin` (KLOG__ORIGIN_*). */
+KLOG__HIDDEN int klog__partition_append_origin(klog__partition_t *p, const uint8_t *batch,
+                                               size_t len, int64_t *base_out, int origin);
+
+/* partstate.c: the log-state hooks of the paths above (append_mu held
+ * unless said otherwise). */
+KLOG__HIDDEN int klog__partstate_open(klog__partition_t *p);
+KLOG__HIDDEN void klog__partstate_close(klog__partition_t *p);
+/* End of load: the state follows the segments (ckpt_rp: checkpointed
+ * recovery point; segments from the one holding it are rebuilt). */
+KLOG__HIDDEN int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_rp);
+/* Before writing a batch at `base`: 0 write it, 1 a duplicate (res holds
+ * the original offsets: write nothing), or a refusal. */
+KLOG__HIDDEN int klog__partstate_check(klog__partition_t *p, const uint8_t *batch, size_t len,
+                                       const klog_batch_info_t *bi, int64_t base, int origin,
+                                       klog__pcheck_t *res);
+/* After writing it (write_rc: the write's result): commit (when `commit`:
+ * the last batch of a checked append) and the epoch cache. Returns the
+ * write's result, or a failed .txnindex append (the partition fails). */
+KLOG__HIDDEN int klog__partstate_after(klog__partition_t *p, const klog_batch_info_t *bi,
+                                       int64_t base, int write_rc, int commit);
+KLOG__HIDDEN int klog__partstate_rolled(klog__partition_t *p, int64_t base);
+/* The first k segments of `old` were deleted. */
+KLOG__HIDDEN void klog__partstate_dropped(klog__partition_t *p, const klog__seglist_t *old,
+                                          size_t k);
+KLOG__HIDDEN void klog__partstate_log_start(klog__partition_t *p);
+KLOG__HIDDEN int klog__partstate_truncated(klog__partition_t *p, int64_t old_end);
+/* klog_flush, before the recovery point moves (no lock needed). */
+KLOG__HIDDEN int klog__partstate_sync(klog__partition_t *p);
+/* Clean shutdown (takes append_mu). */
+KLOG__HIDDEN int klog__partstate_shutdown(klog__partition_t *p);
+KLOG__HIDDEN void klog__partstate_expire(klog__partition_t *p, int64_t now_ms);
 
 #endif

@@ -37,7 +37,6 @@
  *   ignores the ".tmp". A snapshot that fails to decode on reload is
  *   reported, deleted and the next older one tried, as Kafka does.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -191,42 +190,43 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+typedef struct snap_listing {
+    int64_t *v;
+    size_t n, cap;
+} snap_listing_t;
+
+static int list_one(void *ctx, const char *name)
+{
+    snap_listing_t *ls = ctx;
+    int64_t off = klog__snapshot_offset_of(name);
+    if (off < 0)
+        return 0;
+    if (ls->n == ls->cap) {
+        size_t ncap = ls->cap ? ls->cap * 2 : 8;
+        int64_t *nv = klog__realloc(ls->v, ncap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        ls->v = nv;
+        ls->cap = ncap;
+    }
+    ls->v[ls->n++] = off;
+    return 0;
+}
+
 int klog__snapshot_list(const char *dir, int64_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    int64_t *v = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int64_t off = klog__snapshot_offset_of(e->d_name);
-        if (off < 0)
-            continue;
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            int64_t *nv = klog__realloc(v, ncap * sizeof *v);
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        v[cnt++] = off;
-    }
-    closedir(d);
+    snap_listing_t ls = {0};
+    int rc = klog__dir_list(dir, list_one, &ls); /* the I/O seam's listing */
     if (rc) {
-        free(v);
+        free(ls.v);
         return rc;
     }
-    if (cnt)
-        qsort(v, cnt, sizeof *v, cmp_i64);
-    *out = v;
-    *n = cnt;
+    if (ls.n)
+        qsort(ls.v, ls.n, sizeof *ls.v, cmp_i64);
+    *out = ls.v;
+    *n = ls.n;
     return 0;
 }
 

@@ -455,6 +455,9 @@ relist:;
             goto fail;
     }
     free(files);
+    files = NULL;
+    if (!rdonly && (rc = klog__partstate_load(p, list, ckpt_rp)) != 0)
+        goto fail;
     klog__partition_publish_list(p, list);
     p->seen_generation = klog__partition_generation(p);
     if (!rdonly)

@@ -35,7 +35,11 @@ static int drop_prefix(klog__partition_t *p, size_t k)
                   klog__segment_stem(l->seg[i]));
         klog__segment_mark_deleted(l->seg[i]);
     }
+    atomic_fetch_add(&l->refs, 1); /* for the hooks below */
     klog__partition_publish_list(p, nl);
+    klog__partstate_dropped(p, l, k);
+    klog__partstate_log_start(p);
+    klog__seglist_unref(l);
     return (int)k;
 }
 
@@ -70,6 +74,7 @@ int klog__partition_retention(klog__partition_t *p, int64_t now_ms)
         k++;
     }
     int rc = drop_prefix(p, k);
+    klog__partstate_expire(p, now_ms);
     pthread_mutex_unlock(&p->append_mu);
     return rc;
 }
@@ -97,6 +102,8 @@ int klog_delete_records(klog_partition_t *p, int64_t offset)
     rc = drop_prefix(p, k);
     if (rc >= 0)
         rc = 0;
+    if (k == 0)
+        klog__partstate_log_start(p); /* drop_prefix told it otherwise */
     klog__partition_publish_offsets(p);
 out:
     pthread_mutex_unlock(&p->append_mu);
@@ -152,13 +159,16 @@ int klog_truncate(klog_partition_t *p, int64_t offset)
         klog__segment_mark_deleted(l->seg[i]);
     atomic_fetch_add(&p->truncations, 1);
     klog__partition_publish_list(p, nl);
+    int64_t old_end = atomic_load(&p->log_end);
     atomic_store(&p->log_end, new_end);
     if (atomic_load(&p->hw) > new_end)
         atomic_store(&p->hw, new_end);
     if (atomic_load(&p->recovery_point) > new_end)
         atomic_store(&p->recovery_point, new_end);
     klog__partition_publish_offsets(p);
-    rc = klog__fsync_dir(p->dir);
+    rc = klog__partstate_truncated(p, old_end);
+    if (!rc)
+        rc = klog__fsync_dir(p->dir);
 out:
     pthread_mutex_unlock(&p->append_mu);
     return rc;

@@ -375,6 +375,9 @@ int klog__segment_mark_deleted(klog__segment_t *s)
     /* Under s->mu: a reader reopening the files (after the LRU closed
      * them) sees either the old names or the new ones with the flag. */
     pthread_mutex_lock(&s->mu);
+    /* The flag first: a seal written meanwhile (the sealer does not take
+     * s->mu) is either renamed below or removed by its writer. */
+    __atomic_store_n(&s->deleted, 1, __ATOMIC_SEQ_CST);
     /* The seal goes first: a crash between renames then leaves an unsealed
      * .log (scanned, kept), never a seal without its .log (missing data). */
     for (size_t k = sizeof seg_exts / sizeof seg_exts[0]; k-- > 0;) {

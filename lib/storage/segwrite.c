@@ -186,6 +186,17 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     free(name);
     if (rc)
         return rc;
+    if (__atomic_load_n(&s->deleted, __ATOMIC_SEQ_CST)) {
+        /* Deleted while the sealer worked on it (mark_deleted sets the
+         * flag before it renames): a seal under the old name would be an
+         * orphan, missing data at the next open. Whichever of us comes
+         * second removes or renames it. */
+        char *path = klog__asprintf("%s.seal", s->stem);
+        if (path)
+            klog__unlink(path);
+        free(path);
+        return 0;
+    }
     s->sealed = 1;
     s->seal_index_entries = seal.index_entries;
     s->seal_timeindex_entries = seal.timeindex_entries;

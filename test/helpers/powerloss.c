@@ -8,7 +8,9 @@
  *       sealed), retention and DeleteRecords, then more appends and _exit()
  *       without closing: sealed segments, an unsealed active tail, no
  *       clean-shutdown marker. DIR.manifest records each partition's
- *       expected log start and end.
+ *       expected log start and end. Topic "x" has idempotent and
+ *       transactional producers (tu_txn_step); DIR.txn holds its marker
+ *       count and what its producer state answers (tu_txn_summary).
  *   powerloss rounds DIR WORK SEED N [KEEP]
  *       N rounds: copy DIR to WORK, damage 1..3 of its files at random
  *       (truncate, garble bytes, zero a range, append garbage; any file:
@@ -26,6 +28,9 @@
  *           record from its expected start to its expected end (damaged
  *           indexes, seals, checkpoints and state files are rebuilt, never
  *           a reason to lose or refuse data);
+ *         - "x" answers as DIR.txn says unless one of its .log, .txnindex
+ *           or leader-epoch-checkpoint files was damaged (Kafka's formats
+ *           have no checksum: a cut at an entry boundary reads as fewer);
  *         - the log then takes an append in every partition and closes.
  *       Rounds whose damage hit the interior of a sealed .log keep their
  *       copy as WORK.keepK (up to KEEP of them) and print "KEEP path" so
@@ -46,10 +51,13 @@
 #include "klog.h"
 #include "util/testutil.h"
 #include "util/tu_records.h"
+#include "util/tu_txn.h"
 
-#define NP 3
-static const char *const ptopic[NP] = {"p", "p", "q"};
-static const int32_t pid_[NP] = {0, 1, 0};
+#define NP 4
+#define PX 3 /* the transactional partition */
+#define PX_EPOCHS 5
+static const char *const ptopic[NP] = {"p", "p", "q", "x"};
+static const int32_t pid_[NP] = {0, 1, 0, 0};
 
 static void die(const char *what, int rc)
 {
@@ -122,6 +130,12 @@ static int append_rec(klog_partition_t *p, int i, int64_t o)
 
 /* ------------------------------------------------------------ build */
 
+static size_t x_value(void *ctx, int64_t o, char *buf, size_t cap)
+{
+    (void)ctx;
+    return val_of(PX, o, buf, cap);
+}
+
 static int cmd_build(const char *dir)
 {
     klog_t *log;
@@ -131,16 +145,24 @@ static int cmd_build(const char *dir)
     klog_config_t *tc;
     klog_config_new(&tc);
     klog_config_set(tc, KLOG_CONF_RETENTION_BYTES, 3000);
-    if ((rc = klog_topic_create(log, "p", 2, NULL)) || (rc = klog_topic_create(log, "q", 1, tc)))
+    if ((rc = klog_topic_create(log, "p", 2, NULL)) || (rc = klog_topic_create(log, "q", 1, tc)) ||
+        (rc = klog_topic_create(log, "x", 1, NULL)))
         die("topic_create", rc);
     klog_config_free(tc);
     klog_partition_t *p[NP];
     int64_t end[NP] = {0};
+    long markers = 0;
     for (int i = 0; i < NP; i++)
         if ((rc = klog_partition(log, ptopic[i], pid_[i], &p[i])))
             die("partition", rc);
     for (int k = 0; k < 120; k++)
         for (int i = 0; i < NP; i++) {
+            if (i == PX) {
+                if ((rc = tu_txn_step(p[i], k, k < 120 ? k / 40 : PX_EPOCHS, k >= 126, &end[i],
+                                      &markers, x_value, NULL)))
+                    die("append x", rc);
+                continue;
+            }
             if ((rc = append_rec(p[i], i, end[i])))
                 die("append", rc);
             end[i]++;
@@ -153,6 +175,12 @@ static int cmd_build(const char *dir)
         die("delete_records", rc);
     for (int k = 0; k < 9; k++) /* an unsealed tail in every partition */
         for (int i = 0; i < NP; i++) {
+            if (i == PX) {
+                if ((rc = tu_txn_step(p[i], 120 + k, PX_EPOCHS, 120 + k >= 126, &end[i],
+                                      &markers, x_value, NULL)))
+                    die("append x", rc);
+                continue;
+            }
             if ((rc = append_rec(p[i], i, end[i])))
                 die("append", rc);
             end[i]++;
@@ -167,6 +195,14 @@ static int cmd_build(const char *dir)
         klog_partition_offsets(p[i], &of);
         fprintf(f, "%" PRId64 " %" PRId64 "\n", of.log_start, end[i]);
     }
+    fclose(f);
+    char sum[4096];
+    if ((rc = tu_txn_summary(p[PX], PX_EPOCHS, 1, sum, sizeof sum)))
+        die("txn summary", rc);
+    snprintf(mp, sizeof mp, "%s.txn", dir);
+    if (!(f = fopen(mp, "w")))
+        die("txn manifest", -errno);
+    fprintf(f, "%ld\n%s\n", markers, sum);
     fclose(f);
     fflush(NULL);
     _exit(0); /* no close: the active segments stay unsealed */
@@ -246,41 +282,6 @@ static void list_files(const char *root)
         closedir(d);
 }
 
-static void copy_tree(const char *from, const char *to)
-{
-    mkdir(to, 0755);
-    DIR *d = opendir(from);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'))
-            continue;
-        char a[1024], b[1024];
-        snprintf(a, sizeof a, "%s/%s", from, e->d_name);
-        snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-        struct stat st;
-        if (lstat(a, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            copy_tree(a, b);
-            continue;
-        }
-        char *slash = strrchr(a, '/');
-        *slash = 0;
-        size_t n;
-        uint8_t *buf = tu_read_file(a, slash + 1, &n);
-        *slash = '/';
-        if (!buf)
-            die("copy read", -errno);
-        char *bs = strrchr(b, '/');
-        *bs = 0;
-        if (tu_write_file(b, bs + 1, buf, n))
-            die("copy write", -errno);
-        *bs = '/';
-        free(buf);
-    }
-    if (d)
-        closedir(d);
-}
 
 enum { D_TRUNC, D_GARBLE, D_ZERO, D_APPEND };
 static const char *const dnames[] = {"truncate", "garble", "zero", "append"};
@@ -347,6 +348,8 @@ static int damage(tu_rng_t *rng, file_t *f, int kind, char *desc, size_t dlen)
 /* ------------------------------------------------------------ check */
 
 static int64_t m_start[NP], m_end[NP];
+static long m_markers;       /* control batches in partition x */
+static char m_txn[4096];     /* what x answers (tu_txn_summary) */
 
 static int read_manifest(const char *dir)
 {
@@ -361,7 +364,13 @@ static int read_manifest(const char *dir)
             return -1;
         }
     fclose(f);
-    return 0;
+    snprintf(mp, sizeof mp, "%s.txn", dir);
+    if (!(f = fopen(mp, "r")))
+        return -1;
+    int ok = fscanf(f, "%ld\n", &m_markers) == 1 && fgets(m_txn, sizeof m_txn, f);
+    fclose(f);
+    m_txn[strcspn(m_txn, "\n")] = 0;
+    return ok ? 0 : -1;
 }
 
 static int is_decode_error(int rc)
@@ -374,23 +383,7 @@ static int seg_bases(const char *dir, int i, int64_t *v, int max)
 {
     char pd[1024];
     snprintf(pd, sizeof pd, "%s/%s-%d", dir, ptopic[i], pid_[i]);
-    DIR *d = opendir(pd);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
-        size_t l = strlen(e->d_name);
-        if (l == 24 && !strcmp(e->d_name + 20, ".log"))
-            v[n++] = strtoll(e->d_name, NULL, 10);
-    }
-    if (d)
-        closedir(d);
-    for (int a = 1; a < n; a++) /* insertion sort */
-        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
-            int64_t t = v[b];
-            v[b] = v[b - 1];
-            v[b - 1] = t;
-        }
-    return n;
+    return tu_seg_bases(pd, v, max);
 }
 
 /* The record is one that was written, at another offset. */
@@ -412,11 +405,11 @@ static int genuine_elsewhere(int i, const klog_record_t *r)
 }
 
 static long st_misnumbered;
-static long st_rounds, st_open_refused, st_read_errors, st_truncated, st_kept;
+static long st_rounds, st_open_refused, st_read_errors, st_truncated, st_kept, st_txn_checked;
 
 /* Returns 0 when the round satisfied every expectation. */
 static int check_round(const char *work, const char *what, int topics_damaged,
-                       const int *log_damaged)
+                       const int *log_damaged, const int *kfmt_damaged, const int *idx_damaged)
 {
     klog_t *log;
     loglen = 0;
@@ -505,11 +498,24 @@ static int check_round(const char *work, const char *what, int topics_damaged,
         klog_reader_close(r);
         if (bad)
             break;
-        if (!log_damaged[i] && count != m_end[i] - of.log_start) {
+        int64_t want = m_end[i] - of.log_start - (i == PX ? m_markers : 0);
+        if (!log_damaged[i] && count != want) {
             printf("FAIL [%s]: %s-%d: %" PRId64 " records read, expected %" PRId64 "\n", what,
-                   ptopic[i], pid_[i], count, m_end[i] - of.log_start);
+                   ptopic[i], pid_[i], count, want);
             bad = 1;
             break;
+        }
+        if (i == PX && !log_damaged[i] && !kfmt_damaged[i]) {
+            /* A garbled .index (the seal check cannot see it) fails a
+             * lease's lookup where a reader walks around it. */
+            char got[4096];
+            if ((rc = tu_txn_expect(p, PX_EPOCHS, !idx_damaged[i], m_txn, got, sizeof got))) {
+                printf("FAIL [%s]: x-0: producer state (%s):\n  %s\nexpected\n  %s\n", what,
+                       klog_err_name(rc), got, m_txn);
+                bad = 1;
+                break;
+            }
+            st_txn_checked++;
         }
         /* The recovered partition takes an append. */
         rc = append_rec(p, i, of.log_end);
@@ -536,10 +542,11 @@ static int cmd_rounds(const char *src, const char *work, uint64_t seed, long n, 
         tu_rng_t rng;
         tu_rng_seed(&rng, seed + (uint64_t)round);
         tu_rmtree(work);
-        copy_tree(src, work);
+        if (tu_copy_tree(src, work))
+            die("copy", -errno);
         list_files(work);
         int k = 1 + (int)tu_rng_below(&rng, 3), topics_damaged = 0, interior = 0;
-        int log_damaged[NP] = {0};
+        int log_damaged[NP] = {0}, kfmt_damaged[NP] = {0}, idx_damaged[NP] = {0};
         char what[2400] = "", desc[700];
         for (int j = 0; j < k && nfiles > 0; j++) {
             file_t *f = &files[tu_rng_below(&rng, (uint64_t)nfiles)];
@@ -561,15 +568,21 @@ static int cmd_rounds(const char *src, const char *work, uint64_t seed, long n, 
              * (README: "as Kafka does") deletes the segments after it. */
             if (f->is_log && f->part >= 0)
                 log_damaged[f->part] = 1;
+            if (f->part >= 0 && (strstr(f->rel, ".txnindex") || strstr(f->rel, "leader-epoch")))
+                kfmt_damaged[f->part] = 1;
+            if (f->part >= 0 && strstr(f->rel, ".index"))
+                idx_damaged[f->part] = 1;
             size_t wl = strlen(what);
             snprintf(what + wl, sizeof what - wl, "%sseed %" PRIu64 ": %s", wl ? "; " : "",
                      seed + (uint64_t)round, desc);
             f->size = -1; /* damaged once per round is enough */
             list_files(work);
         }
-        fails += check_round(work, what, topics_damaged, log_damaged);
+        fails += check_round(work, what, topics_damaged, log_damaged, kfmt_damaged, idx_damaged);
         st_rounds++;
-        if (interior && st_kept < keep) {
+        if (interior && !topics_damaged && st_kept < keep) {
+            /* (klog.topics damaged: no opener reads the copy, klogcat
+             * verify included) */
             /* Check runs recovery, which never cuts sealed data: the
              * damage is still there for klogcat verify. */
             char kp[1200];
@@ -584,8 +597,9 @@ static int cmd_rounds(const char *src, const char *work, uint64_t seed, long n, 
     tu_rmtree(work);
     printf("powerloss: %ld rounds from seed %" PRIu64 ": %ld opens refused (klog.topics damaged), "
            "%ld partitions shortened, %ld read errors reported, %ld intact records renumbered "
-           "by a damaged baseOffset, %d failures\n",
-           st_rounds, seed, st_open_refused, st_truncated, st_read_errors, st_misnumbered, fails);
+           "by a damaged baseOffset, %ld producer-state checks, %d failures\n",
+           st_rounds, seed, st_open_refused, st_truncated, st_read_errors, st_misnumbered,
+           st_txn_checked, fails);
     return fails ? 1 : 0;
 }
 

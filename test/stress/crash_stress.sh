@@ -7,9 +7,11 @@
 # present and intact in a gap-free prefix) and "crashmulti"
 # (test/check_crash_multi.c: the same over 2 topics x 3 partitions with
 # per-append fsync on one topic and periodic klog_flush on the other,
-# retention, DeleteRecords and two concurrent reader threads), each
-# KLOG_STRESS_ROUNDS rounds (default 1000); KLOG_TEST_SEED=<n> replays a
-# failing run's choices.
+# retention, DeleteRecords and two concurrent reader threads) and
+# "crashtxn" (test/check_crash_txn.c: idempotent and transactional appends;
+# after every kill the producer state, LSO, aborted transactions and epoch
+# cache must equal a rebuild from the log alone), each KLOG_STRESS_ROUNDS
+# rounds (default 1000); KLOG_TEST_SEED=<n> replays a failing run's choices.
 #
 #   KLOG_BUILD=build KLOG_STRESS_ROUNDS=1000 sh test/stress/crash_stress.sh
 set -eu
@@ -25,7 +27,7 @@ export KLOG_STRESS_ROUNDS
 # so a crash of the checker itself is reported, not fatal.
 echo "crash_stress: $KLOG_STRESS_ROUNDS rounds per suite (seed ${KLOG_TEST_SEED:-random})"
 rc=0
-for suite in crash_suite crashmulti; do
+for suite in crash_suite crashmulti crashtxn; do
     # "crash_suite" selects only the single-partition suite (the runner
     # matches a substring of the suite function's name).
     start=$(date +%s)

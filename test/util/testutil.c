@@ -4,6 +4,7 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -107,4 +108,59 @@ uint8_t *tu_read_file(const char *dir, const char *name, size_t *len)
         *len = n;
     }
     return buf;
+}
+
+int tu_copy_tree(const char *from, const char *to)
+{
+    if (mkdir(to, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'))
+            continue;
+        char a[2048], b[2048];
+        snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", to, e->d_name);
+        struct stat st;
+        if (lstat(a, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            rc = tu_copy_tree(a, b);
+            continue;
+        }
+        size_t n;
+        uint8_t *buf = tu_read_file(from, e->d_name, &n);
+        if (!buf)
+            rc = -errno;
+        else if (tu_write_file(to, e->d_name, buf, n))
+            rc = -errno;
+        free(buf);
+    }
+    closedir(d);
+    return rc;
+}
+
+int tu_seg_bases(const char *pdir, int64_t *v, int max)
+{
+    DIR *d = opendir(pdir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        size_t l = strlen(e->d_name);
+        if (l == 24 && !strcmp(e->d_name + 20, ".log"))
+            v[n++] = strtoll(e->d_name, NULL, 10);
+    }
+    if (d)
+        closedir(d);
+    for (int a = 1; a < n; a++) /* insertion sort */
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            int64_t t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    return n;
 }

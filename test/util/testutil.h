@@ -20,4 +20,10 @@ int tu_write_file(const char *dir, const char *name, const void *data, size_t le
  * NULL with errno set on failure. */
 uint8_t *tu_read_file(const char *dir, const char *name, size_t *len);
 
+/* Base offsets of the "<20 digits>.log" files in a partition directory,
+ * ascending, at most max. Returns the count. */
+int tu_seg_bases(const char *pdir, int64_t *v, int max);
+/* Copy the tree from -> to (regular files and directories). 0 or -errno. */
+int tu_copy_tree(const char *from, const char *to);
+
 #endif

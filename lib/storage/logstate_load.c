@@ -1,0 +1,314 @@
+/*
+ * logstate_load.c — bringing a partition's log state back in line with its
+ * segments: at load (LogLoader: remove stray snapshots and orphan
+ * .txnindex files, rebuild the .txnindex of recovered segments, reload the
+ * producer state from the newest usable snapshot and replay the batches
+ * after it, truncate the epoch cache to the log) and after klog_truncate
+ * (truncateAndReload + replay).
+ *
+ * Replay reads batch headers only, through the segment cursor; a control
+ * batch's marker record is decoded. Batches are fed as KLOG__ORIGIN_REPLICA
+ * (no sequence rules: the log is the truth). A batch the state refuses even
+ * so (a non-transactional write inside an open transaction) is skipped
+ * with a warning, as its data is already in the log.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/logstate_impl.h"
+
+#define REPLAY_CHUNK (64 * 1024)
+
+/* Index of the last segment with base <= offset (0 if none). */
+static size_t seg_floor(klog__segment_t *const *segs, size_t n, int64_t offset)
+{
+    size_t i = 0;
+    while (i + 1 < n && klog__segment_base(segs[i + 1]) <= offset)
+        i++;
+    return i;
+}
+
+/* Feed one batch (header bi, at the cursor) to the state. */
+static int replay_one(klog__logstate_t *ls, klog__cursor_t *cur, const klog_batch_info_t *bi,
+                      int64_t txn_from, int64_t epoch_from)
+{
+    int rc = 0;
+    if (bi->producer_id >= 0) {
+        const uint8_t *data = NULL;
+        if (bi->attributes & KLOG_ATTR_CONTROL) {
+            rc = klog__cursor_batch(cur, bi->size, &data);
+            if (rc <= 0)
+                return rc == 0 ? KLOG_ECORRUPT : rc;
+        }
+        klog__pbatch_in_t in;
+        klog__pcheck_t res;
+        rc = klog__ls_batch_in(data, bi->size, bi, bi->base_offset, &in);
+        if (!rc)
+            rc = klog__pstate_check(ls->ps, &ls->st, &in, KLOG__ORIGIN_REPLICA, &res);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc) {
+            klog__log(ls->lg, KLOG_LOG_WARN,
+                      "%s: producer state: batch at offset %" PRId64 " (producer %" PRId64
+                      ") skipped: %s",
+                      ls->dir, bi->base_offset, bi->producer_id, klog_strerror(rc));
+            klog__pstage_reset(&ls->st);
+            rc = 0;
+        } else {
+            rc = klog__ls_commit_locked(ls, txn_from, bi->base_offset + bi->last_offset_delta + 1);
+        }
+    }
+    if (!rc && bi->base_offset >= epoch_from)
+        rc = klog__ls_epoch_locked(ls, bi->leader_epoch, bi->base_offset);
+    return rc;
+}
+
+/* Replay batches with offsets in [from, to). */
+static int replay(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, int64_t from,
+                  int64_t to, int64_t txn_from, int64_t epoch_from)
+{
+    if (from >= to || n == 0)
+        return 0;
+    klog__cursor_t cur = {0};
+    int rc = 0;
+    for (size_t i = seg_floor(segs, n, from); i < n && !rc; i++) {
+        klog__segment_t *s = segs[i];
+        if (klog__segment_base(s) >= to)
+            break;
+        if ((rc = klog__segment_pin(s, 0)) != 0)
+            break;
+        int64_t limit = klog__segment_readable(s), pos = 0, bsize, bbase, blast;
+        int f = klog__segment_find(s, from, limit, &pos, &bsize, &bbase, &blast);
+        if (f == KLOG_ECORRUPT) {
+            pos = 0; /* walk from the start instead; damage stops the walk */
+            f = 1;
+        }
+        if (f < 0)
+            rc = f;
+        if (f > 0) {
+            klog__cursor_init(&cur, s, pos, limit, REPLAY_CHUNK, 0);
+            for (;;) {
+                klog_batch_info_t bi;
+                klog__cursor_seek(&cur, pos, -1);
+                int k = klog__cursor_peek(&cur, &bi);
+                if (k < 0 && k != KLOG_ECORRUPT) {
+                    rc = k;
+                    break;
+                }
+                if (k != KLOG__CUR_BATCH || bi.base_offset >= to)
+                    break; /* the end, or damage recovery kept (reads report it) */
+                if (bi.base_offset + bi.last_offset_delta >= from &&
+                    (rc = replay_one(ls, &cur, &bi, txn_from, epoch_from)) != 0)
+                    break;
+                pos += (int64_t)bi.size;
+            }
+        }
+        klog__segment_unpin(s);
+    }
+    klog__cursor_free(&cur);
+    return rc;
+}
+
+/* Orphan .txnindex files (no segment at their base) and leftovers. */
+typedef struct orphans {
+    klog__logstate_t *ls;
+    klog__segment_t *const *segs;
+    size_t n;
+} orphans_t;
+
+static int orphan_one(void *ctx, const char *name)
+{
+    orphans_t *o = ctx;
+    size_t len = strlen(name), sl = strlen(KLOG__TXNIDX_SUFFIX);
+    if (len != 20 + sl || strcmp(name + 20, KLOG__TXNIDX_SUFFIX) != 0)
+        return 0;
+    int64_t base = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9' || base > (INT64_MAX - 9) / 10)
+            return 0;
+        base = base * 10 + (name[i] - '0');
+    }
+    for (size_t i = 0; i < o->n; i++)
+        if (klog__segment_base(o->segs[i]) == base)
+            return 0;
+    char *path = klog__asprintf("%s/%s", o->ls->dir, name);
+    if (!path)
+        return -ENOMEM;
+    klog__log(o->ls->lg, KLOG_LOG_INFO, "recovery: removing orphan %s", path);
+    klog__unlink(path);
+    free(path);
+    return 0;
+}
+
+static int open_epochs(klog__logstate_t *ls, int *rebuild)
+{
+    *rebuild = 0;
+    int rc = klog__epoch_open(ls->dir, &ls->epochs);
+    if (rc != KLOG_ECORRUPT && rc != KLOG_EVERSION)
+        return rc;
+    klog__log(ls->lg, KLOG_LOG_WARN, "%s/%s unreadable (%s): rebuilding it from the log",
+              ls->dir, KLOG__EPOCH_CHECKPOINT, klog_strerror(rc));
+    char *path = klog__asprintf("%s/%s", ls->dir, KLOG__EPOCH_CHECKPOINT);
+    if (!path)
+        return -ENOMEM;
+    rc = klog__unlink(path);
+    free(path);
+    if (rc && rc != -ENOENT)
+        return rc;
+    *rebuild = 1;
+    return klog__epoch_open(ls->dir, &ls->epochs);
+}
+
+int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, int64_t log_start,
+                  int64_t log_end, int64_t rebuild_from)
+{
+    int64_t *bases = klog__calloc(n ? n : 1, sizeof *bases);
+    if (!bases)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        bases[i] = klog__segment_base(segs[i]);
+    pthread_mutex_lock(&ls->mu);
+    int rc = 0, epochs_bad = 0;
+    orphans_t o = {ls, segs, n};
+    rc = klog__dir_list(ls->dir, orphan_one, &o);
+    /* Each segment's .txnindex; a damaged one is rebuilt with its segment. */
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = klog__ls_add_locked(ls, bases[i]);
+        if (rc == KLOG_ECORRUPT || rc == KLOG_EVERSION) {
+            char name[32];
+            klog__txnidx_name(bases[i], name);
+            klog__log(ls->lg, KLOG_LOG_WARN, "%s/%s unreadable (%s): rebuilding it", ls->dir,
+                      name, klog_strerror(rc));
+            char *path = klog__asprintf("%s/%s", ls->dir, name);
+            rc = path ? klog__unlink(path) : -ENOMEM;
+            free(path);
+            if (!rc)
+                rc = klog__ls_add_locked(ls, bases[i]);
+            if (bases[i] < rebuild_from)
+                rebuild_from = bases[i];
+        }
+    }
+    if (!rc)
+        rc = open_epochs(ls, &epochs_bad);
+    /* Segments from the one holding rebuild_from on are rebuilt. */
+    int64_t rb = log_end;
+    if (!rc && n && rebuild_from < log_end) {
+        rb = bases[seg_floor(segs, n, rebuild_from)];
+        for (size_t i = 0; !rc && i < ls->ntx; i++)
+            if (ls->tx[i].base >= rb)
+                rc = klog__txnidx_delete(ls->tx[i].idx);
+    }
+    if (!rc)
+        rc = klog__snapshot_remove_strays(ls->dir, bases, n);
+    int64_t replay_from = log_end;
+    if (!rc)
+        rc = klog__pstate_truncate_and_reload(ls->ps, ls->dir, log_start, rb, klog__now_ms(),
+                                              ls->lg, &replay_from);
+    if (!rc && replay_from < log_end) {
+        if (klog__pstate_snapshot_offset(ls->ps) <= log_start && replay_from < rb)
+            klog__log(ls->lg, KLOG_LOG_INFO,
+                      "%s: no producer snapshot at or below offset %" PRId64
+                      ": rebuilding producer state from offset %" PRId64,
+                      ls->dir, rb, replay_from);
+        rc = replay(ls, segs, n, replay_from, log_end, rb, epochs_bad ? log_start : rb);
+    }
+    if (!rc && klog__epoch_truncate_end(ls->epochs, log_end) + 
+                       klog__epoch_truncate_start(ls->epochs, log_start) > 0)
+        rc = klog__epoch_store(ls->epochs);
+    if (!rc) {
+        if (log_end > klog__pstate_end_offset(ls->ps))
+            klog__pstate_set_offsets(ls->ps, log_end, -1);
+        rc = klog__ls_sync_locked(ls);
+    }
+    if (!rc && replay_from < log_end) {
+        /* After recovery a snapshot is taken so the next open need not
+         * replay again (LogLoader). */
+        rc = klog__pstate_take_snapshot(ls->ps, ls->dir);
+    }
+    pthread_mutex_unlock(&ls->mu);
+    free(bases);
+    return rc;
+}
+
+int klog__ls_truncate(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n,
+                      int64_t old_end, int64_t log_start, int64_t new_end)
+{
+    pthread_mutex_lock(&ls->mu);
+    int rc = 0;
+    int64_t last_base = n ? klog__segment_base(segs[n - 1]) : 0;
+    /* Indexes of the removed segments, and entries at or past the end. */
+    while (ls->ntx > 0 && ls->tx[ls->ntx - 1].base > last_base) {
+        int r = klog__txnidx_delete(ls->tx[ls->ntx - 1].idx);
+        if (r && !rc)
+            rc = r;
+        klog__ls_remove_tx(ls, ls->ntx - 1);
+    }
+    if (ls->ntx > 0) {
+        int r = klog__txnidx_truncate(ls->tx[ls->ntx - 1].idx, new_end);
+        if (r && !rc)
+            rc = r;
+        ls->tx[ls->ntx - 1].dirty = 1;
+    }
+    if (klog__epoch_truncate_end(ls->epochs, new_end) == 1) {
+        int r = klog__epoch_store(ls->epochs);
+        if (r && !rc)
+            rc = r;
+    }
+    /* The state covered the old end; reload it for the new one. */
+    if (old_end > klog__pstate_end_offset(ls->ps))
+        klog__pstate_set_offsets(ls->ps, old_end, -1);
+    int64_t replay_from = new_end;
+    int r = klog__pstate_truncate_and_reload(ls->ps, ls->dir, log_start, new_end, klog__now_ms(),
+                                             ls->lg, &replay_from);
+    if (!r)
+        r = replay(ls, segs, n, replay_from, new_end, INT64_MAX, INT64_MAX);
+    if (r && !rc)
+        rc = r;
+    if (!r && new_end > klog__pstate_end_offset(ls->ps))
+        klog__pstate_set_offsets(ls->ps, new_end, -1);
+    pthread_mutex_unlock(&ls->mu);
+    return rc;
+}
+
+int klog__ls_snapshot_into(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n,
+                           int64_t first, int64_t next, const char *dest)
+{
+    if (next <= first)
+        return 0;
+    /* A private state and stage: the partition's own are not touched,
+     * nor its .txnindex (txn_from) or epoch cache (epoch_from). */
+    klog__logstate_t t = {.dir = ls->dir, .lg = ls->lg};
+    int rc = klog__pstate_new(KLOG__PRODUCER_ID_EXPIRATION_MS, 0, &t.ps);
+    if (rc)
+        return rc;
+    int64_t *v = NULL, from = first;
+    size_t cnt = 0;
+    rc = klog__snapshot_list(ls->dir, &v, &cnt);
+    klog__pstate_reset(t.ps, first);
+    klog__pstate_set_offsets(t.ps, -1, first);
+    for (size_t i = cnt; !rc && i-- > 0;) {
+        if (v[i] > next || v[i] <= first)
+            continue;
+        int r = klog__snapshot_load(t.ps, ls->dir, v[i], klog__now_ms());
+        if (r == 0) {
+            from = v[i];
+            break;
+        }
+        if (r == -ENOMEM)
+            rc = r;
+        klog__pstate_reset(t.ps, first); /* gone or unreadable: an older one */
+        klog__pstate_set_offsets(t.ps, -1, first);
+    }
+    free(v);
+    if (!rc)
+        rc = replay(&t, segs, n, from, next, INT64_MAX, INT64_MAX);
+    if (!rc) {
+        klog__pstate_set_offsets(t.ps, next, -1);
+        rc = klog__pstate_take_snapshot(t.ps, dest);
+    }
+    klog__pstage_free(&t.st);
+    klog__pstate_free(t.ps);
+    return rc;
+}
