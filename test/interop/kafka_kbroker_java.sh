@@ -145,5 +145,43 @@ else
     show "$TMP/dz.err"
 fi
 
+# ------------------------------------------------------------ cooperative
+# wait_line FILE PATTERN: until a line of FILE matches (bounded, 90 s).
+wait_line() {
+    i=0
+    while ! grep -q "$2" "$1" 2> /dev/null; do
+        i=$((i + 1))
+        [ $i -lt 900 ] || return 1
+        sleep 0.1
+    done
+}
+kb_client produce "$KB" jcoop 40 none > /dev/null 2> "$TMP/pc.err" || fail "cooperative: produce"
+kb_client group "$KB" jcoop gc 100000 cooperative-sticky 12000 > "$TMP/ca.out" 2> "$TMP/ca.err" &
+CA=$!
+if wait_line "$TMP/ca.out" '^assigned 0,1,2,3$'; then
+    kb_client group "$KB" jcoop gc 100000 cooperative-sticky 6000 > "$TMP/cb.out" 2> "$TMP/cb.err" &
+    CB=$!
+    wait_line "$TMP/cb.out" '^assigned [0-9]' || fail "cooperative: the second member got no partition"
+    kb_client produce "$KB" jcoop 40 none 40 > /dev/null 2>> "$TMP/pc.err" || fail "cooperative: produce more"
+    wait $CB
+else
+    fail "cooperative: the first member was not assigned all 4 partitions"
+    show "$TMP/ca.out"
+    show "$TMP/ca.err"
+fi
+wait $CA
+rev=$(sed -n 's/^revoked \([0-9].*\)/\1/p' "$TMP/ca.out" | head -1)
+gotb=$(sed -n 's/^assigned \([0-9].*\)/\1/p' "$TMP/cb.out" | head -1)
+if [ -n "$rev" ] && [ "$rev" != "0,1,2,3" ] && [ "$rev" = "$gotb" ]; then
+    pass "cooperative: the first member gave up only $rev, which the second got"
+else
+    fail "cooperative: first member revoked '$rev', second got '$gotb'"
+    grep -v '^rec' "$TMP/ca.out" | show /dev/stdin
+fi
+values_of "$TMP/ca.out" "$TMP/cb.out" > "$TMP/got"
+seq_values 0 80 > "$TMP/want"
+cmp -s "$TMP/got" "$TMP/want" && pass "cooperative: 80 records read exactly once across the rebalance" ||
+    { fail "cooperative: $(wc -l < "$TMP/got") records read, not the 80 once each"; diff "$TMP/want" "$TMP/got" | head -5 | show /dev/stdin; }
+
 kb_kill TERM
 finish
