@@ -56,7 +56,8 @@ static const char usage[] =
     "      --group-initial-delay MS\n"
     "                      a consumer group forming from empty waits MS for\n"
     "                      more members before its first generation (default 0)\n"
-    "Produce with acks=all is answered after the partition is fsynced. A\n"
+    "Produce with acks=all is answered after the partition is fsynced, by a\n"
+    "flush thread: other requests are served meanwhile. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
     "before its next request, so other connections are answered meanwhile.\n";
 
@@ -267,7 +268,12 @@ int main(int argc, char **argv)
         klog_close(b->log);
         return 1;
     }
+    rc = kb_flush_start(b);
+    if (rc)
+        fprintf(stderr, "kbroker: no flush thread (%s): acks=all fsyncs run on the event loop\n",
+                klog_strerror(rc));
     if (kb_net_listen(b)) {
+        kb_flush_stop(b);
         kb_groups_free_all(b);
         klog_close(b->log);
         return 1;
@@ -276,6 +282,8 @@ int main(int argc, char **argv)
         FILE *f = fopen(cfg->pidfile, "w");
         if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f)) {
             perror(cfg->pidfile);
+            kb_flush_stop(b);
+            kb_groups_free_all(b);
             klog_close(b->log);
             return 1;
         }
@@ -285,6 +293,7 @@ int main(int argc, char **argv)
 
     int status = kb_net_run(b) ? 1 : 0;
     kb_net_close_all(b);
+    kb_flush_stop(b); /* after the connections: their parked responses detached */
     kb_groups_free_all(b); /* after the connections: their parked responses point in */
     rc = klog_close(b->log);
     if (rc) {
