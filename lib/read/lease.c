@@ -168,6 +168,7 @@ int klog_lease_acquire(klog_partition_t *p, int64_t offset, size_t max_bytes, kl
     l->p = p;
     l->next = offset;
     klog__partition_readers_add(p, 1);
+    klog__stats_lease(p, 1);
     klog__seglist_t *list = klog__partition_segments(p);
     size_t si = 0;
     while (list && si + 1 < list->n && klog__segment_base(list->seg[si + 1]) <= offset)
@@ -261,6 +262,7 @@ void klog_lease_release(klog_lease_t *l)
         klog__segment_unref(l->segs[i]);
     }
     klog__partition_readers_add(l->p, -1);
+    klog__stats_lease(l->p, -1);
     free(l->spans);
     free(l->segs);
     free(l);
