@@ -12,6 +12,7 @@
  *   handlers.c  the versions table, ApiVersions, Metadata, ListOffsets
  *   produce.c   Produce
  *   flush.c     the flush thread: acks=all fsyncs off the event loop
+ *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   group*.c    the group coordinator (group.h)
  *   admin.c     topic administration
@@ -43,6 +44,7 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
 };
@@ -118,6 +120,9 @@ struct kb_wait;
 struct kb_groups;
 struct kb_flusher;
 struct kb_flush_job;
+struct kb_metrics;
+
+#define KB_API_SLOTS 128 /* API keys counted one by one */
 
 struct kb_resp {
     struct kb_resp *next;
@@ -174,6 +179,8 @@ struct kb_broker {
     uint64_t next_conn_id;
     struct kb_groups *groups; /* group coordinator state (group*.c) */
     struct kb_flusher *flusher; /* acks=all fsync thread (flush.c); NULL: inline */
+    struct kb_metrics *metrics; /* --metrics-port endpoint (metrics.c) */
+    uint64_t requests[KB_API_SLOTS + 1]; /* by API key; the last: larger keys */
     int stop;
 };
 
@@ -250,6 +257,13 @@ void kb_flush_detach(struct kb_flush_job *j); /* r's connection is closing */
 void kb_flush_reap(struct kb_broker *b);      /* the eventfd is readable */
 void kb_flush_quiesce(struct kb_broker *b);   /* wait until every job is done */
 
+/* The Prometheus endpoint (metrics.c). */
+int kb_metrics_listen(struct kb_broker *b); /* 0 (also when off) or -1 */
+int kb_metrics_fd(const struct kb_broker *b); /* its listener, or -1 */
+/* An epoll event on fd: 1 if it was the endpoint's (handled), else 0. */
+int kb_metrics_event(struct kb_broker *b, int fd, uint32_t events);
+void kb_metrics_close(struct kb_broker *b);
+
 /* Long-poll support (fetch.c). */
 /* A topic is about to be deleted: parked Fetches stop pointing into it
  * (those partitions then answer UNKNOWN_TOPIC_OR_PARTITION). */
@@ -264,6 +278,9 @@ int kb_fetch_next_timeout(struct kb_broker *b, int64_t now_ms);
 void kb_fetch_unpark(struct kb_broker *b, struct kb_fetch *f);
 
 /* listen.c */
+/* Listen on host:*port_io (0: any free port; the real one is written
+ * back); *fd_out is non-blocking. Returns 0 or -1 (reported on stderr). */
+int kb_listen_on(const char *host, int *port_io, int *fd_out);
 int kb_net_listen(struct kb_broker *b);
 /* Accept the pending connections (listener readable). */
 void kb_net_accept(struct kb_broker *b);

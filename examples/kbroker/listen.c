@@ -21,17 +21,17 @@
 
 /* ------------------------------------------------------------ listener */
 
-int kb_net_listen(struct kb_broker *b)
+int kb_listen_on(const char *host, int *port_io, int *fd_out)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     char port[16];
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof port, "%d", b->cfg.port);
-    int rc = getaddrinfo(b->cfg.host, port, &hints, &ai);
+    snprintf(port, sizeof port, "%d", *port_io);
+    int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc) {
-        fprintf(stderr, "kbroker: %s: %s\n", b->cfg.host, gai_strerror(rc));
+        fprintf(stderr, "kbroker: %s: %s\n", host, gai_strerror(rc));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -45,17 +45,22 @@ int kb_net_listen(struct kb_broker *b)
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl))
         goto fail;
-    b->cfg.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    *port_io = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
     freeaddrinfo(ai);
-    b->lfd = fd;
+    *fd_out = fd;
     return 0;
 fail:
-    fprintf(stderr, "kbroker: listen on %s:%d: %s\n", b->cfg.host, b->cfg.port, strerror(errno));
+    fprintf(stderr, "kbroker: listen on %s:%d: %s\n", host, *port_io, strerror(errno));
     if (fd >= 0)
         close(fd);
     freeaddrinfo(ai);
     return -1;
+}
+
+int kb_net_listen(struct kb_broker *b)
+{
+    return kb_listen_on(b->cfg.host, &b->cfg.port, &b->lfd);
 }
 
 /* ------------------------------------------------------------ accepting */

@@ -4,6 +4,7 @@
  *
  * Descriptors in the set: the listener, a signalfd (SIGINT/SIGTERM), the
  * flush thread's eventfd (acks=all responses whose fsync is done, flush.c),
+ * the metrics endpoint's listener and connections (metrics.c),
  * every connection, and the pollfd (eventfd) of each partition a Fetch has
  * waited on. epoll data carries the fd; connections are found in a table
  * indexed by fd, so any other readable fd is a partition wake-up.
@@ -150,6 +151,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         return -1;
     q.client_id = client;
     q.client_id_len = client_len;
+    b->requests[q.api_key >= 0 && q.api_key < KB_API_SLOTS ? q.api_key : KB_API_SLOTS]++;
     int supported = kb_api_supported(q.api_key, q.api_version, &q.flex);
     if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3) {
         /* Request header v2 (flexible). Its tags and the body are not
@@ -465,8 +467,10 @@ int kb_net_run(struct kb_broker *b)
     struct epoll_event e = {.events = EPOLLIN, .data.fd = b->lfd};
     struct epoll_event s = {.events = EPOLLIN, .data.fd = b->sfd};
     struct epoll_event fl = {.events = EPOLLIN, .data.fd = kb_flush_fd(b)};
+    struct epoll_event me = {.events = EPOLLIN, .data.fd = kb_metrics_fd(b)};
     if (epoll_ctl(b->ep, EPOLL_CTL_ADD, b->lfd, &e) || epoll_ctl(b->ep, EPOLL_CTL_ADD, b->sfd, &s) ||
-        (fl.data.fd >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, fl.data.fd, &fl))) {
+        (fl.data.fd >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, fl.data.fd, &fl)) ||
+        (me.data.fd >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, me.data.fd, &me))) {
         perror("kbroker: epoll_ctl");
         return -1;
     }
@@ -498,6 +502,8 @@ int kb_net_run(struct kb_broker *b)
                 kb_flush_reap(b);
             } else if ((size_t)fd < b->conns_cap && b->conns[fd]) {
                 on_conn(b, b->conns[fd], evs[i].events);
+            } else if (kb_metrics_event(b, fd, evs[i].events)) {
+                /* the metrics endpoint's */
             } else {
                 uint64_t v;
                 ssize_t rn = read(fd, &v, sizeof v); /* partition pollfd: reset */

@@ -42,6 +42,7 @@
 #include "../../examples/kbroker/fetch.c"
 #include "../../examples/kbroker/net.c"
 #include "../../examples/kbroker/listen.c"
+#include "../../examples/kbroker/metrics.c"
 #include "../../examples/kbroker/group.c"
 #include "../../examples/kbroker/group_member.c"
 #include "../../examples/kbroker/group_offsets.c"
