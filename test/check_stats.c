@@ -4,11 +4,13 @@
  * rounds counted once each (a flush with nothing new is none) with their
  * time; leases held and acquired; the log-wide sums over partitions and
  * topics, the descriptor cache, and the recovery work of an open that
- * scanned a segment and cut a torn tail; bad arguments.
+ * scanned a segment and cut a torn tail; reads while other threads append,
+ * flush and lease; bad arguments.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +220,69 @@ START_TEST(recovery_counted)
 }
 END_TEST
 
+/* Statistics read while other threads append, flush, roll and lease: every
+ * read is consistent with monotonic counters and the totals come out
+ * exact. In its own suite, stats_threads, which make tsan-check runs (it
+ * runs the suites whose names contain "threads"). */
+#define WRITERS 3
+#define PER_WRITER 300
+struct writer {
+    klog_partition_t *p;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    for (int i = 0; i < PER_WRITER; i++) {
+        klog_record_t r = {.timestamp = 1700000000000 + i, .key_len = KLOG_NULL_LEN,
+                           .value = "0123456789abcdef", .value_len = 16};
+        if (klog_append(w->p, &r, 1, NULL))
+            return (void *)1;
+        if (i % 50 == 0 && klog_flush(w->p))
+            return (void *)1;
+        klog_lease_t *l;
+        if (i % 20 == 0 && klog_lease_acquire(w->p, 0, 4096, &l) == 0)
+            klog_lease_release(l);
+    }
+    return NULL;
+}
+
+START_TEST(read_while_appending)
+{
+    klog_t *log = open_with_topic(WRITERS, 2048);
+    pthread_t th[WRITERS];
+    struct writer w[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        CK_OK(klog_partition(log, "s", i, &w[i].p));
+        ck_assert_int_eq(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    int64_t last_appends = 0, last_fsyncs = 0;
+    for (int n = 0; n < 200; n++) {
+        klog_stats_t st;
+        CK_OK(klog_stats(log, &st));
+        ck_assert_int_ge(st.appends, last_appends);
+        ck_assert_int_ge(st.fsyncs, last_fsyncs);
+        ck_assert_int_le(st.appends, WRITERS * PER_WRITER);
+        last_appends = st.appends;
+        last_fsyncs = st.fsyncs;
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        void *rv;
+        ck_assert_int_eq(pthread_join(th[i], &rv), 0);
+        ck_assert_ptr_null(rv);
+    }
+    klog_stats_t st;
+    CK_OK(klog_stats(log, &st));
+    ck_assert_int_eq(st.appends, WRITERS * PER_WRITER);
+    ck_assert_int_eq(st.append_records, WRITERS * PER_WRITER);
+    ck_assert_int_eq(st.leases, 0);
+    ck_assert_int_eq(st.leases_total, WRITERS * (PER_WRITER / 20));
+    ck_assert_int_ge(st.fsyncs, WRITERS);
+    ck_assert_int_ge(st.rolls, WRITERS);
+    CK_OK(klog_close(log));
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
     klog_stats_t st;
@@ -242,6 +307,16 @@ Suite *stats_suite(void)
     tcase_add_test(tc, log_totals);
     tcase_add_test(tc, recovery_counted);
     tcase_add_test(tc, bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+Suite *stats_threads_suite(void)
+{
+    Suite *s = suite_create("stats_threads");
+    TCase *tc = tcase_create("stats_threads");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, read_while_appending);
     suite_add_tcase(s, tc);
     return s;
 }
