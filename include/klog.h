@@ -838,9 +838,11 @@ typedef struct klog_stats {
 } klog_stats_t;
 
 /*
- * Fill *out with p's counters and gauges. Lock-free reads of atomics: any
- * thread, concurrently with appends, reads and flushes; the fields are each
- * exact but not one snapshot. Errors: -EINVAL (p or out NULL).
+ * Fill *out with p's counters and gauges. Reads atomics, taking no lock the
+ * append path takes (a read-only handle first refreshes its segment list,
+ * as klog_partition_offsets() does): any thread, concurrently with appends,
+ * reads and flushes; each field is exact but they are not one snapshot.
+ * Errors: -EINVAL (p or out NULL), klog_partition_offsets()'s errors.
  */
 KLOG_API int klog_partition_stats(klog_partition_t *p, klog_partition_stats_t *out);
 /*
