@@ -6,7 +6,10 @@
 #   - a group member (franz-go's default cooperative-sticky balancer) that
 #     reads and commits part of the topic and leaves, then two members at
 #     once that share the partitions and resume at the committed offsets:
-#     every record read exactly once, each of the two owning partitions.
+#     every record read exactly once (but for commits a rebalance overtook:
+#     the broker answers a stale generation ILLEGAL_GENERATION, as Kafka
+#     does, and the record may be read again), each of the two owning
+#     partitions.
 # Skipped (77) without Go or when the modules cannot be downloaded.
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
@@ -24,10 +27,6 @@ if [ ! -x "$FRANZ" ]; then
     mv "$FRANZ.tmp" "$FRANZ" || fail "mv $FRANZ"
 fi
 
-# values_of FILE...: the record values members printed, sorted.
-values_of() {
-    cat "$@" | sed -n 's/^rec [0-9]* [0-9]* //p' | sort
-}
 seq_values() {
     awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i < b; i++) print "v" i }' | sort
 }
@@ -57,9 +56,9 @@ timeout 150 "$FRANZ" group "$B" fz fg 1000 5000 > "$TMP/c.out" 2> "$TMP/c.err" &
 P2=$!
 wait $P1 || { cat "$TMP/b.err"; fail "member b"; }
 wait $P2 || { cat "$TMP/c.err"; fail "member c"; }
-values_of "$TMP/a.out" "$TMP/b.out" "$TMP/c.out" > "$TMP/got"
 seq_values 0 300 > "$TMP/want"
-cmp -s "$TMP/got" "$TMP/want" || { diff "$TMP/want" "$TMP/got" | head; fail "the three members did not read each record exactly once ($(wc -l < "$TMP/got") read)"; }
+once_or_uncommitted "$TMP/want" "$TMP/a.out" "$TMP/b.out" "$TMP/c.out" ||
+    fail "the three members did not read each record exactly once ($(wc -l < "$TMP/got") read)"
 for m in b c; do
     grep -q '^assigned [0-9]' "$TMP/$m.out" || { cat "$TMP/$m.out" | grep -v '^rec'; fail "member $m was given no partition"; }
 done
@@ -75,7 +74,7 @@ last_parts "$TMP/c.out" > "$TMP/c.parts"
 [ -s "$TMP/b.parts" ] && [ -s "$TMP/c.parts" ] || fail "a member ended with no partition: b=$(tr '\n' ' ' < "$TMP/b.parts") c=$(tr '\n' ' ' < "$TMP/c.parts")"
 [ "$(sort "$TMP/b.parts" "$TMP/c.parts" | tr '\n' ' ')" = "0 1 2 3 " ] ||
     fail "the members' partitions overlap or miss some: b=$(tr '\n' ' ' < "$TMP/b.parts") c=$(tr '\n' ' ' < "$TMP/c.parts")"
-ok "two franz-go members shared the partitions and resumed at the committed offsets: 300 records exactly once"
+ok "two franz-go members shared the partitions and resumed at the committed offsets: 300 records once each ($(wc -l < "$TMP/unc") commits overtaken by a rebalance)"
 
 stop_broker
 echo "t_kbroker_franz: all passed"

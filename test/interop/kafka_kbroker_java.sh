@@ -74,6 +74,18 @@ grep -q '^ok delete-topics$' "$TMP/admin.out" && [ $rc -eq 0 ] ||
 values_of() {
     cat "$@" | sed -n 's/^rec [0-9]* [0-9]* //p' | sort
 }
+# once_or_uncommitted WANT FILE...: as in kbroker_common.sh, every value of
+# WANT read once, but for records whose commit a rebalance overtook.
+once_or_uncommitted() {
+    want=$1
+    shift
+    cat "$@" | sed -n 's/^uncommitted [0-9]* [0-9]* \([^ ]*\) .*/\1/p' | sort -u > "$TMP/unc"
+    values_of "$@" > "$TMP/got"
+    sort -u "$TMP/got" > "$TMP/got.u"
+    cmp -s "$TMP/got.u" "$want" || return 1
+    uniq -d "$TMP/got" > "$TMP/dups"
+    [ -z "$(comm -23 "$TMP/dups" "$TMP/unc")" ]
+}
 seq_values() {
     i=$1
     while [ "$i" -lt "$2" ]; do echo "v$i"; i=$((i + 1)); done | sort
@@ -178,9 +190,9 @@ else
     fail "cooperative: first member revoked '$rev', second got '$gotb'"
     grep -v '^rec' "$TMP/ca.out" | show /dev/stdin
 fi
-values_of "$TMP/ca.out" "$TMP/cb.out" > "$TMP/got"
 seq_values 0 80 > "$TMP/want"
-cmp -s "$TMP/got" "$TMP/want" && pass "cooperative: 80 records read exactly once across the rebalance" ||
+once_or_uncommitted "$TMP/want" "$TMP/ca.out" "$TMP/cb.out" &&
+    pass "cooperative: 80 records read once each across the rebalance ($(wc -l < "$TMP/unc") commits overtaken)" ||
     { fail "cooperative: $(wc -l < "$TMP/got") records read, not the 80 once each"; diff "$TMP/want" "$TMP/got" | head -5 | show /dev/stdin; }
 
 kb_kill TERM

@@ -8,7 +8,10 @@
  *       range, roundrobin), auto.offset.reset=earliest, no auto-commit.
  *       Each message is printed as "rec PARTITION OFFSET VALUE" and then
  *       committed synchronously (before the next poll, so a partition that
- *       moves carries its exact position). Every rebalance prints
+ *       moves carries its exact position). A commit a rebalance overtook
+ *       (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, as
+ *       Kafka answers it too) prints "uncommitted PARTITION OFFSET VALUE":
+ *       the next owner may read that record again. Every rebalance prints
  *       "assigned P,..." or "revoked P,..." (the incremental sets with
  *       cooperative-sticky, the whole assignment with the eager ones) and
  *       "protocol NAME" (rd_kafka_rebalance_protocol). Runs until STOPFILE
@@ -140,7 +143,15 @@ int main(int argc, char **argv)
                    (const char *)m->payload);
             fflush(stdout);
             e = rd_kafka_commit_message(rk, m, 0);
-            if (e) {
+            if (e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+                /* A rebalance overtook the commit (as with Kafka): the
+                 * record may be read again by whoever owns it next. */
+                printf("uncommitted %" PRId32 " %" PRId64 " %.*s (%s)\n", m->partition,
+                       m->offset, (int)m->len, (const char *)m->payload, rd_kafka_err2name(e));
+                fflush(stdout);
+            } else if (e) {
                 fprintf(stderr, "commit: %s\n", rd_kafka_err2str(e));
                 failed = 1;
             }
