@@ -54,6 +54,16 @@ timeout 150 "$FRANZ" group "$B" fz fg 1000 5000 > "$TMP/b.out" 2> "$TMP/b.err" &
 P1=$!
 timeout 150 "$FRANZ" group "$B" fz fg 1000 5000 > "$TMP/c.out" 2> "$TMP/c.err" &
 P2=$!
+# The ownership checked is the one once everything is read, before either
+# leaves (the first to leave hands its partitions to the other).
+i=0
+until [ "$(cat "$TMP/a.out" "$TMP/b.out" "$TMP/c.out" | grep -c '^rec ')" -ge 300 ]; do
+    i=$((i + 1))
+    [ $i -lt 1200 ] || break
+    sleep 0.1
+done
+nb=$(wc -l < "$TMP/b.out")
+nc=$(wc -l < "$TMP/c.out")
 wait $P1 || { cat "$TMP/b.err"; fail "member b"; }
 wait $P2 || { cat "$TMP/c.err"; fail "member c"; }
 seq_values 0 300 > "$TMP/want"
@@ -65,12 +75,13 @@ done
 # The two members' assignments when they leave are disjoint and cover the
 # topic.
 last_parts() {
-    # partitions owned when leaving: every assigned minus every revoked
-    awk '$1 == "leaving" { exit } $1 == "assigned" || $1 == "revoked" { n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] != "-") own[a[i]] = ($1 == "assigned") }
+    # partitions owned after its first $2 lines (or when leaving): every
+    # assigned minus every revoked
+    awk -v lim="$2" 'NR > lim || $1 == "leaving" { exit } $1 == "assigned" || $1 == "revoked" { n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] != "-") own[a[i]] = ($1 == "assigned") }
          END { for (p in own) if (own[p]) print p }' "$1" | sort
 }
-last_parts "$TMP/b.out" > "$TMP/b.parts"
-last_parts "$TMP/c.out" > "$TMP/c.parts"
+last_parts "$TMP/b.out" "$nb" > "$TMP/b.parts"
+last_parts "$TMP/c.out" "$nc" > "$TMP/c.parts"
 [ -s "$TMP/b.parts" ] && [ -s "$TMP/c.parts" ] || fail "a member ended with no partition: b=$(tr '\n' ' ' < "$TMP/b.parts") c=$(tr '\n' ' ' < "$TMP/c.parts")"
 [ "$(sort "$TMP/b.parts" "$TMP/c.parts" | tr '\n' ' ')" = "0 1 2 3 " ] ||
     fail "the members' partitions overlap or miss some: b=$(tr '\n' ' ' < "$TMP/b.parts") c=$(tr '\n' ' ' < "$TMP/c.parts")"
