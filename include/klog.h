@@ -909,6 +909,68 @@ KLOG_API void klog_segment_unpin(klog_segment_pin_t *sp);
  */
 KLOG_API int klog_segment_roll(klog_partition_t *p);
 
+/* ---------------------------------------------------------------- stats */
+
+/*
+ * Counters since the log was opened (events) and gauges (now), for
+ * monitoring. Counters only grow while the log is open; a topic deleted
+ * takes its partitions' counters with it from the log-wide sums.
+ */
+typedef struct klog_partition_stats {
+    int64_t appends;        /* counter: writes to the log (one per batch appended;
+                             * a follower append of several batches is one) */
+    int64_t append_bytes;   /* counter: bytes of those writes */
+    int64_t append_records; /* counter: records in them */
+    int64_t fsyncs;         /* counter: data fsync rounds (klog_flush(), the flush
+                             * policy, durable producers); seals of rolled
+                             * segments are not counted */
+    int64_t fsync_ns;       /* counter: nanoseconds spent in those rounds */
+    int64_t fsync_max_ns;   /* gauge: the longest round */
+    int64_t rolls;          /* counter: new active segments (size, time, index
+                             * full, klog_segment_roll()) */
+    int64_t leases;         /* gauge: leases held */
+    int64_t leases_total;   /* counter: leases acquired */
+    int64_t readers;        /* gauge: readers and leases open */
+    int64_t segments;       /* gauge: segments (klog_partition_offsets()) */
+    int64_t bytes;          /* gauge: bytes of .log data */
+    int64_t log_start, log_end, high_watermark, recovery_point; /* gauges */
+} klog_partition_stats_t;
+
+typedef struct klog_stats {
+    int64_t topics, partitions;  /* gauges */
+    /* Sums over every partition of the fields of the same names (for
+     * fsync_max_ns and the gauges: the largest, or the sum, as named). */
+    int64_t appends, append_bytes, append_records;
+    int64_t fsyncs, fsync_ns;
+    int64_t fsync_max_ns;        /* the longest round of any partition */
+    int64_t rolls, leases, leases_total, readers, segments, bytes;
+    int64_t open_files;          /* gauge: descriptors held by the log's
+                                  * descriptor cache (KLOG_CONF_MAX_OPEN_FILES) */
+    /* Recovery work since open (counters): */
+    int64_t recovered_segments;  /* segments whose tail was scanned */
+    int64_t recovered_bytes;     /* bytes scanned */
+    int64_t recovery_truncated_bytes; /* torn or damaged bytes cut */
+    int64_t rebuilt_indexes;     /* index files rebuilt */
+    int64_t compactions;         /* counter: always 0 (no compaction yet) */
+} klog_stats_t;
+
+/*
+ * Fill *out with p's counters and gauges. Reads atomics, taking no lock the
+ * append path takes (a read-only handle first refreshes its segment list,
+ * as klog_partition_offsets() does): any thread, concurrently with appends,
+ * reads and flushes; each field is exact but they are not one snapshot.
+ * Errors: -EINVAL (p or out NULL), klog_partition_offsets()'s errors.
+ */
+KLOG_API int klog_partition_stats(klog_partition_t *p, klog_partition_stats_t *out);
+/*
+ * Fill *out with the log's totals over every partition of every topic (and
+ * the log-wide gauges). Allocates a topic list for the walk. Any thread,
+ * concurrently with appends, reads, flushes and topic creation; like any
+ * use of partition handles, not concurrently with klog_topic_delete() or
+ * klog_close() of the same log. Errors: -EINVAL, -ENOMEM.
+ */
+KLOG_API int klog_stats(klog_t *log, klog_stats_t *out);
+
 /* ---------------------------------------------------------------- verify */
 /*
  * An integrity check of a log's files, like SQLite's integrity_check. For

@@ -221,6 +221,7 @@ static int delete_topics(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             err = KB_ERR_INVALID_TOPIC;
         else {
             kb_fetch_forget_topic(b, name);
+            kb_flush_quiesce(b); /* no fsync of its partitions in flight */
             int rc = klog_topic_delete(b->log, name);
             err = klog_to_kafka(rc);
             if (!rc) {

@@ -10,9 +10,9 @@
  *     members') passes; members that did not rejoin are dropped. A group
  *     rebalancing from Empty also waits --group-initial-delay for more
  *     members (Kafka's group.initial.rebalance.delay.ms). Then the
- *     generation is bumped, a protocol every member supports is chosen (the
- *     leader's first), and each member gets its response; the leader's
- *     carries every member's metadata.
+ *     generation is bumped, a protocol every member supports is chosen (by
+ *     the members' votes, as Kafka does), and each member gets its
+ *     response; the leader's carries every member's metadata.
  *   CompletingRebalance: SyncGroup responses are parked until the leader's
  *     SyncGroup brings the assignments; then everyone gets theirs: Stable.
  * Fencing: a request with an unknown member id gets UNKNOWN_MEMBER_ID, a
@@ -131,10 +131,16 @@ static void put_join(struct kb_group *g, struct kb_member *m, kb_wbuf_t *w, int1
     const char *leader = err ? "" : (g->leader ? g->leader : "");
     kb_put_string(w, flex, leader, strlen(leader));
     kb_put_string(w, flex, member_id, strlen(member_id));
-    int32_t n = with_members && !err ? (int32_t)g->nmembers : 0;
+    /* The leader's list: the generation's members, not those only handed
+     * an id (MEMBER_ID_REQUIRED) that have not joined with metadata yet. */
+    int32_t n = 0;
+    for (size_t i = 0; with_members && !err && i < g->nmembers; i++)
+        n += !g->members[i]->pending;
     kb_put_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
+    for (size_t i = 0; n > 0 && i < g->nmembers; i++) {
         struct kb_member *o = g->members[i];
+        if (o->pending)
+            continue;
         const struct kb_proto *p = proto_of(o, g->protocol);
         kb_put_string(w, flex, o->id, strlen(o->id));
         if (v >= 5)
@@ -192,17 +198,49 @@ void kb_group_prepare_rebalance(struct kb_broker *b, struct kb_group *g)
     g->state = KB_G_PREPARING;
 }
 
-/* Choose the protocol: the leader's first that every member lists. */
+/* Does every joined member (pending ones are not in the generation) list
+ * the protocol? */
+static int all_support(struct kb_group *g, const char *name)
+{
+    for (size_t j = 0; j < g->nmembers; j++)
+        if (!g->members[j]->pending && !proto_of(g->members[j], name))
+            return 0;
+    return 1;
+}
+
+/* Choose the protocol as Kafka does: among those every member lists, each
+ * member votes for the first in its own order of preference, and the most
+ * votes win (a tie goes to the leader's order). So a group whose members
+ * all prefer "cooperative-sticky" uses it even when the leader lists
+ * "range" first, and a group mixing eager and cooperative members settles
+ * on the one protocol they share. */
 static const char *choose_protocol(struct kb_group *g, struct kb_member *leader)
 {
-    for (int32_t i = 0; i < leader->nprotos; i++) {
-        size_t j = 0;
-        while (j < g->nmembers && proto_of(g->members[j], leader->protos[i].name))
-            j++;
-        if (j == g->nmembers)
-            return leader->protos[i].name;
+    size_t *votes = calloc((size_t)leader->nprotos + 1, sizeof *votes);
+    if (!votes)
+        return NULL;
+    for (size_t j = 0; j < g->nmembers; j++) {
+        const struct kb_member *m = g->members[j];
+        for (int32_t k = 0; !m->pending && k < m->nprotos; k++) {
+            if (!all_support(g, m->protos[k].name))
+                continue;
+            for (int32_t i = 0; i < leader->nprotos; i++)
+                if (strcmp(leader->protos[i].name, m->protos[k].name) == 0) {
+                    votes[i]++;
+                    break;
+                }
+            break;
+        }
     }
-    return NULL;
+    const char *best = NULL;
+    size_t most = 0;
+    for (int32_t i = 0; i < leader->nprotos; i++)
+        if (votes[i] > most) {
+            most = votes[i];
+            best = leader->protos[i].name;
+        }
+    free(votes);
+    return best;
 }
 
 /* Complete the join phase when everyone is in, or force it at the deadline. */

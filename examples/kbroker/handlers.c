@@ -1,6 +1,7 @@
 /*
  * handlers.c — the table of served versions and the request handlers for
- * ApiVersions, Metadata, Produce and ListOffsets (Fetch lives in fetch.c).
+ * ApiVersions, Metadata and ListOffsets (Produce lives in produce.c, Fetch
+ * in fetch.c).
  *
  * Versions served (api_table below, which also lists the group APIs of
  * group*.c and the admin APIs of admin.c): ApiVersions 0-3, Metadata 0-12,
@@ -21,9 +22,7 @@
  *
  * Each handler parses the whole request with the bounds-checked reader
  * before acting on it where it can; a parse error returns -1 and the
- * connection is closed. Produce stores the client's batches verbatim through
- * klog_append_batch, which validates sizes, magic, CRC and records and
- * assigns the base offset.
+ * connection is closed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,11 +31,6 @@
 #include "kbroker.h"
 
 #define KB_NODE_ID 1
-/* The partition leader epoch a Kafka leader stamps into each batch it
- * appends. This single node has led every partition since it was created,
- * which in Kafka is epoch 0; stamping it makes the stored batches equal, byte
- * for byte, to those a Kafka broker stores (test/interop/kafka_bytes.sh). */
-#define KB_LEADER_EPOCH 0
 
 /* Served versions; flex is the first flexible version of each API (its
  * requests then carry header v2 and its responses header v1). */
@@ -82,9 +76,7 @@ int kb_api_supported(int16_t key, int16_t version, int *flex)
     return 0;
 }
 
-/* Copy a wire topic name into name[] (NUL-terminated). Returns 0 when it is
- * a valid topic name, else KB_ERR_INVALID_TOPIC. */
-static int topic_name(const char *s, int16_t n, char name[256])
+int kb_topic_name(const char *s, int16_t n, char name[256])
 {
     if (!s || n <= 0 || n > 249)
         return KB_ERR_INVALID_TOPIC;
@@ -296,7 +288,7 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             char name[256];
             int32_t parts = 0;
             metadata_req_topic(&again, v, &s, &len);
-            int16_t err = (int16_t)topic_name(s, len, name);
+            int16_t err = (int16_t)kb_topic_name(s, len, name);
             if (!s)
                 err = KB_ERR_UNKNOWN_TOPIC_ID;
             if (!err)
@@ -309,176 +301,6 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_i32(w, INT32_MIN); /* cluster_authorized_operations */
     kb_put_tags(w, flex);
     return 0;
-}
-
-/* ------------------------------------------------------------ Produce */
-
-static int16_t append_error(int rc)
-{
-    switch (rc) {
-    case 0: return KB_ERR_NONE;
-    case KLOG_ETOOLARGE: return KB_ERR_MESSAGE_TOO_LARGE;
-    case KLOG_ENOTOPIC:
-    case KLOG_ENOPARTITION: return KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    case KLOG_EBADNAME: return KB_ERR_INVALID_TOPIC;
-    case KLOG_EFAILED:
-    case KLOG_EREADONLY:
-    case -ENOSPC:
-    case -EIO: return KB_ERR_KAFKA_STORAGE_ERROR;
-    case KLOG_EMAGIC: return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-    case KLOG_EEMPTY:
-    case KLOG_ESEQUENCE: return KB_ERR_CORRUPT_MESSAGE;
-    default:
-        /* KLOG_ECORRUPT .. KLOG_EDECOMPRESS: sizes, magic, CRC, records */
-        if (rc <= KLOG_ECORRUPT && rc >= KLOG_EDECOMPRESS)
-            return KB_ERR_CORRUPT_MESSAGE;
-        return KB_ERR_UNKNOWN;
-    }
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Append every batch of one partition's records blob. */
-static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t idx,
-                                 const uint8_t *rec, int32_t len, int acks, int64_t *base)
-{
-    klog_partition_t *p;
-    int rc = klog_partition(b->log, topic, idx, &p);
-    if (rc)
-        return append_error(rc);
-    if (!rec || len <= 0)
-        return KB_ERR_CORRUPT_MESSAGE;
-    size_t pos = 0, total = (size_t)len;
-    while (pos < total) {
-        if (total - pos >= 17 && rec[pos + 16] != 2)
-            return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT; /* magic 0/1 */
-        if (total - pos < KLOG_BATCH_HEADER_SIZE)
-            return KB_ERR_CORRUPT_MESSAGE;
-        uint32_t blen = be32(rec + pos + 8);
-        if (blen < KLOG_BATCH_HEADER_SIZE - 12 || blen > total - pos - 12)
-            return KB_ERR_CORRUPT_MESSAGE;
-        int64_t off;
-        /* rec points into this connection's request buffer, which kbroker
-         * owns; the epoch is outside the CRC */
-        klog_batch_set_leader_epoch((uint8_t *)(uintptr_t)(rec + pos), KB_LEADER_EPOCH);
-        rc = klog_append_batch(p, rec + pos, 12 + (size_t)blen, &off);
-        if (rc) {
-            kb_log(b, "produce %s[%d]: %s", topic, idx, klog_strerror(rc));
-            return append_error(rc);
-        }
-        if (pos == 0)
-            *base = off;
-        pos += 12 + (size_t)blen;
-    }
-    if (acks == -1) {
-        rc = klog_flush(p);
-        if (rc)
-            return append_error(rc);
-    }
-    return KB_ERR_NONE;
-}
-
-/* Walk the topic array without acting on it: a malformed request is
- * refused before any batch of it is stored. */
-static int produce_well_formed(kb_rd_t r, int flex)
-{
-    int32_t ntopics = kb_rd_array(&r, flex, flex ? 3 : 6);
-    for (int32_t i = 0; i < ntopics && !r.err; i++) {
-        const char *s;
-        int16_t slen;
-        kb_rd_string(&r, flex, &s, &slen);
-        int32_t nparts = kb_rd_array(&r, flex, flex ? 6 : 8);
-        if (nparts < 0)
-            return 0;
-        for (int32_t j = 0; j < nparts && !r.err; j++) {
-            const uint8_t *rec;
-            int32_t rlen;
-            (void)kb_rd_i32(&r);
-            kb_rd_bytes_f(&r, flex, &rec, &rlen);
-            kb_rd_tags_if(&r, flex);
-        }
-        kb_rd_tags_if(&r, flex);
-    }
-    kb_rd_tags_if(&r, flex);
-    return !r.err && ntopics >= 0;
-}
-
-int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
-{
-    int16_t v = q->api_version;
-    int flex = q->flex;
-    if (v >= 3) {
-        const char *txn;
-        int16_t txn_len;
-        kb_rd_string(r, flex, &txn, &txn_len);
-    }
-    int16_t acks = kb_rd_i16(r);
-    (void)kb_rd_i32(r); /* timeout_ms: no replicas to wait for */
-    if (r->err || !produce_well_formed(*r, flex))
-        return -1;
-    int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
-    if (r->err || ntopics < 0)
-        return -1;
-    kb_wbuf_t *w = &q->resp->buf;
-    kb_put_array(w, flex, ntopics);
-    for (int32_t i = 0; i < ntopics; i++) {
-        const char *s;
-        int16_t slen;
-        char name[256];
-        kb_rd_string(r, flex, &s, &slen);
-        int32_t nparts = kb_rd_array(r, flex, flex ? 6 : 8);
-        if (r->err || nparts < 0)
-            return -1;
-        int16_t terr = (int16_t)topic_name(s, slen, name);
-        if (!terr && strcmp(name, "__consumer_offsets") == 0)
-            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinator only */
-        kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
-        kb_put_array(w, flex, nparts);
-        for (int32_t j = 0; j < nparts; j++) {
-            int32_t idx = kb_rd_i32(r);
-            const uint8_t *rec;
-            int32_t rlen;
-            kb_rd_bytes_f(r, flex, &rec, &rlen);
-            kb_rd_tags_if(r, flex);
-            if (r->err)
-                return -1;
-            int64_t base = -1;
-            int16_t err = terr;
-            if (!err && acks != 0 && acks != 1 && acks != -1)
-                err = KB_ERR_INVALID_REQUIRED_ACKS;
-            if (!err)
-                err = produce_partition(b, name, idx, rec, rlen, acks, &base);
-            kb_put_i32(w, idx);
-            kb_put_i16(w, err);
-            kb_put_i64(w, err ? -1 : base);
-            if (v >= 2)
-                kb_put_i64(w, -1); /* log_append_time_ms: CreateTime */
-            if (v >= 5) {
-                klog_partition_t *p;
-                klog_offsets_t o;
-                int64_t start = -1;
-                if (!err && klog_partition(b->log, name, idx, &p) == 0 &&
-                    klog_partition_offsets(p, &o) == 0)
-                    start = o.log_start;
-                kb_put_i64(w, start);
-            }
-            if (v >= 8) {
-                kb_put_array(w, flex, 0);          /* record_errors */
-                kb_put_nstring(w, flex, NULL, 0); /* error_message */
-            }
-            kb_put_tags(w, flex);
-        }
-        kb_rd_tags_if(r, flex);
-        kb_put_tags(w, flex);
-    }
-    kb_rd_tags_if(r, flex);
-    if (v >= 1)
-        kb_put_i32(w, 0); /* throttle_time_ms */
-    kb_put_tags(w, flex);
-    return acks == 0 ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ ListOffsets */
@@ -516,7 +338,7 @@ static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, 
     *off = -1;
     int rc = klog_partition(b->log, topic, idx, &p);
     if (rc)
-        return append_error(rc);
+        return kb_append_error(rc);
     klog_offsets_t o;
     rc = klog_partition_offsets(p, &o);
     if (rc)
@@ -580,7 +402,7 @@ int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         int32_t nparts = kb_rd_array(r, flex, 12);
         if (r->err || nparts < 0)
             return -1;
-        int16_t terr = (int16_t)topic_name(s, slen, name);
+        int16_t terr = (int16_t)kb_topic_name(s, slen, name);
         if (terr)
             terr = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);

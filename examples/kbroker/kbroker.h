@@ -2,12 +2,17 @@
  * kbroker.h — shared declarations of kbroker, a single-node Kafka broker that
  * embeds libklog as its storage engine.
  *
- * The broker is one thread around one epoll set. The pieces:
+ * The broker is one thread around one epoll set (plus a flush thread for
+ * acks=all fsyncs). The pieces:
  *   wire.c      bounds-checked request reader and growable response writer
  *   net.c       listener, connections, framing, per-connection response
  *               queues (in request order), sending (memory + lease sendfile),
  *               long-poll timers and partition wake-ups, the event loop
- *   handlers.c  ApiVersions, Metadata, Produce, ListOffsets
+ *   listen.c    listener and accepting connections
+ *   handlers.c  the versions table, ApiVersions, Metadata, ListOffsets
+ *   produce.c   Produce
+ *   flush.c     the flush thread: acks=all fsyncs off the event loop
+ *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   group*.c    the group coordinator (group.h)
  *   admin.c     topic administration
@@ -39,6 +44,7 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
 };
@@ -112,6 +118,11 @@ struct kb_piece {
 struct kb_fetch;
 struct kb_wait;
 struct kb_groups;
+struct kb_flusher;
+struct kb_flush_job;
+struct kb_metrics;
+
+#define KB_API_SLOTS 128 /* API keys counted one by one */
 
 struct kb_resp {
     struct kb_resp *next;
@@ -124,6 +135,7 @@ struct kb_resp {
     int kill;               /* could not be built: close the connection here */
     struct kb_fetch *fetch; /* the parked Fetch, if any */
     struct kb_wait *wait;   /* the parked JoinGroup/SyncGroup slot, if any */
+    struct kb_flush_job *flush; /* the acks=all fsync it waits for, if any */
 };
 
 /* Close the buffer bytes since the last piece into a piece and append the
@@ -166,6 +178,9 @@ struct kb_broker {
     size_t nyielded, yielded_cap;
     uint64_t next_conn_id;
     struct kb_groups *groups; /* group coordinator state (group*.c) */
+    struct kb_flusher *flusher; /* acks=all fsync thread (flush.c); NULL: inline */
+    struct kb_metrics *metrics; /* --metrics-port endpoint (metrics.c) */
+    uint64_t requests[KB_API_SLOTS + 1]; /* by API key; the last: larger keys */
     int stop;
 };
 
@@ -185,6 +200,18 @@ struct kb_req {
 /* Is (key, version) served? *flex is set to whether that version of the API
  * is flexible (also for versions not served, where it is known). */
 int kb_api_supported(int16_t key, int16_t version, int *flex);
+
+/* The partition leader epoch a Kafka leader stamps into each batch it
+ * appends. This single node has led every partition since it was created,
+ * which in Kafka is epoch 0; stamping it makes the stored batches equal, byte
+ * for byte, to those a Kafka broker stores (test/interop/kafka_bytes.sh). */
+#define KB_LEADER_EPOCH 0
+
+/* Copy a wire topic name into name[] (NUL-terminated). Returns 0 when it is
+ * a valid topic name, else KB_ERR_INVALID_TOPIC. */
+int kb_topic_name(const char *s, int16_t n, char name[256]);
+/* The Kafka error code of a klog append (or partition lookup) error. */
+int16_t kb_append_error(int rc);
 
 int kb_handle_api_versions(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
@@ -214,6 +241,29 @@ int kb_handle_admin(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* The klog.h key of a Kafka topic config name (retention.ms, ...), or -1. */
 int kb_conf_key(const char *name, size_t len);
 
+/* The flush thread (flush.c). */
+int kb_flush_start(struct kb_broker *b);  /* 0 or -errno (then fsyncs stay inline) */
+void kb_flush_stop(struct kb_broker *b);  /* after the connections are closed */
+int kb_flush_fd(const struct kb_broker *b); /* its eventfd for the loop, or -1 */
+/* Add partition p (its response error code at err_at) to *jp, created on
+ * first use. Returns 0 or -1 (out of memory). */
+int kb_flush_add(struct kb_flush_job **jp, klog_partition_t *p, size_t err_at);
+void kb_flush_job_free(struct kb_flush_job *j);
+/* Hand j to the thread; r (finished) is parked until its fsyncs are done.
+ * Returns 0, or -1 when there is no thread (j is then still the caller's). */
+int kb_flush_submit(struct kb_broker *b, struct kb_conn *c, struct kb_resp *r,
+                    struct kb_flush_job *j);
+void kb_flush_detach(struct kb_flush_job *j); /* r's connection is closing */
+void kb_flush_reap(struct kb_broker *b);      /* the eventfd is readable */
+void kb_flush_quiesce(struct kb_broker *b);   /* wait until every job is done */
+
+/* The Prometheus endpoint (metrics.c). */
+int kb_metrics_listen(struct kb_broker *b); /* 0 (also when off) or -1 */
+int kb_metrics_fd(const struct kb_broker *b); /* its listener, or -1 */
+/* An epoll event on fd: 1 if it was the endpoint's (handled), else 0. */
+int kb_metrics_event(struct kb_broker *b, int fd, uint32_t events);
+void kb_metrics_close(struct kb_broker *b);
+
 /* Long-poll support (fetch.c). */
 /* A topic is about to be deleted: parked Fetches stop pointing into it
  * (those partitions then answer UNKNOWN_TOPIC_OR_PARTITION). */
@@ -227,8 +277,15 @@ int kb_fetch_next_timeout(struct kb_broker *b, int64_t now_ms);
 /* Parked list maintenance (a connection closing drops its Fetches). */
 void kb_fetch_unpark(struct kb_broker *b, struct kb_fetch *f);
 
-/* net.c */
+/* listen.c */
+/* Listen on host:*port_io (0: any free port; the real one is written
+ * back); *fd_out is non-blocking. Returns 0 or -1 (reported on stderr). */
+int kb_listen_on(const char *host, int *port_io, int *fd_out);
 int kb_net_listen(struct kb_broker *b);
+/* Accept the pending connections (listener readable). */
+void kb_net_accept(struct kb_broker *b);
+
+/* net.c */
 int kb_net_run(struct kb_broker *b);
 void kb_net_close_all(struct kb_broker *b);
 /* Register a partition's pollfd with the loop (idempotent). */

@@ -53,10 +53,15 @@ static const char usage[] =
     "                      flush.messages, flush.ms; applies to every topic\n"
     "                      without its own value, auto-created ones included\n"
     "      --version       print the version and exit\n"
+    "      --metrics-port PORT\n"
+    "                      serve Prometheus metrics (GET /metrics) over HTTP on\n"
+    "                      the listen host; 0 picks a free port; the line\n"
+    "                      'metrics on HOST:PORT' is printed on stdout\n"
     "      --group-initial-delay MS\n"
     "                      a consumer group forming from empty waits MS for\n"
     "                      more members before its first generation (default 0)\n"
-    "Produce with acks=all is answered after the partition is fsynced. A\n"
+    "Produce with acks=all is answered after the partition is fsynced, by a\n"
+    "flush thread: other requests are served meanwhile. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
     "before its next request, so other connections are answered meanwhile.\n";
 
@@ -66,6 +71,7 @@ enum {
     OPT_CREATE_PER_REQUEST,
     OPT_CREATE_MAX_TOPICS,
     OPT_GROUP_DELAY,
+    OPT_METRICS_PORT,
     OPT_TOPIC_DEFAULT,
     OPT_VERSION
 };
@@ -171,6 +177,7 @@ int main(int argc, char **argv)
     cfg->create_max_topics = 10000;
     cfg->flush_messages = cfg->flush_ms = -1;
     cfg->max_request = 100u << 20;
+    cfg->metrics_port = -1;
 
     static const struct option opts[] = {
         {"auto-create", no_argument, NULL, 'a'},
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
         {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
         {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -226,6 +234,11 @@ int main(int argc, char **argv)
         case OPT_VERSION:
             printf("kbroker %s (libklog %s)\n", KBROKER_VERSION, klog_version_string());
             return 0;
+        case OPT_METRICS_PORT:
+            if (parse_num(optarg, 0, 65535, &v))
+                goto bad_long;
+            cfg->metrics_port = (int)v;
+            break;
         case OPT_GROUP_DELAY:
             if (parse_num(optarg, 0, 300000, &v))
                 goto bad_long;
@@ -267,7 +280,12 @@ int main(int argc, char **argv)
         klog_close(b->log);
         return 1;
     }
-    if (kb_net_listen(b)) {
+    rc = kb_flush_start(b);
+    if (rc)
+        fprintf(stderr, "kbroker: no flush thread (%s): acks=all fsyncs run on the event loop\n",
+                klog_strerror(rc));
+    if (kb_net_listen(b) || kb_metrics_listen(b)) {
+        kb_flush_stop(b);
         kb_groups_free_all(b);
         klog_close(b->log);
         return 1;
@@ -276,15 +294,21 @@ int main(int argc, char **argv)
         FILE *f = fopen(cfg->pidfile, "w");
         if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f)) {
             perror(cfg->pidfile);
+            kb_flush_stop(b);
+            kb_groups_free_all(b);
             klog_close(b->log);
             return 1;
         }
     }
     printf("listening on %s:%d\n", cfg->host, cfg->port);
+    if (b->metrics)
+        printf("metrics on %s:%d\n", cfg->host, cfg->metrics_port);
     fflush(stdout);
 
     int status = kb_net_run(b) ? 1 : 0;
     kb_net_close_all(b);
+    kb_metrics_close(b);
+    kb_flush_stop(b); /* after the connections: their parked responses detached */
     kb_groups_free_all(b); /* after the connections: their parked responses point in */
     rc = klog_close(b->log);
     if (rc) {
@@ -302,6 +326,7 @@ bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
             c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
             : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+            : c == OPT_METRICS_PORT      ? "metrics-port"
             : c == OPT_TOPIC_DEFAULT     ? "topic-default"
                                          : "auto-create-max-topics",
             optarg);

@@ -1,10 +1,13 @@
 /*
- * net.c — kbroker's event loop: one thread, one epoll set, level-triggered.
+ * net.c — kbroker's event loop: one thread, one epoll set, level-triggered
+ * (the listener and accepting are in listen.c).
  *
- * Descriptors in the set: the listener, a signalfd (SIGINT/SIGTERM), every
- * connection, and the pollfd (eventfd) of each partition a Fetch has waited
- * on. epoll data carries the fd; connections are found in a table indexed by
- * fd, so any other readable fd is a partition wake-up.
+ * Descriptors in the set: the listener, a signalfd (SIGINT/SIGTERM), the
+ * flush thread's eventfd (acks=all responses whose fsync is done, flush.c),
+ * the metrics endpoint's listener and connections (metrics.c),
+ * every connection, and the pollfd (eventfd) of each partition a Fetch has
+ * waited on. epoll data carries the fd; connections are found in a table
+ * indexed by fd, so any other readable fd is a partition wake-up.
  *
  * Per connection: received bytes collect in one buffer that grows with what
  * actually arrived (never to a size a client merely declared) up to the
@@ -30,10 +33,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,45 +77,6 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* ------------------------------------------------------------ listener */
-
-int kb_net_listen(struct kb_broker *b)
-{
-    struct addrinfo hints = {0}, *ai = NULL;
-    char port[16];
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof port, "%d", b->cfg.port);
-    int rc = getaddrinfo(b->cfg.host, port, &hints, &ai);
-    if (rc) {
-        fprintf(stderr, "kbroker: %s: %s\n", b->cfg.host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024))
-        goto fail;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl))
-        goto fail;
-    b->cfg.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    freeaddrinfo(ai);
-    b->lfd = fd;
-    return 0;
-fail:
-    fprintf(stderr, "kbroker: listen on %s:%d: %s\n", b->cfg.host, b->cfg.port, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    return -1;
-}
-
 /* ------------------------------------------------------------ connections */
 
 static void resp_free(struct kb_broker *b, struct kb_resp *r)
@@ -126,6 +87,8 @@ static void resp_free(struct kb_broker *b, struct kb_resp *r)
     }
     if (r->wait)
         kb_group_wait_detach(r->wait);
+    if (r->flush)
+        kb_flush_detach(r->flush);
     kb_resp_clear(r);
     kb_wbuf_free(&r->buf);
     free(r->pieces);
@@ -169,67 +132,6 @@ void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c)
     conn_update_events(b, c);
 }
 
-static void conn_accept_one(struct kb_broker *b, int fd)
-{
-    if ((size_t)fd >= b->conns_cap) {
-        size_t cap = b->conns_cap ? b->conns_cap : 256;
-        while (cap <= (size_t)fd)
-            cap *= 2;
-        struct kb_conn **t = realloc(b->conns, cap * sizeof *t);
-        if (!t) {
-            close(fd);
-            return;
-        }
-        memset(t + b->conns_cap, 0, (cap - b->conns_cap) * sizeof *t);
-        b->conns = t;
-        b->conns_cap = cap;
-    }
-    struct kb_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->fd = fd;
-    c->id = ++b->next_conn_id;
-    c->events = EPOLLIN;
-    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
-    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, fd, &e)) {
-        free(c);
-        close(fd);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    b->conns[fd] = c;
-    b->nconns++;
-    kb_log(b, "connection %llu accepted (fd %d, %zu open)", (unsigned long long)c->id, fd,
-           b->nconns);
-}
-
-static void on_accept(struct kb_broker *b)
-{
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(b->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            conn_accept_one(b, fd);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if ((errno == EMFILE || errno == ENFILE) && b->spare_fd >= 0) {
-            /* Out of descriptors: accept and drop one so the listener does
-             * not stay readable forever, then take the reserve back. */
-            close(b->spare_fd);
-            fd = accept(b->lfd, NULL, NULL);
-            if (fd >= 0)
-                close(fd);
-            b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            fprintf(stderr, "kbroker: out of file descriptors, connection refused\n");
-        }
-        return;
-    }
-}
-
 /* ------------------------------------------------------------ requests */
 
 static void conn_yield(struct kb_broker *b, struct kb_conn *c);
@@ -249,6 +151,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         return -1;
     q.client_id = client;
     q.client_id_len = client_len;
+    b->requests[q.api_key >= 0 && q.api_key < KB_API_SLOTS ? q.api_key : KB_API_SLOTS]++;
     int supported = kb_api_supported(q.api_key, q.api_version, &q.flex);
     if (q.api_key == KB_API_API_VERSIONS && q.api_version >= 3) {
         /* Request header v2 (flexible). Its tags and the body are not
@@ -563,7 +466,11 @@ int kb_net_run(struct kb_broker *b)
     b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     struct epoll_event e = {.events = EPOLLIN, .data.fd = b->lfd};
     struct epoll_event s = {.events = EPOLLIN, .data.fd = b->sfd};
-    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, b->lfd, &e) || epoll_ctl(b->ep, EPOLL_CTL_ADD, b->sfd, &s)) {
+    struct epoll_event fl = {.events = EPOLLIN, .data.fd = kb_flush_fd(b)};
+    struct epoll_event me = {.events = EPOLLIN, .data.fd = kb_metrics_fd(b)};
+    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, b->lfd, &e) || epoll_ctl(b->ep, EPOLL_CTL_ADD, b->sfd, &s) ||
+        (fl.data.fd >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, fl.data.fd, &fl)) ||
+        (me.data.fd >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, me.data.fd, &me))) {
         perror("kbroker: epoll_ctl");
         return -1;
     }
@@ -584,15 +491,19 @@ int kb_net_run(struct kb_broker *b)
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == b->lfd) {
-                on_accept(b);
+                kb_net_accept(b);
             } else if (fd == b->sfd) {
                 struct signalfd_siginfo si;
                 if (read(b->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
                     kb_log(b, "signal %u: shutting down", si.ssi_signo);
                     b->stop = 1;
                 }
+            } else if (fd == kb_flush_fd(b)) {
+                kb_flush_reap(b);
             } else if ((size_t)fd < b->conns_cap && b->conns[fd]) {
                 on_conn(b, b->conns[fd], evs[i].events);
+            } else if (kb_metrics_event(b, fd, evs[i].events)) {
+                /* the metrics endpoint's */
             } else {
                 uint64_t v;
                 ssize_t rn = read(fd, &v, sizeof v); /* partition pollfd: reset */

@@ -208,6 +208,7 @@ static int acquire_once(klog_partition_t *p, int64_t offset, size_t max_bytes, i
     l->p = p;
     l->next = offset;
     klog__partition_readers_add(p, 1);
+    klog__stats_lease(p, 1);
     klog__seglist_t *list = klog__partition_segments(p);
     size_t si = 0;
     while (list && si + 1 < list->n && klog__segment_base(list->seg[si + 1]) <= offset)
@@ -316,6 +317,7 @@ void klog_lease_release(klog_lease_t *l)
     }
     klog__partition_readers_add(l->p, -1);
     free(l->aborted);
+    klog__stats_lease(l->p, -1);
     free(l->spans);
     free(l->segs);
     free(l);

@@ -90,6 +90,7 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
         return -ENOMEM;
     }
     klog__partition_publish_list(p, nl);
+    klog__stats_rolled(&p->stats);
     klog__segment_ref(old);
     klog__sealer_queue(p->env->sealer, old, sealed, p);
     return klog__partstate_rolled(p, base);
@@ -179,6 +180,7 @@ static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t 
     }
     atomic_store_explicit(&p->log_end, last + 1, memory_order_release);
     atomic_fetch_add(&p->appended_msgs, w->count);
+    klog__stats_appended(&p->stats, len, w->count);
     klog__partition_publish_log_end(p);
 out:
     klog__segment_unpin(s);
@@ -501,6 +503,7 @@ int klog_flush(klog_partition_t *p)
         /* Everything written before this point is covered by the fsyncs. */
         int64_t end = atomic_load(&p->log_end);
         int64_t end_msgs = atomic_load(&p->appended_msgs);
+        int64_t t0 = klog__mono_ns();
         klog__seglist_t *l = klog__partition_segments(p);
         for (size_t i = 0; i < l->n && !rc; i++)
             rc = klog__segment_sync(l->seg[i]);
@@ -508,6 +511,7 @@ int klog_flush(klog_partition_t *p)
         if (!rc)
             rc = klog__partstate_sync(p); /* .txnindex entries of that data */
         atomic_fetch_add(&p->fsyncs, 1);
+        klog__stats_fsynced(&p->stats, t0);
 
         pthread_mutex_lock(&p->sync_mu);
         p->syncing = 0;

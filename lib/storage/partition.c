@@ -276,6 +276,7 @@ int klog__partition_readers(klog__partition_t *p) { return atomic_load(&p->reade
 int klog__partition_rdonly(const klog__partition_t *p) { return p->env->rdonly; }
 const klog__logger_t *klog__partition_logger(const klog__partition_t *p) { return p->env->logger; }
 long klog__partition_fsyncs(klog__partition_t *p) { return atomic_load(&p->fsyncs); }
+klog__pstats_t *klog__partition_stats(klog__partition_t *p) { return &p->stats; }
 void klog__partition_wait_sealed(klog__partition_t *p)
 {
     if (p->env->sealer)

@@ -22,6 +22,7 @@
 
 typedef struct klog_partition klog__partition_t;
 struct klog__sealer;
+struct klog__pstats;
 
 /* An immutable snapshot of a partition's segments, sorted by base offset;
  * the last is the active one. Read-only for everyone but partition.c. */
@@ -89,6 +90,11 @@ KLOG__HIDDEN int64_t klog__partition_conf(const klog__partition_t *p, int key);
 KLOG__HIDDEN void klog__partition_wait_sealed(klog__partition_t *p);
 /* fsyncs run by the group commit (tests). */
 KLOG__HIDDEN long klog__partition_fsyncs(klog__partition_t *p);
+/* Its counters (stats.h, stats.c). */
+KLOG__HIDDEN struct klog__pstats *klog__partition_stats(klog__partition_t *p);
+/* A lease on p was acquired (+1) or released (-1): the leases statistics
+ * (stats.c). */
+KLOG__HIDDEN void klog__stats_lease(klog__partition_t *p, int delta);
 
 /* Last stable offset (the watermark when no transaction is open; read-only
  * opens: the watermark). Any thread. */

@@ -19,6 +19,7 @@
 #include "storage/logstate.h"
 #include "storage/partition.h"
 #include "storage/sealer.h"
+#include "storage/stats.h"
 
 /* Memory-mapped partition state shared with read-only openers. */
 typedef struct klog__pstate {
@@ -60,6 +61,7 @@ struct klog_partition {
     pthread_cond_t sync_cv;
     int syncing;
     _Atomic long fsyncs;            /* counter, for tests and stats */
+    klog__pstats_t stats;           /* the other counters (stats.c) */
 
     /* waiting readers (partition.c) */
     pthread_mutex_t wait_mu;

@@ -37,8 +37,12 @@
 #define be32 kb_handlers_be32
 #include "../../examples/kbroker/handlers.c"
 #undef be32
+#include "../../examples/kbroker/produce.c"
+#include "../../examples/kbroker/flush.c"
 #include "../../examples/kbroker/fetch.c"
 #include "../../examples/kbroker/net.c"
+#include "../../examples/kbroker/listen.c"
+#include "../../examples/kbroker/metrics.c"
 #include "../../examples/kbroker/group.c"
 #include "../../examples/kbroker/group_member.c"
 #include "../../examples/kbroker/group_offsets.c"

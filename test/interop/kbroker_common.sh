@@ -88,3 +88,23 @@ kc_produce() {
 kc_consume() {
     timeout 120 kcat -b "$B" -C -e -q -X fetch.wait.max.ms=50 "$@"
 }
+
+# values_of FILE...: the record values group members printed ("rec P O V"),
+# sorted.
+values_of() {
+    cat "$@" | sed -n 's/^rec [0-9]* [0-9]* //p' | sort
+}
+# once_or_uncommitted WANT FILE...: the members' outputs ("rec P O VALUE" and
+# "uncommitted P O VALUE ..." lines) read every value of WANT (sorted), each
+# once, except records a member could not commit (a rebalance overtook the
+# commit), which may be read again.
+once_or_uncommitted() {
+    want=$1
+    shift
+    cat "$@" | sed -n 's/^uncommitted [0-9]* [0-9]* \([^ ]*\) .*/\1/p' | sort -u > "$TMP/unc"
+    values_of "$@" > "$TMP/got"
+    sort -u "$TMP/got" > "$TMP/got.u"
+    cmp -s "$TMP/got.u" "$want" || { diff "$want" "$TMP/got.u" | head; return 1; }
+    uniq -d "$TMP/got" > "$TMP/dups"
+    [ -z "$(comm -23 "$TMP/dups" "$TMP/unc")" ] || { echo "read twice though committed:"; comm -23 "$TMP/dups" "$TMP/unc" | head; return 1; }
+}

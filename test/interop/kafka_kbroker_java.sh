@@ -1,0 +1,210 @@
+#!/bin/sh
+# kafka_kbroker_java.sh — Apache Kafka's Java client (the pinned 4.x
+# kafka-clients, test/interop/kafka/KbrokerClient.java) against kbroker:
+#   - the admin client: describe the cluster, create topics (with a config,
+#     and an existing one refused), add partitions, describe and
+#     incrementally alter configs, delete records, delete topics;
+#   - a classic-protocol group consumer (subscribe): one member reads and
+#     commits part of a 4-partition topic and leaves, a second one resumes
+#     at the committed offsets: together every record exactly once; the
+#     committed offsets survive kill -9 of the broker;
+#   - zstd: a zstd producer, a group consumer reading every record, and
+#     Kafka's DumpLogSegments seeing zstd batches in kbroker's segments;
+#   - cooperative rebalancing (CooperativeStickyAssignor): a second member
+#     joining takes partitions from the first without the first giving up
+#     the ones it keeps, and records produced meanwhile are read once.
+NAME=kafka_kbroker_java
+. "$(dirname "$0")/kafka_common.sh"
+
+[ -x "$KBROKER" ] || { fail "$NAME: $KBROKER not built"; finish; }
+
+# The Java program, compiled once per source checksum.
+kb_client() {
+    src=$ROOT/test/interop/kafka/KbrokerClient.java
+    cdir=$KLOG_BUILD/interop/kbclasses.$(cksum < "$src" | cut -d' ' -f1)
+    if [ ! -f "$cdir/KbrokerClient.class" ]; then
+        mkdir -p "$cdir" && javac -encoding UTF-8 -nowarn -cp "$CP" -d "$cdir" "$src" || return 1
+    fi
+    timeout 240 java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$ROOT/test/interop/kafka/log4j2-tools.properties" \
+        -cp "$cdir:$CP" KbrokerClient "$@"
+}
+
+BPID=
+BDIR=$TMP/kb
+kb_start() {
+    : > "$TMP/kb.out"
+    "$KBROKER" -d "$BDIR" -l 127.0.0.1:0 -N 4 "$@" > "$TMP/kb.out" 2>> "$TMP/kb.err" &
+    BPID=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        KPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/kb.out")
+        [ -n "$KPORT" ] && break
+        kill -0 "$BPID" 2> /dev/null || { BPID=; return 1; }
+        sleep 0.05
+        i=$((i + 1))
+    done
+    [ -n "$KPORT" ] || return 1
+    KB=127.0.0.1:$KPORT
+}
+kb_kill() {
+    [ -n "$BPID" ] || return 0
+    kill -"${1:-TERM}" "$BPID" 2> /dev/null
+    wait "$BPID" 2> /dev/null
+    BPID=
+}
+at_exit 'kb_kill KILL'
+
+kb_start || { fail "$NAME: kbroker did not start"; show "$TMP/kb.err"; finish; }
+
+# ------------------------------------------------------------ admin client
+kb_client admin "$KB" jadm > "$TMP/admin.out" 2> "$TMP/admin.err"
+rc=$?
+while read -r what step rest; do
+    case $what in
+    ok) pass "admin: $step" ;;
+    bad) fail "admin: $step: $rest" ;;
+    esac
+done < "$TMP/admin.out"
+grep -q '^ok delete-topics$' "$TMP/admin.out" && [ $rc -eq 0 ] ||
+    { fail "admin: did not run to the end (exit $rc)"; show "$TMP/admin.err"; }
+
+# ------------------------------------------------------------ group consumer
+# values_of FILE...: the record values the members printed, sorted.
+values_of() {
+    cat "$@" | sed -n 's/^rec [0-9]* [0-9]* //p' | sort
+}
+# once_or_uncommitted WANT FILE...: as in kbroker_common.sh, every value of
+# WANT read once, but for records whose commit a rebalance overtook.
+once_or_uncommitted() {
+    want=$1
+    shift
+    cat "$@" | sed -n 's/^uncommitted [0-9]* [0-9]* \([^ ]*\) .*/\1/p' | sort -u > "$TMP/unc"
+    values_of "$@" > "$TMP/got"
+    sort -u "$TMP/got" > "$TMP/got.u"
+    cmp -s "$TMP/got.u" "$want" || return 1
+    uniq -d "$TMP/got" > "$TMP/dups"
+    [ -z "$(comm -23 "$TMP/dups" "$TMP/unc")" ]
+}
+seq_values() {
+    i=$1
+    while [ "$i" -lt "$2" ]; do echo "v$i"; i=$((i + 1)); done | sort
+}
+# committed_sum FILE: the sum of the committed offsets printed.
+committed_sum() {
+    awk '$1 == "committed" && $3 >= 0 { s += $3 } END { print s + 0 }' "$1"
+}
+
+kb_client produce "$KB" jgrp 60 none > "$TMP/p1.out" 2> "$TMP/p1.err" ||
+    { fail "group: produce 60"; show "$TMP/p1.err"; }
+kb_client group "$KB" jgrp g1 25 range > "$TMP/m1.out" 2> "$TMP/m1.err"
+n1=$(grep -c '^rec ' "$TMP/m1.out")
+if [ "$n1" -eq 25 ] && grep -q '^assigned 0,1,2,3$' "$TMP/m1.out"; then
+    pass "group: first member got all 4 partitions and read 25"
+else
+    fail "group: first member read $n1 of 25"
+    show "$TMP/m1.out"
+    show "$TMP/m1.err"
+fi
+kb_client committed "$KB" jgrp g1 4 > "$TMP/c1.out" 2> "$TMP/c1.err"
+s=$(committed_sum "$TMP/c1.out")
+[ "$s" -eq 25 ] && pass "group: committed offsets add up to the 25 read" ||
+    { fail "group: committed offsets add up to $s, not 25"; show "$TMP/c1.out"; show "$TMP/c1.err"; }
+kb_client group "$KB" jgrp g1 1000 range 4000 > "$TMP/m2.out" 2> "$TMP/m2.err"
+values_of "$TMP/m1.out" "$TMP/m2.out" > "$TMP/got"
+seq_values 0 60 > "$TMP/want"
+if cmp -s "$TMP/got" "$TMP/want"; then
+    pass "group: the restarted member resumed at the committed offsets (60 records exactly once)"
+else
+    fail "group: the two members together did not read each record once ($(wc -l < "$TMP/got") read)"
+    diff "$TMP/want" "$TMP/got" | head -10 | show /dev/stdin
+    show "$TMP/m2.err"
+fi
+kb_kill KILL
+kb_start || { fail "$NAME: kbroker did not restart"; show "$TMP/kb.err"; finish; }
+kb_client committed "$KB" jgrp g1 4 > "$TMP/c2.out" 2> "$TMP/c2.err"
+s=$(committed_sum "$TMP/c2.out")
+[ "$s" -eq 60 ] && pass "group: committed offsets survive kill -9 of kbroker" ||
+    { fail "group: after kill -9 the committed offsets add up to $s, not 60"; show "$TMP/c2.out"; }
+kb_client produce "$KB" jgrp 10 none 60 > /dev/null 2> "$TMP/p2.err" || fail "group: produce 10 more"
+kb_client group "$KB" jgrp g1 1000 range 4000 > "$TMP/m3.out" 2> "$TMP/m3.err"
+values_of "$TMP/m3.out" > "$TMP/got"
+seq_values 60 70 > "$TMP/want"
+cmp -s "$TMP/got" "$TMP/want" && pass "group: after kill -9 a member reads only the 10 new records" ||
+    { fail "group: after kill -9 a member read $(wc -l < "$TMP/got") records, not the 10 new ones"; show "$TMP/m3.out"; }
+
+# ------------------------------------------------------------ zstd
+kb_client produce "$KB" jzstd 200 zstd > "$TMP/pz.out" 2> "$TMP/pz.err" ||
+    { fail "zstd: produce"; show "$TMP/pz.err"; }
+kb_client group "$KB" jzstd gz 1000 roundrobin 4000 > "$TMP/mz.out" 2> "$TMP/mz.err"
+values_of "$TMP/mz.out" > "$TMP/got"
+seq_values 0 200 > "$TMP/want"
+cmp -s "$TMP/got" "$TMP/want" && pass "zstd: a group consumer read the 200 zstd records" ||
+    { fail "zstd: the consumer read $(wc -l < "$TMP/got") of 200"; show "$TMP/mz.err"; }
+logs=
+for d in "$BDIR"/jzstd-*; do
+    l=$(files_of "$d" .log)
+    [ -n "$l" ] && logs=${logs:+$logs,}$l
+done
+kafka_tool kafka.tools.DumpLogSegments --files "$logs" > "$TMP/dz.out" 2> "$TMP/dz.err"
+nz=$(grep -c 'compresscodec: zstd' "$TMP/dz.out")
+nb=$(grep -c '^baseOffset: ' "$TMP/dz.out")
+if [ "$nb" -gt 0 ] && [ "$nz" -eq "$nb" ] && ! grep -q 'isvalid: false' "$TMP/dz.out"; then
+    pass "zstd: Kafka's DumpLogSegments reads $nb valid zstd batches in kbroker's segments"
+else
+    fail "zstd: DumpLogSegments: $nz zstd of $nb batches"
+    show "$TMP/dz.out"
+    show "$TMP/dz.err"
+fi
+
+# ------------------------------------------------------------ cooperative
+# wait_line FILE PATTERN: until a line of FILE matches (bounded, 90 s).
+wait_line() {
+    i=0
+    while ! grep -q "$2" "$1" 2> /dev/null; do
+        i=$((i + 1))
+        [ $i -lt 900 ] || return 1
+        sleep 0.1
+    done
+}
+kb_client produce "$KB" jcoop 40 none > /dev/null 2> "$TMP/pc.err" || fail "cooperative: produce"
+kb_client group "$KB" jcoop gc 100000 cooperative-sticky 12000 > "$TMP/ca.out" 2> "$TMP/ca.err" &
+CA=$!
+# The first member reads the first 40 before the second joins (a commit a
+# generation change overtakes fails, and the client then gives up its
+# whole assignment as lost, which would look eager here).
+wait_recs() {
+    i=0
+    while [ "$(grep -c '^rec ' "$1" 2> /dev/null)" -lt "$2" ]; do
+        i=$((i + 1))
+        [ $i -lt 900 ] || return 1
+        sleep 0.1
+    done
+}
+if wait_line "$TMP/ca.out" '^assigned 0,1,2,3$' && wait_recs "$TMP/ca.out" 40; then
+    kb_client group "$KB" jcoop gc 100000 cooperative-sticky 6000 > "$TMP/cb.out" 2> "$TMP/cb.err" &
+    CB=$!
+    wait_line "$TMP/cb.out" '^assigned [0-9]' || fail "cooperative: the second member got no partition"
+    kb_client produce "$KB" jcoop 40 none 40 > /dev/null 2>> "$TMP/pc.err" || fail "cooperative: produce more"
+    wait $CB
+else
+    fail "cooperative: the first member was not assigned all 4 partitions, or read not 40"
+    show "$TMP/ca.out"
+    show "$TMP/ca.err"
+fi
+wait $CA
+rev=$(sed -n 's/^revoked \([0-9].*\)/\1/p' "$TMP/ca.out" | head -1)
+gotb=$(sed -n 's/^assigned \([0-9].*\)/\1/p' "$TMP/cb.out" | head -1)
+if [ -n "$rev" ] && [ "$rev" != "0,1,2,3" ] && [ "$rev" = "$gotb" ]; then
+    pass "cooperative: the first member gave up only $rev, which the second got"
+else
+    fail "cooperative: first member revoked '$rev', second got '$gotb'"
+    grep -v '^rec' "$TMP/ca.out" | show /dev/stdin
+fi
+seq_values 0 80 > "$TMP/want"
+once_or_uncommitted "$TMP/want" "$TMP/ca.out" "$TMP/cb.out" &&
+    pass "cooperative: 80 records read once each across the rebalance ($(wc -l < "$TMP/unc") commits overtaken)" ||
+    { fail "cooperative: $(wc -l < "$TMP/got") records read, not the 80 once each"; diff "$TMP/want" "$TMP/got" | head -5 | show /dev/stdin; }
+
+kb_kill TERM
+finish
