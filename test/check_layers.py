@@ -8,7 +8,8 @@ Rules (design.md "Inside storage", README "Architecture"):
      (partition.h, segment.h, log.h, config.h); the rest is storage's own.
   3. A module-private header is included only by its module's files:
      storage/segment_impl.h by segment.c, segwrite.c, cursor.c;
-     storage/partition_impl.h by partition.c, recover.c, append.c, retention.c.
+     storage/partition_impl.h by partition.c, recover.c, append.c, retention.c,
+     partition_swap.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
      directory and system headers (<...> that are not libklog's own).
@@ -28,7 +29,7 @@ STORAGE_PUBLIC = {"partition.h", "segment.h", "log.h", "config.h"}
 PRIVATE = {
     "storage/segment_impl.h": {"segment.c", "segwrite.c", "cursor.c", "segment_impl.h"},
     "storage/partition_impl.h": {"partition.c", "recover.c", "append.c", "retention.c",
-                                 "partition_impl.h"},
+                                 "partition_swap.c", "partition_impl.h"},
 }
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 

@@ -326,6 +326,31 @@ int klog__segment_rebuild(klog__segment_t *s, const char *why)
     return rc;
 }
 
+/* A segment the cleaner just swapped in (cleaner_swap.c): its .log is
+ * whole and fsynced; build its indexes and seal as a rebuild does, without
+ * reporting it as recovery. */
+int klog__segment_index_cleaned(klog__segment_t *s)
+{
+    int64_t truncated = 0;
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    rc = klog__segment_scan(s, 0, &truncated);
+    if (!rc && klog__segment_damage(s) >= 0)
+        rc = KLOG_ECORRUPT;
+    if (!rc)
+        rc = klog__segment_seal_pinned(s);
+    klog__segment_unpin(s);
+    if (!rc) {
+        s->ix_checked = 1;
+        pthread_mutex_lock(&s->mu);
+        if (atomic_load(&s->pins) == 0)
+            klog__segment_close_files(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
 int klog__segment_reopen_active(klog__segment_t *s)
 {
     /* Appends will change it: the seal goes first. */

@@ -1,0 +1,112 @@
+/*
+ * cleaner_map.c — the cleaner's offset map: key -> latest offset, over the
+ * dirty part of one partition (Kafka's SkimpyOffsetMap).
+ *
+ * A fixed array of slots sized from KLOG_CONF_CLEANER_DEDUPE_BYTES, each
+ * holding a 128-bit XXH3 digest of a key and the latest offset seen for it
+ * (24 bytes), open addressing with linear probing. The map counts as full
+ * at 90% of its slots (Kafka's log.cleaner.io.buffer.load.factor), so a
+ * probe always ends. Keys are never stored: two keys with the same 128-bit
+ * digest would be taken for one (Kafka makes the same bet with MD5). Not
+ * thread-safe: one cleaning pass owns a map.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "storage/cleaner.h"
+
+typedef struct slot {
+    uint64_t lo, hi;
+    int64_t offset; /* -1: empty */
+} slot_t;
+
+struct klog__offset_map {
+    slot_t *slots;
+    size_t nslots, used, max_used;
+    int64_t latest; /* the largest offset put, -1 none */
+};
+
+#define SLOT_BYTES sizeof(slot_t)
+
+int klog__offset_map_new(int64_t bytes, klog__offset_map_t **out)
+{
+    size_t n = (size_t)(bytes / (int64_t)SLOT_BYTES);
+    if (n < 16)
+        n = 16;
+    klog__offset_map_t *m = klog__calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->slots = klog__malloc(n * SLOT_BYTES);
+    if (!m->slots) {
+        free(m);
+        return -ENOMEM;
+    }
+    m->nslots = n;
+    m->max_used = n / 10 * 9 + (n % 10) * 9 / 10;
+    klog__offset_map_clear(m);
+    *out = m;
+    return 0;
+}
+
+void klog__offset_map_free(klog__offset_map_t *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m);
+}
+
+void klog__offset_map_clear(klog__offset_map_t *m)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        m->slots[i] = (slot_t){0, 0, -1};
+    m->used = 0;
+    m->latest = -1;
+}
+
+static slot_t *probe(const klog__offset_map_t *m, const void *key, size_t len, XXH128_hash_t *h)
+{
+    *h = XXH3_128bits(key, len);
+    size_t i = (size_t)(h->low64 % m->nslots);
+    for (;;) {
+        slot_t *s = &m->slots[i];
+        if (s->offset < 0 || (s->lo == h->low64 && s->hi == h->high64))
+            return s;
+        if (++i == m->nslots)
+            i = 0;
+    }
+}
+
+int klog__offset_map_put(klog__offset_map_t *m, const void *key, size_t len, int64_t offset)
+{
+    XXH128_hash_t h;
+    slot_t *s = probe(m, key, len, &h);
+    if (s->offset < 0) {
+        if (m->used >= m->max_used)
+            return 0;
+        s->lo = h.low64;
+        s->hi = h.high64;
+        m->used++;
+    }
+    s->offset = offset;
+    if (offset > m->latest)
+        m->latest = offset;
+    return 1;
+}
+
+int64_t klog__offset_map_get(const klog__offset_map_t *m, const void *key, size_t len)
+{
+    XXH128_hash_t h;
+    return probe(m, key, len, &h)->offset;
+}
+
+int klog__offset_map_full(const klog__offset_map_t *m) { return m->used >= m->max_used; }
+size_t klog__offset_map_size(const klog__offset_map_t *m) { return m->used; }
+size_t klog__offset_map_capacity(const klog__offset_map_t *m) { return m->max_used; }
+int64_t klog__offset_map_latest(const klog__offset_map_t *m) { return m->latest; }
+int64_t klog__offset_map_bytes(const klog__offset_map_t *m)
+{
+    return (int64_t)(m->nslots * SLOT_BYTES);
+}
