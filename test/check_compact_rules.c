@@ -315,6 +315,317 @@ START_TEST(test_aborted_transaction_data_removed_marker_kept)
 }
 END_TEST
 
+static void new_topic(klog_t *log, const char *name, int64_t key, int64_t value)
+{
+    klog_config_t *t = tc_topic_conf(1024, 86400000);
+    if (key)
+        ck_assert_int_eq(klog_config_set(t, (int)key, value), 0);
+    ck_assert_int_eq(klog_topic_create(log, name, 1, t), 0);
+    klog_config_free(t);
+}
+
+static void dup_fill(klog_t *log, const char *topic, int nkeys, int n)
+{
+    klog_partition_t *p;
+    ck_assert_int_eq(klog_partition(log, topic, 0, &p), 0);
+    for (int i = 0; i < n; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof k, "k%d", i % nkeys);
+        klog_record_t r = {.key = k, .key_len = kl, .value = "value-value", .value_len = 11,
+                           .timestamp = TS0 + i};
+        ck_assert_int_eq(klog_append(p, &r, 1, NULL), 0);
+    }
+    ck_assert_int_ge(klog_segment_roll(p), 0);
+}
+
+START_TEST(test_filthiest_log_above_min_cleanable_dirty_ratio)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-ratio", 1024, 86400000);
+    new_topic(f.log, "never", KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 1000);
+    new_topic(f.log, "lessdirty", 0, 0);
+    dup_fill(f.log, "never", 5, 200);
+    dup_fill(f.log, "lessdirty", 5, 100);
+    dup_fill(f.log, "t", 5, 300);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    /* All three are wholly dirty (ratio 1000): "never" needs more than
+     * 1000; of the other two, equal ratios: either. Clean both. */
+    klog_compact_stats_t st;
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 1);
+    ck_assert(strcmp(st.topic, "t") == 0 || strcmp(st.topic, "lessdirty") == 0);
+    char first[250];
+    snprintf(first, sizeof first, "%s", st.topic);
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 1);
+    ck_assert_str_ne(st.topic, first);
+    ck_assert_str_ne(st.topic, "never");
+    /* Both clean now (ratio 0 of new dirty bytes): nothing to do. */
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 0);
+    /* New dirty data in t: 20 records against ~5 clean ones, a ratio
+     * above the default minimum (0.5). */
+    dup_fill(f.log, "t", 5, 20);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 1); /* dirty 20 records vs ~5 clean */
+    /* "never" is still cleanable on demand. */
+    ck_assert_int_eq(klog_compact(f.log, "never", 0, &st), 1);
+    ck_assert_str_eq(st.topic, "never");
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_min_compaction_lag_ms_holds_back_new_segments)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-minlag", 1024, 86400000);
+    /* Record timestamps are from 2023: a 100-year lag holds them all back. */
+    new_topic(f.log, "lag", KLOG_CONF_MIN_COMPACTION_LAG_MS, 100LL * 365 * 86400000);
+    dup_fill(f.log, "lag", 5, 200);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    klog_compact_stats_t st;
+    ck_assert_int_eq(klog_compact(f.log, "lag", 0, &st), 0);
+    /* A lag of one day lets them go. */
+    klog_config_t *c;
+    ck_assert_int_eq(klog_config_new(&c), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MIN_COMPACTION_LAG_MS, 86400000), 0);
+    ck_assert_int_eq(klog_topic_alter_config(f.log, "lag", c, NULL, 0), 0);
+    klog_config_free(c);
+    ck_assert_int_eq(klog_compact(f.log, "lag", 0, &st), 1);
+    ck_assert_int_gt(st.records_removed, 150);
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_max_compaction_lag_ms_forces_cleaning)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-maxlag", 1024, 86400000);
+    new_topic(f.log, "m", KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 1000); /* never by ratio */
+    dup_fill(f.log, "m", 5, 200);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    klog_compact_stats_t st;
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 0);
+    /* Its first dirty batch (2023) is older than a 1 ms lag: cleaned. */
+    klog_config_t *c;
+    ck_assert_int_eq(klog_config_new(&c), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MAX_COMPACTION_LAG_MS, 1), 0);
+    ck_assert_int_eq(klog_topic_alter_config(f.log, "m", c, NULL, 0), 0);
+    klog_config_free(c);
+    ck_assert_int_eq(klog_compact(f.log, NULL, -1, &st), 1);
+    ck_assert_str_eq(st.topic, "m");
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_cleaner_offset_checkpoint_in_kafka_format)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-ckpt", 1024, 86400000);
+    model_t m = {0};
+    fill(&f, &m, 5, 100);
+    ck_assert_int_ge(klog_segment_roll(f.p), 0);
+    klog_compact_stats_t st;
+    ck_assert_int_eq(compact(&f, &st), 1);
+    ck_assert_int_eq(st.end_offset, 100);
+    size_t len;
+    uint8_t *txt = tu_read_file(f.dir, "cleaner-offset-checkpoint", &len);
+    ck_assert_ptr_nonnull(txt);
+    ck_assert_str_eq((char *)txt, "0\n1\nt 0 100\n");
+    free(txt);
+    /* The next pass starts there: nothing new is dirty. */
+    tc_fx_close(&f);
+    tc_fx_open(&f, 0);
+    ck_assert_int_eq(klog_compact(f.log, "t", 0, &st), 0);
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_readers_and_pins_keep_the_replaced_segment)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-reader", 1024, 86400000);
+    model_t m = {0};
+    fill(&f, &m, 5, 200);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    klog_reader_t *r;
+    ck_assert_int_eq(klog_reader_open(f.p, KLOG_OFFSET_BEGINNING, &r), 0);
+    klog_record_t rec;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(klog_reader_next(r, &rec), 1);
+        ck_assert_int_eq(rec.offset, i);
+    }
+    klog_segment_pin_t *pin;
+    ck_assert_int_eq(klog_segment_pin(f.p, 0, &pin), 0);
+    const klog_segment_files_t *pf = klog_segment_pin_files(pin);
+    int64_t old_size = pf->log_size;
+    klog_compact_stats_t st;
+    ck_assert_int_eq(klog_compact(f.log, "t", 0, &st), 1);
+    /* The pin still reads the old bytes in full. */
+    uint8_t *buf = malloc((size_t)old_size);
+    ck_assert_int_eq(pread(pf->log_fd, buf, (size_t)old_size, 0), old_size);
+    klog_batch_info_t bi;
+    ck_assert_int_eq(klog_batch_header(buf, (size_t)old_size, &bi), 0);
+    ck_assert_int_eq(bi.base_offset, 0);
+    free(buf);
+    klog_segment_unpin(pin);
+    /* The reader goes on with strictly increasing offsets of records that
+     * existed. */
+    int64_t prev = 2;
+    int rc;
+    while ((rc = klog_reader_next(r, &rec)) == 1) {
+        ck_assert_int_gt(rec.offset, prev);
+        ck_assert(tc_same(&m.v[rec.offset], &rec));
+        prev = rec.offset;
+    }
+    ck_assert_int_eq(rc, 0);
+    klog_reader_close(r);
+    /* A new reader sees the cleaned segments. */
+    seen_t s;
+    tc_read_all(f.p, &s);
+    tc_check_cleaned(&m, &s, st.end_offset, 1);
+    tc_seen_free(&s);
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_cleanup_policy_compact_turns_off_time_and_size_retention)
+{
+    for (int both = 0; both < 2; both++) {
+        fx_t f = {0};
+        tc_fx_new(&f, "cmp-policy", 1024, 86400000);
+        klog_config_t *c;
+        ck_assert_int_eq(klog_config_new(&c), 0);
+        ck_assert_int_eq(klog_config_set(c, KLOG_CONF_RETENTION_MS, 1), 0);
+        if (both)
+            ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANUP_POLICY,
+                                             KLOG_CLEANUP_COMPACT | KLOG_CLEANUP_DELETE), 0);
+        ck_assert_int_eq(klog_topic_alter_config(f.log, "t", c, NULL, 0), 0);
+        klog_config_free(c);
+        model_t m = {0};
+        fill(&f, &m, 5, 100);
+        ck_assert_int_eq(klog_sync(f.log), 0);
+        int deleted = klog_retention(f.log, KLOG_TIMESTAMP_NOW);
+        if (both)
+            ck_assert_int_gt(deleted, 0);
+        else
+            ck_assert_int_eq(deleted, 0);
+        free(m.v);
+        tc_fx_done(&f);
+    }
+}
+END_TEST
+
+START_TEST(test_full_offset_map_ends_the_pass_and_the_next_goes_on)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-mapfull", 1024, 86400000);
+    model_t m = {0};
+    fill(&f, &m, 400, 1200); /* 400 keys; a 4 KiB map holds 153 */
+    ck_assert_int_ge(klog_segment_roll(f.p), 0);
+    tc_fx_close(&f);
+    tc_fx_open(&f, 4096);
+    klog_compact_stats_t st;
+    int64_t end = 0;
+    int passes = 0;
+    while (klog_compact(f.log, "t", 0, &st) == 1) {
+        ck_assert_int_le(st.map_entries, 153);
+        ck_assert_int_eq(st.first_dirty, end);
+        ck_assert_int_gt(st.end_offset, end);
+        end = st.end_offset;
+        passes++;
+        seen_t s;
+        tc_read_all(f.p, &s);
+        tc_check_subset(&m, &s);
+        tc_check_cleaned(&m, &s, end, 1);
+        tc_check_latest_readable(&m, &s, 1);
+        tc_seen_free(&s);
+    }
+    ck_assert_int_ge(passes, 3);
+    ck_assert_int_eq(end, 1200);
+    seen_t s;
+    tc_read_all(f.p, &s);
+    ck_assert_uint_eq(s.n, 400);
+    tc_seen_free(&s);
+    tc_verify_clean(f.log);
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_compaction_settings_persist_in_klog_topics)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-conf", 4096, 1234);
+    klog_config_t *c;
+    ck_assert_int_eq(klog_config_new(&c), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 250), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MIN_COMPACTION_LAG_MS, 5), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MAX_COMPACTION_LAG_MS, 6), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 1001), KLOG_ECONFIG);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANUP_POLICY, 0), KLOG_ECONFIG);
+    ck_assert_int_eq(klog_topic_alter_config(f.log, "t", c, NULL, 0), 0);
+    klog_config_free(c);
+    tc_fx_close(&f);
+    tc_fx_open(&f, 0);
+    klog_topic_t *t;
+    ck_assert_int_eq(klog_topic_get(f.log, "t", &t), 0);
+    int64_t v;
+    ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_CLEANUP_POLICY, &v), 0);
+    ck_assert_int_eq(v, KLOG_CLEANUP_COMPACT);
+    ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_DELETE_RETENTION_MS, &v), 0);
+    ck_assert_int_eq(v, 1234);
+    ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, &v), 0);
+    ck_assert_int_eq(v, 250);
+    ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_MIN_COMPACTION_LAG_MS, &v), 0);
+    ck_assert_int_eq(v, 5);
+    ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_MAX_COMPACTION_LAG_MS, &v), 0);
+    ck_assert_int_eq(v, 6);
+    /* A topic without "compact" is refused on demand. */
+    ck_assert_int_eq(klog_topic_create(f.log, "plain", 1, NULL), 0);
+    ck_assert_int_eq(klog_compact(f.log, "plain", 0, NULL), KLOG_ECONFIG);
+    ck_assert_int_eq(klog_compact(f.log, "nope", 0, NULL), KLOG_ENOTOPIC);
+    ck_assert_int_eq(klog_compact(f.log, "t", 3, NULL), KLOG_ENOPARTITION);
+    tc_fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_cleaner_thread_cleans_in_the_background)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-thread", 1024, 86400000);
+    model_t m = {0};
+    fill(&f, &m, 5, 300);
+    ck_assert_int_ge(klog_segment_roll(f.p), 0);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    tc_fx_close(&f);
+    klog_config_t *c = tc_log_conf(0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_ENABLE, 1), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_BACKOFF_MS, 10), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_IO_MAX_BYTES, 1 << 20), 0);
+    ck_assert_int_eq(klog_open(f.dir, c, 0, &f.log), 0);
+    klog_config_free(c);
+    ck_assert_int_eq(klog_partition(f.log, "t", 0, &f.p), 0);
+    size_t len = 0;
+    uint8_t *txt = NULL;
+    for (int i = 0; i < 500; i++) {
+        txt = tu_read_file(f.dir, "cleaner-offset-checkpoint", &len);
+        if (txt && strstr((char *)txt, "t 0 300"))
+            break;
+        free(txt);
+        txt = NULL;
+        usleep(10000);
+    }
+    ck_assert_ptr_nonnull(txt);
+    free(txt);
+    seen_t s;
+    tc_read_all(f.p, &s);
+    tc_check_cleaned(&m, &s, 300, 1);
+    tc_seen_free(&s);
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
 Suite *compact_rules_suite(void)
 {
     Suite *s = suite_create("compact_rules");
@@ -326,6 +637,15 @@ Suite *compact_rules_suite(void)
     tcase_add_test(tc, test_records_without_key_are_removed);
     tcase_add_test(tc, test_last_batch_of_producer_kept_as_empty_batch);
     tcase_add_test(tc, test_aborted_transaction_data_removed_marker_kept);
+    tcase_add_test(tc, test_filthiest_log_above_min_cleanable_dirty_ratio);
+    tcase_add_test(tc, test_min_compaction_lag_ms_holds_back_new_segments);
+    tcase_add_test(tc, test_max_compaction_lag_ms_forces_cleaning);
+    tcase_add_test(tc, test_cleaner_offset_checkpoint_in_kafka_format);
+    tcase_add_test(tc, test_readers_and_pins_keep_the_replaced_segment);
+    tcase_add_test(tc, test_cleanup_policy_compact_turns_off_time_and_size_retention);
+    tcase_add_test(tc, test_full_offset_map_ends_the_pass_and_the_next_goes_on);
+    tcase_add_test(tc, test_compaction_settings_persist_in_klog_topics);
+    tcase_add_test(tc, test_cleaner_thread_cleans_in_the_background);
     suite_add_tcase(s, tc);
     return s;
 }
