@@ -265,10 +265,8 @@ static int run_pass(klog__cleaner_t *c, klog__partition_t *p, klog_compact_stats
     c->io_start_ns = t0;
     c->io_bytes = 0;
     pthread_mutex_unlock(&c->mu);
-    int rc = klog__offset_map_new(c->map_bytes, &job.map);
-    if (!rc)
-        rc = klog__clean_partition(&job);
-    klog__offset_map_free(job.map);
+    job.map_bytes = c->map_bytes;
+    int rc = klog__clean_partition(&job);
     st->duration_us = (klog__mono_ns() - t0) / 1000;
     if (rc == 1) {
         snprintf(st->topic, sizeof st->topic, "%s", topic);

@@ -85,7 +85,8 @@ typedef struct klog__clean_job {
     klog__partition_t *p;
     int64_t first_dirty;          /* in: checkpointed; out: where the next pass starts */
     int64_t now_ms;
-    klog__offset_map_t *map;
+    int64_t map_bytes;            /* KLOG_CONF_CLEANER_DEDUPE_BYTES */
+    klog__offset_map_t *map;      /* the pass's (sized to need, at most map_bytes) */
     /* Called with the bytes read or written since the last call: waits to
      * keep the I/O limit; nonzero when the pass must stop (close). */
     int (*throttle)(void *ctx, int64_t bytes);

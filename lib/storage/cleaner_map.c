@@ -2,11 +2,13 @@
  * cleaner_map.c — the cleaner's offset map: key -> latest offset, over the
  * dirty part of one partition (Kafka's SkimpyOffsetMap).
  *
- * A fixed array of slots sized from KLOG_CONF_CLEANER_DEDUPE_BYTES, each
- * holding a 128-bit XXH3 digest of a key and the latest offset seen for it
- * (24 bytes), open addressing with linear probing. The map counts as full
- * at 90% of its slots (Kafka's log.cleaner.io.buffer.load.factor), so a
- * probe always ends. Keys are never stored: two keys with the same 128-bit
+ * An array of slots bounded by KLOG_CONF_CLEANER_DEDUPE_BYTES, each holding
+ * a 128-bit XXH3 digest of a key and the latest offset seen for it (24
+ * bytes), open addressing with linear probing. It starts small and doubles
+ * (rehashing from the stored digests) when 90% full, up to the bound, so a
+ * pass over few keys probes a table that stays in cache; at the bound it
+ * counts as full at 90% of its slots (Kafka's
+ * log.cleaner.io.buffer.load.factor), so a probe always ends. Keys are never stored: two keys with the same 128-bit
  * digest would be taken for one (Kafka makes the same bet with MD5). Not
  * thread-safe: one cleaning pass owns a map.
  */
@@ -24,29 +26,60 @@ typedef struct slot {
 
 struct klog__offset_map {
     slot_t *slots;
-    size_t nslots, used, max_used;
+    size_t nslots, max_slots, used, max_used;
     int64_t latest; /* the largest offset put, -1 none */
 };
 
 #define SLOT_BYTES sizeof(slot_t)
 
+#define FIRST_SLOTS 4096
+
+static size_t fill_limit(size_t n) { return n / 10 * 9 + (n % 10) * 9 / 10; }
+
 int klog__offset_map_new(int64_t bytes, klog__offset_map_t **out)
 {
-    size_t n = (size_t)(bytes / (int64_t)SLOT_BYTES);
-    if (n < 16)
-        n = 16;
+    size_t max = (size_t)(bytes / (int64_t)SLOT_BYTES);
+    if (max < 16)
+        max = 16;
     klog__offset_map_t *m = klog__calloc(1, sizeof *m);
     if (!m)
         return -ENOMEM;
-    m->slots = klog__malloc(n * SLOT_BYTES);
+    m->max_slots = max;
+    m->nslots = max < FIRST_SLOTS ? max : FIRST_SLOTS;
+    m->slots = klog__malloc(m->nslots * SLOT_BYTES);
     if (!m->slots) {
         free(m);
         return -ENOMEM;
     }
-    m->nslots = n;
-    m->max_used = n / 10 * 9 + (n % 10) * 9 / 10;
+    m->max_used = fill_limit(m->nslots);
     klog__offset_map_clear(m);
     *out = m;
+    return 0;
+}
+
+/* Double the table (at most max_slots): 0, or -ENOMEM (the map stays as
+ * it was and counts as full). */
+static int grow(klog__offset_map_t *m)
+{
+    size_t n = m->nslots * 2 < m->max_slots ? m->nslots * 2 : m->max_slots;
+    slot_t *v = klog__malloc(n * SLOT_BYTES);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (slot_t){0, 0, -1};
+    for (size_t i = 0; i < m->nslots; i++) {
+        const slot_t *s = &m->slots[i];
+        if (s->offset < 0)
+            continue;
+        size_t j = (size_t)(s->lo % n);
+        while (v[j].offset >= 0)
+            j = j + 1 == n ? 0 : j + 1;
+        v[j] = *s;
+    }
+    free(m->slots);
+    m->slots = v;
+    m->nslots = n;
+    m->max_used = fill_limit(n);
     return 0;
 }
 
@@ -83,9 +116,12 @@ int klog__offset_map_put(klog__offset_map_t *m, const void *key, size_t len, int
 {
     XXH128_hash_t h;
     slot_t *s = probe(m, key, len, &h);
-    if (s->offset < 0) {
-        if (m->used >= m->max_used)
+    if (s->offset < 0 && m->used >= m->max_used) {
+        if (m->nslots == m->max_slots || grow(m) != 0)
             return 0;
+        s = probe(m, key, len, &h);
+    }
+    if (s->offset < 0) {
         s->lo = h.low64;
         s->hi = h.high64;
         m->used++;
@@ -102,9 +138,12 @@ int64_t klog__offset_map_get(const klog__offset_map_t *m, const void *key, size_
     return probe(m, key, len, &h)->offset;
 }
 
-int klog__offset_map_full(const klog__offset_map_t *m) { return m->used >= m->max_used; }
+int klog__offset_map_full(const klog__offset_map_t *m)
+{
+    return m->nslots == m->max_slots && m->used >= m->max_used;
+}
 size_t klog__offset_map_size(const klog__offset_map_t *m) { return m->used; }
-size_t klog__offset_map_capacity(const klog__offset_map_t *m) { return m->max_used; }
+size_t klog__offset_map_capacity(const klog__offset_map_t *m) { return fill_limit(m->max_slots); }
 int64_t klog__offset_map_latest(const klog__offset_map_t *m) { return m->latest; }
 int64_t klog__offset_map_bytes(const klog__offset_map_t *m)
 {

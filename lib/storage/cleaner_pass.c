@@ -62,6 +62,7 @@ typedef struct pass {
     klog__seglist_t *l;
     size_t ncand;          /* candidate segments: l->seg[0..ncand) are sealed, inactive */
     int64_t first_dirty, uncleanable, end, log_start, horizon_ms;
+    int64_t dirty_records; /* records in [first dirty, first uncleanable): the map's need */
     prod_t *prods;
     size_t nprods, capprods;
     klog__aborted_txn_t *aborted;
@@ -97,13 +98,14 @@ static int64_t seg_end(const pass_t *ps, size_t i)
                             : klog__segment_next_offset(ps->l->seg[i]);
 }
 
-/* Walk the whole batches of segment s; fn(ps, bi, data) per batch. */
+/* Walk the batches of segment s; fn(ps, bi, data) per batch. check_crc < 0:
+ * headers only (data NULL). */
 static int walk(pass_t *ps, klog__segment_t *s, int check_crc,
                 int (*fn)(pass_t *, const klog_batch_info_t *, const uint8_t *))
 {
     klog__cursor_t c = {0};
     int64_t limit = klog__segment_readable(s);
-    klog__cursor_init(&c, s, 0, limit, CHUNK, 1);
+    klog__cursor_init(&c, s, 0, limit, check_crc < 0 ? 0 : CHUNK, 1);
     int rc = 0;
     for (;;) {
         klog_batch_info_t bi;
@@ -114,13 +116,14 @@ static int walk(pass_t *ps, klog__segment_t *s, int check_crc,
             rc = k < 0 ? k : KLOG_ECORRUPT;
             break;
         }
-        const uint8_t *data;
-        k = klog__cursor_batch(&c, bi.size, &data);
+        const uint8_t *data = NULL;
+        k = check_crc < 0 ? 1 : klog__cursor_batch(&c, bi.size, &data);
         if (k != 1) {
             rc = k < 0 ? k : KLOG_ECORRUPT;
             break;
         }
-        if (check_crc && (rc = klog_batch_validate(data, bi.size, KLOG_VALIDATE_HEADER, NULL)))
+        if (check_crc > 0 &&
+            (rc = klog_batch_validate(data, bi.size, KLOG_VALIDATE_HEADER, NULL)) != 0)
             break;
         if ((rc = fn(ps, &bi, data)) != 0)
             break;
@@ -137,6 +140,9 @@ static int walk(pass_t *ps, klog__segment_t *s, int check_crc,
 static int scan_producer(pass_t *ps, const klog_batch_info_t *bi, const uint8_t *data)
 {
     (void)data;
+    if (bi->base_offset + bi->last_offset_delta >= ps->first_dirty &&
+        bi->base_offset < ps->uncleanable && !(bi->attributes & KLOG_ATTR_CONTROL))
+        ps->dirty_records += bi->record_count;
     if (bi->producer_id < 0)
         return 0;
     prod_t *e = prod_get(ps, bi->producer_id);
@@ -488,14 +494,17 @@ int klog__clean_partition(klog__clean_job_t *job)
     st->first_dirty = st->end_offset = ps.first_dirty;
     /* Producers and open transactions, from every header. */
     for (size_t i = 0; !rc && i < ps.l->n; i++)
-        rc = walk(&ps, ps.l->seg[i], 0, scan_producer);
+        rc = walk(&ps, ps.l->seg[i], -1, scan_producer);
     for (size_t i = 0; i < ps.nprods; i++)
         if (ps.prods[i].open_first >= 0 && ps.prods[i].open_first < ps.uncleanable)
             ps.uncleanable = ps.prods[i].open_first;
     if (rc || ps.first_dirty >= ps.uncleanable)
         goto out;
-    /* The offset map over [first dirty, first uncleanable). */
-    klog__offset_map_clear(job->map);
+    /* The offset map over [first dirty, first uncleanable), never larger
+     * than those records could need. */
+    int64_t need = (ps.dirty_records + 1) * 24 * 10 / 9 + 24 * 16;
+    if ((rc = klog__offset_map_new(need < job->map_bytes ? need : job->map_bytes, &job->map)))
+        goto out;
     ps.end = ps.uncleanable;
     size_t first = 0;
     while (first < ps.ncand && seg_end(&ps, first) <= ps.first_dirty)
@@ -538,6 +547,8 @@ out:
     klog__filter_free(&ps.filter);
     klog__buf_free(&ps.out);
     klog_batch_reader_free(ps.br);
+    klog__offset_map_free(job->map);
+    job->map = NULL;
     free(ps.prods);
     free(ps.aborted);
     klog__seglist_unref(ps.l);
