@@ -420,8 +420,9 @@ typedef struct klog_partition klog_partition_t;
  * the writer's published high watermark.
  * cfg may be NULL (defaults); it is copied.
  * A read-write open starts one background thread (sealing rolled segments,
- * time-based flushes, checkpoints, retention) with all signals blocked, so
- * signals stay with the application's own threads.
+ * time-based flushes, checkpoints, retention), and with
+ * KLOG_CONF_CLEANER_ENABLE the cleaner's thread (klog_compact()), with all
+ * signals blocked, so signals stay with the application's own threads.
  * Opening recovers what an unclean shutdown left (see README "Guarantees");
  * what recovery did is reported through the log callback.
  * Errors: KLOG_ELOCKED, -ENOENT, -EACCES, -ENOTDIR, KLOG_ECORRUPT (metadata
@@ -434,7 +435,10 @@ KLOG_API int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags
 /*
  * Flush everything, write checkpoints and the clean-shutdown marker, release
  * the lock and free the log and every topic/partition handle. Fails with
- * KLOG_EBUSY, freeing nothing, while leases or readers are still open.
+ * KLOG_EBUSY, freeing nothing, while leases or readers are still open. The
+ * cleaner is stopped first, whatever the outcome (a pass in progress ends
+ * at its next batch with nothing changed; klog_compact() then returns
+ * KLOG_ECLOSED).
  * NULL is accepted.
  */
 KLOG_API int klog_close(klog_t *log);
@@ -486,7 +490,8 @@ KLOG_API int klog_topic_name_valid(const char *name);
 KLOG_API int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
                                const klog_config_t *topic_cfg);
 /* Delete a topic and all its data. Errors: KLOG_ENOTOPIC, KLOG_EBUSY (a
- * reader or lease is open on it), KLOG_EREADONLY, -errno. */
+ * reader or lease is open on it, or a cleaning pass runs on one of its
+ * partitions), KLOG_EREADONLY, -errno. */
 KLOG_API int klog_topic_delete(klog_t *log, const char *name);
 /*
  * Change a topic's configuration after creation (Kafka's kafka-configs
@@ -689,7 +694,7 @@ typedef struct klog_compact_stats {
  * nothing was changed and the background cleaner skips the partition
  * until reopened), KLOG_EFAILED (a swap failed half way: the partition
  * refuses appends until reopened, and the open completes the swap),
- * -ENOMEM, -errno.
+ * KLOG_ECLOSED (klog_close() is stopping the cleaner), -ENOMEM, -errno.
  */
 KLOG_API int klog_compact(klog_t *log, const char *topic, int32_t partition,
                           klog_compact_stats_t *stats);
@@ -807,7 +812,8 @@ KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
  * libklog's ".seal". The last segment is active (appends go there); a
  * rolled segment is fsynced and sealed by the background thread soon after
  * (klog_sync() waits for that) and never changes again until retention,
- * DeleteRecords or truncation removes it. This is what a server using
+ * DeleteRecords or truncation removes it, or compaction replaces it with a
+ * cleaned segment of the same base offset (klog_compact()). This is what a server using
  * libklog as its storage engine needs to ship, back up or tier segments.
  */
 typedef struct klog_segment_info {
