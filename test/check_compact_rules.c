@@ -580,6 +580,22 @@ START_TEST(test_compaction_settings_persist_in_klog_topics)
     ck_assert_int_eq(v, 5);
     ck_assert_int_eq(klog_topic_config(t, KLOG_CONF_MAX_COMPACTION_LAG_MS, &v), 0);
     ck_assert_int_eq(v, 6);
+    /* klog.topics is version 2 while a topic compacts without time
+     * retention (older libraries then refuse it rather than delete). */
+    size_t len;
+    uint8_t *meta = tu_read_file(f.dir, "klog.topics", &len);
+    ck_assert_ptr_nonnull(meta);
+    ck_assert_uint_eq(klog__load32(meta + 8), 2);
+    free(meta);
+    ck_assert_int_eq(klog_config_new(&c), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANUP_POLICY,
+                                     KLOG_CLEANUP_COMPACT | KLOG_CLEANUP_DELETE), 0);
+    ck_assert_int_eq(klog_topic_alter_config(f.log, "t", c, NULL, 0), 0);
+    klog_config_free(c);
+    meta = tu_read_file(f.dir, "klog.topics", &len);
+    ck_assert_ptr_nonnull(meta);
+    ck_assert_uint_eq(klog__load32(meta + 8), 1);
+    free(meta);
     /* A topic without "compact" is refused on demand. */
     ck_assert_int_eq(klog_topic_create(f.log, "plain", 1, NULL), 0);
     ck_assert_int_eq(klog_compact(f.log, "plain", 0, NULL), KLOG_ECONFIG);
