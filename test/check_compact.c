@@ -294,6 +294,167 @@ START_TEST(test_crash_at_every_step_of_a_pass_gives_before_or_after)
 }
 END_TEST
 
+/* The same pass with the Nth call of one kind failing (EIO; every fifth
+ * case sticky, like a full disk), in process: the pass fails or not, the
+ * log closes, and the reopened log is the before or the after state,
+ * verifies clean and has nothing left over. */
+START_TEST(test_io_error_at_every_step_of_a_pass_gives_before_or_after)
+{
+    static const int ops[] = {KLOG__FAULT_OPEN,   KLOG__FAULT_WRITE,  KLOG__FAULT_FSYNC,
+                              KLOG__FAULT_RENAME, KLOG__FAULT_UNLINK, KLOG__FAULT_READ,
+                              KLOG__FAULT_ALLOC,  KLOG__FAULT_STAT,   KLOG__FAULT_TRUNCATE,
+                              KLOG__FAULT_MMAP};
+    model_t m = {0};
+    tu_rng_t rng;
+    tu_rng_seed(&rng, tu_test_seed(11));
+    tc_gen_model(&m, &rng, 30, SWEEP_RECORDS / 2, 10);
+    char *tmpl = tu_tmpdir("cmp-err");
+    sweep_build(tmpl, &m);
+    seen_t before, after;
+    sweep_read(tmpl, &before, 1);
+    char *ref = tu_tmpdir("cmp-err-ref");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -a %s/. %s/", tmpl, ref);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(sweep_child(ref, 0, NULL), 0);
+    sweep_read(ref, &after, 1);
+    long fired = 0, cases = 0;
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        /* Count this kind's calls in a pass. */
+        char *d = tu_tmpdir("cmp-err-case");
+        snprintf(cmd, sizeof cmd, "cp -a %s/. %s/", tmpl, d);
+        ck_assert_int_eq(system(cmd), 0);
+        klog_t *log;
+        klog_config_t *c = tc_log_conf(0);
+        ck_assert_int_eq(klog_open(d, c, 0, &log), 0);
+        ck_assert_int_eq(klog_sync(log), 0);
+        klog__fault_arm(ops[k], LONG_MAX, EIO, 0, 0);
+        ck_assert_int_eq(klog_compact(log, "t", 0, NULL), 1);
+        long calls = klog__fault_calls(ops[k]);
+        klog__fault_clear();
+        ck_assert_int_eq(klog_close(log), 0);
+        tu_rmtree(d);
+        free(d);
+        long stride = calls / 8 + 1;
+        for (long n = 1; n <= calls; n += stride) {
+            cases++;
+            d = tu_tmpdir("cmp-err-case");
+            snprintf(cmd, sizeof cmd, "cp -a %s/. %s/", tmpl, d);
+            ck_assert_int_eq(system(cmd), 0);
+            ck_assert_int_eq(klog_open(d, c, 0, &log), 0);
+            ck_assert_int_eq(klog_sync(log), 0);
+            klog__fault_arm(ops[k], n, EIO, 0, cases % 5 == 0);
+            int rc = klog_compact(log, "t", 0, NULL);
+            fired += klog__fault_fired() > 0;
+            klog__fault_clear();
+            ck_assert_msg(rc == 1 || rc < 0, "op %zu call %ld: klog_compact returned %d", k, n,
+                          rc);
+            klog_close(log); /* may report the failure; frees either way */
+            seen_t now;
+            sweep_read(d, &now, 1);
+            ck_assert_msg(tc_seen_equal(&now, &before) || tc_seen_equal(&now, &after),
+                          "op %zu call %ld (rc %s): neither before nor after", k, n,
+                          klog_err_name(rc));
+            ck_assert_msg(!leftovers(d), "op %zu call %ld: files left over", k, n);
+            tc_seen_free(&now);
+            tu_rmtree(d);
+            free(d);
+        }
+        klog_config_free(c);
+    }
+    ck_assert_int_gt(fired, cases / 2);
+    printf("compact I/O error sweep: %ld cases, %ld faults fired\n", cases, fired);
+    tc_seen_free(&before);
+    tc_seen_free(&after);
+    tu_rmtree(tmpl);
+    tu_rmtree(ref);
+    free(tmpl);
+    free(ref);
+    free(m.v);
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+typedef struct ap {
+    klog_partition_t *p;
+    const model_t *m;
+    atomic_size_t done;
+} ap_t;
+
+static void *appender_main(void *arg)
+{
+    ap_t *a = arg;
+    klog_record_t recs[4];
+    for (size_t i = 0; i < a->m->n;) {
+        size_t k = 0;
+        for (; k < 4 && i < a->m->n; k++, i++)
+            recs[k] = tc_to_rec(&a->m->v[i]);
+        if (klog_append(a->p, recs, k, NULL) != 0)
+            break;
+        atomic_store(&a->done, i);
+    }
+    return NULL;
+}
+
+/* Appends, a reader, on-demand passes and the background cleaner, all at
+ * once (TSan in make tsan-check). */
+START_TEST(test_threads_append_read_and_clean_concurrently)
+{
+    tu_rng_t rng;
+    tu_rng_seed(&rng, tu_test_seed(99));
+    fx_t f = {0};
+    f.dir = tu_tmpdir("cmp-threads");
+    klog_config_t *c = tc_log_conf(0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_ENABLE, 1), 0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_BACKOFF_MS, 1), 0);
+    ck_assert_int_eq(klog_open(f.dir, c, 0, &f.log), 0);
+    klog_config_free(c);
+    klog_config_t *t = tc_topic_conf(2048, 86400000);
+    ck_assert_int_eq(klog_config_set(t, KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 100), 0);
+    ck_assert_int_eq(klog_topic_create(f.log, "t", 1, t), 0);
+    klog_config_free(t);
+    ck_assert_int_eq(klog_partition(f.log, "t", 0, &f.p), 0);
+    model_t m = {0};
+    tc_gen_model(&m, &rng, 50, 4000, 10);
+    rd_t rd = {.p = f.p, .m = &m};
+    ap_t ap = {.p = f.p, .m = &m};
+    pthread_t tr, ta;
+    ck_assert_int_eq(pthread_create(&tr, NULL, reader_main, &rd), 0);
+    ck_assert_int_eq(pthread_create(&ta, NULL, appender_main, &ap), 0);
+    long passes = 0;
+    while (atomic_load(&ap.done) < m.n) {
+        int rc = klog_compact(f.log, "t", 0, NULL);
+        ck_assert_msg(rc >= 0 || rc == KLOG_EBUSY, "klog_compact: %s", klog_err_name(rc));
+        passes += rc == 1;
+        usleep(2000);
+    }
+    pthread_join(ta, NULL);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    atomic_store(&rd.stop, 1);
+    pthread_join(tr, NULL);
+    ck_assert_msg(!rd.bad, "the concurrent reader saw a bad record or offset");
+    seen_t s;
+    tc_read_all(f.p, &s);
+    tc_check_subset(&m, &s);
+    tc_check_latest_readable(&m, &s, 1);
+    tc_seen_free(&s);
+    tc_verify_clean(f.log);
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
+Suite *compact_threads_suite(void)
+{
+    Suite *s = suite_create("compact_threads");
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_threads_append_read_and_clean_concurrently);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 Suite *compact_suite(void)
 {
     Suite *s = suite_create("compact");
@@ -304,6 +465,7 @@ Suite *compact_suite(void)
     tc = tcase_create("crash");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_crash_at_every_step_of_a_pass_gives_before_or_after);
+    tcase_add_test(tc, test_io_error_at_every_step_of_a_pass_gives_before_or_after);
     suite_add_tcase(s, tc);
     return s;
 }
