@@ -165,7 +165,7 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     free(name);
     if (rc)
         return rc;
-    s->sealed = 1;
+    __atomic_store_n(&s->sealed, 1, __ATOMIC_RELEASE); /* klog__segment_is_sealed */
     s->seal_index_entries = seal.index_entries;
     s->seal_timeindex_entries = seal.timeindex_entries;
     /* The file is now trimmed: a later append must reopen it writable. */
