@@ -1,5 +1,6 @@
 /*
- * tu_compact.h — fixtures of the compaction suites (check_compact.c,
+ * tu_compact.h — fixtures of the compaction suites (check_compact_util.c;
+ * used by check_compact.c,
  * check_compact_rules.c): a model of every record appended, snapshots of
  * what a partition holds, and the checks the issue's properties ask for.
  * Failures are Check assertions.

@@ -1,5 +1,8 @@
 /*
- * tu_compact.c — fixtures of the compaction suites (see tu_compact.h).
+ * check_compact_util.c — fixtures of the compaction suites (see
+ * util/tu_compact.h). It defines no suite; it sits beside the suites, not in
+ * test/util/, because its checks are Check assertions and test/util/ is also
+ * linked into the helper programs, which do not link libcheck.
  */
 #include <check.h>
 #include <stdio.h>
