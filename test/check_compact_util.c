@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
+#include "platform/bytes.h"
 #include "util/testutil.h"
 #include "util/tu_compact.h"
 
@@ -249,5 +251,73 @@ void tc_gen_model(model_t *m, tu_rng_t *rng, int nkeys, size_t n, int tomb_pct)
         tc_mrec_make(&r, key, (int)i, (int)tu_rng_below(rng, 100) < tomb_pct, TS0 + (int64_t)i);
         tc_model_add(m, &r);
     }
+}
+
+
+/* ------------------------------------------------------------ rules */
+
+/* n records of keys key0..key0+nkeys-1 in turn, one record per batch. */
+void tc_fill_keys(fx_t *f, model_t *m, int key0, int nkeys, int n)
+{
+    size_t from = m->n;
+    for (int i = 0; i < n; i++) {
+        mrec_t r;
+        tc_mrec_make(&r, key0 + i % nkeys, (int)(from + (size_t)i), 0,
+                     TS0 + (int64_t)(from + (size_t)i));
+        tc_model_add(m, &r);
+    }
+    tc_append_model(f->p, m, from, m->n, 1);
+}
+
+void tc_fill(fx_t *f, model_t *m, int nkeys, int n) { tc_fill_keys(f, m, 0, nkeys, n); }
+
+int tc_compact(fx_t *f, klog_compact_stats_t *st)
+{
+    ck_assert_int_eq(klog_sync(f->log), 0); /* rolled segments sealed */
+    return klog_compact(f->log, "t", 0, st);
+}
+
+/* Every batch header of the partition's .log files, in offset order. */
+size_t tc_batches(klog_partition_t *p, klog_batch_info_t *out, size_t cap)
+{
+    klog_segment_info_t *segs;
+    size_t n, k = 0;
+    ck_assert_int_eq(klog_segment_list(p, &segs, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        FILE *fp = fopen(segs[i].log_path, "rb");
+        ck_assert_ptr_nonnull(fp);
+        uint8_t h[KLOG_BATCH_HEADER_SIZE];
+        long pos = 0;
+        while (fseek(fp, pos, SEEK_SET) == 0 && fread(h, 1, sizeof h, fp) == sizeof h) {
+            klog_batch_info_t bi;
+            ck_assert_int_eq(klog__batch_peek(h, sizeof h, &bi), 0);
+            if (k < cap)
+                out[k] = bi;
+            k++;
+            pos += (long)bi.size;
+        }
+        fclose(fp);
+    }
+    free(segs);
+    return k;
+}
+
+/* Append a batch of records with producer fields (and attributes) set. */
+int64_t tc_append_producer(klog_partition_t *p, const klog_record_t *recs, size_t n,
+                               int64_t pid, int16_t epoch, int32_t seq, int16_t attr_or)
+{
+    void *b;
+    size_t len;
+    ck_assert_int_eq(klog_batch_encode(recs, n, KLOG_COMPRESSION_NONE, &b, &len), 0);
+    uint8_t *h = b;
+    klog__store16(h + 21, (uint16_t)(klog__load16(h + 21) | (uint16_t)attr_or));
+    klog__store64(h + 43, (uint64_t)pid);
+    klog__store16(h + 51, (uint16_t)epoch);
+    klog__store32(h + 53, (uint32_t)seq);
+    klog__store32(h + 17, klog_crc32c(0, h + 21, len - 21));
+    int64_t base;
+    ck_assert_int_eq(klog_append_batch(p, b, len, &base), 0);
+    free(b);
+    return base;
 }
 

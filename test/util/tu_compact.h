@@ -64,4 +64,16 @@ int64_t tc_nsegments(klog_partition_t *p);
 void tc_verify_clean(klog_t *log);
 void tc_gen_model(model_t *m, tu_rng_t *rng, int nkeys, size_t n, int tomb_pct);
 
+/* n records of keys key0.. in turn (nkeys of them), one record per batch. */
+void tc_fill_keys(fx_t *f, model_t *m, int key0, int nkeys, int n);
+void tc_fill(fx_t *f, model_t *m, int nkeys, int n);
+/* klog_sync (rolled segments sealed), then klog_compact of "t" 0. */
+int tc_compact(fx_t *f, klog_compact_stats_t *st);
+/* Every batch header of the partition's .log files (up to cap kept);
+ * returns the count. */
+size_t tc_batches(klog_partition_t *p, klog_batch_info_t *out, size_t cap);
+/* Append a batch of records with producer fields and attribute bits set. */
+int64_t tc_append_producer(klog_partition_t *p, const klog_record_t *recs, size_t n, int64_t pid,
+                           int16_t epoch, int32_t seq, int16_t attr_or);
+
 #endif
