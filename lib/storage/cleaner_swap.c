@@ -22,7 +22,9 @@
  *   6. unlink <B>.cleanrange.
  * OPEN AFTER A CRASH (klog__cleaner_recover_dir, before the listing)
  *   .cleaned present          -> before 3: remove it and the range file
- *                                (the old segments are intact);
+ *                                (the old segments are intact); as in
+ *                                Kafka, a .swap at or above a .cleaned's
+ *                                base is an interrupted split: removed;
  *   .swap present             -> after 3: remove the files of every segment
  *                                with base in [B, E), rename .swap -> .log;
  *   only the range file left  -> after 5: <B>.log is the new segment; any
@@ -258,7 +260,8 @@ static int64_t read_range(const char *dir, int64_t base)
     return end;
 }
 
-/* Kafka's rule without a range file: the swap's last offset + 1. */
+/* Kafka's rule without a range file: the swap's last offset + 1 (*next
+ * stays -1 when the file holds bytes but no whole batch: not a swap). */
 static int swap_next_offset(const char *dir, int64_t base, int64_t *next)
 {
     char *p = path_of(dir, base, ".log.swap");
@@ -269,7 +272,7 @@ static int swap_next_offset(const char *dir, int64_t base, int64_t *next)
     if (fd < 0)
         return fd;
     int64_t size = klog__fsize(fd), pos = 0;
-    *next = base + 1;
+    *next = size > 0 ? -1 : base + 1;
     while (pos + KLOG_BATCH_HEADER_SIZE <= size) {
         uint8_t h[KLOG_BATCH_HEADER_SIZE];
         klog_batch_info_t bi;
@@ -303,15 +306,30 @@ int klog__cleaner_recover_dir(const char *dir, const klog__logger_t *lg)
     if (rc == -ENOENT)
         rc = 0;
     int changed = 0;
+    /* Kafka's rule: a swap at or above the smallest .cleaned is from an
+     * interrupted split, not a finished cleaning; it goes. */
+    int64_t min_cleaned = INT64_MAX;
+    for (size_t i = 0; i < s.n; i++)
+        if ((s.v[i].kinds & K_CLEANED) && s.v[i].base < min_cleaned)
+            min_cleaned = s.v[i].base;
     for (size_t i = 0; !rc && i < s.n; i++) {
         entry_t *e = &s.v[i];
         if (!(e->kinds & (K_SWAP | K_CLEANED | K_RANGE)))
             continue;
         changed = 1;
-        if (e->kinds & K_SWAP) {
-            int64_t end = read_range(dir, e->base);
-            if (end < 0 && (rc = swap_next_offset(dir, e->base, &end)) != 0)
+        int64_t end = (e->kinds & K_SWAP) ? read_range(dir, e->base) : -1;
+        if ((e->kinds & K_SWAP) && end < 0 && e->base < min_cleaned &&
+            (rc = swap_next_offset(dir, e->base, &end)) != 0)
+            break;
+        if ((e->kinds & K_SWAP) && (end < 0 || e->base >= min_cleaned)) {
+            klog__log(lg, KLOG_LOG_WARN,
+                      "recovery: %s/%020" PRId64 ".log.swap is not a complete cleaned "
+                      "segment: removing it", dir, e->base);
+            if ((rc = unlink_of(dir, e->base, ".log.swap")) != 0)
                 break;
+            e->kinds &= ~(unsigned)(K_SWAP | K_RANGE); /* its range file names nothing */
+        }
+        if (e->kinds & K_SWAP) {
             klog__log(lg, KLOG_LOG_WARN,
                       "recovery: %s/%020" PRId64 ".log.swap: finishing an interrupted "
                       "compaction of offsets %" PRId64 " to %" PRId64, dir, e->base, e->base,
@@ -328,8 +346,8 @@ int klog__cleaner_recover_dir(const char *dir, const klog__logger_t *lg)
                       "recovery: %s/%020" PRId64 ".log.cleaned: rolling back an interrupted "
                       "compaction", dir, e->base);
             rc = unlink_of(dir, e->base, ".log.cleaned");
-        } else {
-            int64_t end = read_range(dir, e->base);
+        } else if (e->kinds & K_RANGE) {
+            end = read_range(dir, e->base);
             for (size_t j = 0; !rc && end > 0 && j < s.n; j++)
                 if ((s.v[j].kinds & K_SEG) && s.v[j].base > e->base && s.v[j].base < end)
                     rc = remove_segment(dir, s.v[j].base, lg);
