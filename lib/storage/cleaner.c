@@ -321,10 +321,8 @@ int klog_compact(klog_t *log, const char *topic, int32_t partition, klog_compact
     if (!k.best)
         return 0;
     int rc = run_pass(c, k.best, st);
-    if (rc < 0) {
-        memset(st, 0, sizeof *st);
-        return rc == KLOG_ECLOSED ? KLOG_ECLOSED : rc;
-    }
+    if (rc != 1)
+        memset(st, 0, sizeof *st); /* nothing was cleaned */
     return rc;
 }
 

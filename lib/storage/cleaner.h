@@ -15,10 +15,10 @@
 
 /* ---------------------------------------------------------- offset map */
 typedef struct klog__offset_map klog__offset_map_t;
-/* A map using about `bytes` bytes (24 per slot, full at 90%). -ENOMEM. */
+/* An empty map of at most `bytes` bytes (24 per slot, full at 90%; it
+ * starts small and grows). -ENOMEM. */
 KLOG__HIDDEN int klog__offset_map_new(int64_t bytes, klog__offset_map_t **out);
 KLOG__HIDDEN void klog__offset_map_free(klog__offset_map_t *m);
-KLOG__HIDDEN void klog__offset_map_clear(klog__offset_map_t *m);
 /* Record offset as key's latest: 1, or 0 when the key is new and the map
  * is full (nothing changed). */
 KLOG__HIDDEN int klog__offset_map_put(klog__offset_map_t *m, const void *key, size_t len,
@@ -26,11 +26,9 @@ KLOG__HIDDEN int klog__offset_map_put(klog__offset_map_t *m, const void *key, si
 /* The latest offset put for key, -1 when none. */
 KLOG__HIDDEN int64_t klog__offset_map_get(const klog__offset_map_t *m, const void *key,
                                           size_t len);
-KLOG__HIDDEN int klog__offset_map_full(const klog__offset_map_t *m);
 KLOG__HIDDEN size_t klog__offset_map_size(const klog__offset_map_t *m);
+/* Keys it could hold at its bound. */
 KLOG__HIDDEN size_t klog__offset_map_capacity(const klog__offset_map_t *m);
-KLOG__HIDDEN int64_t klog__offset_map_latest(const klog__offset_map_t *m);
-KLOG__HIDDEN int64_t klog__offset_map_bytes(const klog__offset_map_t *m);
 
 /* ---------------------------------------------------------- swap files */
 /*

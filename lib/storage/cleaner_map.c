@@ -27,12 +27,18 @@ typedef struct slot {
 struct klog__offset_map {
     slot_t *slots;
     size_t nslots, max_slots, used, max_used;
-    int64_t latest; /* the largest offset put, -1 none */
 };
 
 #define SLOT_BYTES sizeof(slot_t)
 
 #define FIRST_SLOTS 4096
+
+static void clear(klog__offset_map_t *m)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        m->slots[i] = (slot_t){0, 0, -1};
+    m->used = 0;
+}
 
 static size_t fill_limit(size_t n) { return n / 10 * 9 + (n % 10) * 9 / 10; }
 
@@ -52,7 +58,7 @@ int klog__offset_map_new(int64_t bytes, klog__offset_map_t **out)
         return -ENOMEM;
     }
     m->max_used = fill_limit(m->nslots);
-    klog__offset_map_clear(m);
+    clear(m);
     *out = m;
     return 0;
 }
@@ -91,13 +97,6 @@ void klog__offset_map_free(klog__offset_map_t *m)
     free(m);
 }
 
-void klog__offset_map_clear(klog__offset_map_t *m)
-{
-    for (size_t i = 0; i < m->nslots; i++)
-        m->slots[i] = (slot_t){0, 0, -1};
-    m->used = 0;
-    m->latest = -1;
-}
 
 static slot_t *probe(const klog__offset_map_t *m, const void *key, size_t len, XXH128_hash_t *h)
 {
@@ -127,8 +126,6 @@ int klog__offset_map_put(klog__offset_map_t *m, const void *key, size_t len, int
         m->used++;
     }
     s->offset = offset;
-    if (offset > m->latest)
-        m->latest = offset;
     return 1;
 }
 
@@ -138,14 +135,5 @@ int64_t klog__offset_map_get(const klog__offset_map_t *m, const void *key, size_
     return probe(m, key, len, &h)->offset;
 }
 
-int klog__offset_map_full(const klog__offset_map_t *m)
-{
-    return m->nslots == m->max_slots && m->used >= m->max_used;
-}
 size_t klog__offset_map_size(const klog__offset_map_t *m) { return m->used; }
 size_t klog__offset_map_capacity(const klog__offset_map_t *m) { return fill_limit(m->max_slots); }
-int64_t klog__offset_map_latest(const klog__offset_map_t *m) { return m->latest; }
-int64_t klog__offset_map_bytes(const klog__offset_map_t *m)
-{
-    return (int64_t)(m->nslots * SLOT_BYTES);
-}
