@@ -537,6 +537,32 @@ END_TEST
 
 
 
+START_TEST(test_cleaner_io_max_bytes_throttles_the_pass)
+{
+    fx_t f = {0};
+    tc_fx_new(&f, "cmp-io", 4096, 86400000);
+    model_t m = {0};
+    tc_fill(&f, &m, 5, 1500); /* ~100 KB */
+    ck_assert_int_ge(klog_segment_roll(f.p), 0);
+    ck_assert_int_eq(klog_sync(f.log), 0);
+    tc_fx_close(&f);
+    klog_config_t *c = tc_log_conf(0);
+    ck_assert_int_eq(klog_config_set(c, KLOG_CONF_CLEANER_IO_MAX_BYTES, 200000), 0);
+    ck_assert_int_eq(klog_open(f.dir, c, 0, &f.log), 0);
+    klog_config_free(c);
+    ck_assert_int_eq(klog_partition(f.log, "t", 0, &f.p), 0);
+    klog_compact_stats_t st;
+    ck_assert_int_eq(klog_compact(f.log, "t", 0, &st), 1);
+    /* At 200 KB/s the bytes read and written take at least this long. */
+    int64_t want_us = (st.bytes_read + st.bytes_written) * 1000000 / 200000;
+    ck_assert_int_gt(st.bytes_read, 100000);
+    ck_assert_msg(st.duration_us >= want_us * 8 / 10, "%lld us for %lld bytes",
+                  (long long)st.duration_us, (long long)(st.bytes_read + st.bytes_written));
+    free(m.v);
+    tc_fx_done(&f);
+}
+END_TEST
+
 Suite *compact_rules_suite(void)
 {
     Suite *s = suite_create("compact_rules");
@@ -556,6 +582,7 @@ Suite *compact_rules_suite(void)
     tcase_add_test(tc, test_compaction_settings_persist_in_klog_topics);
     tcase_add_test(tc, test_cleaner_thread_cleans_in_the_background);
     tcase_add_test(tc, test_group_whose_records_all_go_becomes_an_empty_segment);
+    tcase_add_test(tc, test_cleaner_io_max_bytes_throttles_the_pass);
     suite_add_tcase(s, tc);
     return s;
 }
