@@ -36,6 +36,8 @@ exp=$dir/expected.txt
     echo paper.read.iter; echo paper.read.lease-copy; echo paper.raw.read
     echo fetch.lease; echo fetch.copy; echo fetch.sendfile
     echo paper.overhead.none; echo paper.overhead.lz4
+    echo compact.clean; echo compact.raw.readwrite; echo compact.rss.open
+    for k in 256 1024 16384; do echo "compact.rss.map${k}k"; done
     for q in p50 p99 p999; do
         echo "paper.raw.fdatasync.lat.$q"
         for t in 1 2 3 4; do echo "paper.durable.lat.$q.${t}t"; done

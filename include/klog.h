@@ -358,6 +358,15 @@ enum klog_conf_key {
     KLOG_CONF_FLUSH_MS = 9,             /* fsync when data is this old; 0 = never by time */
     KLOG_CONF_VISIBILITY = 10,          /* KLOG_VISIBLE_WRITTEN (default) or _FLUSHED */
     KLOG_CONF_COMPRESSION = 11,         /* codec for klog_append(); default none */
+    /* compaction (Kafka's names; see "Compaction" below) */
+    KLOG_CONF_CLEANUP_POLICY = 12,      /* cleanup.policy: KLOG_CLEANUP_*; default DELETE */
+    KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO = 13, /* min.cleanable.dirty.ratio in thousandths;
+                                           default 500 (0.5), 0..1000 */
+    KLOG_CONF_MIN_COMPACTION_LAG_MS = 14, /* min.compaction.lag.ms; default 0 */
+    KLOG_CONF_MAX_COMPACTION_LAG_MS = 15, /* max.compaction.lag.ms; default INT64_MAX, >= 1 */
+    KLOG_CONF_DELETE_RETENTION_MS = 16, /* delete.retention.ms: how long tombstones and
+                                           transaction markers stay once cleaned;
+                                           default 86400000 (1 day), >= 0 */
     /* log-level only */
     KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on descriptors held by segments
                                            (3 per open segment: .log, .index,
@@ -368,6 +377,13 @@ enum klog_conf_key {
     KLOG_CONF_DEFAULT_PARTITIONS = 34,  /* partitions when 0 is asked; default 1 */
     KLOG_CONF_RETENTION_CHECK_MS = 35,  /* background retention interval; default
                                            300000 (5 min); 0 = only klog_retention() */
+    KLOG_CONF_CLEANER_ENABLE = 36,      /* 1 = run the background cleaner thread;
+                                           default 0 (klog_compact() only) */
+    KLOG_CONF_CLEANER_IO_MAX_BYTES = 37, /* cleaner I/O limit, bytes/s read + written;
+                                           default 0 = unlimited */
+    KLOG_CONF_CLEANER_DEDUPE_BYTES = 38, /* log.cleaner.dedupe.buffer.size: offset map
+                                           memory; default 128 MiB, 4096..2^40 */
+    KLOG_CONF_CLEANER_BACKOFF_MS = 39,  /* idle wait between cleaner checks; default 15000 */
     /* producer-only (klog_producer_new; see the producer section) */
     KLOG_CONF_LINGER_MS = 64,           /* max wait for a batch to fill; default 5,
                                            0..3600000 */
@@ -384,6 +400,10 @@ enum klog_conf_key {
     KLOG_CONF_DURABLE_DELIVERY = 70     /* 1 = fsync (group commit) and report each
                                            record once durable; default 0 */
 };
+
+/* KLOG_CONF_CLEANUP_POLICY values (bits): "delete", "compact", "compact,delete". */
+#define KLOG_CLEANUP_DELETE 1  /* time/size retention deletes old segments */
+#define KLOG_CLEANUP_COMPACT 2 /* the cleaner keeps the latest record of each key */
 
 /* Visibility policy: which appended records readers may see. */
 #define KLOG_VISIBLE_WRITTEN 0 /* once written to the file (Kafka's default) */
@@ -418,8 +438,9 @@ typedef struct klog_partition klog_partition_t;
  * the writer's published high watermark.
  * cfg may be NULL (defaults); it is copied.
  * A read-write open starts one background thread (sealing rolled segments,
- * time-based flushes, checkpoints, retention) with all signals blocked, so
- * signals stay with the application's own threads.
+ * time-based flushes, checkpoints, retention), and with
+ * KLOG_CONF_CLEANER_ENABLE the cleaner's thread (klog_compact()), with all
+ * signals blocked, so signals stay with the application's own threads.
  * Opening recovers what an unclean shutdown left (see README "Guarantees");
  * what recovery did is reported through the log callback.
  * Errors: KLOG_ELOCKED, -ENOENT, -EACCES, -ENOTDIR, KLOG_ECORRUPT (metadata
@@ -432,7 +453,10 @@ KLOG_API int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags
 /*
  * Flush everything, write checkpoints and the clean-shutdown marker, release
  * the lock and free the log and every topic/partition handle. Fails with
- * KLOG_EBUSY, freeing nothing, while leases or readers are still open.
+ * KLOG_EBUSY, freeing nothing, while leases or readers are still open. The
+ * cleaner is stopped first, whatever the outcome (a pass in progress ends
+ * at its next batch with nothing changed; klog_compact() then returns
+ * KLOG_ECLOSED).
  * NULL is accepted.
  */
 KLOG_API int klog_close(klog_t *log);
@@ -484,7 +508,8 @@ KLOG_API int klog_topic_name_valid(const char *name);
 KLOG_API int klog_topic_create(klog_t *log, const char *name, int32_t partitions,
                                const klog_config_t *topic_cfg);
 /* Delete a topic and all its data. Errors: KLOG_ENOTOPIC, KLOG_EBUSY (a
- * reader or lease is open on it), KLOG_EREADONLY, -errno. */
+ * reader or lease is open on it, or a cleaning pass runs on one of its
+ * partitions), KLOG_EREADONLY, -errno. */
 KLOG_API int klog_topic_delete(klog_t *log, const char *name);
 /*
  * Change a topic's configuration after creation (Kafka's kafka-configs
@@ -492,7 +517,7 @@ KLOG_API int klog_topic_delete(klog_t *log, const char *name);
  * own value; every key of `remove` (nremove keys; NULL when 0) loses the
  * topic's own value, so the log's configuration or the default applies
  * again. Only topic-level keys (KLOG_CONF_SEGMENT_BYTES ..
- * KLOG_CONF_COMPRESSION) are accepted. The new values are persisted
+ * KLOG_CONF_DELETE_RETENTION_MS) are accepted. The new values are persisted
  * atomically in klog.topics before the call returns, and each applies from
  * its next use (segment.bytes at the next append's roll check,
  * segment.index.bytes to segments created afterwards, retention at the next
@@ -684,6 +709,84 @@ KLOG_API int klog_set_high_watermark(klog_partition_t *p, int64_t offset);
  */
 KLOG_API int klog_retention(klog_t *log, int64_t now_ms);
 
+/* ------------------------------------------------------------ compaction */
+/*
+ * Log compaction, as Kafka's log cleaner does it, for topics whose
+ * KLOG_CONF_CLEANUP_POLICY has KLOG_CLEANUP_COMPACT. A cleaning pass over
+ * one partition:
+ *   - takes the dirty part: from the first dirty offset (kept in Kafka's
+ *     "cleaner-offset-checkpoint" at the log root) to the first uncleanable
+ *     offset (the active segment, a segment not yet sealed, the high
+ *     watermark, the first open transaction, and the first segment newer
+ *     than KLOG_CONF_MIN_COMPACTION_LAG_MS);
+ *   - maps each key of the dirty part to its latest offset (a map of
+ *     KLOG_CONF_CLEANER_DEDUPE_BYTES; when it fills, the pass ends there and
+ *     the next one goes on);
+ *   - rewrites every sealed segment from the log start to the end of the
+ *     map, in groups whose input fits KLOG_CONF_SEGMENT_BYTES, keeping a
+ *     record when it is its key's latest (or lies past the map); a record
+ *     without a key is removed (Kafka refuses them on compacted topics); a
+ *     tombstone (null value) stays until KLOG_CONF_DELETE_RETENTION_MS
+ *     after the pass that first cleaned it (Kafka's delete horizon, batch
+ *     attribute bit 6); data of aborted transactions is removed and their
+ *     markers go once no data of theirs is left and their horizon passed;
+ *     a batch whose records all go is removed, except the last batch of a
+ *     producer, which stays as an empty 61-byte batch so that its
+ *     sequence and epoch survive. Offsets never change (gaps are normal);
+ *     kept records keep their offset, timestamp, key, value and headers
+ *     byte for byte; batches keep their base offset, last offset delta,
+ *     producer id, epoch, base sequence, leader epoch and codec.
+ * Crash safety: each group is written as "<base>.log.cleaned", renamed
+ * "<base>.log.swap" and swapped in; an open after a crash at any step
+ * finishes or rolls back the swap, so the log holds either the old or the
+ * new segments. Readers, leases and segment pins on a replaced segment go
+ * on reading its old bytes until released; new readers see the cleaned
+ * segment. A pass never blocks appends except while a group is swapped in
+ * (renames, and building the new segment's indexes).
+ */
+typedef struct klog_compact_stats {
+    char topic[250];          /* the partition cleaned ("" when none was) */
+    int32_t partition;
+    int64_t first_dirty;      /* the dirty part cleaned: [first_dirty, end_offset) */
+    int64_t end_offset;       /* the next first dirty offset */
+    int64_t dirty_bytes;      /* bytes of segments in the dirty part */
+    int64_t bytes_read;       /* .log bytes read (map build and rewrite) */
+    int64_t bytes_written;    /* .log bytes written */
+    int64_t segments_read;    /* segments rewritten */
+    int64_t segments_written; /* cleaned segments swapped in */
+    int64_t records_read;     /* records of the rewritten segments */
+    int64_t records_removed;  /* of those, removed */
+    int64_t batches_removed;  /* batches removed whole */
+    int64_t empty_batches;    /* batches kept empty for producer state */
+    int64_t map_entries;      /* keys in the offset map */
+    int64_t map_capacity;     /* keys it could hold */
+    int64_t duration_us;      /* wall time of the pass */
+} klog_compact_stats_t;
+
+/*
+ * Clean one partition now (topic and partition given): a pass as above,
+ * whatever the dirty ratio (KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO is for the
+ * background cleaner); or, with topic NULL, the partition of the log with
+ * the highest dirty ratio above its topic's minimum (or past
+ * KLOG_CONF_MAX_COMPACTION_LAG_MS), as one background round does. stats
+ * (may be NULL) receives what the pass did (all zero, topic "", when
+ * nothing was cleanable); the log callback gets the same at INFO. Returns
+ * 1 when a partition was cleaned, 0 when nothing was to clean.
+ * Passes are serialised per log (one at a time, with the background
+ * cleaner's). Safe while other threads append and read the partition.
+ * Errors: KLOG_EREADONLY, KLOG_ENOTOPIC, KLOG_ENOPARTITION, KLOG_ECONFIG
+ * (the topic's cleanup.policy has no "compact"), KLOG_EBUSY (the segments
+ * changed under the pass, e.g. a truncation, or a reader still holds the
+ * previous cleaning of the first segment: nothing changed, try later),
+ * KLOG_ECORRUPT/KLOG_ECRC (a batch of the partition failed its checks:
+ * nothing was changed and the background cleaner skips the partition
+ * until reopened), KLOG_EFAILED (a swap failed half way: the partition
+ * refuses appends until reopened, and the open completes the swap),
+ * KLOG_ECLOSED (klog_close() is stopping the cleaner), -ENOMEM, -errno.
+ */
+KLOG_API int klog_compact(klog_t *log, const char *topic, int32_t partition,
+                          klog_compact_stats_t *stats);
+
 /*
  * First offset whose record timestamp is >= ts. Writes the log end offset
  * when no such record exists. Errors: -errno on I/O failure, KLOG_ECORRUPT.
@@ -826,7 +929,8 @@ KLOG_API int klog_partition_pollfd(klog_partition_t *p, int *fd);
  * libklog's ".seal". The last segment is active (appends go there); a
  * rolled segment is fsynced and sealed by the background thread soon after
  * (klog_sync() waits for that) and never changes again until retention,
- * DeleteRecords or truncation removes it. This is what a server using
+ * DeleteRecords or truncation removes it, or compaction replaces it with a
+ * cleaned segment of the same base offset (klog_compact()). This is what a server using
  * libklog as its storage engine needs to ship, back up or tier segments.
  */
 typedef struct klog_segment_info {

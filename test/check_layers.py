@@ -9,7 +9,8 @@ Rules (design.md "Inside storage", README "Architecture"):
   3. A module-private header is included only by its module's files:
      storage/segment_impl.h by segment.c, segwrite.c, cursor.c;
      storage/partition_impl.h by partition.c, recover.c, append.c, retention.c,
-     partstate.c; storage/logstate_impl.h by logstate.c, logstate_load.c.
+     partstate.c, partition_swap.c; storage/logstate_impl.h by logstate.c,
+     logstate_load.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
      directory and system headers (<...> that are not libklog's own).
@@ -29,7 +30,7 @@ STORAGE_PUBLIC = {"partition.h", "segment.h", "log.h", "config.h"}
 PRIVATE = {
     "storage/segment_impl.h": {"segment.c", "segwrite.c", "cursor.c", "segment_impl.h"},
     "storage/partition_impl.h": {"partition.c", "recover.c", "append.c", "retention.c",
-                                 "partstate.c", "partition_impl.h"},
+                                 "partstate.c", "partition_swap.c", "partition_impl.h"},
     "storage/logstate_impl.h": {"logstate.c", "logstate_load.c", "logstate_impl.h"},
 }
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

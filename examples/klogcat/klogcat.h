@@ -39,7 +39,8 @@ enum kc_mode {
     KC_MODE_DESCRIBE,       /* --describe -G: offsets, lag, owners */
     KC_MODE_RESET,          /* --reset-offsets -G */
     KC_MODE_DELETE_GROUP,   /* --delete-group -G */
-    KC_MODE_BACKUP          /* backup DIR DEST */
+    KC_MODE_BACKUP,         /* backup DIR DEST */
+    KC_MODE_COMPACT         /* compact DIR [-t TOPIC [-p N]] */
 };
 
 /* Where a consumer starts (-o). */
@@ -107,6 +108,7 @@ int kc_consume(const kc_opts_t *o);
 int kc_dump(const kc_opts_t *o);
 int kc_verify(const kc_opts_t *o);
 int kc_backup(const kc_opts_t *o);
+int kc_compact(const kc_opts_t *o);
 /* Admin modes (admin.c, groups.c). */
 int kc_alter(const kc_opts_t *o);
 int kc_delete_records(const kc_opts_t *o);

@@ -17,6 +17,7 @@ static const char usage_general[] =
     "       klogcat dump FILE... [--records]\n"
     "       klogcat verify DIR [-t TOPIC]\n"
     "       klogcat backup DIR DEST\n"
+    "       klogcat compact DIR [-t TOPIC [-p PARTITION]]\n"
     "       klogcat adopt DIR [-c SERVER.PROPERTIES] [-X NAME=VALUE]...\n"
     "\n"
     "Modes:\n"
@@ -30,6 +31,7 @@ static const char usage_general[] =
     "                     checkpoint/klog.topics/klog.state/registry files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
     "  backup DIR DEST    copy a live log to the new directory DEST (a snapshot)\n"
+    "  compact DIR        clean compacted topics now (latest record per key)\n"
     "  adopt DIR          take over a log directory written by Apache Kafka\n"
     "Admin modes:\n"
     "  --alter            change topic -t: configuration (-X), partitions (-N)\n"
@@ -150,6 +152,18 @@ static const char usage_backup[] =
     "copy opens with no recovery scan. Prints each partition's offsets copied.\n"
     "Exit status: 0 copied, 1 failure, 2 usage error.\n";
 
+static const char usage_compact[] =
+    "Usage: klogcat compact DIR [-t TOPIC [-p PARTITION]]\n"
+    "Run the log cleaner now, as Kafka's does for topics with\n"
+    "cleanup.policy=compact: each key keeps its latest record, tombstones stay\n"
+    "for delete.retention.ms, offsets never change, the active segment is left\n"
+    "alone. With -t: every partition of TOPIC (or only -p), whatever its dirty\n"
+    "ratio; without: the dirtiest partitions above min.cleanable.dirty.ratio,\n"
+    "until none is left. Takes the log's lock: no writer may hold it. Prints\n"
+    "one line per pass.\n"
+    "Exit status: 0 done (also when nothing was to clean), 1 failure, 2 usage\n"
+    "error.\n";
+
 static const char usage_verify[] =
     "Usage: klogcat verify DIR [-t TOPIC]\n"
     "Check every partition and segment: batch CRCs, offsets across batches and\n"
@@ -249,6 +263,7 @@ static const struct {
     {KC_MODE_DUMP, F_REC | F_COMMON, 0, usage_dump},
     {KC_MODE_VERIFY, F_T | F_COMMON, 0, usage_verify},
     {KC_MODE_BACKUP, F_COMMON, 0, usage_backup},
+    {KC_MODE_COMPACT, F_T | F_P | F_COMMON, 0, usage_compact},
     {KC_MODE_ALTER, F_D | F_T | F_X | F_N | F_J | F_COMMON, F_D | F_T, usage_alter},
     {KC_MODE_DELETE_RECORDS, F_D | F_T | F_P | F_O | F_J | F_COMMON, F_D | F_T | F_O,
      usage_delete_records},
@@ -443,6 +458,8 @@ int main(int argc, char **argv)
         o.mode = KC_MODE_VERIFY, first = 2;
     else if (argc > 1 && strcmp(argv[1], "backup") == 0)
         o.mode = KC_MODE_BACKUP, first = 2;
+    else if (argc > 1 && strcmp(argv[1], "compact") == 0)
+        o.mode = KC_MODE_COMPACT, first = 2;
 
     o.headers = calloc((size_t)argc, sizeof *o.headers);
     o.conf = calloc((size_t)argc, sizeof *o.conf);
@@ -597,7 +614,8 @@ int main(int argc, char **argv)
             return kc_usage("option -%c needs an argument", optopt);
         default:
             if (mode_of(c) != KC_MODE_NONE) {
-                if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY || o.mode == KC_MODE_BACKUP)
+                if (o.mode == KC_MODE_DUMP || o.mode == KC_MODE_VERIFY ||
+                    o.mode == KC_MODE_BACKUP || o.mode == KC_MODE_COMPACT)
                     return kc_usage("%s takes no mode option", av[optind - 1]);
                 if ((rc = set_mode(&o, mode_of(c))) != 0)
                     return rc;
@@ -654,6 +672,13 @@ int main(int argc, char **argv)
             return kc_usage("backup: expected DIR and DEST");
         o.dir = o.args[0];
         break;
+    case KC_MODE_COMPACT:
+        if (o.nargs != 1)
+            return kc_usage("compact: expected exactly one DIR");
+        if (o.partition >= 0 && o.ntopics != 1)
+            return kc_usage("compact: -p needs one -t");
+        o.dir = o.args[0];
+        break;
     default:
         if (o.nargs > 0)
             return kc_usage("unexpected argument '%s'", o.args[0]);
@@ -669,6 +694,7 @@ int main(int argc, char **argv)
     case KC_MODE_DUMP: rc = kc_dump(&o); break;
     case KC_MODE_VERIFY: rc = kc_verify(&o); break;
     case KC_MODE_BACKUP: rc = kc_backup(&o); break;
+    case KC_MODE_COMPACT: rc = kc_compact(&o); break;
     case KC_MODE_ALTER: rc = kc_alter(&o); break;
     case KC_MODE_DELETE_RECORDS: rc = kc_delete_records(&o); break;
     case KC_MODE_RETENTION: rc = kc_retention(&o); break;

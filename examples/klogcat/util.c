@@ -295,7 +295,26 @@ static const struct {
     {KLOG_CONF_FLUSH_MS, "flush.ms"},
     {KLOG_CONF_VISIBILITY, "visibility"},
     {KLOG_CONF_COMPRESSION, "compression.type"},
+    {KLOG_CONF_CLEANUP_POLICY, "cleanup.policy"},
+    {KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio"},
+    {KLOG_CONF_MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms"},
+    {KLOG_CONF_MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms"},
+    {KLOG_CONF_DELETE_RETENTION_MS, "delete.retention.ms"},
 };
+
+/* cleanup.policy as Kafka spells it. */
+static const char *const policy_names[4] = {NULL, "delete", "compact", "compact,delete"};
+
+/* min.cleanable.dirty.ratio "0.5" (0..1, up to three decimals) -> 500. */
+static int parse_ratio(const char *v, int64_t *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d >= 0.0 && d <= 1.0))
+        return -1;
+    *out = (int64_t)(d * 1000.0 + 0.5);
+    return 0;
+}
 
 const char *kc_conf_name(int key)
 {
@@ -316,8 +335,9 @@ int kc_conf_parse(const char *arg, int *key, int64_t *value)
     if (!*key) {
         kc_usage("-X: expected NAME=VALUE with NAME one of segment.bytes, segment.ms, "
                  "index.interval.bytes, segment.index.bytes, retention.ms, retention.bytes, "
-                 "max.message.bytes, flush.messages, flush.ms, visibility, compression.type; "
-                 "not '%s'",
+                 "max.message.bytes, flush.messages, flush.ms, visibility, compression.type, "
+                 "cleanup.policy, min.cleanable.dirty.ratio, min.compaction.lag.ms, "
+                 "max.compaction.lag.ms, delete.retention.ms; not '%s'",
                  arg);
         return -1;
     }
@@ -327,6 +347,21 @@ int kc_conf_parse(const char *arg, int *key, int64_t *value)
     if (*key == KLOG_CONF_COMPRESSION && klog_compression_parse(v) >= 0) {
         *value = klog_compression_parse(v);
         return 0;
+    }
+    if (*key == KLOG_CONF_CLEANUP_POLICY) {
+        for (int64_t k = 1; k < 4; k++)
+            if (strcmp(v, policy_names[k]) == 0 || (k == 3 && strcmp(v, "delete,compact") == 0)) {
+                *value = k;
+                return 0;
+            }
+        kc_usage("-X cleanup.policy: expected delete, compact or compact,delete, not '%s'", v);
+        return -1;
+    }
+    if (*key == KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO) {
+        if (parse_ratio(v, value) == 0)
+            return 0;
+        kc_usage("-X min.cleanable.dirty.ratio: expected a number from 0 to 1, not '%s'", v);
+        return -1;
     }
     if (*key == KLOG_CONF_VISIBILITY && (strcmp(v, "written") == 0 || strcmp(v, "flushed") == 0)) {
         *value = strcmp(v, "written") == 0 ? KLOG_VISIBLE_WRITTEN : KLOG_VISIBLE_FLUSHED;
@@ -348,7 +383,11 @@ const char *kc_conf_value_str(int key, int64_t value, char *buf, size_t cap)
         name = value == KLOG_VISIBLE_WRITTEN   ? "written"
                : value == KLOG_VISIBLE_FLUSHED ? "flushed"
                                                : NULL;
-    if (name)
+    else if (key == KLOG_CONF_CLEANUP_POLICY && value >= 1 && value <= 3)
+        name = policy_names[value];
+    if (key == KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO)
+        snprintf(buf, cap, "%g", (double)value / 1000.0);
+    else if (name)
         snprintf(buf, cap, "%s", name);
     else
         snprintf(buf, cap, "%lld", (long long)value);

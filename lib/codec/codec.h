@@ -202,6 +202,44 @@ KLOG__HIDDEN int klog__record_decode(const uint8_t **pp, const uint8_t *end, klo
 KLOG__HIDDEN int klog__records_check(const klog_batch_info_t *info, const uint8_t *p,
                                      const uint8_t *end);
 
+/* ------------------------------------------------------------- filtering
+ * Rewriting a batch with some records removed (batch_filter.c), as Kafka's
+ * cleaner does. The caller zero-initialises a filter once, sets keep_fn,
+ * arg, ctx, horizon and marker before each call and frees it at the end.
+ */
+#define KLOG__ATTR_DELETE_HORIZON 0x40 /* baseTimestamp is the delete horizon (KIP-534) */
+
+typedef struct klog__filter {
+    /* in */
+    size_t len;                   /* bytes available at the batch (>= its size) */
+    /* 1 keep, 0 drop, or a negative error; rec->offset/timestamp absolute */
+    int (*keep_fn)(void *arg, const klog_batch_info_t *bi, const klog_record_t *rec);
+    void *arg;
+    klog__codec_ctx_t *ctx;       /* may be NULL */
+    int64_t horizon;              /* delete horizon to set on a batch without one
+                                     that keeps tombstones (or is `marker`); -1 none */
+    int marker;                   /* a control batch whose horizon is to be set */
+    /* out */
+    int32_t kept, removed, kept_tombstones;
+    int rewritten;                /* out holds the rebuilt batch */
+    /* scratch */
+    uint8_t *keep;
+    size_t cap;
+    klog__buf_t scratch, records;
+} klog__filter_t;
+
+/* Decide every record of the validated batch at `batch` through keep_fn.
+ * When some records go (but not all) or a horizon is to be set, the
+ * rebuilt batch is written to out (out->len reset) and f->rewritten = 1;
+ * otherwise f->kept tells: all (copy the input verbatim) or none. 0, the
+ * record grammar's errors, KLOG_ECODEC/KLOG_EDECOMPRESS, -ENOMEM. */
+KLOG__HIDDEN int klog__batch_filter(const uint8_t *batch, klog__filter_t *f, klog__buf_t *out);
+KLOG__HIDDEN void klog__filter_free(klog__filter_t *f);
+/* The 61-byte empty batch standing for `in` (no records, no compression,
+ * baseTimestamp = maxTimestamp = in's maxTimestamp, same offsets and
+ * producer fields) into out. -ENOMEM. */
+KLOG__HIDDEN int klog__batch_empty(const klog_batch_info_t *in, klog__buf_t *out);
+
 /* Offset of the CRC-covered region and of the stored CRC in a batch. */
 #define KLOG__CRC_OFFSET 17
 #define KLOG__ATTR_OFFSET 21

@@ -33,6 +33,7 @@
 static atomic_int fault_armed;
 static atomic_long fault_calls[KLOG__FAULT_NOPS];
 static atomic_long fault_fired_count;
+static atomic_long crash_at, crash_steps; /* klog__fault_arm_crash */
 static struct {
     int op;
     long nth;
@@ -55,9 +56,19 @@ void klog__fault_arm(int op, long nth, int err, size_t short_bytes, int sticky)
     atomic_store(&fault_armed, 1);
 }
 
+void klog__fault_arm_crash(long nth)
+{
+    klog__fault_arm(-1, 1, EIO, 0, 0); /* counts every call, fails none */
+    atomic_store(&crash_steps, 0);
+    atomic_store(&crash_at, nth);
+}
+
+long klog__fault_crash_steps(void) { return atomic_load(&crash_steps); }
+
 void klog__fault_clear(void)
 {
     atomic_store(&fault_armed, 0);
+    atomic_store(&crash_at, 0);
     for (int i = 0; i < KLOG__FAULT_NOPS; i++)
         atomic_store(&fault_calls[i], 0);
 }
@@ -72,6 +83,14 @@ static int fault_check(int op, size_t *short_out)
     if (KLOG__LIKELY(!atomic_load_explicit(&fault_armed, memory_order_relaxed)))
         return 0;
     long n = atomic_fetch_add(&fault_calls[op], 1) + 1;
+    if (op == KLOG__FAULT_OPEN || op == KLOG__FAULT_WRITE || op == KLOG__FAULT_FSYNC ||
+        op == KLOG__FAULT_RENAME || op == KLOG__FAULT_TRUNCATE || op == KLOG__FAULT_UNLINK ||
+        op == KLOG__FAULT_MKDIR) {
+        long step = atomic_fetch_add(&crash_steps, 1) + 1;
+        long at = atomic_load(&crash_at);
+        if (at > 0 && step == at)
+            _exit(KLOG__FAULT_CRASH_STATUS); /* the process dies before this step */
+    }
     if (op != fault.op)
         return 0;
     if (n == fault.nth || (fault.sticky && n > fault.nth)) {

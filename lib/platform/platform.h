@@ -56,6 +56,14 @@ enum klog__fault_op {
  */
 KLOG__HIDDEN void klog__fault_arm(int op, long nth, int err, size_t short_bytes, int sticky);
 KLOG__HIDDEN void klog__fault_clear(void);
+/* Crash sweeps: the nth call from now that can change a file (open,
+ * write, fsync, rename, truncate, unlink, mkdir) makes the process _exit
+ * with KLOG__FAULT_CRASH_STATUS before it happens, as a kill -9 there
+ * would; klog__fault_crash_steps() counts those calls since the arm
+ * (arm with a huge nth to count a workload's steps). Test-only. */
+#define KLOG__FAULT_CRASH_STATUS 77
+KLOG__HIDDEN void klog__fault_arm_crash(long nth);
+KLOG__HIDDEN long klog__fault_crash_steps(void);
 /* How many faults have fired since the last clear. */
 KLOG__HIDDEN long klog__fault_fired(void);
 /* Calls seen of kind op since the last clear (to find "the Nth"). */

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "storage/checkpoints.h"
+#include "storage/cleaner.h"
 #include "storage/config.h"
 #include "storage/log.h"
 #include "storage/sealer.h"
@@ -60,10 +61,12 @@ struct klog {
     /* background thread: seals rolled segments, time-based flush, checkpoints */
     pthread_t bg;
     int bg_running;
+    struct klog__cleaner *cleaner; /* compaction (cleaner.c) */
 };
 
 int klog__is_rdonly(const klog__log_t *log) { return (log->flags & KLOG_OPEN_RDONLY) != 0; }
 const klog__recovery_stats_t *klog__log_stats(const klog__log_t *log) { return &log->stats; }
+struct klog__cleaner *klog__log_cleaner(const klog__log_t *log) { return log->cleaner; }
 const char *klog__log_dir(const klog__log_t *log) { return log->dir; }
 int klog__log_open_fds(const klog__log_t *log) { return klog__fdcache_count(log->fdcache); }
 
@@ -145,6 +148,18 @@ static void for_each_partition(klog__log_t *log, void (*fn)(klog__partition_t *,
 
 static void retention_fn(klog__partition_t *p, int64_t now) { klog__partition_retention(p, now); }
 
+int klog__log_each_partition(klog__log_t *log, int (*fn)(void *ctx, klog__partition_t *p),
+                             void *ctx)
+{
+    int rc = 0;
+    pthread_mutex_lock(&log->mu);
+    for (size_t i = 0; i < log->ntopics && !rc; i++)
+        for (int32_t j = 0; j < klog__topic_nparts(log->topics[i]) && !rc; j++)
+            rc = fn(ctx, klog__topic_part(log->topics[i], j));
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
 /* Seals first (one at a time, as they were queued); between them and at
  * least every 100 ms the timed duties. */
 static void *bg_main(void *arg)
@@ -181,6 +196,7 @@ static int write_checkpoints_cb(void *ctx) { return klog__log_write_checkpoints(
 
 static void log_free(klog__log_t *log)
 {
+    klog__cleaner_free(log->cleaner);
     klog__sealer_free(log->sealer); /* queued segments reach their partitions */
     for (size_t i = 0; i < log->ntopics; i++)
         klog__topic_free(log->topics[i]);
@@ -351,6 +367,9 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         rc = klog__log_write_checkpoints(log);
         if (rc)
             goto fail;
+        rc = klog__cleaner_new(log, log->dir, &log->cfg, &log->cleaner);
+        if (rc)
+            goto fail;
         /* The thread must never take the application's signals. */
         sigset_t all, old;
         sigfillset(&all);
@@ -383,6 +402,8 @@ int klog_close(klog_t *log)
 {
     if (!log)
         return 0;
+    klog__cleaner_free(log->cleaner); /* a pass counts as a reader: stop it first */
+    log->cleaner = NULL;
     pthread_mutex_lock(&log->mu);
     int busy = count_users(log);
     pthread_mutex_unlock(&log->mu);

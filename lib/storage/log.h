@@ -33,6 +33,15 @@ KLOG__HIDDEN int klog__log_update_topic(klog__log_t *log, const char *name,
 KLOG__HIDDEN int klog__log_write_checkpoints(klog__log_t *log);
 /* Wait until no rolled segment is waiting to be sealed. */
 KLOG__HIDDEN void klog__log_wait_seals(klog__log_t *log);
+/* Call fn for every partition of every topic under the topics lock (so
+ * none is deleted meanwhile) until it returns nonzero; that value, or 0. */
+struct klog_partition;
+KLOG__HIDDEN int klog__log_each_partition(klog__log_t *log,
+                                          int (*fn)(void *ctx, struct klog_partition *p),
+                                          void *ctx);
+/* The log's cleaner (cleaner.h), NULL for read-only logs. */
+struct klog__cleaner;
+KLOG__HIDDEN struct klog__cleaner *klog__log_cleaner(const klog__log_t *log);
 /* Recovery work since open (tests). */
 KLOG__HIDDEN const klog__recovery_stats_t *klog__log_stats(const klog__log_t *log);
 /* Descriptors the log's descriptor cache accounts now (tests). */

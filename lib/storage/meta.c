@@ -11,7 +11,8 @@
  *
  * LAYOUT (integers big-endian)
  *     8  magic "KLOGTOPS"
- *     4  u32 format version, 1
+ *     4  u32 format version, 1 (2: the same, written when a topic compacts
+ *        without time retention, so older libraries refuse it)
  *     4  u32 topic count
  *   per topic, in the order the caller gave:
  *     2  u16 name length L (1..249)
@@ -22,7 +23,7 @@
  *     8  u64 XXH3-64 (seed 0) of every byte before it
  *
  * WHAT IS VALID
- *   The magic; version 1 (another version is KLOG_EVERSION, checked before
+ *   The magic; version 1 or 2 (another is KLOG_EVERSION, checked before
  *   anything else because a newer layout may differ everywhere after it);
  *   the checksum; then every length inside the buffer, every field within
  *   the ranges above, no two topics with the same name, and no byte left
@@ -46,6 +47,11 @@
 
 #define META_MAGIC "KLOGTOPS"
 #define META_VERSION 1u
+/* Version 2 has the same layout; it is written only when a topic's
+ * cleanup.policy lacks "delete" (compaction only), so that a library from
+ * before compaction refuses the file (KLOG_EVERSION) instead of applying
+ * time retention to a topic that must keep its keys. */
+#define META_VERSION_COMPACT 2u
 #define META_FILE "klog.topics"
 #define META_HEAD 16u          /* magic, version, count */
 #define META_TRAILER 8u        /* XXH3-64 */
@@ -123,9 +129,15 @@ int klog__meta_encode(const klog__topic_meta_t *topics, size_t n, klog__buf_t *o
     if (rc)
         return rc;
 
+    uint32_t version = META_VERSION;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < topics[i].nconf; k++)
+            if (topics[i].conf[k].key == KLOG_CONF_CLEANUP_POLICY &&
+                !(topics[i].conf[k].value & KLOG_CLEANUP_DELETE))
+                version = META_VERSION_COMPACT;
     uint8_t *start = out->data + out->len, *p = start;
     memcpy(p, META_MAGIC, 8);
-    klog__store32(p + 8, META_VERSION);
+    klog__store32(p + 8, version);
     klog__store32(p + 12, (uint32_t)n);
     p += META_HEAD;
     for (size_t i = 0; i < n; i++) {
@@ -188,7 +200,8 @@ int klog__meta_decode(const uint8_t *buf, size_t len, klog__topic_meta_t **out, 
     *n = 0;
     if (len < 12 || memcmp(buf, META_MAGIC, 8) != 0)
         return KLOG_ECORRUPT;
-    if (klog__load32(buf + 8) != META_VERSION)
+    uint32_t version = klog__load32(buf + 8);
+    if (version != META_VERSION && version != META_VERSION_COMPACT)
         return KLOG_EVERSION;
     if (len < META_HEAD + META_TRAILER)
         return KLOG_ECORRUPT;

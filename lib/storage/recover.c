@@ -4,7 +4,8 @@
  * the result; and, for read-only openers, following another process's
  * segment list.
  *
- * Recovery at load: leftover .deleted, .tmp, .cleaned and .swap files and
+ * Recovery at load: an interrupted compaction's .swap is finished or its
+ * .cleaned rolled back (cleaner_swap.c); then leftover .deleted, .tmp files and
  * orphan indexes are removed (an orphan seal covering offsets above the log
  * start is missing data: the load fails, naming it); segments whose seal is valid and matches the
  * file size are trusted; every other segment is scanned with CRC checks,
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/cleaner.h"
 #include "storage/files.h"
 #include "storage/partition_impl.h"
 
@@ -306,6 +308,9 @@ int klog__partition_load(klog__partition_t *p)
     }
     rc = klog__partition_state_open(p);
     if (rc)
+        return rc;
+    /* An interrupted compaction: finish or roll back its swap first. */
+    if (!rdonly && (rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
         return rc;
 relist:;
     /* Read before listing: the writer publishes an end only after its

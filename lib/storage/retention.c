@@ -49,6 +49,8 @@ int klog__partition_retention(klog__partition_t *p, int64_t now_ms)
         return KLOG_EREADONLY;
     int64_t rms = klog__partition_conf(p, KLOG_CONF_RETENTION_MS);
     int64_t rbytes = klog__partition_conf(p, KLOG_CONF_RETENTION_BYTES);
+    if (!(klog__partition_conf(p, KLOG_CONF_CLEANUP_POLICY) & KLOG_CLEANUP_DELETE))
+        rms = rbytes = -1; /* cleanup.policy=compact: only the log start deletes */
     pthread_mutex_lock(&p->append_mu);
     klog__seglist_t *l = p->segs;
     int64_t hw = atomic_load(&p->hw), start = atomic_load(&p->log_start);

@@ -404,7 +404,11 @@ int64_t klog__segment_base(const klog__segment_t *s) { return s->base; }
 const char *klog__segment_stem(const klog__segment_t *s) { return s->stem; }
 int klog__segment_fd(const klog__segment_t *s) { return s->fd; }
 int64_t klog__segment_next_offset(const klog__segment_t *s) { return atomic_load(&s->next_offset); }
-int klog__segment_is_sealed(const klog__segment_t *s) { return s->sealed; }
+/* Read by the cleaner and the segment list while the sealer sets it. */
+int klog__segment_is_sealed(const klog__segment_t *s)
+{
+    return __atomic_load_n(&s->sealed, __ATOMIC_ACQUIRE);
+}
 int64_t klog__segment_damage(const klog__segment_t *s) { return s->damage_pos; }
 int64_t klog__segment_split_pos(const klog__segment_t *s) { return s->split_pos; }
 int klog__segment_is_deleted(const klog__segment_t *s) { return s->deleted; }

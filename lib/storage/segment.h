@@ -185,6 +185,9 @@ KLOG__HIDDEN int klog__segment_recover(klog__segment_t *s, int64_t *truncated);
 /* Rebuild the indexes (and seal) of a sealed, inactive segment, never
  * cutting data. */
 KLOG__HIDDEN int klog__segment_rebuild(klog__segment_t *s, const char *why);
+/* A segment the cleaner swapped in: scan it, build its indexes and seal
+ * (KLOG_ECORRUPT if the scan finds damage). */
+KLOG__HIDDEN int klog__segment_index_cleaned(klog__segment_t *s);
 /* The trusted last segment becomes active again: remove its seal, keep its
  * counts to check the indexes against at first open. */
 KLOG__HIDDEN int klog__segment_reopen_active(klog__segment_t *s);

@@ -197,7 +197,7 @@ int klog__segment_seal_pinned(klog__segment_t *s)
         free(path);
         return 0;
     }
-    s->sealed = 1;
+    __atomic_store_n(&s->sealed, 1, __ATOMIC_RELEASE); /* klog__segment_is_sealed */
     s->seal_index_entries = seal.index_entries;
     s->seal_timeindex_entries = seal.timeindex_entries;
     /* The file is now trimmed: a later append must reopen it writable. */
@@ -350,6 +350,31 @@ int klog__segment_rebuild(klog__segment_t *s, const char *why)
         atomic_fetch_add(&s->env->stats->rebuilt_indexes, 1);
         s->ix_checked = 1;
         /* The mapping was made writable for the rebuild: reopen read-only. */
+        pthread_mutex_lock(&s->mu);
+        if (atomic_load(&s->pins) == 0)
+            klog__segment_close_files(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
+/* A segment the cleaner just swapped in (cleaner_swap.c): its .log is
+ * whole and fsynced; build its indexes and seal as a rebuild does, without
+ * reporting it as recovery. */
+int klog__segment_index_cleaned(klog__segment_t *s)
+{
+    int64_t truncated = 0;
+    int rc = klog__segment_pin(s, 1);
+    if (rc)
+        return rc;
+    rc = klog__segment_scan(s, 0, &truncated);
+    if (!rc && klog__segment_damage(s) >= 0)
+        rc = KLOG_ECORRUPT;
+    if (!rc)
+        rc = klog__segment_seal_pinned(s);
+    klog__segment_unpin(s);
+    if (!rc) {
+        s->ix_checked = 1;
         pthread_mutex_lock(&s->mu);
         if (atomic_load(&s->pins) == 0)
             klog__segment_close_files(s);
