@@ -57,10 +57,8 @@ START_TEST(test_aborted_transaction_data_removed_marker_kept)
     r.value = "aborted";
     r.value_len = 7;
     int64_t t0 = tc_append_producer(f.p, &r, 1, 5, 0, 0, KLOG_ATTR_TRANSACTIONAL); /* 1 */
-    uint8_t key[4] = {0, 0, 0, 0}, val[6] = {0, 0, 0, 0, 0, 0}; /* ABORT, coordinator epoch 0 */
-    klog_record_t mk = {.key = key, .key_len = 4, .value = val, .value_len = 6, .timestamp = TS0};
-    int64_t marker = tc_append_producer(f.p, &mk, 1, 5, 0, -1,
-                                     KLOG_ATTR_TRANSACTIONAL | KLOG_ATTR_CONTROL); /* 2 */
+    int64_t marker;
+    ck_assert_int_eq(klog_append_marker(f.p, 5, 0, 0, 0, &marker), 0); /* 2: ABORT */
     r.key = "b";
     for (int i = 0; i < 30; i++)
         ck_assert_int_eq(klog_append(f.p, &r, 1, NULL), 0);
@@ -103,17 +101,14 @@ START_TEST(test_transaction_marker_removed_after_its_delete_horizon)
 {
     fx_t f = {0};
     tc_fx_new(&f, "cmp-marker", 1024, 0);
-    uint8_t key[4] = {0, 0, 0, 1}, val[6] = {0}; /* COMMIT, coordinator epoch 0 */
-    klog_record_t mk = {.key = key, .key_len = 4, .value = val, .value_len = 6, .timestamp = TS0};
     klog_record_t r = {.key = "a", .key_len = 1, .value = "x", .value_len = 1,
                        .timestamp = TS0};
     tc_append_producer(f.p, &r, 1, 9, 0, 0, KLOG_ATTR_TRANSACTIONAL); /* 0: txn 1 */
-    int64_t marker = tc_append_producer(f.p, &mk, 1, 9, 0, -1,
-                                     KLOG_ATTR_TRANSACTIONAL | KLOG_ATTR_CONTROL); /* 1 */
+    int64_t marker, marker2;
+    ck_assert_int_eq(klog_append_marker(f.p, 9, 0, 1, 0, &marker), 0); /* 1: COMMIT */
     r.key = "c";
     int64_t last = tc_append_producer(f.p, &r, 1, 9, 0, 1, KLOG_ATTR_TRANSACTIONAL); /* 2: txn 2 */
-    int64_t marker2 = tc_append_producer(f.p, &mk, 1, 9, 0, -1,
-                                      KLOG_ATTR_TRANSACTIONAL | KLOG_ATTR_CONTROL); /* 3 */
+    ck_assert_int_eq(klog_append_marker(f.p, 9, 0, 1, 0, &marker2), 0); /* 3: COMMIT */
     r.key = "a"; /* txn 1's only record is superseded */
     ck_assert_int_eq(klog_append(f.p, &r, 1, NULL), 0);
     for (int pass = 0; pass < 3; pass++) {
