@@ -327,6 +327,14 @@ int64_t klog__fsize(int fd)
     return (int64_t)st.st_size;
 }
 
+int klog__fstat(int fd, struct stat *st)
+{
+    int rc = fault_check(KLOG__FAULT_STAT, NULL);
+    if (rc)
+        return rc;
+    return fstat(fd, st) < 0 ? -errno : 0;
+}
+
 int64_t klog__seek_hole(int fd, int64_t from)
 {
     off_t at = lseek(fd, (off_t)from, SEEK_HOLE);

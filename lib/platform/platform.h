@@ -115,6 +115,7 @@ KLOG__HIDDEN int klog__rename(const char *from, const char *to);
 KLOG__HIDDEN int klog__unlink(const char *path);
 /* stat a path (follows symlinks). 0 or -errno. */
 KLOG__HIDDEN int klog__stat(const char *path, struct stat *st);
+KLOG__HIDDEN int klog__fstat(int fd, struct stat *st);
 /* Call fn(ctx, name) for each entry of directory path except "." and "..";
  * fn returning nonzero stops the walk and is returned. 0 or -errno. */
 KLOG__HIDDEN int klog__dir_list(const char *path, int (*fn)(void *ctx, const char *name),

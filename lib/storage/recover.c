@@ -510,7 +510,8 @@ int klog__partition_refresh(klog__partition_t *p)
         klog__segment_t *s = NULL;
         for (size_t j = 0; old && j < old->n; j++)
             if (klog__segment_base(old->seg[j]) == files[i].base &&
-                !klog__segment_is_deleted(old->seg[j])) {
+                !klog__segment_is_deleted(old->seg[j]) &&
+                klog__segment_same_file(old->seg[j])) {
                 s = old->seg[j];
                 klog__segment_ref(s);
                 break;

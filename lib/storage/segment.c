@@ -148,6 +148,22 @@ int klog__segment_open_files(klog__segment_t *s, int writable)
     if (rc < 0)
         goto out;
     s->fd = rc;
+    if (rdonly) {
+        /* Another process may replace the file under this name (a
+         * compaction swap): this object stands for the file it first
+         * opened; a different one is "gone" (the reader finds its
+         * position again in the writer's new list). */
+        struct stat fst;
+        rc = klog__fstat(s->fd, &fst);
+        if (!rc && s->file_id_set && (fst.st_dev != s->file_dev || fst.st_ino != s->file_ino))
+            rc = -ENOENT;
+        if (rc) {
+            klog__close(s->fd);
+            s->fd = -1;
+            goto out;
+        }
+        s->file_dev = fst.st_dev, s->file_ino = fst.st_ino, s->file_id_set = 1;
+    }
     size_t max_bytes = (size_t)s->env->index_max_bytes;
     rc = klog__index_open(&s->oix, ip, KLOG__OFFIDX_ENTRY, s->base, max_bytes, writable,
                           writable);
@@ -291,9 +307,21 @@ int klog__segment_gone(klog__segment_t *s)
         return 0;
     char *lp = klog__segment_path(s, ".log");
     struct stat st;
-    int gone = lp && klog__stat(lp, &st) == -ENOENT;
+    int rc = lp ? klog__stat(lp, &st) : -ENOMEM;
     free(lp);
-    return gone;
+    return rc == -ENOENT || (rc == 0 && s->file_id_set &&
+                             (st.st_dev != s->file_dev || st.st_ino != s->file_ino));
+}
+
+int klog__segment_same_file(klog__segment_t *s)
+{
+    if (!s->file_id_set)
+        return 1; /* never opened here: it opens whatever file is there */
+    char *lp = klog__segment_path(s, ".log");
+    struct stat st;
+    int rc = lp ? klog__stat(lp, &st) : -ENOMEM;
+    free(lp);
+    return rc == 0 && st.st_dev == s->file_dev && st.st_ino == s->file_ino;
 }
 
 /* Readable bytes: the published size, or for read-only openers (which

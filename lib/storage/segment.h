@@ -66,8 +66,12 @@ KLOG__HIDDEN int klog__segment_unseal(klog__segment_t *s);
 /* ---------------------------------------------------------- reading */
 KLOG__HIDDEN int64_t klog__segment_base(const klog__segment_t *s);
 /* Read-only openers: 1 when the .log is not open here and no longer exists
- * (the writer's retention or truncation removed it since our list). */
+ * or is another file (the writer's retention, truncation or compaction
+ * removed or replaced it since our list). */
 KLOG__HIDDEN int klog__segment_gone(klog__segment_t *s);
+/* Read-only openers: is the file under s's name still the one s opened
+ * (1 also when s never opened one)? 0 after a compaction swap replaced it. */
+KLOG__HIDDEN int klog__segment_same_file(klog__segment_t *s);
 /* "<dir>/<20-digit base>": file names are this plus an extension. */
 KLOG__HIDDEN const char *klog__segment_stem(const klog__segment_t *s);
 /* The .log descriptor (valid while pinned). */

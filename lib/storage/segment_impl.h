@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "storage/files.h"
 #include "storage/index.h"
@@ -55,6 +56,9 @@ struct klog__segment {
     uint32_t seal_index_entries, seal_timeindex_entries;
     int dirty_seal;           /* seal file exists but describes older state */
     int64_t damage_pos;       /* where the last scan found damage it kept, -1 none */
+    dev_t file_dev;           /* read-only openers: the .log first opened, */
+    ino_t file_ino;           /* so a file swapped in under the same name */
+    int file_id_set;          /* (compaction) is never taken for it */
     int64_t split_pos;        /* where the last scan met a batch whose last offset
                                  is > INT32_MAX above base (KAFKA-6264), -1 none */
 };
