@@ -1055,7 +1055,8 @@ typedef struct klog_stats {
     int64_t recovered_bytes;     /* bytes scanned */
     int64_t recovery_truncated_bytes; /* torn or damaged bytes cut */
     int64_t rebuilt_indexes;     /* index files rebuilt */
-    int64_t compactions;         /* counter: always 0 (no compaction yet) */
+    int64_t compactions;         /* counter: compaction passes that cleaned something
+                                    (background or klog_compact) since the open */
 } klog_stats_t;
 
 /*

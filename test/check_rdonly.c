@@ -398,6 +398,9 @@ START_TEST(reader_across_compaction_swap)
     klog_compact_stats_t st;
     ck_assert_int_eq(klog_compact(w, "t", 0, &st), 1); /* 1: a pass cleaned it */
     ck_assert_int_gt(st.records_removed, 0);
+    klog_stats_t ls;
+    CK_OK(klog_stats(w, &ls));
+    ck_assert_int_eq(ls.compactions, 1); /* the pass is counted */
     int nw = read_pairs(p, off[0], val[0], 256);
     int nr = read_pairs(rp, off[1], val[1], 256);
     ck_assert_int_eq(nr, nw);

@@ -204,7 +204,7 @@ static int metrics_build(struct kb_broker *b, struct kb_text *t)
     metric(t, "klog_recovery_truncated_bytes_total", "counter",
            "Torn or damaged bytes cut by recovery.", s.recovery_truncated_bytes);
     metric(t, "klog_rebuilt_indexes_total", "counter", "Index files rebuilt.", s.rebuilt_indexes);
-    metric(t, "klog_compactions_total", "counter", "Compactions run (none yet).", s.compactions);
+    metric(t, "klog_compactions_total", "counter", "Compaction passes that cleaned something.", s.compactions);
     char **names;
     int n = klog_topic_list(b->log, &names);
     if (n < 0)

@@ -20,6 +20,7 @@
  *   topics lock, then mu.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +58,7 @@ struct klog__cleaner {
     pthread_t thread;
     int running;
     int64_t io_start_ns, io_bytes;
+    _Atomic long passes; /* passes that cleaned something (klog_stats) */
 };
 
 /* ------------------------------------------------------------ the table */
@@ -277,6 +279,7 @@ static int run_pass(klog__cleaner_t *c, klog__partition_t *p, klog_compact_stats
             e->first_dirty = job.first_dirty;
         pthread_mutex_unlock(&c->mu);
         report(c, st);
+        atomic_fetch_add(&c->passes, 1);
         int w = write_checkpoint(c);
         if (w)
             klog__log(c->lg, KLOG_LOG_WARN, "cleaner: writing %s/%s: %s", c->dir, CKPT_NAME,
@@ -295,6 +298,8 @@ static int run_pass(klog__cleaner_t *c, klog__partition_t *p, klog_compact_stats
     klog__partition_readers_add(p, -1);
     return rc;
 }
+
+long klog__cleaner_passes(klog__cleaner_t *c) { return c ? atomic_load(&c->passes) : 0; }
 
 int klog_compact(klog_t *log, const char *topic, int32_t partition, klog_compact_stats_t *stats)
 {

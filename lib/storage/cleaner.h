@@ -107,6 +107,8 @@ typedef struct klog__cleaner klog__cleaner_t;
 typedef struct klog klog__log_t;
 /* The log's cleaner (cleaner.c): reads cleaner-offset-checkpoint; with
  * KLOG_CONF_CLEANER_ENABLE starts the background thread. */
+/* Passes that cleaned something since the log was opened (klog_stats). */
+KLOG__HIDDEN long klog__cleaner_passes(klog__cleaner_t *c);
 KLOG__HIDDEN int klog__cleaner_new(klog__log_t *log, const char *dir, const klog_config_t *cfg,
                                    klog__cleaner_t **out);
 /* Stop the thread (a pass in progress stops at its next batch, its

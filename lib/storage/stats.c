@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/cleaner.h"
 #include "storage/log.h"
 #include "storage/partition.h"
 #include "storage/stats.h"
@@ -120,6 +121,6 @@ int klog_stats(klog_t *log, klog_stats_t *out)
     out->recovered_bytes = LOAD(r->scanned_bytes);
     out->recovery_truncated_bytes = LOAD(r->truncated_bytes);
     out->rebuilt_indexes = LOAD(r->rebuilt_indexes);
-    out->compactions = 0;
+    out->compactions = klog__cleaner_passes(klog__log_cleaner(log));
     return 0;
 }
