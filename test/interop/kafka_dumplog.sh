@@ -2,7 +2,8 @@
 # kafka_dumplog.sh — Kafka reads libklog's files: Apache Kafka's own
 # DumpLogSegments over every kind of segment libklog writes (each codec,
 # rolled, truncated, recovered after kill -9 with a torn tail,
-# follower-appended with leader epochs and producer ids, default config).
+# follower-appended with leader epochs and producer ids, default config,
+# compacted by libklog's cleaner).
 # For each partition directory:
 #   - --deep-iteration --print-data-log over every .log: every batch valid,
 #     no trailing bytes, offsets consecutive, and the record lines (offset,
@@ -25,6 +26,7 @@ dump_check() {
         --files "$logs" > "$out.log.out" 2> "$out.log.err"
     rc=$?
     grep '^|' "$out.log.out" > "$out.records"
+    [ -n "${SORTED:-}" ] && sort -o "$out.records" "$out.records"
     nb=$(grep -c '^baseOffset: ' "$out.log.out")
     if [ $rc -ne 0 ] || [ -s "$out.log.err" ]; then
         fail "$n: DumpLogSegments --deep-iteration exited $rc"
@@ -73,6 +75,13 @@ dump_check() {
     else
         pass "$n: $ne offset-index and $nt time-index entries verified by Kafka, zero mismatches"
     fi
+}
+
+# dump_check with the record lines compared in sorted order.
+dump_check_sorted() {
+    SORTED=1
+    dump_check "$@"
+    SORTED=
 }
 
 # Every codec, rolled: 16 KiB segments, an index entry per KiB.
@@ -143,6 +152,50 @@ if "$GEN" write "$D" t 0 0 700 0 -f -e 3 -P 4242 -z zstd -s 16384 -i 1024 > "$TM
     fi
 else
     fail "follower-appended: oracle_gen"
+fi
+
+# Compacted by libklog's cleaner (klogcat compact): Kafka reads the
+# cleaned segments as valid, with valid indexes; every record it prints
+# was in the log before, identically (same offset, timestamp, key, value),
+# and each key's latest record is still there.
+D=$TMP/compacted
+if "$KLOGCAT" -d "$D" -t c --create -X cleanup.policy=compact -X segment.bytes=16384 \
+        -X index.interval.bytes=1024 -X max.message.bytes=2048 > /dev/null 2>&1 &&
+    awk 'BEGIN { for (i = 0; i < 6000; i++) printf "key-%d:value-%d-%s\n", i % 1999, i, substr("abcdefghijklmnopqrstuvwxyz", 1 + i % 26) }' |
+        "$KLOGCAT" -d "$D" -t c -P -K : > /dev/null 2>&1; then
+    logs=$(files_of "$D/c-0" .log)
+    kafka_tool kafka.tools.DumpLogSegments --deep-iteration --print-data-log --files "$logs" \
+        2> /dev/null | grep '^|' | sort > "$TMP/compact_before"
+    if "$KLOGCAT" compact "$D" > "$TMP/compact.out" 2>&1; then
+        # The expected record lines are Kafka's own of what it read before.
+        logs=$(files_of "$D/c-0" .log)
+        kafka_tool kafka.tools.DumpLogSegments --deep-iteration --print-data-log --files "$logs" \
+            2> /dev/null | grep '^|' | sort > "$TMP/compact_after"
+        nb=$(wc -l < "$TMP/compact_before") na=$(wc -l < "$TMP/compact_after")
+        extra=$(comm -13 "$TMP/compact_before" "$TMP/compact_after" | wc -l)
+        # Each key's latest line before: the highest offset per key.
+        sed 's/^| offset: \([0-9]*\) .* key: \([^ ]*\) .*/\1 \2/' "$TMP/compact_before" |
+            sort -k2,2 -k1,1n | awk '{ last[$2] = $1 } END { for (k in last) print last[k] }' |
+            sort -n > "$TMP/compact_latest"
+        sed 's/^| offset: \([0-9]*\) .*/\1/' "$TMP/compact_after" | sort -n > "$TMP/compact_offs"
+        missing=$(comm -23 "$TMP/compact_latest" "$TMP/compact_offs" | wc -l)
+        if [ "$na" -ge "$nb" ] || [ "$extra" -ne 0 ] || [ "$missing" -ne 0 ]; then
+            fail "compacted: $nb records before, $na after, $extra not in the log before, $missing keys' latest missing"
+        else
+            pass "compacted: Kafka reads $na of $nb records, each one as it was, every key's latest there"
+        fi
+        "$KLOGCAT" -d "$D" -t c -C -e -f '%o %k %s\n' > "$TMP/compact_klog" 2> /dev/null
+        sort -n "$TMP/compact_klog" | cut -d' ' -f1 | cmp -s - "$TMP/compact_offs" &&
+            pass "compacted: Kafka and klogcat read the same offsets" ||
+            fail "compacted: Kafka and klogcat read different offsets"
+        # Batch validity and index checks over the cleaned segments.
+        dump_check_sorted "compacted" "$D/c-0" "$TMP/compact_after"
+    else
+        fail "compacted: klogcat compact failed"
+        show "$TMP/compact.out"
+    fi
+else
+    fail "compacted: klogcat could not write the log"
 fi
 
 finish
