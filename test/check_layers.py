@@ -10,7 +10,7 @@ Rules (design.md "Inside storage", README "Architecture"):
      storage/segment_impl.h by segment.c, segwrite.c, cursor.c;
      storage/partition_impl.h by partition.c, recover.c, append.c, retention.c,
      partstate.c, partition_swap.c; storage/logstate_impl.h by logstate.c,
-     logstate_load.c.
+     logstate_load.c; storage/log_impl.h by log.c, log_topics.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
      directory and system headers (<...> that are not libklog's own).
@@ -32,6 +32,7 @@ PRIVATE = {
     "storage/partition_impl.h": {"partition.c", "recover.c", "append.c", "retention.c",
                                  "partstate.c", "partition_swap.c", "partition_impl.h"},
     "storage/logstate_impl.h": {"logstate.c", "logstate_load.c", "logstate_impl.h"},
+    "storage/log_impl.h": {"log.c", "log_topics.c", "log_impl.h"},
 }
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
