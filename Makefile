@@ -395,7 +395,7 @@ ifneq ($(HAVE_KAFKA_TOOLS),1)
 	@echo "interop: SKIPPED: java or mvn not found (Apache Kafka as the oracle needs both)"
 	@echo "interop: 0 passed, 0 failed, $(words $(INTEROP_SCRIPTS)) skipped"
 else
-	@$(MAKE) --no-print-directory all $(O)/test/oracle_gen
+	@$(MAKE) --no-print-directory all $(O)/test/oracle_gen $(O)/test/txn_gen
 	$(Q)t0=$$(date +%s); fail=0; for t in $(INTEROP_SCRIPTS); do echo "== $$t"; t1=$$(date +%s); \
 	    KLOG_BUILD=$(O) PYTHON=/usr/bin/python3 sh $$t || fail=1; \
 	    echo "   ($$t: $$(($$(date +%s) - t1)) s)"; done; \

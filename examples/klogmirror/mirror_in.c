@@ -30,7 +30,7 @@
 
 static const char usage_in[] =
     "Usage: klogmirror in -d DIR -b HOST:PORT -t TOPIC [-T LOCAL] [-N PARTITIONS]\n"
-    "                     [-B BYTES] [-e] [-q]\n"
+    "                     [-B BYTES] [-w MS] [-e] [-q]\n"
     "Replicate partitions 0..PARTITIONS-1 (default 1) of Kafka topic TOPIC from\n"
     "the broker at -b (their leader: no metadata lookup) into topic LOCAL\n"
     "(default TOPIC, created with PARTITIONS partitions when absent) of the\n"
@@ -39,10 +39,12 @@ static const char usage_in[] =
     "log start (DeleteRecords) and truncation (diverging epochs).\n"
     "  -B BYTES           at most BYTES per partition per Fetch (default 1 MiB;\n"
     "                     the leader still sends one whole batch if larger)\n"
+    "  -w MS              pause MS milliseconds between Fetch requests (a rate limit)\n"
     "  -e                 exit once every partition is at the leader's high watermark\n"
     "  -q                 no progress lines on standard error\n";
 
 static int32_t fetch_part_bytes = 1 << 20; /* -B */
+static int pause_ms;                        /* -w */
 
 struct in_part {
     klog_partition_t *part;
@@ -238,7 +240,7 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
             if (err) {
                 fprintf(stderr, "klogmirror in: %s/%d: Fetch at %" PRId64 ": error %d%s\n", topic,
                         (int)p, from[p], err,
-                        err == 1 ? " (offset out of range: the leader no longer has it)"
+                        err == 1 ? " (offset out of range: the replica fell behind the leader's log start; start a new replica)"
                         : err == 6 ? " (not the leader: -b must name the partition's leader)" : "");
                 goto out;
             }
@@ -286,7 +288,7 @@ int mirror_in_main(int argc, char **argv)
     int once = 0, quiet = 0, c;
     int32_t np = 1;
     static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    while ((c = getopt_long(argc, argv, "d:b:t:T:N:B:eqh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:b:t:T:N:B:w:eqh", lo, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case 'b': brokers = optarg; break;
@@ -294,6 +296,7 @@ int mirror_in_main(int argc, char **argv)
         case 'T': local = optarg; break;
         case 'N': np = (int32_t)atoi(optarg); break;
         case 'B': fetch_part_bytes = (int32_t)atoi(optarg); break;
+        case 'w': pause_ms = atoi(optarg); break;
         case 'e': once = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage_in, stdout); return 0;
@@ -346,6 +349,8 @@ int mirror_in_main(int argc, char **argv)
             all &= ps[p].caught_up;
         if (once && all)
             break;
+        if (pause_ms > 0)
+            usleep((useconds_t)pause_ms * 1000);
     }
     status = 0;
     for (int32_t p = 0; p < np && !quiet; p++) {
