@@ -164,7 +164,11 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
     kw_uvarint(&o, 2);           /* one topic */
     kw_cstr(&o, topic);
     kw_uvarint(&o, (uint64_t)np + 1);
-    for (int32_t p = 0; p < np; p++) {
+    /* The partitions in a rotating order: the leader sends a batch larger
+     * than the partition limit whole only to the first partition with
+     * data, so each gets to be first in turn. */
+    for (int32_t k = 0; k < np; k++) {
+        int32_t p = (int32_t)((corr + k) % np);
         klog_offsets_t off;
         if (klog_partition_offsets(ps[p].part, &off)) {
             free(o.p);
