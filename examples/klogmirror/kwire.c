@@ -70,16 +70,23 @@ void kw_cstr(kw_out_t *o, const char *s)
     put(o, s, n);
 }
 
-void kw_header(kw_out_t *o, int16_t api, int16_t version, int32_t corr, const char *client)
+void kw_str(kw_out_t *o, const char *s)
+{
+    kw_i16(o, (int16_t)strlen(s));
+    put(o, s, strlen(s));
+}
+
+void kw_header(kw_out_t *o, int16_t api, int16_t version, int32_t corr, const char *client,
+               int flexible)
 {
     o->len = 0;
     kw_i32(o, 0); /* size, filled in by kw_exchange */
     kw_i16(o, api);
     kw_i16(o, version);
     kw_i32(o, corr);
-    kw_i16(o, (int16_t)strlen(client));
-    put(o, client, strlen(client));
-    kw_uvarint(o, 0); /* no tagged fields */
+    kw_str(o, client);
+    if (flexible)
+        kw_uvarint(o, 0); /* no tagged fields */
 }
 
 static uint64_t get_be(kw_in_t *in, int n)

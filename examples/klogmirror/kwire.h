@@ -24,10 +24,13 @@ void kw_i64(kw_out_t *o, int64_t v);
 void kw_uvarint(kw_out_t *o, uint64_t v);
 /* Compact (flexible-version) string: uvarint length + 1, then the bytes. */
 void kw_cstr(kw_out_t *o, const char *s);
-/* Request header v2: api key, version, correlation id, client id (int16
- * length string), empty tagged fields. Starts o with a 4-byte size that
- * kw_exchange fills in. */
-void kw_header(kw_out_t *o, int16_t api, int16_t version, int32_t corr, const char *client);
+/* Classic string: int16 length, then the bytes. */
+void kw_str(kw_out_t *o, const char *s);
+/* Request header: api key, version, correlation id, client id (int16
+ * length string), and for a flexible version (header v2) empty tagged
+ * fields. Starts o with a 4-byte size that kw_exchange fills in. */
+void kw_header(kw_out_t *o, int16_t api, int16_t version, int32_t corr, const char *client,
+               int flexible);
 
 /* A response being read: every get past the end sets err and returns 0. */
 typedef struct kw_in {

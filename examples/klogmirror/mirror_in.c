@@ -12,7 +12,11 @@
  *     the local tail: it ended that epoch earlier) -> klog_truncate to the
  *     end the leader reports (or the end of that epoch locally, if earlier),
  *     then fetch again. With no epoch the leader knows, to its high
- *     watermark.
+ *     watermark;
+ *   - falling behind: a Fetch answered "offset out of range" below the
+ *     leader's log start (ListOffsets v1, earliest) drops the local records
+ *     and fetches from the leader's log start, as a Kafka follower's
+ *     truncateFullyAndStartAt.
  * The position is the local log itself (its end and last batch), so a
  * restart after kill -9 (libklog recovers the torn tail on open) resumes
  * with no gap and no duplicate.
@@ -50,7 +54,10 @@ struct in_part {
     klog_partition_t *part;
     int32_t last_epoch; /* partitionLeaderEpoch of the last local batch, -1 none */
     int caught_up;
+    int64_t restart_at; /* >= 0: fetch from here (the leader's log start), not the log end */
 };
+
+static int32_t next_corr = 1;
 
 /* The leader epoch of the local log's last batch (-1 when empty). */
 static int32_t last_local_epoch(klog_partition_t *p)
@@ -145,15 +152,88 @@ static int diverge(struct in_part *ip, int32_t epoch, int64_t end_offset, int64_
     return 0;
 }
 
-/* One Fetch v12 round over every partition. Returns 0, or -1 (printed). */
-static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *ps, int32_t np,
-                       int quiet)
+/* The leader's log start of TOPIC/p: ListOffsets v1, timestamp -2
+ * (earliest). Returns 0 or -1 (printed). */
+static int leader_log_start(int fd, const char *topic, int32_t p, int64_t *out)
 {
+    kw_out_t o = {0};
+    int32_t corr = next_corr++;
+    kw_header(&o, 2, 1, corr, "klogmirror", 0);
+    kw_i32(&o, -1); /* ReplicaId */
+    kw_i32(&o, 1);
+    kw_str(&o, topic);
+    kw_i32(&o, 1);
+    kw_i32(&o, p);
+    kw_i64(&o, -2);
+    uint8_t *buf = NULL;
+    kw_in_t in;
+    int rc = kw_exchange(fd, &o, corr, 0, &buf, &in);
+    free(o.p);
+    if (rc)
+        return -1;
+    rc = -1;
+    int16_t err = -1;
+    int64_t off = -1;
+    if (kw_get_i32(&in) == 1) {
+        kw_get_bytes(&in, (size_t)kw_get_i16(&in));
+        if (kw_get_i32(&in) == 1 && kw_get_i32(&in) == p) {
+            err = kw_get_i16(&in);
+            kw_get_i64(&in); /* timestamp */
+            off = kw_get_i64(&in);
+        }
+    }
+    if (in.err || err || off < 0)
+        fprintf(stderr, "klogmirror in: ListOffsets %s/%d: error %d\n", topic, (int)p, err);
+    else {
+        *out = off;
+        rc = 0;
+    }
+    free(buf);
+    return rc;
+}
+
+/* The replica fell behind the leader's log start (the records it needs
+ * next are deleted there): as a Kafka follower, drop the local records and
+ * fetch from the leader's log start; the local log start follows it once
+ * the first batch is there. */
+static int restart_at_leader_start(int fd, const char *topic, struct in_part *ip, int quiet)
+{
+    int64_t ls;
+    klog_offsets_t off;
+    int32_t p = klog_partition_id(ip->part);
+    if (leader_log_start(fd, topic, p, &ls) || klog_partition_offsets(ip->part, &off))
+        return -1;
+    if (ls <= off.log_end) {
+        fprintf(stderr, "klogmirror in: %s/%d: offset %" PRId64 " out of range, the leader's"
+                " log start is %" PRId64 "\n", topic, (int)p, off.log_end, ls);
+        return -1;
+    }
+    if (!quiet && off.log_end > off.log_start)
+        fprintf(stderr, "klogmirror in: %s/%d is behind the leader's log start %" PRId64
+                ": dropping local %" PRId64 "..%" PRId64 ", fetching from there\n", topic,
+                (int)p, ls, off.log_start, off.log_end - 1);
+    else if (!quiet)
+        fprintf(stderr, "klogmirror in: %s/%d is behind the leader's log start %" PRId64
+                ": fetching from there\n", topic, (int)p, ls);
+    int rc = off.log_end > off.log_start ? klog_truncate(ip->part, off.log_start) : 0;
+    if (rc) {
+        fprintf(stderr, "klogmirror in: truncate: %s\n", klog_strerror(rc));
+        return -1;
+    }
+    ip->restart_at = ls;
+    ip->last_epoch = -1;
+    return 0;
+}
+
+/* One Fetch v12 round over every partition. Returns 0, or -1 (printed). */
+static int fetch_round(int fd, const char *topic, struct in_part *ps, int32_t np, int quiet)
+{
+    int32_t corr = next_corr++;
     kw_out_t o = {0};
     int64_t *from = calloc((size_t)np, sizeof *from);
     if (!from)
         return -1;
-    kw_header(&o, 1, 12, corr, "klogmirror");
+    kw_header(&o, 1, 12, corr, "klogmirror", 1);
     kw_i32(&o, -1);              /* ReplicaId: a consumer */
     kw_i32(&o, 500);             /* MaxWaitMs */
     kw_i32(&o, 1);               /* MinBytes */
@@ -175,10 +255,10 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
             free(from);
             return -1;
         }
-        from[p] = off.log_end;
+        from[p] = ps[p].restart_at >= 0 ? ps[p].restart_at : off.log_end;
         kw_i32(&o, p);
         kw_i32(&o, -1);          /* CurrentLeaderEpoch: not checked */
-        kw_i64(&o, off.log_end); /* FetchOffset */
+        kw_i64(&o, from[p]);     /* FetchOffset */
         kw_i32(&o, ps[p].last_epoch); /* LastFetchedEpoch: divergence check */
         kw_i64(&o, -1);          /* LogStartOffset (followers only) */
         kw_i32(&o, fetch_part_bytes);
@@ -241,11 +321,16 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
             if (in.err || p < 0 || p >= np)
                 break;
             struct in_part *ip = &ps[p];
+            if (err == 1 && ip->restart_at < 0) { /* OFFSET_OUT_OF_RANGE */
+                if (restart_at_leader_start(fd, topic, ip, quiet))
+                    goto out;
+                ip->caught_up = 0;
+                continue;
+            }
             if (err) {
                 fprintf(stderr, "klogmirror in: %s/%d: Fetch at %" PRId64 ": error %d%s\n", topic,
                         (int)p, from[p], err,
-                        err == 1 ? " (offset out of range: the replica fell behind the leader's log start; start a new replica)"
-                        : err == 6 ? " (not the leader: -b must name the partition's leader)" : "");
+                        err == 1 ? " (offset out of range)" : err == 6 ? " (not the leader: -b must name the partition's leader)" : "");
                 goto out;
             }
             if (diverged) {
@@ -259,6 +344,8 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
                 continue;
             }
             int n = recs ? apply_records(ip, recs, (size_t)rl - 1, from[p]) : 0;
+            if (n > 0)
+                ip->restart_at = -1;
             if (n < 0) {
                 fprintf(stderr, "klogmirror in: %s/%d: follower append at %" PRId64 ": %s\n",
                         topic, (int)p, from[p], klog_strerror(n));
@@ -271,7 +358,8 @@ static int fetch_round(int fd, int32_t corr, const char *topic, struct in_part *
                 goto out;
             }
             klog_offsets_t off;
-            ip->caught_up = n == 0 && klog_partition_offsets(ip->part, &off) == 0 && off.log_end >= hw;
+            ip->caught_up = n == 0 && klog_partition_offsets(ip->part, &off) == 0 &&
+                            (ip->restart_at >= 0 ? ip->restart_at : off.log_end) >= hw;
         }
         kw_skip_tags(&in);
     }
@@ -336,6 +424,7 @@ int mirror_in_main(int argc, char **argv)
             goto done;
         }
         ps[p].last_epoch = last_local_epoch(ps[p].part);
+        ps[p].restart_at = -1;
         klog_offsets_t off;
         klog_partition_offsets(ps[p].part, &off);
         if (!quiet)
@@ -345,8 +434,8 @@ int mirror_in_main(int argc, char **argv)
     }
     if ((fd = kw_connect(brokers)) < 0)
         goto done;
-    for (int32_t corr = 1; !mirror_stop; corr++) {
-        if (fetch_round(fd, corr, topic, ps, np, quiet))
+    while (!mirror_stop) {
+        if (fetch_round(fd, topic, ps, np, quiet))
             goto done;
         int all = 1;
         for (int32_t p = 0; p < np; p++)

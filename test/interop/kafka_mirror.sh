@@ -17,7 +17,8 @@
 #     After the last run, each local partition's .log bytes equal the
 #     broker's, its log start equals the broker's, the stale tail is gone,
 #     klogcat verify is clean and libklog reads the records Kafka's consumer
-#     reads.
+#     reads. A new replica then starts at the leader's log start (its
+#     offset 0 is out of range) and reads the same records.
 NAME=kafka_mirror
 . "$(dirname "$0")/kafka_common.sh"
 command -v kcat > /dev/null 2>&1 || skip_all "kcat not installed"
@@ -187,4 +188,18 @@ grep -q '^1000 ' "$TMP/mi0.klog" && ! grep -q '^999 ' "$TMP/mi0.klog" &&
     fail "mirror in: the replica's log start is not the leader's 1000"
 "$KLOGCAT" verify "$R" > "$TMP/verify.out" 2>&1 && pass "mirror in: klogcat verify clean" ||
     { fail "mirror in: klogcat verify"; show "$TMP/verify.out"; }
+
+# A new replica after the DeleteRecords: offset 0 of mi-0 is out of range,
+# so it starts at the leader's log start 1000.
+R2=$TMP/replica2
+"$MIRROR" in -d "$R2" -b "$KB" -t mi -N 2 -e 2> "$TMP/in2.err"
+rc=$?
+"$GEN" read "$R2" mi 0 -F canon > "$TMP/mi0.klog2" 2> /dev/null
+if [ $rc -eq 0 ] && grep -q 'mi/0 is behind the leader.s log start 1000' "$TMP/in2.err" &&
+    cmp -s "$TMP/mi0.java" "$TMP/mi0.klog2" && "$KLOGCAT" verify "$R2" > "$TMP/verify2.out" 2>&1; then
+    pass "mirror in: a new replica starts at the leader's log start 1000 and reads mi-0 as Kafka's consumer does"
+else
+    fail "mirror in: a new replica behind the leader's log start (exit $rc)"
+    { cat "$TMP/in2.err"; diff "$TMP/mi0.java" "$TMP/mi0.klog2" | head -4; cat "$TMP/verify2.out"; } | show /dev/stdin
+fi
 finish
