@@ -154,7 +154,7 @@ SHARED   := $(O)/libklog.so.$(VERSION)
 
 # Programs: examples/NAME.c -> $(O)/examples/NAME ; examples/DIR/*.c -> $(O)/DIR
 EX_SINGLE := $(patsubst examples/%.c,$(O)/examples/%,$(wildcard examples/*.c))
-EX_DIRS   := $(patsubst examples/%/,%,$(sort $(dir $(wildcard examples/*/*.c))))
+EX_DIRS   := $(filter-out klogmirror,$(patsubst examples/%/,%,$(sort $(dir $(wildcard examples/*/*.c)))))
 EX_MULTI  := $(addprefix $(O)/,$(EX_DIRS))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_COMMON := $(filter bench/bench_util.c,$(BENCH_SRC))
@@ -162,6 +162,9 @@ BENCH     := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out $(BENCH_COMMON),$(BE
 # Benchmark scripts run by make bench beside the programs above.
 BENCH_SCRIPTS := bench/kafka_peer.sh
 RDK_PEER  := $(if $(HAVE_RDKAFKA),$(O)/bench/rdk_peer)
+# klogmirror (examples/klogmirror/: mirror to and from Apache Kafka) links
+# librdkafka: built only when its development files are found.
+KLOGMIRROR := $(if $(HAVE_RDKAFKA),$(O)/klogmirror)
 
 TEST_SRC  := $(sort $(wildcard test/check_*.c))
 TEST_UTIL := $(sort $(wildcard test/util/*.c))
@@ -174,7 +177,7 @@ TEST_HELPERS := $(patsubst test/helpers/%.c,$(O)/test/%,$(wildcard test/helpers/
         clean man deps stress fuzz bench bench-quick tsan-check config interop
 .DEFAULT_GOAL := all
 
-all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(RDK_PEER) $(O)/klog.pc
+all: lib $(EX_SINGLE) $(EX_MULTI) $(BENCH) $(RDK_PEER) $(KLOGMIRROR) $(O)/klog.pc
 lib: $(STATIC) $(SHARED)
 
 $(O)/obj/%.o: %.c include/klog.h $(wildcard lib/*/*.h)
@@ -223,6 +226,12 @@ $(O)/$(1): $(wildcard examples/$(1)/*.c) $(wildcard examples/$(1)/*.h) $(STATIC)
 	$$(Q)$$(CC) $$(KCFLAGS) $$(CFLAGS) $$(LDFLAGS) -Iexamples/$(1) -o $$@ $(wildcard examples/$(1)/*.c) $$(STATIC) $$(DEP_LIBS)
 endef
 $(foreach d,$(EX_DIRS),$(eval $(call multi_prog,$(d))))
+
+$(O)/klogmirror: $(wildcard examples/klogmirror/*.c) $(wildcard examples/klogmirror/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(KCFLAGS) $(shell $(PKG_CONFIG) --cflags rdkafka) $(CFLAGS) $(LDFLAGS) -Iexamples/klogmirror \
+	    -o $@ $(wildcard examples/klogmirror/*.c) $(STATIC) $(DEP_LIBS) $(shell $(PKG_CONFIG) --libs rdkafka)
 
 $(O)/bench/%: bench/%.c $(BENCH_COMMON) $(wildcard bench/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -386,7 +395,7 @@ ifneq ($(HAVE_KAFKA_TOOLS),1)
 	@echo "interop: SKIPPED: java or mvn not found (Apache Kafka as the oracle needs both)"
 	@echo "interop: 0 passed, 0 failed, $(words $(INTEROP_SCRIPTS)) skipped"
 else
-	@$(MAKE) --no-print-directory all $(O)/test/oracle_gen
+	@$(MAKE) --no-print-directory all $(O)/test/oracle_gen $(O)/test/txn_gen
 	$(Q)t0=$$(date +%s); fail=0; for t in $(INTEROP_SCRIPTS); do echo "== $$t"; t1=$$(date +%s); \
 	    KLOG_BUILD=$(O) PYTHON=/usr/bin/python3 sh $$t || fail=1; \
 	    echo "   ($$t: $$(($$(date +%s) - t1)) s)"; done; \

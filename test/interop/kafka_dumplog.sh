@@ -14,6 +14,13 @@
 #   - --verify-index-only over them: every offset-index entry points at the
 #     batch ending at its offset, every time-index entry at the batch holding
 #     its timestamp, timestamps increasing.
+# And the producer-state files (txn_gen: idempotent and transactional
+# appends, aborted transactions, leader epoch changes): Kafka dumps every
+# .snapshot with each producer's last sequence, last offset and open
+# transaction as its log says, every .txnindex with each aborted
+# transaction (first offset, ABORT marker) in the segment of its marker,
+# and the leader-epoch-checkpoint lists the first offset of each
+# partitionLeaderEpoch Kafka reads in the batches.
 NAME=kafka_dumplog
 . "$(dirname "$0")/kafka_common.sh"
 
@@ -196,6 +203,99 @@ if "$KLOGCAT" -d "$D" -t c --create -X cleanup.policy=compact -X segment.bytes=1
     fi
 else
     fail "compacted: klogcat could not write the log"
+fi
+
+# Producer state: .snapshot, .txnindex and leader-epoch-checkpoint.
+D=$TMP/txn
+if ! "$KLOG_BUILD/test/txn_gen" "$D" > "$TMP/txn.exp" 2> "$TMP/txn.err"; then
+    fail "producer state: txn_gen"
+    show "$TMP/txn.err"
+else
+    d=$D/x-0
+    kafka_tool kafka.tools.DumpLogSegments --deep-iteration --print-data-log \
+        --files "$(files_of "$d" .log)" > "$TMP/txn.log.out" 2> "$TMP/txn.log.err"
+    rc=$?
+    nb=$(grep -c '^baseOffset: ' "$TMP/txn.log.out")
+    if [ $rc -ne 0 ] || [ -s "$TMP/txn.log.err" ] || grep -q 'isvalid: false\|invalid bytes' "$TMP/txn.log.out" ||
+        [ "$nb" -lt 240 ]; then
+        fail "producer state: DumpLogSegments over the transactional log (exit $rc, $nb batches)"
+        show "$TMP/txn.log.err"
+    else
+        pass "producer state: Kafka reads $nb valid batches (idempotent, transactional, markers)"
+    fi
+    # The markers Kafka decodes are the ones written.
+    sed -n 's/^| offset: \([0-9]*\) .*endTxnMarker: \([A-Z]*\) .*/\2 \1/p' "$TMP/txn.log.out" |
+        tr 'A-Z' 'a-z' > "$TMP/txn.markers"
+    awk '$1 == "abort" { print "abort", $3 } $1 == "commit" { print "commit", $2 }' "$TMP/txn.exp" |
+        cmp -s - "$TMP/txn.markers" &&
+        pass "producer state: Kafka decodes the $(wc -l < "$TMP/txn.markers") COMMIT/ABORT markers written" ||
+        fail "producer state: markers Kafka decodes differ from those written"
+    # Batches as "base last pid lastseq txn control epoch", offset order.
+    grep '^baseOffset: ' "$TMP/txn.log.out" | awk '{
+        for (i = 1; i < NF; i++) f[$i] = $(i + 1)
+        print f["baseOffset:"], f["lastOffset:"], f["producerId:"], f["lastSequence:"],
+              f["isTransactional:"], f["isControl:"], f["partitionLeaderEpoch:"] }' > "$TMP/txn.batches"
+
+    # .snapshot: each producer's last batch below the snapshot's offset.
+    snaps=$(files_of "$d" .snapshot)
+    nsnap=$(echo "$snaps" | tr ',' '\n' | grep -c .)
+    kafka_tool kafka.tools.DumpLogSegments --files "$snaps" > "$TMP/snap.out" 2> "$TMP/snap.err"
+    rc=$?
+    bad=0
+    nent=0
+    for f in $(echo "$snaps" | tr ',' ' '); do
+        so=$(basename "$f" .snapshot | sed 's/^0*//; s/^$/0/')
+        awk -v s="$so" '$2 < s && $3 >= 0 && $6 == "false" { seq[$3] = $4; last[$3] = $2
+                if ($5 == "true" && !(($3) in txn)) txn[$3] = $1 }
+            $2 < s && $6 == "true" { delete txn[$3] }
+            END { for (p in last) print p, seq[p], last[p], ((p in txn) ? "OptionalLong[" txn[p] "]" : "OptionalLong.empty") }' \
+            "$TMP/txn.batches" | sort > "$TMP/snap.exp"
+        awk -v f="Dumping $f" '$0 == f { on = 1; next } /^Dumping / { on = 0 }
+            on && /^producerId: / { for (i = 1; i < NF; i++) g[$i] = $(i + 1)
+                print g["producerId:"], g["lastSequence:"], g["lastOffset:"], g["currentTxnFirstOffset:"] }' \
+            "$TMP/snap.out" | sort > "$TMP/snap.got"
+        nent=$((nent + $(wc -l < "$TMP/snap.got")))
+        cmp -s "$TMP/snap.exp" "$TMP/snap.got" || { bad=$((bad + 1)); diff "$TMP/snap.exp" "$TMP/snap.got" | head -4 >> "$TMP/snap.diff"; }
+    done
+    if [ $rc -ne 0 ] || [ -s "$TMP/snap.err" ] || [ "$nsnap" -lt 2 ] || [ $bad -ne 0 ]; then
+        fail "producer state: $bad of $nsnap snapshots differ from the log's producer state (exit $rc)"
+        show "$TMP/snap.err"
+        show "$TMP/snap.diff"
+    else
+        pass "producer state: Kafka dumps $nsnap .snapshot files, $nent producer entries, each as the log says"
+    fi
+
+    # .txnindex: every aborted transaction, in the segment of its marker.
+    kafka_tool kafka.tools.DumpLogSegments --files "$(files_of "$d" .txnindex)" > "$TMP/txi.out" 2> "$TMP/txi.err"
+    rc=$?
+    awk '/^Dumping / { n = split($2, a, "/"); b = a[n]; sub(/\.txnindex$/, "", b); b += 0; next }
+        /^version: / { for (i = 1; i < NF; i++) g[$i] = $(i + 1)
+            print g["firstOffset:"], g["lastOffset:"], b, g["producerId:"], g["version:"] }' "$TMP/txi.out" |
+        sort -n > "$TMP/txi.got"
+    bases=$(ls "$d"/*.log | sed 's:.*/::; s/\.log$//; s/^0*//; s/^$/0/')
+    awk '$1 == "abort" { print $2, $3 }' "$TMP/txn.exp" | while read -r first last; do
+        seg=0
+        for b in $bases; do [ "$b" -le "$last" ] && seg=$b; done
+        echo "$first $last $seg 2000 0"
+    done | sort -n > "$TMP/txi.exp"
+    if [ $rc -eq 0 ] && [ ! -s "$TMP/txi.err" ] && [ -s "$TMP/txi.exp" ] && cmp -s "$TMP/txi.exp" "$TMP/txi.got"; then
+        pass "producer state: Kafka dumps $(wc -l < "$TMP/txi.got") aborted transactions from $(ls "$d"/*.txnindex | wc -l) .txnindex files, each where its marker is"
+    else
+        fail "producer state: .txnindex entries differ (exit $rc)"
+        { diff "$TMP/txi.exp" "$TMP/txi.got" | head -6; cat "$TMP/txi.err"; } | show /dev/stdin
+    fi
+
+    # leader-epoch-checkpoint: version 0, count, then the first offset of
+    # each epoch as Kafka reads the batches' partitionLeaderEpoch.
+    awk '$7 >= 0 && $7 > e { print $7, $1; e = $7 } BEGIN { e = -1 }' "$TMP/txn.batches" > "$TMP/lec.exp"
+    { echo 0; wc -l < "$TMP/lec.exp"; cat "$TMP/lec.exp"; } > "$TMP/lec.file"
+    if cmp -s "$TMP/lec.file" "$d/leader-epoch-checkpoint" && [ "$(wc -l < "$TMP/lec.exp")" -eq 3 ] &&
+        awk '$1 == "epoch" { print $2, $3 }' "$TMP/txn.exp" | cmp -s - "$TMP/lec.exp"; then
+        pass "producer state: leader-epoch-checkpoint lists epochs $(cut -d' ' -f1 "$TMP/lec.exp" | paste -sd' ') at the offsets Kafka reads them from"
+    else
+        fail "producer state: leader-epoch-checkpoint differs from the epochs in Kafka's dump"
+        { diff "$TMP/lec.file" "$d/leader-epoch-checkpoint"; } | show /dev/stdin
+    fi
 fi
 
 finish
