@@ -424,7 +424,7 @@ int main(int argc, char **argv)
         const icase_t *c = &cases[i];
         if (only && strcmp(only, c->name) != 0)
             continue;
-        char out[700], logdir[700], cmd[4096];
+        char out[700], logdir[700], cmd[8192];
         snprintf(out, sizeof out, "%s/%s.cg", work, c->name);
         snprintf(logdir, sizeof logdir, "%s/log", work);
         snprintf(cmd, sizeof cmd,

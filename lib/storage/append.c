@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "platform/bytes.h"
 #include "storage/partition_impl.h"
 
@@ -328,13 +329,11 @@ int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t n, int64_
         tl->b[codec] = b;
     }
     klog_builder_reset(b);
-    for (size_t i = 0; i < n; i++) {
-        rc = klog_builder_add(b, &recs[i]);
-        if (rc)
-            goto out;
-    }
     const void *batch;
     size_t len = 0;
+    rc = klog__builder_add_many(b, recs, n);
+    if (rc)
+        goto out;
     rc = klog_builder_finish(b, &batch, &len);
     if (rc)
         goto out;
