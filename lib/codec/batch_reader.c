@@ -186,22 +186,9 @@ static inline int decode_fast(const uint8_t **pp, const uint8_t *end, klog_recor
     return 1;
 }
 
-int klog_batch_reader_next(klog_batch_reader_t *r, klog_record_t *rec)
+/* Offset delta rules and rebasing of a decoded record. */
+static inline int finish_rec(klog_batch_reader_t *r, klog_record_t *rec)
 {
-    if (KLOG__UNLIKELY(r->err))
-        return r->err;
-    if (KLOG__UNLIKELY(r->left == 0)) {
-        if (r->p != r->end)
-            return r->err = KLOG_ERECCOUNT; /* bytes after the last record */
-        return 0;
-    }
-    if (KLOG__UNLIKELY(!decode_fast(&r->p, r->end, rec))) {
-        if (KLOG__UNLIKELY(r->p == r->end))
-            return r->err = KLOG_ERECCOUNT; /* fewer records than declared */
-        int rc = klog__record_decode(&r->p, r->end, rec, &r->hdrs, &r->hdr_cap);
-        if (KLOG__UNLIKELY(rc))
-            return r->err = rc;
-    }
     int32_t delta = (int32_t)rec->offset;
     if (KLOG__UNLIKELY(delta <= r->prev_delta || delta > r->info.last_offset_delta))
         return r->err = KLOG_EOFFSETDELTA;
@@ -212,4 +199,34 @@ int klog_batch_reader_next(klog_batch_reader_t *r, klog_record_t *rec)
                          ? r->info.max_timestamp
                          : (int64_t)((uint64_t)r->info.base_timestamp + (uint64_t)rec->timestamp);
     return 1;
+}
+
+/* Everything but a record of the fast shape: a sticky error, the end of
+ * the batch, and the general decoder. Out of line, so the fast path
+ * saves no registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int next_general(klog_batch_reader_t *r, klog_record_t *rec)
+{
+    if (r->err)
+        return r->err;
+    if (r->left == 0) {
+        if (r->p != r->end)
+            return r->err = KLOG_ERECCOUNT; /* bytes after the last record */
+        return 0;
+    }
+    if (r->p == r->end)
+        return r->err = KLOG_ERECCOUNT; /* fewer records than declared */
+    int rc = klog__record_decode(&r->p, r->end, rec, &r->hdrs, &r->hdr_cap);
+    if (rc)
+        return r->err = rc;
+    return finish_rec(r, rec);
+}
+
+int klog_batch_reader_next(klog_batch_reader_t *r, klog_record_t *rec)
+{
+    if (KLOG__UNLIKELY(r->err || r->left == 0 || !decode_fast(&r->p, r->end, rec)))
+        return next_general(r, rec);
+    return finish_rec(r, rec);
 }
