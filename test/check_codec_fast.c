@@ -109,11 +109,15 @@ static const int64_t deltas[] = {0, -1, 1, 63, 64, -64, -65, 100000, -100000};
 
 static uint8_t blob[9001];
 
+/* Seeds 0-4 change the shape at every record; seeds 5-9 keep it for
+ * runs of several records (the encoder then reuses the previous record's
+ * bytes), across the 64th record where the offset delta grows a byte. */
 static size_t make_records(klog_record_t *r, size_t max, unsigned seed)
 {
     static const klog_header_t hdr[2] = {{"h", 1, "v", 1}, {"k2", 2, NULL, -1}};
     size_t n = 0;
-    for (size_t i = 0; i < NL * NL && n < max; i++) {
+    for (size_t j = 0; j < NL * NL && n < max; j++) {
+        size_t i = seed >= 5 ? j / (seed - 3) : j;
         unsigned k = (unsigned)(i * 7 + seed);
         r[n] = (klog_record_t){
             .timestamp = 1700000000000LL + deltas[k % ND],
@@ -141,7 +145,7 @@ START_TEST(encoder_matches_reference)
     ck_assert_int_eq(klog_builder_new(KLOG_COMPRESSION_NONE, &one), 0);
     klog_batch_reader_t *br;
     ck_assert_int_eq(klog_batch_reader_new(&br), 0);
-    for (unsigned seed = 0; seed < 5; seed++) {
+    for (unsigned seed = 0; seed < 10; seed++) {
         /* Batches of several sizes, so the count crosses 64 and runs of
          * fast records are cut by slow ones at every position. */
         size_t n = make_records(recs, NL * NL, seed);
@@ -190,12 +194,22 @@ START_TEST(encoder_matches_reference)
         }
     }
     /* Errors: the fast loop hands a bad record to the checked path. */
-    klog_record_t bad[3] = {recs[1], recs[1], recs[1]};
-    bad[1].value = NULL;
-    bad[1].value_len = 5;
+    klog_record_t bad[4] = {recs[1], recs[1], recs[1], recs[1]};
+    bad[2].value = NULL;
+    bad[2].value_len = 5;
     klog_builder_reset(many);
-    ck_assert_int_eq(klog__builder_add_many(many, bad, 3), -EINVAL);
-    ck_assert_uint_eq(klog_builder_count(many), 1);
+    ck_assert_int_eq(klog__builder_add_many(many, bad, 4), -EINVAL);
+    ck_assert_uint_eq(klog_builder_count(many), 2);
+    /* The same shape as the record before, but a NULL value behind a
+     * positive length: refused, not copied from the template. */
+    bad[2] = recs[1];
+    bad[2].value_len = 40;
+    bad[1].value_len = 40;
+    bad[0].value_len = 40;
+    bad[2].value = NULL;
+    klog_builder_reset(many);
+    ck_assert_int_eq(klog__builder_add_many(many, bad, 4), -EINVAL);
+    ck_assert_uint_eq(klog_builder_count(many), 2);
     klog_batch_reader_free(br);
     klog_builder_free(many);
     klog_builder_free(one);

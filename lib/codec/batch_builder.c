@@ -337,6 +337,15 @@ int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t 
             /* Below the batch size limit add_one enforces (INT32_MAX). */
             size_t room = b->raw.cap < (size_t)INT32_MAX ? b->raw.cap : (size_t)INT32_MAX;
             const uint8_t *lim = data + room;
+            /* The previous record's bytes around its key, for a record of
+             * the same timestamp and lengths: [length, attributes,
+             * timestampDelta, offsetDelta (at t_off), keyLength] and
+             * [valueLength]; only the offset delta differs. */
+            int t_ok = 0, t_wide = 0;
+            int32_t t_kl = 0, t_vl = 0;
+            int64_t t_ts = 0;
+            size_t t_pre_len = 0, t_off = 0, t_suf_len = 0, t_total = 0;
+            uint8_t t_pre[8] = {0}, t_suf[2] = {0};
             for (; i < n; i++) {
                 const klog_record_t *r = &recs[i];
                 int64_t ts = r->timestamp;
@@ -346,6 +355,34 @@ int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t 
                     ts = now;
                 }
                 int32_t kl = r->key_len, vl = r->value_len;
+                if (t_ok && kl == t_kl && vl == t_vl && ts == t_ts && (count >= 64) == t_wide &&
+                    r->header_count == 0 && count < 8191 && !(kl > 0 && !r->key) &&
+                    !(vl > 0 && !r->value) && (size_t)(lim - p) >= t_total + KLOG__VARINT_MAX) {
+                    /* Same shape as the record before: its bytes, this
+                     * record's offset delta. */
+                    uint32_t uoff = (uint32_t)count << 1;
+                    memcpy(p, t_pre, 8);
+                    if (t_wide) {
+                        p[t_off] = (uint8_t)(uoff | 0x80);
+                        p[t_off + 1] = (uint8_t)(uoff >> 7);
+                    } else {
+                        p[t_off] = (uint8_t)uoff;
+                    }
+                    p += t_pre_len;
+                    if (kl > 0) {
+                        copy_value(p, r->key, (size_t)kl);
+                        p += kl;
+                    }
+                    memcpy(p, t_suf, 2);
+                    p += t_suf_len;
+                    if (vl > 0) {
+                        copy_value(p, r->value, (size_t)vl);
+                        p += vl;
+                    }
+                    *p++ = 0; /* headerCount */
+                    count++;
+                    continue;
+                }
                 /* delta in [-64, 63]: a one-byte varlong; lengths in
                  * [-1, 8191] and count below 8192: at most two bytes. */
                 uint64_t d = (uint64_t)ts - (uint64_t)base + 64;
@@ -360,6 +397,7 @@ int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t 
                 size_t body = 6 + (uoff >= 0x80) + (ukey >= 0x80) + (uval >= 0x80) + klen + vlen;
                 if (KLOG__UNLIKELY((size_t)(lim - p) < body + KLOG__VARINT_MAX))
                     break;
+                uint8_t *q0 = p;
                 uint32_t ubody = (uint32_t)body << 1;
                 if (KLOG__LIKELY(ubody < 0x4000))
                     p = put12(p, ubody);
@@ -367,18 +405,30 @@ int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t 
                     p += klog__uvarint_put(p, ubody);
                 p[0] = 0; /* attributes */
                 p[1] = (uint8_t)((uint64_t)(ts - base) << 1 ^ (uint64_t)((ts - base) >> 63));
+                t_off = (size_t)(p + 2 - q0);
                 p = put12(p + 2, uoff);
                 p = put12(p, ukey);
+                t_pre_len = (size_t)(p - q0);
+                memcpy(t_pre, q0, 8); /* (room for body + 5 >= 11 bytes) */
                 if (klen) {
                     copy_value(p, r->key, klen);
                     p += klen;
                 }
+                uint8_t *v0 = p;
                 p = put12(p, uval);
+                t_suf_len = (size_t)(p - v0);
+                memcpy(t_suf, v0, 2);
                 if (vlen) {
                     copy_value(p, r->value, vlen);
                     p += vlen;
                 }
                 *p++ = 0; /* headerCount */
+                t_total = (size_t)(p - q0);
+                t_ok = t_pre_len <= 8;
+                t_kl = kl;
+                t_vl = vl;
+                t_ts = ts;
+                t_wide = count >= 64;
                 count++;
                 if (ts > max_ts)
                     max_ts = ts;
