@@ -831,9 +831,13 @@ KLOG_API int klog_reader_open(klog_partition_t *p, int64_t offset, klog_reader_t
  * r), 0 when caught up with the high watermark (call again later, or wait
  * with klog_reader_wait), or a negative error. The records of control
  * batches (transaction markers) are never returned (see
- * klog_reader_set_isolation). Errors: KLOG_ECRC/KLOG_ECORRUPT for
- * damaged data (detail with file and position goes to the log callback),
- * KLOG_EOFFSET when retention removed the position.
+ * klog_reader_set_isolation). Every batch's CRC-32C is checked before
+ * any of its records is returned (there is no opt-out), and each record is
+ * checked against the record grammar as it is decoded. Errors:
+ * KLOG_ECRC/KLOG_ECORRUPT for damaged data (detail with file and position
+ * goes to the log callback), KLOG_EOFFSET when retention removed the
+ * position, a record grammar error (KLOG_ERECLEN, ...) for a batch whose
+ * CRC matches but whose records are malformed.
  */
 KLOG_API int klog_reader_next(klog_reader_t *r, klog_record_t *rec);
 /* Reposition. Errors as klog_reader_open. */

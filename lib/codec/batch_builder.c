@@ -129,63 +129,21 @@ static int bytes_ok(const void *p, int32_t len)
     return len >= KLOG_NULL_LEN && !(len > 0 && p == NULL);
 }
 
-int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
+/* Check the headers of rec and add their encoded size to *body. */
+static int headers_size(const klog_record_t *rec, uint64_t *body)
 {
-    if (!rec || !bytes_ok(rec->key, rec->key_len) || !bytes_ok(rec->value, rec->value_len) ||
-        (rec->header_count > 0 && rec->headers == NULL) || rec->header_count > INT32_MAX)
-        return -EINVAL;
-    if (b->count >= (size_t)INT32_MAX)
-        return KLOG_ETOOLARGE;
-
-    int64_t ts = rec->timestamp;
-    if (ts == KLOG_TIMESTAMP_NOW) {
-        /* One clock read per batch: its records are appended together, and
-         * a read per record costs more than encoding it. */
-        if (!b->now_valid) {
-            b->now = klog__now_ms();
-            b->now_valid = 1;
-        }
-        ts = b->now;
-    }
-    int64_t base = b->count ? b->base_ts : ts;
-    int64_t ts_delta = (int64_t)((uint64_t)ts - (uint64_t)base);
-    int32_t off_delta = (int32_t)b->count;
-
-    /* Body size, in 64 bits so hostile lengths cannot wrap. */
-    uint64_t body = 1 + klog__varlong_size(ts_delta) + klog__varint_size(off_delta) +
-                    klog__varint_size(rec->key_len) + klog__varint_size(rec->value_len) +
-                    klog__varint_size((int32_t)rec->header_count);
-    body += rec->key_len > 0 ? (uint64_t)rec->key_len : 0;
-    body += rec->value_len > 0 ? (uint64_t)rec->value_len : 0;
     for (uint32_t i = 0; i < rec->header_count; i++) {
         const klog_header_t *h = &rec->headers[i];
         if (!h->key || h->key_len < 0 || !bytes_ok(h->value, h->value_len))
             return -EINVAL;
-        body += klog__varint_size(h->key_len) + (uint64_t)h->key_len +
-                klog__varint_size(h->value_len) + (h->value_len > 0 ? (uint64_t)h->value_len : 0);
+        *body += klog__varint_size(h->key_len) + (uint64_t)h->key_len +
+                 klog__varint_size(h->value_len) + (h->value_len > 0 ? (uint64_t)h->value_len : 0);
     }
-    if (body > INT32_MAX || b->raw.len + body + KLOG__VARINT_MAX > (uint64_t)INT32_MAX)
-        return KLOG_ETOOLARGE;
+    return 0;
+}
 
-    int rc = klog__buf_reserve(&b->raw, (size_t)body + KLOG__VARINT_MAX);
-    if (rc)
-        return rc;
-    uint8_t *p = b->raw.data + b->raw.len;
-    p += klog__varint_put(p, (int32_t)body);
-    *p++ = 0; /* attributes */
-    p += klog__varlong_put(p, ts_delta);
-    p += klog__varint_put(p, off_delta);
-    p += klog__varint_put(p, rec->key_len);
-    if (rec->key_len > 0) {
-        memcpy(p, rec->key, (size_t)rec->key_len);
-        p += rec->key_len;
-    }
-    p += klog__varint_put(p, rec->value_len);
-    if (rec->value_len > 0) {
-        memcpy(p, rec->value, (size_t)rec->value_len);
-        p += rec->value_len;
-    }
-    p += klog__varint_put(p, (int32_t)rec->header_count);
+static uint8_t *put_headers(uint8_t *p, const klog_record_t *rec)
+{
     for (uint32_t i = 0; i < rec->header_count; i++) {
         const klog_header_t *h = &rec->headers[i];
         p += klog__varint_put(p, h->key_len);
@@ -199,7 +157,149 @@ int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
             p += h->value_len;
         }
     }
+    return p;
+}
+
+/* memcpy with a length the compiler cannot bound: knowing a length is
+ * below 8 KiB, GCC inlines "rep movsq", which starts slowly and costs an
+ * instruction per 8 bytes; the library's memcpy is faster for values. */
+static inline void copy_value(uint8_t *dst, const void *src, size_t n)
+{
+#if defined(__GNUC__)
+    __asm__("" : "+r"(n));
+#endif
+    memcpy(dst, src, n);
+}
+
+/* A varint known to be below 0x4000: both bytes stored unconditionally
+ * (the second is overwritten by the next field when the value takes one;
+ * the caller reserved room), no branch. */
+static inline uint8_t *put12(uint8_t *p, uint32_t u)
+{
+    uint32_t two = u >= 0x80;
+    p[0] = (uint8_t)(u | (two << 7));
+    p[1] = (uint8_t)(u >> 7);
+    return p + 1 + two;
+}
+
+/* The general encoder of one record: any timestamp delta, lengths and
+ * headers. rec was checked; ts is its resolved timestamp. */
+static int add_general(klog_builder_t *b, const klog_record_t *rec, uint64_t uts)
+{
+    uint32_t uoff = klog__zigzag32((int32_t)b->count);
+    uint32_t ukey = klog__zigzag32(rec->key_len), uval = klog__zigzag32(rec->value_len);
+    uint32_t uhdr = klog__zigzag32((int32_t)rec->header_count);
+    size_t klen = rec->key_len > 0 ? (size_t)rec->key_len : 0;
+    size_t vlen = rec->value_len > 0 ? (size_t)rec->value_len : 0;
+
+    /* Body size, in 64 bits so hostile lengths cannot wrap. */
+    uint64_t body = 1 + klog__uvarint_size(uts) + klog__uvarint_size(uoff) +
+                    klog__uvarint_size(ukey) + klog__uvarint_size(uval) +
+                    klog__uvarint_size(uhdr) + (uint64_t)klen + (uint64_t)vlen;
+    if (rec->header_count > 0) {
+        int rc = headers_size(rec, &body);
+        if (rc)
+            return rc;
+    }
+    if (body > INT32_MAX || b->raw.len + body + KLOG__VARINT_MAX > (uint64_t)INT32_MAX)
+        return KLOG_ETOOLARGE;
+    int rc = klog__buf_reserve(&b->raw, (size_t)body + KLOG__VARINT_MAX);
+    if (rc)
+        return rc;
+    uint8_t *p = b->raw.data + b->raw.len;
+    p += klog__uvarint_put(p, klog__zigzag32((int32_t)body));
+    *p++ = 0; /* attributes */
+    p += klog__uvarint_put(p, uts);
+    p += klog__uvarint_put(p, uoff);
+    p += klog__uvarint_put(p, ukey);
+    if (klen) {
+        memcpy(p, rec->key, klen);
+        p += klen;
+    }
+    p += klog__uvarint_put(p, uval);
+    if (vlen) {
+        memcpy(p, rec->value, vlen);
+        p += vlen;
+    }
+    p += klog__uvarint_put(p, uhdr);
+    p = put_headers(p, rec);
     b->raw.len = (size_t)(p - b->raw.data);
+    return 0;
+}
+
+/*
+ * Per record (the hot path of klog_append). The common record (no
+ * headers, a timestamp delta below 64 ms either way, fewer than 8192
+ * records in the batch so far, key and value below 8 KiB) is encoded by a
+ * straight line: sizes as "one byte, or two", each varint stored without
+ * a branch, key and value copied once straight to their place in the
+ * batch. Every other record takes add_general (the same bytes, any field).
+ */
+static inline int add_one(klog_builder_t *b, const klog_record_t *rec)
+{
+    if (KLOG__UNLIKELY(!rec || !bytes_ok(rec->key, rec->key_len) ||
+                       !bytes_ok(rec->value, rec->value_len) ||
+                       (rec->header_count > 0 && rec->headers == NULL) ||
+                       rec->header_count > INT32_MAX))
+        return -EINVAL;
+    if (KLOG__UNLIKELY(b->count >= (size_t)INT32_MAX))
+        return KLOG_ETOOLARGE;
+
+    int64_t ts = rec->timestamp;
+    if (ts == KLOG_TIMESTAMP_NOW) {
+        /* One clock read per batch: its records are appended together, and
+         * a read per record costs more than encoding it. */
+        if (!b->now_valid) {
+            b->now = klog__now_ms();
+            b->now_valid = 1;
+        }
+        ts = b->now;
+    }
+    int64_t base = b->count ? b->base_ts : ts;
+    uint64_t uts = klog__zigzag64((int64_t)((uint64_t)ts - (uint64_t)base));
+    uint32_t uoff = (uint32_t)b->count << 1; /* zigzag of a count >= 0 */
+    uint32_t ukey = klog__zigzag32(rec->key_len), uval = klog__zigzag32(rec->value_len);
+    if (KLOG__LIKELY(rec->header_count == 0 && uts < 0x80 && (uoff | ukey | uval) < 0x4000)) {
+        size_t klen = rec->key_len > 0 ? (size_t)rec->key_len : 0;
+        size_t vlen = rec->value_len > 0 ? (size_t)rec->value_len : 0;
+        /* attributes, timestampDelta, headerCount: one byte each */
+        size_t body = 3 + 1 + (uoff >= 0x80) + 1 + (ukey >= 0x80) + 1 + (uval >= 0x80) + klen +
+                      vlen; /* < 16 KiB + 9: its varint takes at most 3 bytes */
+        size_t need = body + KLOG__VARINT_MAX;
+        if (KLOG__UNLIKELY(b->raw.cap - b->raw.len < need ||
+                           b->raw.len + need > (size_t)INT32_MAX)) {
+            if (b->raw.len + need > (size_t)INT32_MAX)
+                return KLOG_ETOOLARGE;
+            int rc = klog__buf_reserve(&b->raw, need);
+            if (rc)
+                return rc;
+        }
+        uint8_t *p = b->raw.data + b->raw.len;
+        uint32_t ubody = (uint32_t)body << 1;
+        if (KLOG__LIKELY(ubody < 0x4000))
+            p = put12(p, ubody);
+        else
+            p += klog__uvarint_put(p, ubody);
+        p[0] = 0; /* attributes */
+        p[1] = (uint8_t)uts;
+        p = put12(p + 2, uoff);
+        p = put12(p, ukey);
+        if (klen) {
+            copy_value(p, rec->key, klen);
+            p += klen;
+        }
+        p = put12(p, uval);
+        if (vlen) {
+            copy_value(p, rec->value, vlen);
+            p += vlen;
+        }
+        *p++ = 0; /* headerCount */
+        b->raw.len = (size_t)(p - b->raw.data);
+    } else {
+        int rc = add_general(b, rec, uts);
+        if (rc)
+            return rc;
+    }
 
     if (b->count == 0) {
         b->base_ts = ts;
@@ -209,6 +309,142 @@ int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
     }
     b->count++;
     b->done = NULL;
+    return 0;
+}
+
+int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
+{
+    return add_one(b, rec);
+}
+
+/*
+ * klog_append's encoder: records of the common shape (as add_one's
+ * straight line, with the batch already started) are encoded in a loop
+ * that keeps the write position, count and max timestamp in registers and
+ * stores them once; a record of any other shape, the first of a batch,
+ * or one that needs more room goes through add_one, and the loop resumes.
+ * The bytes are the same either way.
+ */
+int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (b->count > 0 && b->raw.data) {
+            int64_t base = b->base_ts, max_ts = b->max_ts, now = b->now;
+            int now_valid = b->now_valid;
+            size_t count = b->count;
+            uint8_t *data = b->raw.data, *p = data + b->raw.len;
+            /* Below the batch size limit add_one enforces (INT32_MAX). */
+            size_t room = b->raw.cap < (size_t)INT32_MAX ? b->raw.cap : (size_t)INT32_MAX;
+            const uint8_t *lim = data + room;
+            /* The previous record's bytes around its key, for a record of
+             * the same timestamp and lengths: [length, attributes,
+             * timestampDelta, offsetDelta (at t_off), keyLength] and
+             * [valueLength]; only the offset delta differs. */
+            int t_ok = 0, t_wide = 0;
+            int32_t t_kl = 0, t_vl = 0;
+            int64_t t_ts = 0;
+            size_t t_pre_len = 0, t_off = 0, t_suf_len = 0, t_total = 0;
+            uint8_t t_pre[8] = {0}, t_suf[2] = {0};
+            for (; i < n; i++) {
+                const klog_record_t *r = &recs[i];
+                int64_t ts = r->timestamp;
+                if (ts == KLOG_TIMESTAMP_NOW) {
+                    if (KLOG__UNLIKELY(!now_valid))
+                        break;
+                    ts = now;
+                }
+                int32_t kl = r->key_len, vl = r->value_len;
+                if (t_ok && kl == t_kl && vl == t_vl && ts == t_ts && (count >= 64) == t_wide &&
+                    r->header_count == 0 && count < 8191 && !(kl > 0 && !r->key) &&
+                    !(vl > 0 && !r->value) && (size_t)(lim - p) >= t_total + KLOG__VARINT_MAX) {
+                    /* Same shape as the record before: its bytes, this
+                     * record's offset delta. */
+                    uint32_t uoff = (uint32_t)count << 1;
+                    memcpy(p, t_pre, 8);
+                    if (t_wide) {
+                        p[t_off] = (uint8_t)(uoff | 0x80);
+                        p[t_off + 1] = (uint8_t)(uoff >> 7);
+                    } else {
+                        p[t_off] = (uint8_t)uoff;
+                    }
+                    p += t_pre_len;
+                    if (kl > 0) {
+                        copy_value(p, r->key, (size_t)kl);
+                        p += kl;
+                    }
+                    memcpy(p, t_suf, 2);
+                    p += t_suf_len;
+                    if (vl > 0) {
+                        copy_value(p, r->value, (size_t)vl);
+                        p += vl;
+                    }
+                    *p++ = 0; /* headerCount */
+                    count++;
+                    continue;
+                }
+                /* delta in [-64, 63]: a one-byte varlong; lengths in
+                 * [-1, 8191] and count below 8192: at most two bytes. */
+                uint64_t d = (uint64_t)ts - (uint64_t)base + 64;
+                if (KLOG__UNLIKELY(r->header_count != 0 || d >= 128 ||
+                                   (uint32_t)(kl + 1) > 8192 || (uint32_t)(vl + 1) > 8192 ||
+                                   count >= 8191 || (kl > 0 && !r->key) ||
+                                   (vl > 0 && !r->value)))
+                    break;
+                uint32_t uoff = (uint32_t)count << 1;
+                uint32_t ukey = klog__zigzag32(kl), uval = klog__zigzag32(vl);
+                size_t klen = kl > 0 ? (size_t)kl : 0, vlen = vl > 0 ? (size_t)vl : 0;
+                size_t body = 6 + (uoff >= 0x80) + (ukey >= 0x80) + (uval >= 0x80) + klen + vlen;
+                if (KLOG__UNLIKELY((size_t)(lim - p) < body + KLOG__VARINT_MAX))
+                    break;
+                uint8_t *q0 = p;
+                uint32_t ubody = (uint32_t)body << 1;
+                if (KLOG__LIKELY(ubody < 0x4000))
+                    p = put12(p, ubody);
+                else
+                    p += klog__uvarint_put(p, ubody);
+                p[0] = 0; /* attributes */
+                p[1] = (uint8_t)((uint64_t)(ts - base) << 1 ^ (uint64_t)((ts - base) >> 63));
+                t_off = (size_t)(p + 2 - q0);
+                p = put12(p + 2, uoff);
+                p = put12(p, ukey);
+                t_pre_len = (size_t)(p - q0);
+                memcpy(t_pre, q0, 8); /* (room for body + 5 >= 11 bytes) */
+                if (klen) {
+                    copy_value(p, r->key, klen);
+                    p += klen;
+                }
+                uint8_t *v0 = p;
+                p = put12(p, uval);
+                t_suf_len = (size_t)(p - v0);
+                memcpy(t_suf, v0, 2);
+                if (vlen) {
+                    copy_value(p, r->value, vlen);
+                    p += vlen;
+                }
+                *p++ = 0; /* headerCount */
+                t_total = (size_t)(p - q0);
+                t_ok = t_pre_len <= 8;
+                t_kl = kl;
+                t_vl = vl;
+                t_ts = ts;
+                t_wide = count >= 64;
+                count++;
+                if (ts > max_ts)
+                    max_ts = ts;
+            }
+            b->raw.len = (size_t)(p - data);
+            b->count = count;
+            b->max_ts = max_ts;
+            b->done = NULL;
+            if (i == n)
+                break;
+        }
+        int rc = add_one(b, &recs[i]);
+        if (KLOG__UNLIKELY(rc))
+            return rc;
+        i++;
+    }
     return 0;
 }
 
@@ -271,8 +507,7 @@ int klog_batch_encode(const klog_record_t *recs, size_t n, int codec, void **out
     int rc = klog_builder_new(codec, &b);
     if (rc)
         return rc;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = klog_builder_add(b, &recs[i]);
+    rc = klog__builder_add_many(b, recs, n);
     const void *batch;
     size_t len;
     if (rc == 0)

@@ -40,51 +40,60 @@ static inline int64_t klog__unzigzag64(uint64_t u)
     return (int64_t)((u >> 1) ^ (0 - (u & 1)));
 }
 
-/* Bytes the varint/varlong encoding of v takes. */
+/* Bytes the varint/varlong encoding of v takes: ceil(bits / 7) for the
+ * zigzag value's significant bits (at least 1), as (bits * 9 + 64) / 64,
+ * which equals it for 1..64 bits (no loop, no branch). */
+static inline size_t klog__uvarint_size(uint64_t u)
+{
+#if defined(__GNUC__)
+    unsigned bits = 64u - (unsigned)__builtin_clzll(u | 1);
+#else
+    unsigned bits = 1;
+    while (bits < 64 && (u >> bits))
+        bits++;
+#endif
+    return (bits * 9 + 64) >> 6;
+}
 static inline size_t klog__varint_size(int32_t v)
 {
-    uint32_t u = klog__zigzag32(v);
-    size_t n = 1;
-    while (u >= 0x80) {
-        u >>= 7;
-        n++;
-    }
-    return n;
+    return klog__uvarint_size(klog__zigzag32(v));
 }
 static inline size_t klog__varlong_size(int64_t v)
 {
-    uint64_t u = klog__zigzag64(v);
-    size_t n = 1;
-    while (u >= 0x80) {
-        u >>= 7;
-        n++;
-    }
-    return n;
+    return klog__uvarint_size(klog__zigzag64(v));
 }
 
+/* Write the unsigned LEB128 u at p (room for KLOG__VARLONG_MAX bytes);
+ * returns the bytes written. One and two bytes (lengths, deltas and
+ * counts of ordinary records) take no loop. */
+static inline size_t klog__uvarint_put(uint8_t *p, uint64_t u)
+{
+    if (KLOG__LIKELY(u < 0x80)) {
+        p[0] = (uint8_t)u;
+        return 1;
+    }
+    if (KLOG__LIKELY(u < 0x4000)) {
+        p[0] = (uint8_t)(u | 0x80);
+        p[1] = (uint8_t)(u >> 7);
+        return 2;
+    }
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
 /* Write v at p (room for KLOG__VARINT_MAX / KLOG__VARLONG_MAX bytes);
  * returns the bytes written. */
 static inline size_t klog__varint_put(uint8_t *p, int32_t v)
 {
-    uint32_t u = klog__zigzag32(v);
-    size_t n = 0;
-    while (u >= 0x80) {
-        p[n++] = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    p[n++] = (uint8_t)u;
-    return n;
+    return klog__uvarint_put(p, klog__zigzag32(v));
 }
 static inline size_t klog__varlong_put(uint8_t *p, int64_t v)
 {
-    uint64_t u = klog__zigzag64(v);
-    size_t n = 0;
-    while (u >= 0x80) {
-        p[n++] = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    p[n++] = (uint8_t)u;
-    return n;
+    return klog__uvarint_put(p, klog__zigzag64(v));
 }
 
 /* Read a varint from [*pp, end). On success advances *pp and returns 0.
@@ -96,6 +105,11 @@ static inline int klog__varint_get(const uint8_t **pp, const uint8_t *end, int32
     if (KLOG__LIKELY(p < end && *p < 0x80)) { /* one byte: the common case */
         *pp = p + 1;
         *out = klog__unzigzag32(*p);
+        return 0;
+    }
+    if (KLOG__LIKELY(end - p >= 2 && p[1] < 0x80)) { /* two: lengths up to 8191 */
+        *pp = p + 2;
+        *out = klog__unzigzag32((uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7);
         return 0;
     }
     uint32_t u = 0;
@@ -118,6 +132,11 @@ static inline int klog__varlong_get(const uint8_t **pp, const uint8_t *end, int6
     if (KLOG__LIKELY(p < end && *p < 0x80)) {
         *pp = p + 1;
         *out = klog__unzigzag64(*p);
+        return 0;
+    }
+    if (KLOG__LIKELY(end - p >= 2 && p[1] < 0x80)) {
+        *pp = p + 2;
+        *out = klog__unzigzag64((uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7);
         return 0;
     }
     uint64_t u = 0;
@@ -201,6 +220,11 @@ KLOG__HIDDEN int klog__record_decode(const uint8_t **pp, const uint8_t *end, klo
  * increasing within [0, last_offset_delta], nothing left over. */
 KLOG__HIDDEN int klog__records_check(const klog_batch_info_t *info, const uint8_t *p,
                                      const uint8_t *end);
+
+/* klog_builder_add of recs[0, n) in turn, stopping at the first error
+ * (the records before it stay added): one call per batch on the append
+ * path instead of one per record. */
+KLOG__HIDDEN int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t n);
 
 /* ------------------------------------------------------------- filtering
  * Rewriting a batch with some records removed (batch_filter.c), as Kafka's

@@ -256,7 +256,12 @@ static int aborted_batch(struct klog_reader *r, int64_t pid, int64_t base, int64
     return 0;
 }
 
-/* Load the next batch whose records reach r->next. 1 loaded, 0 none yet. */
+/* Load the next batch whose records reach r->next. 1 loaded, 0 none yet.
+ * Kept out of line (once per batch): inlined into klog_reader_next it
+ * made the per-record path save and restore every callee-saved register. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static int next_batch(struct klog_reader *r)
 {
     int committed = r->isolation == KLOG_ISOLATION_READ_COMMITTED;
@@ -395,12 +400,14 @@ static int next_batch(struct klog_reader *r)
     }
 }
 
-int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
+/* Everything but a record handed straight from the batch in hand:
+ * truncation under us, the end of a batch, errors, the next batch.
+ * `rc` is what klog_batch_reader_next already returned for this call (a
+ * record below r->next, the batch's end or an error), or 2 for none. */
+static int next_slow(struct klog_reader *r, klog_record_t *rec, int rc)
 {
-    if (!r || !rec)
-        return -EINVAL;
     for (;;) {
-        if ((r->positioned || r->in_batch) &&
+        if (rc == 2 && (r->positioned || r->in_batch) &&
             atomic_load(r->trunc_counter) != r->truncations) {
             /* The log was truncated under us: the batch in hand and our
              * byte position may be gone or reused. Find the position again;
@@ -415,8 +422,10 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
                 return KLOG_EOFFSET;
         }
         if (r->in_batch) {
-            int rc = klog_batch_reader_next(r->br, rec);
+            if (rc == 2)
+                rc = klog_batch_reader_next(r->br, rec);
             if (rc == 1) {
+                rc = 2;
                 if (rec->offset < r->next)
                     continue;
                 r->next = rec->offset + 1;
@@ -431,14 +440,34 @@ int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
                           (long long)r->pos, klog_strerror(rc));
                 return rc;
             }
+            rc = 2;
             if (r->batch_last + 1 > r->next)
                 r->next = r->batch_last + 1;
             continue;
         }
-        int rc = next_batch(r);
+        rc = next_batch(r);
         if (rc <= 0)
             return rc;
+        rc = 2;
     }
+}
+
+int klog_reader_next(klog_reader_t *r, klog_record_t *rec)
+{
+    if (!r || !rec)
+        return -EINVAL;
+    /* The per-record path: the next record of the batch in hand, one call
+     * into the batch reader and three tests. */
+    if (KLOG__LIKELY(r->in_batch && atomic_load(r->trunc_counter) == r->truncations)) {
+        int rc = klog_batch_reader_next(r->br, rec);
+        if (KLOG__LIKELY(rc == 1 && rec->offset >= r->next)) {
+            r->next = rec->offset + 1;
+            r->returned = 1;
+            return 1;
+        }
+        return next_slow(r, rec, rc);
+    }
+    return next_slow(r, rec, 2);
 }
 
 int klog_reader_wait(klog_reader_t *r, int timeout_ms)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "platform/bytes.h"
 #include "storage/partition_impl.h"
 
@@ -96,11 +97,12 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
     return klog__partstate_rolled(p, base);
 }
 
+/* segment_bytes: the caller's read of KLOG_CONF_SEGMENT_BYTES for this
+ * append (one configuration look-up less per append). */
 static int should_roll(klog__partition_t *p, klog__segment_t *s, int64_t size, int64_t last,
-                       int64_t max_ts)
+                       int64_t max_ts, int64_t segment_bytes)
 {
-    return klog__segment_should_roll(s, size, last, max_ts,
-                                     klog__partition_conf(p, KLOG_CONF_SEGMENT_BYTES),
+    return klog__segment_should_roll(s, size, last, max_ts, segment_bytes,
                                      klog__partition_conf(p, KLOG_CONF_SEGMENT_MS));
 }
 
@@ -129,9 +131,11 @@ int klog_segment_roll(klog_partition_t *p)
 /* ------------------------------------------------------------ append */
 
 /* What one write carries: offsets [first, last], `count` records, the max
- * timestamp and the last offset of the batch that first reached it. */
+ * timestamp and the last offset of the batch that first reached it; and
+ * the segment.bytes the append was checked against. */
 typedef struct wspan {
     int64_t first, last, max_ts, max_ts_off, count;
+    int64_t segment_bytes;
 } wspan_t;
 
 /*
@@ -150,7 +154,7 @@ static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t 
     int rc = klog__segment_pin(s, 1);
     if (rc)
         return rc;
-    if (should_roll(p, s, (int64_t)len, last, max_ts)) {
+    if (should_roll(p, s, (int64_t)len, last, max_ts, w->segment_bytes)) {
         klog__segment_unpin(s);
         int64_t end = atomic_load(&p->log_end);
         rc = roll(p, l, first > end ? first : end);
@@ -253,7 +257,7 @@ int klog__partition_append_origin(klog__partition_t *p, const uint8_t *batch, si
     }
     klog__store64(hdr, (uint64_t)base);
     int64_t last = base + bi.last_offset_delta;
-    wspan_t w = {base, last, bi.max_timestamp, last, bi.record_count};
+    wspan_t w = {base, last, bi.max_timestamp, last, bi.record_count, segb};
     rc = write_locked(p, hdr, batch, len, &w);
     if (slow)
         rc = klog__partstate_after(p, &bi, base, rc, bi.producer_id >= 0);
@@ -328,13 +332,11 @@ int klog_append(klog_partition_t *p, const klog_record_t *recs, size_t n, int64_
         tl->b[codec] = b;
     }
     klog_builder_reset(b);
-    for (size_t i = 0; i < n; i++) {
-        rc = klog_builder_add(b, &recs[i]);
-        if (rc)
-            goto out;
-    }
     const void *batch;
     size_t len = 0;
+    rc = klog__builder_add_many(b, recs, n);
+    if (rc)
+        goto out;
     rc = klog_builder_finish(b, &batch, &len);
     if (rc)
         goto out;
@@ -356,7 +358,7 @@ out:
 static size_t follower_run(const uint8_t *b, size_t len, size_t off, wspan_t *w)
 {
     size_t start = off;
-    *w = (wspan_t){-1, -1, -1, -1, 0};
+    *w = (wspan_t){-1, -1, -1, -1, 0, w->segment_bytes};
     while (off < len) {
         klog_batch_info_t bi;
         klog_batch_header(b + off, len - off, &bi);
@@ -449,7 +451,7 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
      * based at its first offset. */
     off = 0;
     while (off < len && !rc) {
-        wspan_t w;
+        wspan_t w = {.segment_bytes = maxb};
         size_t n = follower_run(b, len, off, &w);
         rc = write_locked(p, NULL, b + off, n, &w);
         /* Then, batch by batch: epochs as each begins; the producer-state
