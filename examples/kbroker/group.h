@@ -84,7 +84,6 @@ struct kb_groups {
 
 /* Kafka group error codes. */
 enum {
-    KB_ERR_COORDINATOR_NOT_AVAILABLE = 15,
     KB_ERR_ILLEGAL_GENERATION = 22,
     KB_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
     KB_ERR_INVALID_GROUP_ID = 24,

@@ -61,6 +61,7 @@ static const struct {
     {KB_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, 1},
     {KB_API_DELETE_RECORDS, 0, 1, 2},
     {KB_API_DESCRIBE_CLUSTER, 0, 0, 0},
+    {KB_API_INIT_PRODUCER_ID, 0, 4, 2},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 

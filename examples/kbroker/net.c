@@ -190,6 +190,7 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
         case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
         case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+        case KB_API_INIT_PRODUCER_ID: rc = kb_handle_init_producer_id(b, &q, &r); break;
         case KB_API_CREATE_TOPICS:
         case KB_API_DELETE_TOPICS:
         case KB_API_CREATE_PARTITIONS:

@@ -27,6 +27,12 @@ int16_t kb_append_error(int rc)
     case -ENOSPC:
     case -EIO: return KB_ERR_KAFKA_STORAGE_ERROR;
     case KLOG_EMAGIC: return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case KLOG_EOUTOFORDER:
+    case KLOG_EEPOCHSEQ: return KB_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case KLOG_EFENCED: return KB_ERR_INVALID_PRODUCER_EPOCH; /* Produce never says PRODUCER_FENCED */
+    case KLOG_EUNKNOWNPRODUCER: return KB_ERR_UNKNOWN_PRODUCER_ID;
+    case KLOG_ETXNSTATE: return KB_ERR_INVALID_TXN_STATE;
+    case KLOG_ECOORDFENCED: return KB_ERR_TRANSACTION_COORDINATOR_FENCED;
     case KLOG_EEMPTY:
     case KLOG_ESEQUENCE: return KB_ERR_CORRUPT_MESSAGE;
     default:
@@ -71,6 +77,8 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         rc = klog_append_batch(p, rec + pos, 12 + (size_t)blen, &off);
         if (rc) {
             kb_log(b, "produce %s[%d]: %s", topic, idx, klog_strerror(rc));
+            if (rc == -EINVAL)
+                return KB_ERR_INVALID_RECORD; /* producer id without sequence, control batch */
             return kb_append_error(rc);
         }
         if (pos == 0)
