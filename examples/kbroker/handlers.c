@@ -62,6 +62,10 @@ static const struct {
     {KB_API_DELETE_RECORDS, 0, 1, 2},
     {KB_API_DESCRIBE_CLUSTER, 0, 0, 0},
     {KB_API_INIT_PRODUCER_ID, 0, 4, 2},
+    {KB_API_ADD_PARTITIONS_TO_TXN, 0, 3, 3},
+    {KB_API_ADD_OFFSETS_TO_TXN, 0, 3, 3},
+    {KB_API_END_TXN, 0, 3, 3},
+    {KB_API_TXN_OFFSET_COMMIT, 0, 3, 3},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 

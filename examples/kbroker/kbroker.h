@@ -234,6 +234,44 @@ int kb_pid_alloc(struct kb_broker *b, int64_t *id);
 /* InitProducerId (pid.c; transactional ids go to txn.c). */
 int kb_handle_init_producer_id(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 
+/* Transaction coordinator (txn*.c, txn.h). */
+int kb_txn_init_producer(struct kb_broker *b, const char *tid, int16_t tlen, int32_t timeout_ms,
+                         int64_t pid, int16_t epoch, int16_t version, int64_t *out_pid,
+                         int16_t *out_epoch);
+/* AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit. */
+int kb_handle_txn(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Replay __transaction_state (at start, before kb_groups_load): ends every
+ * transaction the last run left open (Prepare* completed, Ongoing aborted
+ * with the epoch bumped). Returns 0 or a klog error. */
+int kb_txn_load(struct kb_broker *b);
+/* Abort transactions open past their timeout; next_timeout: ms until the
+ * next deadline, -1 for none. */
+void kb_txn_tick(struct kb_broker *b, int64_t now_ms);
+int kb_txn_next_timeout(struct kb_broker *b, int64_t now_ms);
+void kb_txn_free_all(struct kb_broker *b);
+/* Produce: the Kafka error for a batch with this header bound for
+ * topic[partition] (a transactional batch must belong to an open
+ * transaction of its producer that holds the partition), 0 when fine. */
+int16_t kb_txn_check_produce(struct kb_broker *b, const klog_batch_info_t *bi, const char *topic,
+                             int32_t partition);
+/* Replay of __consumer_offsets: a batch of producer pid/epoch ends before
+ * sequence next. */
+void kb_txn_offsets_seen(struct kb_broker *b, int64_t pid, int16_t epoch, int64_t next);
+/* Is an offset of group for topic[partition] pending in an open
+ * transaction (OffsetFetch require_stable)? */
+int kb_txn_pending_offset(struct kb_broker *b, const char *group, size_t glen, const char *topic,
+                          size_t tlen, int32_t partition);
+/* Group offsets (group_offsets.c) the transaction coordinator uses. Open
+ * __consumer_offsets when it exists (create: also when it does not) and
+ * replay it into the groups' offsets once. Returns 0 or a klog error. */
+int kb_offsets_open(struct kb_broker *b, int create);
+/* Set a committed offset in memory (a transaction committed it). 0 or -1. */
+int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, int32_t epoch, const char *meta);
+/* Make a topic's retention unlimited (internal topics). 0 or a klog error. */
+int kb_topic_keep_forever(struct kb_broker *b, const char *topic);
+int64_t kb_wall_ms(void); /* CLOCK_REALTIME in ms */
+
 /* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
  * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
  * DeleteGroups, OffsetDelete. */

@@ -278,11 +278,19 @@ int main(int argc, char **argv)
         klog_close(b->log);
         return 1;
     }
+    rc = kb_txn_load(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: recovering transactions: %s\n", cfg->dir, klog_strerror(rc));
+        kb_txn_free_all(b);
+        klog_close(b->log);
+        return 1;
+    }
     rc = kb_groups_load(b);
     if (rc) {
         fprintf(stderr, "kbroker: %s: reading committed offsets: %s\n", cfg->dir,
                 klog_strerror(rc));
         kb_groups_free_all(b);
+        kb_txn_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
     if (kb_net_listen(b) || kb_metrics_listen(b)) {
         kb_flush_stop(b);
         kb_groups_free_all(b);
+        kb_txn_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -302,6 +311,7 @@ int main(int argc, char **argv)
             perror(cfg->pidfile);
             kb_flush_stop(b);
             kb_groups_free_all(b);
+            kb_txn_free_all(b);
             klog_close(b->log);
             return 1;
         }
@@ -316,6 +326,7 @@ int main(int argc, char **argv)
     kb_metrics_close(b);
     kb_flush_stop(b); /* after the connections: their parked responses detached */
     kb_groups_free_all(b); /* after the connections: their parked responses point in */
+    kb_txn_free_all(b);
     rc = klog_close(b->log);
     if (rc) {
         fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));

@@ -140,10 +140,8 @@ int kb_handle_init_producer_id(struct kb_broker *b, struct kb_req *q, kb_rd_t *r
         err = kb_pid_alloc(b, &out_pid) ? KB_ERR_COORDINATOR_NOT_AVAILABLE : KB_ERR_NONE;
         out_epoch = err ? -1 : 0;
     } else {
-        (void)timeout_ms;
-        (void)pid;
-        (void)epoch;
-        err = KB_ERR_COORDINATOR_NOT_AVAILABLE; /* FindCoordinator refuses them too */
+        err = (int16_t)kb_txn_init_producer(b, tid, tlen, timeout_ms, pid, epoch, v, &out_pid,
+                                            &out_epoch);
     }
     kb_wbuf_t *w = &q->resp->buf;
     kb_put_i32(w, 0); /* throttle_time_ms */

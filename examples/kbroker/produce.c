@@ -1,7 +1,11 @@
 /*
  * produce.c — Produce (v0-v9): the client's batches are stored verbatim
- * through klog_append_batch, which validates sizes, magic, CRC and records
- * and assigns the base offset. With acks=all the response waits for the
+ * through klog_append_batch, which validates sizes, magic, CRC and records,
+ * applies Kafka's producer-state rules to idempotent and transactional
+ * batches (a duplicate gets its original offsets; refusals map to Kafka's
+ * codes in kb_append_error) and assigns the base offset. A transactional
+ * batch must belong to an open transaction holding the partition
+ * (kb_txn_check_produce). With acks=all the response waits for the
  * fsync of every partition the request appended to, done by the flush
  * thread (flush.c) so the event loop goes on serving other requests;
  * without a flush thread (it could not start) the fsync is done here.
@@ -70,6 +74,12 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         uint32_t blen = batch_be32(rec + pos + 8);
         if (blen < KLOG_BATCH_HEADER_SIZE - 12 || blen > total - pos - 12)
             return KB_ERR_CORRUPT_MESSAGE;
+        klog_batch_info_t bi;
+        if (klog_batch_header(rec + pos, 12 + (size_t)blen, &bi) == 0) {
+            int16_t terr = kb_txn_check_produce(b, &bi, topic, idx);
+            if (terr)
+                return terr;
+        }
         int64_t off;
         /* rec points into this connection's request buffer, which kbroker
          * owns; the epoch is outside the CRC */
@@ -149,8 +159,9 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             return -1;
         }
         int16_t terr = (int16_t)kb_topic_name(s, slen, name);
-        if (!terr && strcmp(name, "__consumer_offsets") == 0)
-            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinator only */
+        if (!terr && (strcmp(name, "__consumer_offsets") == 0 ||
+                      strcmp(name, "__transaction_state") == 0))
+            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinators only */
         kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
         kb_put_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {

@@ -255,9 +255,169 @@ def mode_idem():
     ok("nothing refused was stored")
 
 
+def metadata_create(c, topic):
+    c.call(3, 4, struct.pack(">i", 1) + kstr(topic) + b"\x01")
+
+
+def add_parts(c, tid, pid, epoch, parts, ver=1):
+    topics = {}
+    for t, p in parts:
+        topics.setdefault(t, []).append(p)
+    body = kstr(tid) + struct.pack(">qhi", pid, epoch, len(topics))
+    for t, ps in topics.items():
+        body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    r = c.call(24, ver, body)
+    r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        t = r.str()
+        for _ in range(r.i32()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+    return out
+
+
+def add_offsets(c, tid, pid, epoch, group):
+    r = c.call(25, 1, kstr(tid) + struct.pack(">qh", pid, epoch) + kstr(group))
+    r.i32()
+    return r.i16()
+
+
+def end_txn(c, tid, pid, epoch, commit, ver=1):
+    r = c.call(26, ver, kstr(tid) + struct.pack(">qhb", pid, epoch, 1 if commit else 0))
+    r.i32()
+    return r.i16()
+
+
+def txn_commit_offset(c, tid, group, pid, epoch, topic, part, off):
+    body = (kstr(tid) + kstr(group) + struct.pack(">qhi", pid, epoch, 1) + kstr(topic)
+            + struct.pack(">iiqi", 1, part, off, -1) + kstr(b""))
+    r = c.call(28, 2, body)
+    r.i32()
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    return r.i16()
+
+
+def offset_fetch(c, group, topic, part):
+    r = c.call(9, 1, kstr(group) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">ii", 1, part))
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    off = r.i64()
+    r.str()
+    err = r.i16()
+    if err:
+        fail("OffsetFetch error %d" % err)
+    return off
+
+
+def fetch(c, topic, part, offset, isolation):
+    body = (struct.pack(">iiiib", -1, 0, 0, 1 << 20, isolation) + struct.pack(">i", 1) + kstr(topic)
+            + struct.pack(">iiqi", 1, part, offset, 1 << 20))
+    r = c.call(1, 4, body)
+    r.i32()
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    err, hw, lso = r.i16(), r.i64(), r.i64()
+    n = r.i32()
+    aborted = None if n < 0 else [(r.i64(), r.i64()) for _ in range(n)]
+    recs = r.i32()
+    return err, hw, lso, aborted, recs
+
+
+def mode_txn():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    r = c.call(10, 1, kstr(b"rt") + b"\x01")
+    r.i32()
+    err = r.i16()
+    r.str()
+    node = r.i32()
+    expect("FindCoordinator key_type 1", (err, node), (0, 1))
+    ok("FindCoordinator for a transactional id names this broker")
+    expect("InitProducerId timeout 0", init_pid(c, 1, b"rt", 0)[0], 50)
+    err, pid, epoch = init_pid(c, 1, b"rt")
+    expect("InitProducerId rt", (err, epoch), (0, 0))
+    end0 = log_end(c, TOPIC, 0)
+    expect("transactional batch, partition not added",
+           produce(c, TOPIC, 0, batch([b"t"], pid, 0, 0, True), b"rt")[0], 48)
+    ok("transactional batch for a partition not in the transaction: INVALID_TXN_STATE")
+    got = add_parts(c, b"rt", pid, 0, [(TOPIC, 0), (b"no-such-topic", 0)])
+    expect("AddPartitionsToTxn with an unknown topic", (got[(TOPIC, 0)], got[(b"no-such-topic", 0)]),
+           (55, 3))
+    expect("AddPartitionsToTxn", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    ok("AddPartitionsToTxn: unknown partition refused, the rest not attempted; then added")
+    expect("transactional batch", produce(c, TOPIC, 0, batch([b"a1", b"a2", b"a3"], pid, 0, 0, True),
+                                          b"rt"), (0, end0))
+    expect("plain batch inside the transaction",
+           produce(c, TOPIC, 0, batch([b"p"], pid, 0, 3))[0], 48)
+    ok("non-transactional batch of a producer with an open transaction: INVALID_TXN_STATE")
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    expect("read_committed fetch of the open transaction", (err, hw, lso, ab, n),
+           (0, end0 + 3, end0, [], 0))
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 0)
+    if (err, hw, lso, ab) != (0, end0 + 3, end0 + 3, None) or n <= 0:
+        fail("read_uncommitted fetch: %r" % ((err, hw, lso, ab, n),))
+    ok("Fetch read_committed stops at the last stable offset; read_uncommitted does not")
+    expect("EndTxn abort", end_txn(c, b"rt", pid, 0, False), 0)
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    if (err, hw, lso, ab) != (0, end0 + 4, end0 + 4, [(pid, end0)]) or n <= 0:
+        fail("read_committed fetch after the abort: %r" % ((err, hw, lso, ab, n),))
+    ok("after EndTxn(abort) the LSO passes the marker and Fetch lists the aborted transaction")
+    expect("EndTxn abort again", end_txn(c, b"rt", pid, 0, False), 0)
+    expect("EndTxn commit after abort", end_txn(c, b"rt", pid, 0, True), 48)
+    ok("EndTxn: a retried abort is fine, a commit of it INVALID_TXN_STATE")
+    expect("TxnOffsetCommit outside a transaction",
+           txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 5), 48)
+    # offsets visible only once committed
+    expect("AddPartitionsToTxn 2", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("AddOffsetsToTxn", add_offsets(c, b"rt", pid, 0, b"rg"), 0)
+    expect("TxnOffsetCommit", txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 42), 0)
+    expect("OffsetFetch before the commit", offset_fetch(c, b"rg", b"src", 0), -1)
+    expect("EndTxn commit", end_txn(c, b"rt", pid, 0, True), 0)
+    expect("OffsetFetch after the commit", offset_fetch(c, b"rg", b"src", 0), 42)
+    expect("AddOffsetsToTxn 3", add_offsets(c, b"rt", pid, 0, b"rg"), 0)
+    expect("TxnOffsetCommit 3", txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 77), 0)
+    expect("EndTxn abort 3", end_txn(c, b"rt", pid, 0, False), 0)
+    expect("OffsetFetch after an aborted commit", offset_fetch(c, b"rg", b"src", 0), 42)
+    ok("TxnOffsetCommit: offsets visible to OffsetFetch only after EndTxn(commit), never after abort")
+    expect("EndTxn with another producer id", end_txn(c, b"rt", pid + 100, 0, True), 49)
+    ok("another producer id: INVALID_PRODUCER_ID_MAPPING")
+    # re-init fences the old epoch and aborts its open transaction
+    expect("AddPartitionsToTxn 4", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    mid = log_end(c, TOPIC, 0)
+    expect("open transaction", produce(c, TOPIC, 0, batch([b"o"], pid, 0, 3, True), b"rt"), (0, mid))
+    err, pid2, epoch2 = init_pid(c, 1, b"rt")
+    expect("InitProducerId again", (err, pid2, epoch2), (0, pid, 1))
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, mid, 1)
+    if (err, lso, ab) != (0, hw, [(pid, mid)]):
+        fail("read_committed fetch after the re-init: %r" % ((err, hw, lso, ab, n),))
+    ok("InitProducerId on an id with an open transaction: epoch bumped, the transaction aborted")
+    expect("AddPartitionsToTxn v1, old epoch", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 47})
+    expect("AddPartitionsToTxn v2, old epoch", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)], 2),
+           {(TOPIC, 0): 90})
+    expect("EndTxn v2, old epoch", end_txn(c, b"rt", pid, 0, True, 2), 90)
+    expect("Produce, old epoch", produce(c, TOPIC, 0, batch([b"z"], pid, 0, 4, True), b"rt")[0], 47)
+    ok("the old epoch is fenced: INVALID_PRODUCER_EPOCH (v1, Produce), PRODUCER_FENCED (v2)")
+    expect("AddPartitionsToTxn, new epoch", add_parts(c, b"rt", pid, 1, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("new epoch at sequence 0", produce(c, TOPIC, 0, batch([b"n"], pid, 1, 0, True), b"rt")[0], 0)
+    expect("EndTxn commit, new epoch", end_txn(c, b"rt", pid, 1, True), 0)
+    ok("the new epoch produces from sequence 0 and commits")
+
+
 if MODE == "pid":
     mode_pid()
 elif MODE == "idem":
     mode_idem()
+elif MODE == "txn":
+    mode_txn()
 else:
     fail("unknown mode " + MODE)

@@ -65,6 +65,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        return; /* an aborted transaction's */
     if (m->err) {
         if (failed++ < 5)
             fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
@@ -91,7 +93,7 @@ static rd_kafka_t *producer(const char *broker, const char *txnid, const char *t
     if (txnid) {
         set(conf, "transactional.id", txnid);
         set(conf, "transaction.timeout.ms", timeout_ms ? timeout_ms : "60000");
-        set(conf, "message.timeout.ms", "30000");
+        set(conf, "message.timeout.ms", timeout_ms ? timeout_ms : "30000");
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, quiet ? (void *)1 : NULL);
