@@ -52,7 +52,7 @@ grep -q "^open" "$TMP/open2.out" || fail "open transaction: $(cat "$TMP/open2.er
 kill -KILL "$BPID"
 wait "$BPID" 2> /dev/null
 BPID=
-start_broker -N 3 -a -l "127.0.0.1:$PORT"
+start_broker -N 3 -a -l "127.0.0.1:$PORT" 3>&- # the broker must not hold the fifo open
 eos check "$B" kt 3 2000 1000 > /dev/null || fail "read_committed after kill -9: $(cat "$TMP/eos.err")"
 exec 3>&-
 wait $OPID
