@@ -16,9 +16,9 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
         INVALID_PRODUCER_EPOCH on Produce); EndTxn without a transaction
         INVALID_TXN_STATE; TxnOffsetCommit offsets appear in OffsetFetch
         only after EndTxn(commit), and never after EndTxn(abort);
-        FindCoordinator key_type 1 names this broker; Fetch v11
+        FindCoordinator key_type 1 names this broker; Fetch v4
         read_committed stops at the last stable offset and lists the
-        aborted transaction.
+        aborted transaction; ListOffsets LATEST read_committed is the LSO.
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
@@ -195,8 +195,8 @@ def produce(c, topic, part, records, tid=None):
     return r.i16(), r.i64()
 
 
-def log_end(c, topic, part):
-    body = struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + kstr(topic) + struct.pack(
+def log_end(c, topic, part, isolation=0):
+    body = struct.pack(">ib", -1, isolation) + struct.pack(">i", 1) + kstr(topic) + struct.pack(
         ">iiq", 1, part, -1)
     r = c.call(2, 2, body)
     r.i32()
@@ -366,6 +366,9 @@ def mode_txn():
     if (err, hw, lso, ab) != (0, end0 + 3, end0 + 3, None) or n <= 0:
         fail("read_uncommitted fetch: %r" % ((err, hw, lso, ab, n),))
     ok("Fetch read_committed stops at the last stable offset; read_uncommitted does not")
+    expect("ListOffsets LATEST read_committed", log_end(c, TOPIC, 0, 1), end0)
+    expect("ListOffsets LATEST read_uncommitted", log_end(c, TOPIC, 0, 0), end0 + 3)
+    ok("ListOffsets LATEST: the last stable offset for read_committed")
     expect("EndTxn abort", end_txn(c, b"rt", pid, 0, False), 0)
     err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
     if (err, hw, lso, ab) != (0, end0 + 4, end0 + 4, [(pid, end0)]) or n <= 0:
