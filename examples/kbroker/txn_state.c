@@ -135,7 +135,7 @@ int kb_txn_add_part(struct kb_txn *t, const char *topic, size_t tlen, int32_t pa
 
 /* ------------------------------------------------------------ the log */
 
-static int open_log(struct kb_broker *b, int create)
+static int txn_open_log(struct kb_broker *b, int create)
 {
     struct kb_txns *ts = kb_txns(b);
     if (!ts)
@@ -189,7 +189,7 @@ static void put_parts(kb_wbuf_t *w, const struct kb_txn *t)
 
 int kb_txn_store(struct kb_broker *b, struct kb_txn *t)
 {
-    int rc = open_log(b, 1);
+    int rc = txn_open_log(b, 1);
     if (rc)
         return rc;
     kb_wbuf_t w = {0};
@@ -220,7 +220,7 @@ int kb_txn_store(struct kb_broker *b, struct kb_txn *t)
 }
 
 /* One record of the log into memory (the last one of a key wins). */
-static int replay_one(struct kb_broker *b, const klog_record_t *rec)
+static int txn_replay_one(struct kb_broker *b, const klog_record_t *rec)
 {
     kb_rd_t k;
     kb_rd_init(&k, rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0);
@@ -278,7 +278,7 @@ static void txn_free(struct kb_txn *t)
 
 int kb_txn_load(struct kb_broker *b)
 {
-    int rc = open_log(b, 0);
+    int rc = txn_open_log(b, 0);
     if (rc == KLOG_ENOTOPIC)
         return 0;
     if (rc)
@@ -293,7 +293,7 @@ int kb_txn_load(struct kb_broker *b)
     klog_record_t rec;
     int64_t n = 0;
     while ((rc = klog_reader_next(rd, &rec)) == 1 && rec.offset < o.high_watermark) {
-        if ((rc = replay_one(b, &rec)) != 0)
+        if ((rc = txn_replay_one(b, &rec)) != 0)
             break;
         n++;
     }
