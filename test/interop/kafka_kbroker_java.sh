@@ -18,7 +18,9 @@
 #     read_committed consumer reads exactly the committed records, the
 #     offsets sent to the transactions are the committed ones' (also after
 #     kill -9 of kbroker); a second producer with the same transactional.id
-#     fences the first.
+#     fences the first; Kafka's DumpLogSegments decodes kbroker's
+#     __transaction_state and the transactional batches and markers of
+#     __consumer_offsets.
 NAME=kafka_kbroker_java
 . "$(dirname "$0")/kafka_common.sh"
 
@@ -248,6 +250,26 @@ values_of "$TMP/rc2.out" > "$TMP/got"
 cmp -s "$TMP/got" "$TMP/want" &&
     pass "transactions: the fenced producer's records are not visible to read_committed" ||
     { fail "transactions: after fencing read_committed read $(wc -l < "$TMP/got") records"; show "$TMP/rc2.err"; }
-
+# Kafka's own decoders read the coordinator's records in kbroker's segments.
 kb_kill TERM
+kafka_tool kafka.tools.DumpLogSegments --transaction-log-decoder \
+    --files "$(files_of "$BDIR/__transaction_state-0" .log)" > "$TMP/dt.out" 2> "$TMP/dt.err"
+if grep -q '"transactionalId":"jt1"' "$TMP/dt.out" && grep -q '"transactionStatus":4' "$TMP/dt.out" &&
+    grep -q '"transactionStatus":5' "$TMP/dt.out" && ! grep -q 'isvalid: false' "$TMP/dt.out"; then
+    pass "transactions: Kafka's DumpLogSegments decodes kbroker's __transaction_state"
+else
+    fail "transactions: DumpLogSegments --transaction-log-decoder"
+    show "$TMP/dt.out"
+    show "$TMP/dt.err"
+fi
+kafka_tool kafka.tools.DumpLogSegments --offsets-decoder \
+    --files "$(files_of "$BDIR/__consumer_offsets-0" .log)" > "$TMP/do.out" 2> "$TMP/do.err"
+if grep -q 'isTransactional: true' "$TMP/do.out" && grep -q 'endTxnMarker: COMMIT' "$TMP/do.out" &&
+    grep -q '"group":"jtg"' "$TMP/do.out" && ! grep -q 'isvalid: false' "$TMP/do.out"; then
+    pass "transactions: DumpLogSegments reads the transactional offset commits and their markers"
+else
+    fail "transactions: DumpLogSegments --offsets-decoder"
+    show "$TMP/do.out"
+    show "$TMP/do.err"
+fi
 finish
