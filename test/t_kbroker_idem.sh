@@ -5,6 +5,7 @@
 #     restarted on the same port in the middle; the client keeps retrying
 #     across the restart. Afterwards every record is present exactly once,
 #     in order on its partition (kbroker_rdk_eos.c check);
+#   * kcat with enable.idempotence=true;
 #   * producer ids are never handed out twice across kill -9 (the reserved
 #     block is durable) and the protocol rules with raw requests
 #     (kbroker_eos_raw.py): a duplicate resend is acknowledged with the
@@ -40,6 +41,15 @@ grep -q "^delivered $COUNT\$" "$TMP/idem.out" || fail "producer: $(tail -1 "$TMP
 timeout 200 "$TMP/eos" check "$B" idem 4 "$COUNT" 0 > "$TMP/check.out" 2> "$TMP/check.err" ||
     fail "check: $(cat "$TMP/check.err")"
 ok "librdkafka idempotent producer, broker killed (-9) after $((before * 10000)) acks and restarted: $COUNT records each once, in order per partition"
+
+if command -v kcat > /dev/null 2>&1; then
+    seq 1 5000 | kc_produce -t kcidem -X enable.idempotence=true 2> "$TMP/kc.err" ||
+        fail "kcat enable.idempotence=true: $(cat "$TMP/kc.err")"
+    kc_consume -t kcidem -f '%s\n' > "$TMP/kc.out" 2> "$TMP/kc.err" || fail "kcat consume: $(cat "$TMP/kc.err")"
+    sort -n "$TMP/kc.out" > "$TMP/kc.out.s"
+    seq 1 5000 | cmp -s - "$TMP/kc.out.s" || fail "kcat idempotent: $(wc -l < "$TMP/kc.out") records back, not 1..5000"
+    ok "kcat -X enable.idempotence=true: 5000 records, each once"
+fi
 
 timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" idem idem > "$TMP/raw1.out" 2>&1 ||
     fail "raw rules: $(cat "$TMP/raw1.out")"
