@@ -1,10 +1,16 @@
 /*
- * fetch.c — Fetch v4: parse, long-poll, and build the response around
+ * fetch.c — Fetch v4-v12: parse, long-poll, and build the response around
  * zero-copy leases.
  *
  * Response layout (kafka-protocol.md 3.4), per partition:
  *   partition i32 | error i16 | high_watermark i64 | last_stable_offset i64
- *   | aborted_transactions NARR (null) | records_len i32 | <records>
+ *   | aborted_transactions NARR | records_len i32 | <records>
+ * With isolation_level 1 (read_committed) the lease stops at the last
+ * stable offset (klog_lease_acquire_isolated) and aborted_transactions
+ * lists the aborted transactions overlapping it (klog_lease_aborted), so
+ * the client drops their records; read_uncommitted gets LSO = high
+ * watermark and a null list. Control batches are sent as stored, as Kafka
+ * does.
  * Everything but <records> is built in the response buffer; the records
  * are a klog lease (whole batches from the one holding fetch_offset, never
  * past the high watermark) sent later with sendfile. The size prefix is the
@@ -49,6 +55,7 @@ struct kb_fetch {
     int16_t version;
     int flex;
     int32_t min_bytes, max_bytes;
+    int8_t isolation;       /* 1: read_committed (up to the LSO) */
     int64_t deadline_ms;
     int parked;
     struct kb_fetch_topic *topics;
@@ -104,7 +111,7 @@ static int parse(struct kb_broker *b, struct kb_fetch *f, kb_rd_t *r, int32_t *m
     *max_wait = kb_rd_i32(r);
     f->min_bytes = kb_rd_i32(r);
     f->max_bytes = kb_rd_i32(r);
-    (void)kb_rd_i8(r); /* isolation_level: no transactions, LSO = HWM */
+    f->isolation = kb_rd_i8(r) == 1; /* isolation_level */
     if (v >= 7) {
         /* Fetch sessions (KIP-227) are declined: every answer is a full
          * response with session id 0, which clients accept and so keep
@@ -212,7 +219,10 @@ static int has_news(const struct kb_fetch *f)
         klog_offsets_t o;
         if (!fp->p || klog_partition_offsets(fp->p, &o))
             return 1;
-        if (fp->offset != o.high_watermark)
+        int64_t lso = o.high_watermark;
+        if (f->isolation && klog_partition_lso(fp->p, &lso))
+            return 1;
+        if (fp->offset < lso || fp->offset > o.high_watermark || fp->offset < o.log_start)
             return 1; /* data, or out of range (an error to answer now) */
     }
     return 0;
@@ -243,24 +253,30 @@ static int build(struct kb_fetch *f, int force)
         for (int32_t j = 0; j < f->topics[i].nparts; j++, pi++) {
             struct kb_fetch_part *fp = &f->parts[pi];
             int16_t err = KB_ERR_NONE;
-            int64_t hw = -1, start = -1;
+            int64_t hw = -1, start = -1, lso = -1;
             klog_lease_t *lease = NULL;
             klog_offsets_t o;
             if (!fp->p || klog_partition_offsets(fp->p, &o)) {
                 err = KB_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else {
-                hw = o.high_watermark;
+                hw = lso = o.high_watermark;
                 start = o.log_start;
                 if (fp->offset < o.log_start || fp->offset > hw)
                     err = KB_ERR_OFFSET_OUT_OF_RANGE;
+                else if (f->isolation && klog_partition_lso(fp->p, &lso))
+                    err = KB_ERR_KAFKA_STORAGE_ERROR;
             }
-            if (!err && fp->offset < hw) {
+            if (!err && fp->offset < lso) {
                 size_t left = budget > used ? budget - used : 0;
                 size_t want = fp->max_bytes > 0 ? (size_t)fp->max_bytes : 0;
                 if (want > left)
                     want = left;
                 if (used == 0 || want > 0) {
-                    int rc = klog_lease_acquire(fp->p, fp->offset, want, &lease);
+                    int rc = klog_lease_acquire_isolated(fp->p, fp->offset, want,
+                                                         f->isolation
+                                                             ? KLOG_ISOLATION_READ_COMMITTED
+                                                             : KLOG_ISOLATION_READ_UNCOMMITTED,
+                                                         &lease);
                     if (rc == KLOG_EOFFSET)
                         err = KB_ERR_OFFSET_OUT_OF_RANGE;
                     else if (rc)
@@ -280,10 +296,23 @@ static int build(struct kb_fetch *f, int force)
             kb_put_i32(w, fp->partition);
             kb_put_i16(w, err);
             kb_put_i64(w, hw);
-            kb_put_i64(w, hw); /* last_stable_offset = HWM: no transactions */
+            kb_put_i64(w, lso); /* last_stable_offset (= HWM read uncommitted) */
             if (v >= 5)
                 kb_put_i64(w, start);
-            kb_put_array(w, flex, -1); /* aborted_transactions: null */
+            if (f->isolation && !err) {
+                /* the aborted transactions of the leased range, so the
+                 * client drops their records */
+                size_t na = 0;
+                const klog_aborted_txn_t *ab = lease ? klog_lease_aborted(lease, &na) : NULL;
+                kb_put_array(w, flex, (int32_t)na);
+                for (size_t k = 0; k < na; k++) {
+                    kb_put_i64(w, ab[k].producer_id);
+                    kb_put_i64(w, ab[k].first_offset);
+                    kb_put_tags(w, flex);
+                }
+            } else {
+                kb_put_array(w, flex, -1); /* aborted_transactions: null */
+            }
             if (v >= 11)
                 kb_put_i32(w, -1); /* preferred_read_replica: this node */
             if (flex)

@@ -84,7 +84,6 @@ struct kb_groups {
 
 /* Kafka group error codes. */
 enum {
-    KB_ERR_COORDINATOR_NOT_AVAILABLE = 15,
     KB_ERR_ILLEGAL_GENERATION = 22,
     KB_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
     KB_ERR_INVALID_GROUP_ID = 24,
@@ -130,9 +129,8 @@ int kb_group_offsets_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_group_api_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 
 /* group_offsets.c */
-/* Open __consumer_offsets when it exists (create: also when it does not)
- * and replay it into the groups' offsets once. Returns 0 or a klog error. */
-int kb_offsets_open(struct kb_broker *b, int create);
+/* kb_offsets_open, kb_offsets_apply: kbroker.h (the transaction
+ * coordinator uses them). */
 /* Write tombstones for all of g's offsets (DeleteGroups). Returns 0 or a
  * klog error. */
 int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g);
@@ -144,5 +142,10 @@ struct kb_offset *kb_offset_find(struct kb_group *g, const char *topic, size_t t
 /* Forget one offset in memory (o points into g->offs). */
 void kb_offset_drop(struct kb_group *g, struct kb_offset *o);
 int kb_offset_delete(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* One offset-commit record (Kafka's key v1, value v3) appended to w; returns
+ * where its key starts, *val_at where its value does. */
+size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+                             size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
+                             const char *meta, size_t mlen, int64_t now, size_t *val_at);
 
 #endif /* KB_GROUP_H */

@@ -114,7 +114,7 @@ static int find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     const int16_t v = q->api_version;
     const int flex = q->flex;
-    static const char no_txn[] = "transactions are not supported by this broker";
+    static const char no_txn[] = "unknown coordinator key type";
     kb_wbuf_t *w = &q->resp->buf;
     if (v < 4) {
         const char *key;
@@ -124,7 +124,7 @@ static int find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_rd_tags_if(r, flex);
         if (r->err)
             return -1;
-        int16_t err = type == 0 ? KB_ERR_NONE : KB_ERR_COORDINATOR_NOT_AVAILABLE;
+        int16_t err = type == 0 || type == 1 ? KB_ERR_NONE : KB_ERR_INVALID_REQUEST;
         if (v >= 1)
             kb_put_i32(w, 0);
         kb_put_i16(w, err);
@@ -145,7 +145,7 @@ static int find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     kb_rd_tags_if(r, flex);
     if (r->err || n < 0)
         return -1;
-    int16_t err = type == 0 ? KB_ERR_NONE : KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    int16_t err = type == 0 || type == 1 ? KB_ERR_NONE : KB_ERR_INVALID_REQUEST;
     kb_put_i32(w, 0);
     kb_put_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {

@@ -98,6 +98,30 @@ static size_t put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *
     return at;
 }
 
+size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+                             size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
+                             const char *meta, size_t mlen, int64_t now, size_t *val_at)
+{
+    size_t at = put_key(w, group, glen, topic, tlen, partition);
+    *val_at = w->len;
+    kb_put_i16(w, 3);
+    kb_put_i64(w, offset);
+    kb_put_i32(w, epoch);
+    kb_put_str(w, meta ? meta : "", meta ? mlen : 0);
+    kb_put_i64(w, now);
+    return at;
+}
+
+int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, int32_t epoch, const char *meta)
+{
+    struct kb_group *g = kb_group_find(b, group, strlen(group), 1);
+    if (!g)
+        return -1;
+    return offset_set(g, topic, strlen(topic), partition, offset, epoch, meta,
+                      meta ? strlen(meta) : 0);
+}
+
 static void replay_one(struct kb_broker *b, const klog_record_t *rec)
 {
     kb_rd_t k;
@@ -134,11 +158,11 @@ static void replay_one(struct kb_broker *b, const klog_record_t *rec)
 
 /* Retention must never drop a commit: whoever created the topic (a client
  * may have, through auto-creation), its retention is made unlimited. */
-static int keep_forever(struct kb_broker *b)
+int kb_topic_keep_forever(struct kb_broker *b, const char *topic)
 {
     klog_topic_t *t;
     int64_t ms = 0, bytes = 0;
-    int rc = klog_topic_get(b->log, KB_OFFSETS_TOPIC, &t);
+    int rc = klog_topic_get(b->log, topic, &t);
     if (rc)
         return rc;
     klog_topic_config(t, KLOG_CONF_RETENTION_MS, &ms);
@@ -153,7 +177,7 @@ static int keep_forever(struct kb_broker *b)
     if (!rc)
         rc = klog_config_set(cfg, KLOG_CONF_RETENTION_BYTES, -1);
     if (!rc)
-        rc = klog_topic_alter_config(b->log, KB_OFFSETS_TOPIC, cfg, NULL, 0);
+        rc = klog_topic_alter_config(b->log, topic, cfg, NULL, 0);
     klog_config_free(cfg);
     return rc;
 }
@@ -177,28 +201,47 @@ int kb_offsets_open(struct kb_broker *b, int create)
     } else if (rc) {
         return rc == KLOG_ENOTOPIC ? 0 : rc;
     }
-    rc = keep_forever(b);
+    rc = kb_topic_keep_forever(b, KB_OFFSETS_TOPIC);
     if (rc)
         return rc;
     klog_offsets_t o;
     rc = klog_partition_offsets(p, &o);
     if (rc)
         return rc;
-    klog_reader_t *rd;
-    rc = klog_reader_open(p, o.log_start, &rd);
-    if (rc)
-        return rc;
-    klog_record_t rec;
+    /* Two passes: every batch (aborted ones too) for the sequences of the
+     * transaction coordinator's batches, then the committed records. The
+     * coordinator has ended every transaction by now (kb_txn_load), so the
+     * last stable offset is the high watermark. */
     int64_t n = 0;
-    while ((rc = klog_reader_next(rd, &rec)) == 1) {
-        if (rec.offset >= o.high_watermark)
-            break;
-        replay_one(b, &rec);
-        n++;
+    for (int pass = 0; pass < 2; pass++) {
+        klog_reader_t *rd;
+        rc = klog_reader_open(p, o.log_start, &rd);
+        if (!rc && pass == 1)
+            rc = klog_reader_set_isolation(rd, KLOG_ISOLATION_READ_COMMITTED);
+        if (rc) {
+            klog_reader_close(rd);
+            return rc;
+        }
+        klog_record_t rec;
+        int64_t last_base = -1;
+        while ((rc = klog_reader_next(rd, &rec)) == 1) {
+            if (rec.offset >= o.high_watermark)
+                break;
+            const klog_batch_info_t *bi = klog_reader_batch_info(rd);
+            if (pass == 0) {
+                if (bi && bi->producer_id >= 0 && bi->base_offset != last_base)
+                    kb_txn_offsets_seen(b, bi->producer_id, bi->producer_epoch,
+                                        (int64_t)bi->base_sequence + bi->record_count);
+                last_base = bi ? bi->base_offset : -1;
+                continue;
+            }
+            replay_one(b, &rec);
+            n++;
+        }
+        klog_reader_close(rd);
+        if (rc < 0)
+            return rc;
     }
-    klog_reader_close(rd);
-    if (rc < 0)
-        return rc;
     if (n)
         kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
     gs->offsets = p;
@@ -226,7 +269,7 @@ static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
     return rc;
 }
 
-static int64_t wall_ms(void)
+int64_t kb_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -248,7 +291,7 @@ int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_off
                         offs[i]->partition);
     if (keys.oom)
         goto out;
-    int64_t now = wall_ms();
+    int64_t now = kb_wall_ms();
     for (size_t i = 0; i < n; i++) {
         size_t end = i + 1 < n ? at[i + 1] : keys.len;
         recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
@@ -373,7 +416,7 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     size_t nrec = 0;
     if (!recs)
         goto out;
-    int64_t now = wall_ms();
+    int64_t now = kb_wall_ms();
     for (size_t i = 0; i < np; i++) {
         struct commit_part *cp = &parts[i];
         cp->err = gerr;
@@ -385,14 +428,10 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             cp->err = KB_ERR_INVALID_REQUEST;
         if (cp->err)
             continue;
-        cp->key_at = put_key(&data, g->id, strlen(g->id), cp->topic, (size_t)cp->tlen,
-                             cp->partition);
-        cp->val_at = data.len;
-        kb_put_i16(&data, 3);
-        kb_put_i64(&data, cp->offset);
-        kb_put_i32(&data, cp->epoch);
-        kb_put_str(&data, cp->meta ? cp->meta : "", cp->mlen > 0 ? (size_t)cp->mlen : 0);
-        kb_put_i64(&data, now);
+        cp->key_at = kb_offsets_put_record(&data, g->id, strlen(g->id), cp->topic,
+                                           (size_t)cp->tlen, cp->partition, cp->offset,
+                                           cp->epoch, cp->meta,
+                                           cp->mlen > 0 ? (size_t)cp->mlen : 0, now, &cp->val_at);
         nrec++;
     }
     int16_t serr = data.oom ? KB_ERR_COORDINATOR_NOT_AVAILABLE : KB_ERR_NONE;
@@ -452,15 +491,20 @@ out:
 
 /* ------------------------------------------------------------ OffsetFetch */
 
+/* unstable: a transaction holds an offset of the partition not yet
+ * committed and the client asked for stable offsets only (KIP-447): it gets
+ * UNSTABLE_OFFSET_COMMIT and asks again. */
 static void put_fetched(kb_wbuf_t *w, int16_t v, int flex, int32_t partition,
-                        const struct kb_offset *o)
+                        const struct kb_offset *o, int unstable)
 {
+    if (unstable)
+        o = NULL;
     kb_put_i32(w, partition);
     kb_put_i64(w, o ? o->offset : -1);
     if (v >= 5)
         kb_put_i32(w, o ? o->leader_epoch : -1);
     kb_put_nstring(w, flex, o ? o->metadata : "", o ? strlen(o->metadata) : 0);
-    kb_put_i16(w, KB_ERR_NONE);
+    kb_put_i16(w, unstable ? KB_ERR_UNSTABLE_OFFSET_COMMIT : KB_ERR_NONE);
     kb_put_tags(w, flex);
 }
 
@@ -489,8 +533,7 @@ static int offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             (void)kb_rd_i32(r);
         kb_rd_tags_if(r, flex);
     }
-    if (v >= 7)
-        (void)kb_rd_i8(r); /* require_stable: no transactions, always stable */
+    int stable = v >= 7 ? kb_rd_i8(r) != 0 : 0; /* require_stable */
     kb_rd_tags_if(r, flex);
     if (r->err || (ntopics < 0 && v < 2))
         return -1;
@@ -510,7 +553,9 @@ static int offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             for (int32_t j = 0; j < n; j++) {
                 int32_t p = kb_rd_i32(&topics_at);
                 const struct kb_offset *o = g && tl > 0 ? kb_offset_find(g, t, (size_t)tl, p) : NULL;
-                put_fetched(w, v, flex, p, o);
+                put_fetched(w, v, flex, p, o,
+                            stable && glen > 0 && tl > 0 &&
+                                kb_txn_pending_offset(b, gid, (size_t)glen, t, (size_t)tl, p));
             }
             kb_rd_tags_if(&topics_at, flex);
             kb_put_tags(w, flex);
@@ -535,7 +580,10 @@ static int offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             kb_put_string(w, flex, list[i]->topic, strlen(list[i]->topic));
             kb_put_array(w, flex, (int32_t)(j - i));
             for (size_t k = i; k < j; k++)
-                put_fetched(w, v, flex, list[k]->partition, list[k]);
+                put_fetched(w, v, flex, list[k]->partition, list[k],
+                            stable && kb_txn_pending_offset(b, gid, (size_t)glen, list[k]->topic,
+                                                            strlen(list[k]->topic),
+                                                            list[k]->partition));
             kb_put_tags(w, flex);
             i = j;
         }

@@ -4,8 +4,10 @@
  * in fetch.c).
  *
  * Versions served (api_table below, which also lists the group APIs of
- * group*.c and the admin APIs of admin.c): ApiVersions 0-3, Metadata 0-12,
- * Produce 0-9, Fetch 4-12, ListOffsets 1-8. The flexible
+ * group*.c, the admin APIs of admin.c and the producer-id and transaction
+ * APIs of pid.c and txn.c): ApiVersions 0-3, Metadata 0-12,
+ * Produce 0-9, Fetch 4-12, ListOffsets 1-8 (isolation_level 1: LATEST is
+ * the last stable offset). The flexible
  * versions (KIP-482: Metadata 9+, Produce 9+, Fetch 12+, ListOffsets 6+)
  * share each handler's body through the flex-aware reader and writer of
  * wire.c. Produce v7+ and Fetch v10+ are what make librdkafka and
@@ -61,6 +63,11 @@ static const struct {
     {KB_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, 1},
     {KB_API_DELETE_RECORDS, 0, 1, 2},
     {KB_API_DESCRIBE_CLUSTER, 0, 0, 0},
+    {KB_API_INIT_PRODUCER_ID, 0, 4, 2},
+    {KB_API_ADD_PARTITIONS_TO_TXN, 0, 3, 3},
+    {KB_API_ADD_OFFSETS_TO_TXN, 0, 3, 3},
+    {KB_API_END_TXN, 0, 3, 3},
+    {KB_API_TXN_OFFSET_COMMIT, 0, 3, 3},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 
@@ -331,7 +338,7 @@ static int16_t max_timestamp(klog_partition_t *p, const klog_offsets_t *o, int64
 
 /* Offset (and its record's timestamp) for one ListOffsets query. */
 static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, int64_t query,
-                           int64_t *ts, int64_t *off)
+                           int committed, int64_t *ts, int64_t *off)
 {
     klog_partition_t *p;
     *ts = -1;
@@ -344,7 +351,10 @@ static int16_t list_offset(struct kb_broker *b, const char *topic, int32_t idx, 
     if (rc)
         return KB_ERR_UNKNOWN;
     if (query == -1) {
+        /* read_committed: the end is the last stable offset, as in Kafka */
         *off = o.high_watermark;
+        if (committed && klog_partition_lso(p, off))
+            return KB_ERR_KAFKA_STORAGE_ERROR;
         return KB_ERR_NONE;
     }
     if (query == -2 || query == -4) {
@@ -385,8 +395,7 @@ int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     int16_t v = q->api_version;
     int flex = q->flex;
     (void)kb_rd_i32(r); /* replica_id */
-    if (v >= 2)
-        (void)kb_rd_i8(r); /* isolation_level: no transactions, LSO = HWM */
+    int committed = v >= 2 ? kb_rd_i8(r) == 1 : 0; /* isolation_level */
     int32_t ntopics = kb_rd_array(r, flex, flex ? 3 : 6);
     if (r->err || ntopics < 0)
         return -1;
@@ -416,7 +425,7 @@ int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             if (r->err)
                 return -1;
             int64_t ts = -1, off = -1;
-            int16_t err = terr ? terr : list_offset(b, name, idx, query, &ts, &off);
+            int16_t err = terr ? terr : list_offset(b, name, idx, query, committed, &ts, &off);
             kb_put_i32(w, idx);
             kb_put_i16(w, err);
             kb_put_i64(w, ts);

@@ -15,6 +15,8 @@
  *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   group*.c    the group coordinator (group.h)
+ *   pid.c       producer ids: durable id blocks, InitProducerId
+ *   txn*.c      the transaction coordinator (txn.h)
  *   admin.c     topic administration
  *   main.c      options, signals, pid file, start and clean shutdown
  * Only the public API of klog.h is used: this is how a server embeds libklog.
@@ -133,6 +135,7 @@ struct kb_groups;
 struct kb_flusher;
 struct kb_flush_job;
 struct kb_metrics;
+struct kb_txns;
 
 #define KB_API_SLOTS 128 /* API keys counted one by one */
 
@@ -192,6 +195,9 @@ struct kb_broker {
     struct kb_groups *groups; /* group coordinator state (group*.c) */
     struct kb_flusher *flusher; /* acks=all fsync thread (flush.c); NULL: inline */
     struct kb_metrics *metrics; /* --metrics-port endpoint (metrics.c) */
+    int64_t pid_next, pid_block_end; /* producer ids: next to hand out, end
+                                      * of the durably reserved block (pid.c) */
+    struct kb_txns *txns;   /* transaction coordinator state (txn*.c) */
     uint64_t requests[KB_API_SLOTS + 1]; /* by API key; the last: larger keys */
     int stop;
 };
@@ -230,6 +236,53 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+
+/* Producer ids (pid.c). kb_pid_load reads the reserved-block file of the
+ * log directory at start; kb_pid_alloc hands out the next id, reserving
+ * and fsyncing a new block first when the current one is used up.
+ * Both return 0 or -errno. */
+int kb_pid_load(struct kb_broker *b);
+int kb_pid_alloc(struct kb_broker *b, int64_t *id);
+/* InitProducerId (pid.c; transactional ids go to txn.c). */
+int kb_handle_init_producer_id(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+
+/* Transaction coordinator (txn*.c, txn.h). */
+int kb_txn_init_producer(struct kb_broker *b, const char *tid, int16_t tlen, int32_t timeout_ms,
+                         int64_t pid, int16_t epoch, int16_t version, int64_t *out_pid,
+                         int16_t *out_epoch);
+/* AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit. */
+int kb_handle_txn(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Replay __transaction_state (at start, before kb_groups_load): ends every
+ * transaction the last run left open (Prepare* completed, Ongoing aborted
+ * with the epoch bumped). Returns 0 or a klog error. */
+int kb_txn_load(struct kb_broker *b);
+/* Abort transactions open past their timeout; next_timeout: ms until the
+ * next deadline, -1 for none. */
+void kb_txn_tick(struct kb_broker *b, int64_t now_ms);
+int kb_txn_next_timeout(struct kb_broker *b, int64_t now_ms);
+void kb_txn_free_all(struct kb_broker *b);
+/* Produce: the Kafka error for a batch with this header bound for
+ * topic[partition] (a transactional batch must belong to an open
+ * transaction of its producer that holds the partition), 0 when fine. */
+int16_t kb_txn_check_produce(struct kb_broker *b, const klog_batch_info_t *bi, const char *topic,
+                             int32_t partition);
+/* Replay of __consumer_offsets: a batch of producer pid/epoch ends before
+ * sequence next. */
+void kb_txn_offsets_seen(struct kb_broker *b, int64_t pid, int16_t epoch, int64_t next);
+/* Is an offset of group for topic[partition] pending in an open
+ * transaction (OffsetFetch require_stable)? */
+int kb_txn_pending_offset(struct kb_broker *b, const char *group, size_t glen, const char *topic,
+                          size_t tlen, int32_t partition);
+/* Group offsets (group_offsets.c) the transaction coordinator uses. Open
+ * __consumer_offsets when it exists (create: also when it does not) and
+ * replay it into the groups' offsets once. Returns 0 or a klog error. */
+int kb_offsets_open(struct kb_broker *b, int create);
+/* Set a committed offset in memory (a transaction committed it). 0 or -1. */
+int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, int32_t epoch, const char *meta);
+/* Make a topic's retention unlimited (internal topics). 0 or a klog error. */
+int kb_topic_keep_forever(struct kb_broker *b, const char *topic);
+int64_t kb_wall_ms(void); /* CLOCK_REALTIME in ms */
 
 /* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
  * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
@@ -317,12 +370,24 @@ enum {
     KB_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
     KB_ERR_LEADER_NOT_AVAILABLE = 5,
     KB_ERR_MESSAGE_TOO_LARGE = 10,
+    KB_ERR_COORDINATOR_NOT_AVAILABLE = 15,
     KB_ERR_INVALID_TOPIC = 17,
     KB_ERR_INVALID_REQUIRED_ACKS = 21,
     KB_ERR_UNSUPPORTED_VERSION = 35,
     KB_ERR_INVALID_REQUEST = 42,
     KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    KB_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KB_ERR_INVALID_PRODUCER_EPOCH = 47,
+    KB_ERR_INVALID_TXN_STATE = 48,
+    KB_ERR_INVALID_PRODUCER_ID_MAPPING = 49,
+    KB_ERR_INVALID_TRANSACTION_TIMEOUT = 50,
+    KB_ERR_CONCURRENT_TRANSACTIONS = 51,
+    KB_ERR_TRANSACTION_COORDINATOR_FENCED = 52,
     KB_ERR_KAFKA_STORAGE_ERROR = 56,
+    KB_ERR_UNKNOWN_PRODUCER_ID = 59,
+    KB_ERR_INVALID_RECORD = 87,
+    KB_ERR_UNSTABLE_OFFSET_COMMIT = 88,
+    KB_ERR_PRODUCER_FENCED = 90,
     KB_ERR_UNKNOWN_TOPIC_ID = 100
 };
 
@@ -349,6 +414,11 @@ enum {
     KB_API_ALTER_CONFIGS = 33,
     KB_API_CREATE_PARTITIONS = 37,
     KB_API_DELETE_GROUPS = 42,
+    KB_API_INIT_PRODUCER_ID = 22,
+    KB_API_ADD_PARTITIONS_TO_TXN = 24,
+    KB_API_ADD_OFFSETS_TO_TXN = 25,
+    KB_API_END_TXN = 26,
+    KB_API_TXN_OFFSET_COMMIT = 28,
     KB_API_INCREMENTAL_ALTER_CONFIGS = 44,
     KB_API_OFFSET_DELETE = 47,
     KB_API_DESCRIBE_CLUSTER = 60

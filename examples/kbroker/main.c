@@ -284,11 +284,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "kbroker: %s: %s\n", cfg->dir, klog_strerror(rc));
         return 1;
     }
+    rc = kb_pid_load(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: reading producer ids: %s\n", cfg->dir, klog_strerror(rc));
+        klog_close(b->log);
+        return 1;
+    }
+    rc = kb_txn_load(b);
+    if (rc) {
+        fprintf(stderr, "kbroker: %s: recovering transactions: %s\n", cfg->dir, klog_strerror(rc));
+        kb_txn_free_all(b);
+        klog_close(b->log);
+        return 1;
+    }
     rc = kb_groups_load(b);
     if (rc) {
         fprintf(stderr, "kbroker: %s: reading committed offsets: %s\n", cfg->dir,
                 klog_strerror(rc));
         kb_groups_free_all(b);
+        kb_txn_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -299,6 +313,7 @@ int main(int argc, char **argv)
     if (kb_net_listen(b) || kb_metrics_listen(b)) {
         kb_flush_stop(b);
         kb_groups_free_all(b);
+        kb_txn_free_all(b);
         klog_close(b->log);
         return 1;
     }
@@ -308,6 +323,7 @@ int main(int argc, char **argv)
             perror(cfg->pidfile);
             kb_flush_stop(b);
             kb_groups_free_all(b);
+            kb_txn_free_all(b);
             klog_close(b->log);
             return 1;
         }
@@ -322,6 +338,7 @@ int main(int argc, char **argv)
     kb_metrics_close(b);
     kb_flush_stop(b); /* after the connections: their parked responses detached */
     kb_groups_free_all(b); /* after the connections: their parked responses point in */
+    kb_txn_free_all(b);
     rc = klog_close(b->log);
     if (rc) {
         fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));

@@ -120,6 +120,11 @@ static const struct {
     {KB_API_INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs"},
     {KB_API_OFFSET_DELETE, "OffsetDelete"},
     {KB_API_DESCRIBE_CLUSTER, "DescribeCluster"},
+    {KB_API_INIT_PRODUCER_ID, "InitProducerId"},
+    {KB_API_ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn"},
+    {KB_API_ADD_OFFSETS_TO_TXN, "AddOffsetsToTxn"},
+    {KB_API_END_TXN, "EndTxn"},
+    {KB_API_TXN_OFFSET_COMMIT, "TxnOffsetCommit"},
 };
 
 /* One family of per-partition values: HELP/TYPE once, a sample per

@@ -190,6 +190,11 @@ static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *f
         case KB_API_PRODUCE: rc = kb_handle_produce(b, &q, &r); break;
         case KB_API_FETCH: rc = kb_handle_fetch(b, &q, &r); break;
         case KB_API_LIST_OFFSETS: rc = kb_handle_list_offsets(b, &q, &r); break;
+        case KB_API_INIT_PRODUCER_ID: rc = kb_handle_init_producer_id(b, &q, &r); break;
+        case KB_API_ADD_PARTITIONS_TO_TXN:
+        case KB_API_ADD_OFFSETS_TO_TXN:
+        case KB_API_END_TXN:
+        case KB_API_TXN_OFFSET_COMMIT: rc = kb_handle_txn(b, &q, &r); break;
         case KB_API_CREATE_TOPICS:
         case KB_API_DELETE_TOPICS:
         case KB_API_CREATE_PARTITIONS:
@@ -481,6 +486,9 @@ int kb_net_run(struct kb_broker *b)
         int gt = kb_groups_next_timeout(b, now);
         if (gt >= 0 && (timeout < 0 || gt < timeout))
             timeout = gt;
+        int tt = kb_txn_next_timeout(b, now);
+        if (tt >= 0 && (timeout < 0 || tt < timeout))
+            timeout = tt;
         int n = epoll_wait(b->ep, evs, 256, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -514,6 +522,8 @@ int kb_net_run(struct kb_broker *b)
             kb_fetch_recheck(b, kb_now_ms());
         if (b->groups)
             kb_groups_tick(b, kb_now_ms());
+        if (b->txns)
+            kb_txn_tick(b, kb_now_ms());
         if (b->nyielded)
             serve_yielded(b);
     }

@@ -1,7 +1,11 @@
 /*
  * produce.c — Produce (v0-v9): the client's batches are stored verbatim
- * through klog_append_batch, which validates sizes, magic, CRC and records
- * and assigns the base offset. With acks=all the response waits for the
+ * through klog_append_batch, which validates sizes, magic, CRC and records,
+ * applies Kafka's producer-state rules to idempotent and transactional
+ * batches (a duplicate gets its original offsets; refusals map to Kafka's
+ * codes in kb_append_error) and assigns the base offset. A transactional
+ * batch must belong to an open transaction holding the partition
+ * (kb_txn_check_produce). With acks=all the response waits for the
  * fsync of every partition the request appended to, done by the flush
  * thread (flush.c) so the event loop goes on serving other requests;
  * without a flush thread (it could not start) the fsync is done here.
@@ -27,6 +31,12 @@ int16_t kb_append_error(int rc)
     case -ENOSPC:
     case -EIO: return KB_ERR_KAFKA_STORAGE_ERROR;
     case KLOG_EMAGIC: return KB_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case KLOG_EOUTOFORDER:
+    case KLOG_EEPOCHSEQ: return KB_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case KLOG_EFENCED: return KB_ERR_INVALID_PRODUCER_EPOCH; /* Produce never says PRODUCER_FENCED */
+    case KLOG_EUNKNOWNPRODUCER: return KB_ERR_UNKNOWN_PRODUCER_ID;
+    case KLOG_ETXNSTATE: return KB_ERR_INVALID_TXN_STATE;
+    case KLOG_ECOORDFENCED: return KB_ERR_TRANSACTION_COORDINATOR_FENCED;
     case KLOG_EEMPTY:
     case KLOG_ESEQUENCE: return KB_ERR_CORRUPT_MESSAGE;
     default:
@@ -64,6 +74,12 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         uint32_t blen = batch_be32(rec + pos + 8);
         if (blen < KLOG_BATCH_HEADER_SIZE - 12 || blen > total - pos - 12)
             return KB_ERR_CORRUPT_MESSAGE;
+        klog_batch_info_t bi;
+        if (klog_batch_header(rec + pos, 12 + (size_t)blen, &bi) == 0) {
+            int16_t terr = kb_txn_check_produce(b, &bi, topic, idx);
+            if (terr)
+                return terr;
+        }
         int64_t off;
         /* rec points into this connection's request buffer, which kbroker
          * owns; the epoch is outside the CRC */
@@ -71,6 +87,8 @@ static int16_t produce_partition(struct kb_broker *b, const char *topic, int32_t
         rc = klog_append_batch(p, rec + pos, 12 + (size_t)blen, &off);
         if (rc) {
             kb_log(b, "produce %s[%d]: %s", topic, idx, klog_strerror(rc));
+            if (rc == -EINVAL)
+                return KB_ERR_INVALID_RECORD; /* producer id without sequence, control batch */
             return kb_append_error(rc);
         }
         if (pos == 0)
@@ -141,8 +159,9 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             return -1;
         }
         int16_t terr = (int16_t)kb_topic_name(s, slen, name);
-        if (!terr && strcmp(name, "__consumer_offsets") == 0)
-            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinator only */
+        if (!terr && (strcmp(name, "__consumer_offsets") == 0 ||
+                      strcmp(name, "__transaction_state") == 0))
+            terr = KB_ERR_INVALID_TOPIC; /* internal: written by the coordinators only */
         kb_put_string(w, flex, s ? s : "", slen > 0 ? (size_t)slen : 0);
         kb_put_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {

@@ -48,6 +48,9 @@
 #include "../../examples/kbroker/group_offsets.c"
 #include "../../examples/kbroker/group_api.c"
 #include "../../examples/kbroker/admin.c"
+#include "../../examples/kbroker/pid.c"
+#include "../../examples/kbroker/txn.c"
+#include "../../examples/kbroker/txn_state.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -204,6 +207,7 @@ static void fzk_restore(struct kb_broker *b)
     /* Groups and committed offsets go too (before __consumer_offsets is
      * deleted below); parked group responses were freed with c's queue. */
     kb_groups_free_all(b);
+    kb_txn_free_all(b); /* its __transaction_state handle goes with the topic */
     char **names = NULL;
     int n = klog_topic_list(b->log, &names);
     if (n < 0)

@@ -12,7 +12,15 @@
 #     Kafka's DumpLogSegments seeing zstd batches in kbroker's segments;
 #   - cooperative rebalancing (CooperativeStickyAssignor): a second member
 #     joining takes partitions from the first without the first giving up
-#     the ones it keeps, and records produced meanwhile are read once.
+#     the ones it keeps, and records produced meanwhile are read once;
+#   - every producer above is idempotent (the 4.x default); transactions:
+#     a transactional producer commits and aborts alternately, a
+#     read_committed consumer reads exactly the committed records, the
+#     offsets sent to the transactions are the committed ones' (also after
+#     kill -9 of kbroker); a second producer with the same transactional.id
+#     fences the first; Kafka's DumpLogSegments decodes kbroker's
+#     __transaction_state and the transactional batches and markers of
+#     __consumer_offsets.
 NAME=kafka_kbroker_java
 . "$(dirname "$0")/kafka_common.sh"
 
@@ -206,5 +214,62 @@ once_or_uncommitted "$TMP/want" "$TMP/ca.out" "$TMP/cb.out" &&
     pass "cooperative: 80 records read once each across the rebalance ($(wc -l < "$TMP/unc") commits overtaken)" ||
     { fail "cooperative: $(wc -l < "$TMP/got") records read, not the 80 once each"; diff "$TMP/want" "$TMP/got" | head -5 | show /dev/stdin; }
 
+# ------------------------------------------------------------ transactions
+kb_client txn "$KB" jtxn jt1 400 50 jtg > "$TMP/tx.out" 2> "$TMP/tx.err"
+if grep -q '^committed 4 aborted 4$' "$TMP/tx.out"; then
+    pass "transactions: 4 committed, 4 aborted"
+else
+    fail "transactions: producer"
+    show "$TMP/tx.out"
+    show "$TMP/tx.err"
+fi
+i=0
+: > "$TMP/want"
+while [ $i -lt 400 ]; do
+    [ $((i / 50 % 2)) -eq 0 ] && echo "v$i" >> "$TMP/want"
+    i=$((i + 1))
+done
+sort -o "$TMP/want" "$TMP/want"
+kb_client readc "$KB" jtxn 4 > "$TMP/rc.out" 2> "$TMP/rc.err"
+values_of "$TMP/rc.out" > "$TMP/got"
+cmp -s "$TMP/got" "$TMP/want" &&
+    pass "transactions: a read_committed consumer reads exactly the 200 committed records" ||
+    { fail "transactions: read_committed read $(wc -l < "$TMP/got") records, not the 200 committed"; diff "$TMP/want" "$TMP/got" | head -5 | show /dev/stdin; show "$TMP/rc.err"; }
+kb_kill KILL
+kb_start || { fail "$NAME: kbroker did not restart"; show "$TMP/kb.err"; finish; }
+kb_client committed "$KB" src jtg 1 > "$TMP/tc.out" 2> "$TMP/tc.err"
+grep -q '^committed 0 7$' "$TMP/tc.out" &&
+    pass "transactions: the offsets of the last committed transaction, also after kill -9" ||
+    { fail "transactions: committed offset"; show "$TMP/tc.out"; show "$TMP/tc.err"; }
+kb_client fence "$KB" jtxn jt2 > "$TMP/tf.out" 2> "$TMP/tf.err"
+grep -q '^fenced$' "$TMP/tf.out" &&
+    pass "transactions: a second producer with the same transactional.id fences the first" ||
+    { fail "transactions: fencing"; show "$TMP/tf.out"; show "$TMP/tf.err"; }
+kb_client readc "$KB" jtxn 4 > "$TMP/rc2.out" 2> "$TMP/rc2.err"
+values_of "$TMP/rc2.out" > "$TMP/got"
+cmp -s "$TMP/got" "$TMP/want" &&
+    pass "transactions: the fenced producer's records are not visible to read_committed" ||
+    { fail "transactions: after fencing read_committed read $(wc -l < "$TMP/got") records"; show "$TMP/rc2.err"; }
+# Kafka's own decoders read the coordinator's records in kbroker's segments.
 kb_kill TERM
+kafka_tool kafka.tools.DumpLogSegments --transaction-log-decoder \
+    --files "$(files_of "$BDIR/__transaction_state-0" .log)" > "$TMP/dt.out" 2> "$TMP/dt.err"
+if grep -q '"transactionalId":"jt1"' "$TMP/dt.out" && grep -q '"transactionStatus":4' "$TMP/dt.out" &&
+    grep -q '"transactionStatus":5' "$TMP/dt.out" && ! grep -q 'isvalid: false' "$TMP/dt.out"; then
+    pass "transactions: Kafka's DumpLogSegments decodes kbroker's __transaction_state"
+else
+    fail "transactions: DumpLogSegments --transaction-log-decoder"
+    show "$TMP/dt.out"
+    show "$TMP/dt.err"
+fi
+kafka_tool kafka.tools.DumpLogSegments --offsets-decoder \
+    --files "$(files_of "$BDIR/__consumer_offsets-0" .log)" > "$TMP/do.out" 2> "$TMP/do.err"
+if grep -q 'isTransactional: true' "$TMP/do.out" && grep -q 'endTxnMarker: COMMIT' "$TMP/do.out" &&
+    grep -q '"group":"jtg"' "$TMP/do.out" && ! grep -q 'isvalid: false' "$TMP/do.out"; then
+    pass "transactions: DumpLogSegments reads the transactional offset commits and their markers"
+else
+    fail "transactions: DumpLogSegments --offsets-decoder"
+    show "$TMP/do.out"
+    show "$TMP/do.err"
+fi
 finish

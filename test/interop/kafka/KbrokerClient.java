@@ -7,8 +7,8 @@
  *   produce BOOT TOPIC COUNT CODEC [START]
  *       Send COUNT records (key "k<i>", value "v<i>", i from START, default
  *       0) with acks=all and compression CODEC (none, gzip, lz4, snappy,
- *       zstd), idempotence off (kbroker keeps no producer state yet). The
- *       keys spread the records over the partitions. Prints "sent N".
+ *       zstd), idempotence on (the client's default). The keys spread the
+ *       records over the partitions. Prints "sent N".
  *   group BOOT TOPIC GROUP MAX ASSIGNOR [IDLE_MS]
  *       A classic-protocol group member (subscribe) that consumes at most
  *       MAX records, committing exactly each record it printed (commitSync
@@ -20,6 +20,20 @@
  *       ASSIGNOR: range, roundrobin, sticky, cooperative-sticky.
  *   committed BOOT TOPIC GROUP PARTITIONS
  *       Print "committed P OFFSET" (-1 for none) for partitions 0..N-1.
+ *   txn BOOT TOPIC TXNID COUNT STRIDE GROUP
+ *       A transactional producer (transactional.id TXNID): records "v<i>"
+ *       for i in 0..COUNT-1 in transactions of STRIDE records; the even
+ *       transactions send offset (number + 1) of "src"[0] for GROUP with
+ *       sendOffsetsToTransaction and commit, the odd ones abort. Prints
+ *       "committed N aborted M".
+ *   readc BOOT TOPIC PARTITIONS
+ *       isolation.level=read_committed, assign() every partition from the
+ *       beginning, read up to the end offsets (the last stable offsets).
+ *       Prints "rec PARTITION OFFSET VALUE" per record.
+ *   fence BOOT TOPIC TXNID
+ *       Producer A opens a transaction with records "f0".."f9", producer B
+ *       initialises the same TXNID; A's commit must fail with
+ *       ProducerFencedException (prints "fenced", else exits 1).
  *   admin BOOT PREFIX
  *       The admin client: create topics, list, add partitions, describe and
  *       alter configs (incremental), delete records, describe the cluster,
@@ -62,7 +76,7 @@ public final class KbrokerClient {
         Properties p = new Properties();
         p.put("bootstrap.servers", boot);
         p.put("acks", "all");
-        p.put("enable.idempotence", "false");
+        p.put("enable.idempotence", "true");
         p.put("compression.type", codec);
         p.put("linger.ms", "5");
         p.put("delivery.timeout.ms", "60000");
@@ -183,6 +197,90 @@ public final class KbrokerClient {
         return 0;
     }
 
+    private static Properties txnProps(String boot, String txnid) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("transactional.id", txnid);
+        p.put("linger.ms", "5");
+        p.put("delivery.timeout.ms", "30000");
+        p.put("request.timeout.ms", "20000");
+        p.put("max.block.ms", "30000");
+        p.put("key.serializer", StringSerializer.class.getName());
+        p.put("value.serializer", StringSerializer.class.getName());
+        return p;
+    }
+
+    private static int txn(String boot, String topic, String txnid, int count, int stride,
+                           String group) {
+        int committed = 0, aborted = 0;
+        try (KafkaProducer<String, String> pr = new KafkaProducer<>(txnProps(boot, txnid))) {
+            pr.initTransactions();
+            for (int t = 0; t * stride < count; t++) {
+                pr.beginTransaction();
+                for (int i = t * stride; i < (t + 1) * stride && i < count; i++)
+                    pr.send(new ProducerRecord<>(topic, "k" + i, "v" + i));
+                if (t % 2 == 0) {
+                    pr.sendOffsetsToTransaction(
+                        Map.of(new TopicPartition("src", 0), new OffsetAndMetadata(t + 1)),
+                        new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+                    pr.commitTransaction();
+                    committed++;
+                } else {
+                    pr.abortTransaction();
+                    aborted++;
+                }
+            }
+        }
+        System.out.println("committed " + committed + " aborted " + aborted);
+        return 0;
+    }
+
+    private static int readCommitted(String boot, String topic, int n) {
+        Properties p = consumerProps(boot, "jreadc");
+        p.put("isolation.level", "read_committed");
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int i = 0; i < n; i++)
+                tps.add(new TopicPartition(topic, i));
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            long deadline = System.currentTimeMillis() + 60000;
+            while (System.currentTimeMillis() < deadline) {
+                boolean done = true;
+                for (TopicPartition tp : tps)
+                    done &= c.position(tp) >= end.get(tp);
+                if (done)
+                    break;
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200)))
+                    System.out.println("rec " + r.partition() + " " + r.offset() + " " + r.value());
+            }
+        }
+        return 0;
+    }
+
+    private static int fence(String boot, String topic, String txnid) throws Exception {
+        KafkaProducer<String, String> a = new KafkaProducer<>(txnProps(boot, txnid));
+        a.initTransactions();
+        a.beginTransaction();
+        for (int i = 0; i < 10; i++)
+            a.send(new ProducerRecord<>(topic, "k" + i, "f" + i)).get();
+        try (KafkaProducer<String, String> b = new KafkaProducer<>(txnProps(boot, txnid))) {
+            b.initTransactions();
+            try {
+                a.commitTransaction();
+                System.out.println("bad fence: the fenced producer committed");
+                return 1;
+            } catch (org.apache.kafka.common.errors.ProducerFencedException |
+                     org.apache.kafka.common.errors.InvalidProducerEpochException e) {
+                System.out.println("fenced");
+            } finally {
+                a.close(Duration.ZERO);
+            }
+        }
+        return 0;
+    }
+
     private static void check(boolean ok, String step, String why) {
         if (ok) {
             System.out.println("ok " + step);
@@ -269,8 +367,18 @@ public final class KbrokerClient {
         case "admin":
             rc = admin(args[1], args[2]);
             break;
+        case "txn":
+            rc = txn(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                     args[6]);
+            break;
+        case "readc":
+            rc = readCommitted(args[1], args[2], Integer.parseInt(args[3]));
+            break;
+        case "fence":
+            rc = fence(args[1], args[2], args[3]);
+            break;
         default:
-            System.err.println("usage: KbrokerClient produce|group|committed|admin ...");
+            System.err.println("usage: KbrokerClient produce|group|committed|admin|txn|readc|fence ...");
             rc = 2;
         }
         System.out.flush();

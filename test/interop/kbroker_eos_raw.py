@@ -1,0 +1,426 @@
+"""kbroker_eos_raw.py — kbroker's idempotence and transaction rules, spoken raw.
+
+Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
+  pid:  InitProducerId v1 (classic) and v4 (flexible) without a
+        transactional id; prints "pid N" (the larger id).
+  idem: as pid, then on TOPIC[0] (which must exist) with Produce v3:
+        a batch resent is acknowledged with its ORIGINAL base offset (also
+        the older of two), a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER
+        (45), an older epoch INVALID_PRODUCER_EPOCH (47), a new epoch not
+        at sequence 0 OUT_OF_ORDER_SEQUENCE_NUMBER, a producer id with no
+        sequence INVALID_RECORD (87); nothing refused is stored.
+  txn:  transactional rules: a transactional batch for a partition not
+        added to the transaction gets INVALID_TXN_STATE (48), and so does a
+        non-transactional batch of a producer whose transaction is open; an
+        old epoch after re-init is fenced (PRODUCER_FENCED on EndTxn v2+,
+        INVALID_PRODUCER_EPOCH on Produce); EndTxn without a transaction
+        INVALID_TXN_STATE; TxnOffsetCommit offsets appear in OffsetFetch
+        only after EndTxn(commit), and never after EndTxn(abort);
+        FindCoordinator key_type 1 names this broker; Fetch v4
+        read_committed stops at the last stable offset and lists the
+        aborted transaction; ListOffsets LATEST read_committed is the LSO.
+Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
+the first failure.
+"""
+import socket
+import struct
+import sys
+import time
+
+HOST, PORT, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+TOPIC = sys.argv[4].encode() if len(sys.argv) > 4 else b"idem"
+TIMEOUT = 20
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def ok(msg):
+    print("ok: " + msg)
+    sys.stdout.flush()
+
+
+def crc32c(data):
+    table = crc32c.table
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+crc32c.table = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    crc32c.table.append(c)
+
+
+def zz(v):
+    v = (v << 1) ^ (v >> 63)
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def uvar(v):
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def kstr(s):
+    return struct.pack(">h", len(s)) + s
+
+
+def cstr(s):
+    return uvar(len(s) + 1) + s
+
+
+def batch(values, pid=-1, epoch=-1, seq=-1, txn=False):
+    recs = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + zz(0) + zz(i) + zz(-1) + zz(len(v)) + v + zz(0)
+        recs += zz(len(body)) + body
+    attrs = 0x10 if txn else 0
+    after_crc = struct.pack(">hiqqqhii", attrs, len(values) - 1, 1000, 1000, pid, epoch, seq,
+                            len(values)) + recs
+    head = struct.pack(">iBI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(head)) + head
+
+
+class Conn:
+    def __init__(self):
+        self.s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        self.s.settimeout(TIMEOUT)
+        self.corr = 0
+
+    def recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                fail("connection closed")
+            buf += chunk
+        return buf
+
+    def call(self, api, ver, body, flex=False):
+        self.corr += 1
+        hdr = struct.pack(">hhih", api, ver, self.corr, 3) + b"raw" + (b"\x00" if flex else b"")
+        msg = hdr + body
+        self.s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", self.recv_exact(4))[0]
+        data = self.recv_exact(size)
+        if struct.unpack(">i", data[:4])[0] != self.corr:
+            fail("api %d: correlation id" % api)
+        return Rd(data[5:] if flex else data[4:])
+
+
+class Rd:
+    def __init__(self, b):
+        self.b, self.p = b, 0
+
+    def take(self, n):
+        if self.p + n > len(self.b):
+            fail("short response")
+        v = self.b[self.p:self.p + n]
+        self.p += n
+        return v
+
+    def i8(self):
+        return struct.unpack(">b", self.take(1))[0]
+
+    def i16(self):
+        return struct.unpack(">h", self.take(2))[0]
+
+    def i32(self):
+        return struct.unpack(">i", self.take(4))[0]
+
+    def i64(self):
+        return struct.unpack(">q", self.take(8))[0]
+
+    def str(self):
+        n = self.i16()
+        return None if n < 0 else self.take(n)
+
+    def uvar(self):
+        v = shift = 0
+        while True:
+            b = self.take(1)[0]
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    def cstr(self):
+        n = self.uvar()
+        return None if n == 0 else self.take(n - 1)
+
+
+def init_pid(c, ver=1, tid=None, timeout_ms=60000, pid=-1, epoch=-1):
+    flex = ver >= 2
+    if flex:
+        body = (uvar(0) if tid is None else cstr(tid)) + struct.pack(">i", timeout_ms)
+        if ver >= 3:
+            body += struct.pack(">qh", pid, epoch)
+        body += b"\x00"
+    else:
+        body = (struct.pack(">h", -1) if tid is None else kstr(tid)) + struct.pack(">i", timeout_ms)
+    r = c.call(22, ver, body, flex)
+    r.i32()
+    return r.i16(), r.i64(), r.i16()
+
+
+def produce(c, topic, part, records, tid=None):
+    body = ((struct.pack(">h", -1) if tid is None else kstr(tid)) + struct.pack(">hi", -1, 5000)
+            + struct.pack(">i", 1) + kstr(topic) + struct.pack(">ii", 1, part)
+            + struct.pack(">i", len(records)) + records)
+    r = c.call(0, 3, body)
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    return r.i16(), r.i64()
+
+
+def log_end(c, topic, part, isolation=0):
+    body = struct.pack(">ib", -1, isolation) + struct.pack(">i", 1) + kstr(topic) + struct.pack(
+        ">iiq", 1, part, -1)
+    r = c.call(2, 2, body)
+    r.i32()
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    err = r.i16()
+    r.i64()
+    off = r.i64()
+    if err:
+        fail("ListOffsets error %d" % err)
+    return off
+
+
+def expect(what, got, want):
+    if got != want:
+        fail("%s: got %r, want %r" % (what, got, want))
+
+
+def mode_pid():
+    c = Conn()
+    e1, p1, ep1 = init_pid(c, 1)
+    e2, p2, ep2 = init_pid(c, 4)
+    expect("InitProducerId v1", (e1, ep1), (0, 0))
+    expect("InitProducerId v4", (e2, ep2), (0, 0))
+    if p2 <= p1 or p1 < 0:
+        fail("producer ids %d then %d" % (p1, p2))
+    ok("InitProducerId v1 and v4 (flexible): fresh ids %d, %d, epoch 0" % (p1, p2))
+    print("pid %d" % p2)
+    return c
+
+
+def mode_idem():
+    c = mode_pid()
+    _, pid, _ = init_pid(c, 4)
+    end0 = log_end(c, TOPIC, 0)
+    b0 = batch([b"a", b"b", b"c"], pid, 0, 0)
+    b1 = batch([b"d", b"e"], pid, 0, 3)
+    expect("first batch", produce(c, TOPIC, 0, b0), (0, end0))
+    expect("second batch", produce(c, TOPIC, 0, b1), (0, end0 + 3))
+    expect("resent second batch", produce(c, TOPIC, 0, b1), (0, end0 + 3))
+    expect("resent first batch", produce(c, TOPIC, 0, b0), (0, end0))
+    expect("log end after the resends", log_end(c, TOPIC, 0), end0 + 5)
+    ok("duplicate resends acknowledged with their original base offsets, stored once")
+    expect("sequence gap", produce(c, TOPIC, 0, batch([b"x"], pid, 0, 9))[0], 45)
+    ok("sequence gap: OUT_OF_ORDER_SEQUENCE_NUMBER")
+    expect("epoch 1 at sequence 0", produce(c, TOPIC, 0, batch([b"f"], pid, 1, 0)), (0, end0 + 5))
+    expect("older epoch", produce(c, TOPIC, 0, batch([b"y"], pid, 0, 5))[0], 47)
+    ok("older epoch: INVALID_PRODUCER_EPOCH")
+    expect("new epoch at sequence 4", produce(c, TOPIC, 0, batch([b"z"], pid, 2, 4))[0], 45)
+    ok("new epoch not at sequence 0: OUT_OF_ORDER_SEQUENCE_NUMBER")
+    expect("producer id without sequence", produce(c, TOPIC, 0, batch([b"w"], pid, 0, -1))[0], 87)
+    ok("producer id without a sequence: INVALID_RECORD")
+    expect("log end after the refusals", log_end(c, TOPIC, 0), end0 + 6)
+    ok("nothing refused was stored")
+
+
+def metadata_create(c, topic):
+    c.call(3, 4, struct.pack(">i", 1) + kstr(topic) + b"\x01")
+
+
+def add_parts(c, tid, pid, epoch, parts, ver=1):
+    topics = {}
+    for t, p in parts:
+        topics.setdefault(t, []).append(p)
+    body = kstr(tid) + struct.pack(">qhi", pid, epoch, len(topics))
+    for t, ps in topics.items():
+        body += kstr(t) + struct.pack(">i", len(ps)) + b"".join(struct.pack(">i", p) for p in ps)
+    r = c.call(24, ver, body)
+    r.i32()
+    out = {}
+    for _ in range(r.i32()):
+        t = r.str()
+        for _ in range(r.i32()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+    return out
+
+
+def add_offsets(c, tid, pid, epoch, group):
+    r = c.call(25, 1, kstr(tid) + struct.pack(">qh", pid, epoch) + kstr(group))
+    r.i32()
+    return r.i16()
+
+
+def end_txn(c, tid, pid, epoch, commit, ver=1):
+    r = c.call(26, ver, kstr(tid) + struct.pack(">qhb", pid, epoch, 1 if commit else 0))
+    r.i32()
+    return r.i16()
+
+
+def txn_commit_offset(c, tid, group, pid, epoch, topic, part, off):
+    body = (kstr(tid) + kstr(group) + struct.pack(">qhi", pid, epoch, 1) + kstr(topic)
+            + struct.pack(">iiqi", 1, part, off, -1) + kstr(b""))
+    r = c.call(28, 2, body)
+    r.i32()
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    return r.i16()
+
+
+def offset_fetch(c, group, topic, part):
+    r = c.call(9, 1, kstr(group) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">ii", 1, part))
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    off = r.i64()
+    r.str()
+    err = r.i16()
+    if err:
+        fail("OffsetFetch error %d" % err)
+    return off
+
+
+def fetch(c, topic, part, offset, isolation):
+    body = (struct.pack(">iiiib", -1, 0, 0, 1 << 20, isolation) + struct.pack(">i", 1) + kstr(topic)
+            + struct.pack(">iiqi", 1, part, offset, 1 << 20))
+    r = c.call(1, 4, body)
+    r.i32()
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    err, hw, lso = r.i16(), r.i64(), r.i64()
+    n = r.i32()
+    aborted = None if n < 0 else [(r.i64(), r.i64()) for _ in range(n)]
+    recs = r.i32()
+    return err, hw, lso, aborted, recs
+
+
+def mode_txn():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    r = c.call(10, 1, kstr(b"rt") + b"\x01")
+    r.i32()
+    err = r.i16()
+    r.str()
+    node = r.i32()
+    expect("FindCoordinator key_type 1", (err, node), (0, 1))
+    ok("FindCoordinator for a transactional id names this broker")
+    expect("InitProducerId timeout 0", init_pid(c, 1, b"rt", 0)[0], 50)
+    err, pid, epoch = init_pid(c, 1, b"rt")
+    expect("InitProducerId rt", (err, epoch), (0, 0))
+    end0 = log_end(c, TOPIC, 0)
+    expect("transactional batch, partition not added",
+           produce(c, TOPIC, 0, batch([b"t"], pid, 0, 0, True), b"rt")[0], 48)
+    ok("transactional batch for a partition not in the transaction: INVALID_TXN_STATE")
+    got = add_parts(c, b"rt", pid, 0, [(TOPIC, 0), (b"no-such-topic", 0)])
+    expect("AddPartitionsToTxn with an unknown topic", (got[(TOPIC, 0)], got[(b"no-such-topic", 0)]),
+           (55, 3))
+    expect("AddPartitionsToTxn", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    ok("AddPartitionsToTxn: unknown partition refused, the rest not attempted; then added")
+    expect("transactional batch", produce(c, TOPIC, 0, batch([b"a1", b"a2", b"a3"], pid, 0, 0, True),
+                                          b"rt"), (0, end0))
+    expect("plain batch inside the transaction",
+           produce(c, TOPIC, 0, batch([b"p"], pid, 0, 3))[0], 48)
+    ok("non-transactional batch of a producer with an open transaction: INVALID_TXN_STATE")
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    expect("read_committed fetch of the open transaction", (err, hw, lso, ab, n),
+           (0, end0 + 3, end0, [], 0))
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 0)
+    if (err, hw, lso, ab) != (0, end0 + 3, end0 + 3, None) or n <= 0:
+        fail("read_uncommitted fetch: %r" % ((err, hw, lso, ab, n),))
+    ok("Fetch read_committed stops at the last stable offset; read_uncommitted does not")
+    expect("ListOffsets LATEST read_committed", log_end(c, TOPIC, 0, 1), end0)
+    expect("ListOffsets LATEST read_uncommitted", log_end(c, TOPIC, 0, 0), end0 + 3)
+    ok("ListOffsets LATEST: the last stable offset for read_committed")
+    expect("EndTxn abort", end_txn(c, b"rt", pid, 0, False), 0)
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    if (err, hw, lso, ab) != (0, end0 + 4, end0 + 4, [(pid, end0)]) or n <= 0:
+        fail("read_committed fetch after the abort: %r" % ((err, hw, lso, ab, n),))
+    ok("after EndTxn(abort) the LSO passes the marker and Fetch lists the aborted transaction")
+    expect("EndTxn abort again", end_txn(c, b"rt", pid, 0, False), 0)
+    expect("EndTxn commit after abort", end_txn(c, b"rt", pid, 0, True), 48)
+    ok("EndTxn: a retried abort is fine, a commit of it INVALID_TXN_STATE")
+    expect("TxnOffsetCommit outside a transaction",
+           txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 5), 48)
+    # offsets visible only once committed
+    expect("AddPartitionsToTxn 2", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("AddOffsetsToTxn", add_offsets(c, b"rt", pid, 0, b"rg"), 0)
+    expect("TxnOffsetCommit", txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 42), 0)
+    expect("OffsetFetch before the commit", offset_fetch(c, b"rg", b"src", 0), -1)
+    expect("EndTxn commit", end_txn(c, b"rt", pid, 0, True), 0)
+    expect("OffsetFetch after the commit", offset_fetch(c, b"rg", b"src", 0), 42)
+    expect("AddOffsetsToTxn 3", add_offsets(c, b"rt", pid, 0, b"rg"), 0)
+    expect("TxnOffsetCommit 3", txn_commit_offset(c, b"rt", b"rg", pid, 0, b"src", 0, 77), 0)
+    expect("EndTxn abort 3", end_txn(c, b"rt", pid, 0, False), 0)
+    expect("OffsetFetch after an aborted commit", offset_fetch(c, b"rg", b"src", 0), 42)
+    ok("TxnOffsetCommit: offsets visible to OffsetFetch only after EndTxn(commit), never after abort")
+    expect("EndTxn with another producer id", end_txn(c, b"rt", pid + 100, 0, True), 49)
+    ok("another producer id: INVALID_PRODUCER_ID_MAPPING")
+    # re-init fences the old epoch and aborts its open transaction
+    expect("AddPartitionsToTxn 4", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    mid = log_end(c, TOPIC, 0)
+    expect("open transaction", produce(c, TOPIC, 0, batch([b"o"], pid, 0, 3, True), b"rt"), (0, mid))
+    err, pid2, epoch2 = init_pid(c, 1, b"rt")
+    expect("InitProducerId again", (err, pid2, epoch2), (0, pid, 1))
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, mid, 1)
+    if (err, lso, ab) != (0, hw, [(pid, mid)]):
+        fail("read_committed fetch after the re-init: %r" % ((err, hw, lso, ab, n),))
+    ok("InitProducerId on an id with an open transaction: epoch bumped, the transaction aborted")
+    expect("AddPartitionsToTxn v1, old epoch", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 47})
+    expect("AddPartitionsToTxn v2, old epoch", add_parts(c, b"rt", pid, 0, [(TOPIC, 0)], 2),
+           {(TOPIC, 0): 90})
+    expect("EndTxn v2, old epoch", end_txn(c, b"rt", pid, 0, True, 2), 90)
+    expect("Produce, old epoch", produce(c, TOPIC, 0, batch([b"z"], pid, 0, 4, True), b"rt")[0], 47)
+    ok("the old epoch is fenced: INVALID_PRODUCER_EPOCH (v1, Produce), PRODUCER_FENCED (v2)")
+    expect("AddPartitionsToTxn, new epoch", add_parts(c, b"rt", pid, 1, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("new epoch at sequence 0", produce(c, TOPIC, 0, batch([b"n"], pid, 1, 0, True), b"rt")[0], 0)
+    expect("EndTxn commit, new epoch", end_txn(c, b"rt", pid, 1, True), 0)
+    ok("the new epoch produces from sequence 0 and commits")
+
+
+if MODE == "pid":
+    mode_pid()
+elif MODE == "idem":
+    mode_idem()
+elif MODE == "txn":
+    mode_txn()
+else:
+    fail("unknown mode " + MODE)
