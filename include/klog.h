@@ -367,6 +367,14 @@ enum klog_conf_key {
     KLOG_CONF_DELETE_RETENTION_MS = 16, /* delete.retention.ms: how long tombstones and
                                            transaction markers stay once cleaned;
                                            default 86400000 (1 day), >= 0 */
+    KLOG_CONF_PRODUCER_ID_EXPIRATION_MS = 17, /* producer.id.expiration.ms: the state of a
+                                           producer id (idempotent or transactional)
+                                           whose last batch's max timestamp is this old
+                                           and that has no open transaction is dropped
+                                           by klog_retention() and at open; its next
+                                           batch is then taken as a new producer's
+                                           (a retry of an old batch is written again).
+                                           Default 86400000 (1 day), >= 1 */
     /* log-level only */
     KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on descriptors held by segments
                                            (3 per open segment: .log, .index,
@@ -397,8 +405,30 @@ enum klog_conf_key {
     KLOG_CONF_BLOCK_MS = 68,            /* how long klog_produce waits for buffer room;
                                            default 60000; 0 = fail at once */
     KLOG_CONF_PARTITIONER = 69,         /* KLOG_PARTITIONER_*; default XXH3 */
-    KLOG_CONF_DURABLE_DELIVERY = 70     /* 1 = fsync (group commit) and report each
+    KLOG_CONF_DURABLE_DELIVERY = 70,    /* 1 = fsync (group commit) and report each
                                            record once durable; default 0 */
+    KLOG_CONF_ENABLE_IDEMPOTENCE = 71,  /* enable.idempotence: 1 = stamp every batch with
+                                           a producer id, epoch and per-partition
+                                           sequence (see "Idempotence" in the producer
+                                           section); default 0 */
+    KLOG_CONF_RETRIES = 72,             /* retries: further attempts of an append that
+                                           failed transiently; default 0, or INT32_MAX
+                                           (bounded by the delivery timeout) when
+                                           idempotence is on and this is not set;
+                                           0..INT32_MAX */
+    KLOG_CONF_RETRY_BACKOFF_MS = 73,    /* retry.backoff.ms: wait before each retry;
+                                           default 100, 0..60000 */
+    KLOG_CONF_DELIVERY_TIMEOUT_MS = 74, /* delivery.timeout.ms: no retry starts later
+                                           than this after a batch's first attempt;
+                                           default 120000, 1..INT32_MAX */
+    KLOG_CONF_PRODUCER_ID = 75,         /* idempotence: use this producer id instead of
+                                           allocating one (an identity the application
+                                           keeps, with KLOG_CONF_PRODUCER_EPOCH);
+                                           default -1 = allocate, 0..INT64_MAX */
+    KLOG_CONF_PRODUCER_EPOCH = 76       /* idempotence: the epoch with an explicit
+                                           KLOG_CONF_PRODUCER_ID; a new instance of the
+                                           same identity takes a higher one and fences
+                                           the older; default 0, 0..32767 */
 };
 
 /* KLOG_CONF_CLEANUP_POLICY values (bits): "delete", "compact", "compact,delete". */

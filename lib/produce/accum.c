@@ -91,6 +91,7 @@ struct klog__ppart {
 
     pthread_mutex_t send_mu;  /* append order and appended callbacks */
     klog_batch_reader_t *rd;  /* send_mu: decodes for the appended callback */
+    int32_t next_seq;         /* send_mu: idempotent mode's next base sequence */
 
     /* lq_mu */
     ppart_t *lprev, *lnext;
@@ -111,6 +112,7 @@ struct klog__accum {
     void *cb_ctx;
     klog__pbuffer_t *buf;      /* the producer's: batches give their bytes back */
     klog__pbpool_t *pool;      /* the producer's: batches come from and go back to it */
+    klog__psender_t *sender;   /* the producer's: stamps, appends, retries */
 
     pthread_mutex_t lq_mu;
     pthread_cond_t lq_cv;      /* monotonic clock */
@@ -195,7 +197,8 @@ static void complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
 }
 
 /*
- * Encode and append a closed batch, then report it. send_mu held, which
+ * Encode and append a closed batch (psend.c: idempotent stamping and
+ * retries), then report it. send_mu held, which
  * keeps a partition's batches and callbacks in closing order.
  */
 static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
@@ -205,12 +208,8 @@ static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
         klog__pbatch_put(A->pool, b);
         return;
     }
-    const void *bytes;
-    size_t len;
-    int64_t base = -1;
-    int rc = klog__pbatch_encode(b, &bytes, &len);
-    if (rc == 0)
-        rc = klog__partition_append_encoded(pp->part, bytes, len, &base);
+    int64_t base;
+    int rc = klog__psend(A->sender, pp->part, b, &pp->next_seq, &base);
     klog__pbatch_set_result(b, base, rc);
     if (A->on_appended) {
         if (!pp->rd)
@@ -443,6 +442,9 @@ klog_partition_t *klog__ppart_partition(const ppart_t *pp) { return pp->part; }
 
 int64_t klog__ppart_accepted(ppart_t *pp) { return atomic_load(&pp->accepted); }
 
+int32_t klog__ppart_next_seq(ppart_t *pp) { return pp->next_seq; }
+void klog__ppart_set_next_seq(ppart_t *pp, int32_t seq) { pp->next_seq = seq; }
+
 /* ------------------------------------------------------------ add */
 
 static int batch_full(const klog__accum_t *A, const klog__ptopic_t *t, const klog__pbatch_t *b)
@@ -556,7 +558,7 @@ void klog__accum_free(klog__accum_t *A)
 
 int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
                     int64_t dur_threshold, klog__pbuffer_t *buf, klog__pbpool_t *pool,
-                    klog__accum_t **out)
+                    klog__psender_t *S, klog__accum_t **out)
 {
     klog__accum_t *A = klog__calloc(1, sizeof *A);
     if (!A)
@@ -567,6 +569,7 @@ int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
     A->dur_threshold = dur_threshold;
     A->buf = buf;
     A->pool = pool;
+    A->sender = S;
     atomic_init(&A->done_waiters, 0);
     atomic_init(&A->first_err, 0);
     pthread_mutex_init(&A->lq_mu, NULL);
