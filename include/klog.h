@@ -716,6 +716,20 @@ KLOG_API int klog_partition_lso(klog_partition_t *p, int64_t *lso);
  */
 KLOG_API int klog_offset_for_leader_epoch(klog_partition_t *p, int32_t epoch, int32_t *end_epoch,
                                           int64_t *end_offset);
+/*
+ * A producer id never handed out before by this log directory, for
+ * idempotent and transactional appends (klog_builder_set_producer), as
+ * Kafka's InitProducerId gives one. Ids are reserved in blocks of 1000 in
+ * "klog.producer-ids" at the log root, written durably before any id of a
+ * block is returned, so ids stay unique across reopen and kill -9 (the
+ * unused rest of a block is skipped). A log without the file (older
+ * libklog, klog_adopt of a Kafka directory) starts past the largest
+ * producer id in any partition's producer state (producers already
+ * expired there are not seen). Any thread. Errors:
+ * -EINVAL, KLOG_EREADONLY, -errno of the file write (no id handed out),
+ * KLOG_EVERSION (the file is a newer format), -EOVERFLOW (ids exhausted).
+ */
+KLOG_API int klog_producer_id_alloc(klog_t *log, int64_t *id);
 /* fsync this partition's data up to its log end; advances the recovery point
  * (and the watermark under KLOG_VISIBLE_FLUSHED). Concurrent callers share
  * one fsync. */

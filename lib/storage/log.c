@@ -121,6 +121,15 @@ static void *bg_main(void *arg)
 
 void klog__log_wait_seals(klog__log_t *log) { klog__sealer_wait(log->sealer, NULL); }
 
+int klog_producer_id_alloc(klog_t *log, int64_t *id)
+{
+    if (!log || !id)
+        return -EINVAL;
+    if (!log->pids)
+        return KLOG_EREADONLY;
+    return klog__pidalloc_next(log, log->pids, &log->cfg.logger, id);
+}
+
 static int write_checkpoints_cb(void *ctx) { return klog__log_write_checkpoints(ctx); }
 
 /* ------------------------------------------------------------ open/close */
@@ -128,6 +137,7 @@ static int write_checkpoints_cb(void *ctx) { return klog__log_write_checkpoints(
 static void log_free(klog__log_t *log)
 {
     klog__cleaner_free(log->cleaner);
+    klog__pidalloc_free(log->pids);
     klog__sealer_free(log->sealer); /* queued segments reach their partitions */
     for (size_t i = 0; i < log->ntopics; i++)
         klog__topic_free(log->topics[i]);
@@ -299,6 +309,8 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         if (rc)
             goto fail;
         rc = klog__cleaner_new(log, log->dir, &log->cfg, &log->cleaner);
+        if (!rc)
+            rc = klog__pidalloc_new(&log->pids);
         if (rc)
             goto fail;
         /* The thread must never take the application's signals. */

@@ -10,6 +10,7 @@
 
 #include "storage/config.h"
 #include "storage/log.h"
+#include "storage/pidalloc.h"
 #include "storage/sealer.h"
 #include "storage/topic.h"
 
@@ -33,6 +34,7 @@ struct klog {
     pthread_t bg;
     int bg_running;
     struct klog__cleaner *cleaner; /* compaction (cleaner.c) */
+    klog__pidalloc_t *pids;        /* producer ids (pidalloc.c), NULL read-only */
 };
 
 #endif
