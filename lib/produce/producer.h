@@ -129,7 +129,7 @@ KLOG__HIDDEN int klog__psender_fenced(klog__psender_t *S);
 /* Retry attempts made so far. */
 KLOG__HIDDEN int64_t klog__psender_retried(klog__psender_t *S);
 /* Kafka's sequence arithmetic: seq + n, wrapping after INT32_MAX to 0. */
-KLOG__HIDDEN int32_t klog__seq_add(int32_t seq, int64_t n);
+KLOG__HIDDEN int32_t klog__pseq_add(int32_t seq, int64_t n);
 /* Encode b (stamped with *next_seq in idempotent mode) and append it to
  * part, retrying transient failures; on success *base is the batch's
  * first offset (the original one for a duplicate) and *next_seq moves
@@ -210,5 +210,13 @@ KLOG__HIDDEN int64_t klog__ppart_accepted(klog__ppart_t *pp);
  * reach the wrap-around). Under pp's send_mu. */
 KLOG__HIDDEN int32_t klog__ppart_next_seq(klog__ppart_t *pp);
 KLOG__HIDDEN void klog__ppart_set_next_seq(klog__ppart_t *pp, int32_t seq);
+
+/* ------------------------------------------------------------ producer.c */
+
+/* Test hooks: set the sequence the next batch to topic/partition gets
+ * (to reach the wrap-around at INT32_MAX); retry attempts made so far. */
+KLOG__HIDDEN int klog__producer_set_sequence(klog_producer_t *P, const char *topic,
+                                             int32_t partition, int32_t seq);
+KLOG__HIDDEN int64_t klog__producer_retries(klog_producer_t *P);
 
 #endif

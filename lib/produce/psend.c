@@ -91,7 +91,7 @@ int16_t klog__psender_epoch(const klog__psender_t *S) { return S->epoch; }
 int klog__psender_fenced(klog__psender_t *S) { return atomic_load(&S->fenced); }
 int64_t klog__psender_retried(klog__psender_t *S) { return atomic_load(&S->retried); }
 
-int32_t klog__seq_add(int32_t seq, int64_t n)
+int32_t klog__pseq_add(int32_t seq, int64_t n)
 {
     /* Kafka: seq + n, wrapping past INT32_MAX to 0. */
     int64_t s = (int64_t)seq + n;
@@ -153,7 +153,7 @@ int klog__psend(klog__psender_t *S, klog_partition_t *part, klog__pbatch_t *b, i
         atomic_fetch_add(&S->retried, 1);
     }
     if (rc == 0 && idem)
-        *next_seq = klog__seq_add(seq, (int64_t)klog__pbatch_records(b));
+        *next_seq = klog__pseq_add(seq, (int64_t)klog__pbatch_records(b));
     if (rc == KLOG_EFENCED)
         atomic_store(&S->fenced, 1);
     if (rc)
