@@ -142,11 +142,11 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
         return KLOG_ETOOLARGE;
 
     int32_t nparts = klog__ptopic_partitions(t);
-    int sticky = 0;
+    int sticky = 0, slot = 0;
     int32_t pid = partition;
     if (partition == KLOG_PARTITION_ANY) {
         if (rec->key_len == KLOG_NULL_LEN) {
-            pid = klog__ptopic_sticky(t);
+            pid = klog__ptopic_sticky(t, &slot);
             sticky = 1;
         } else {
             pid = klog_partition_for_key(P->partitioner, rec->key, (size_t)rec->key_len, nparts);
@@ -165,7 +165,7 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
     int closed = 0;
     rc = klog__accum_add(P->acc, pp, t, rec, msg_opaque, est, &closed);
     if (closed && sticky)
-        klog__ptopic_sticky_next(t, pid);
+        klog__ptopic_sticky_next(t, slot, pid);
     if (rc == 0)
         return 0;
     klog__pbuffer_release(P->buf, est); /* not accepted: give the charge back */

@@ -154,10 +154,11 @@ KLOG__HIDDEN int32_t klog__ptopic_partitions(const klog__ptopic_t *t);
 KLOG__HIDDEN int klog__ptopic_codec(const klog__ptopic_t *t);
 KLOG__HIDDEN int64_t klog__ptopic_max_batch(const klog__ptopic_t *t);
 KLOG__HIDDEN int64_t klog__ptopic_batch_bytes(const klog__ptopic_t *t);
-/* The partition records without a key go to, and moving it on when the
- * batch that partition had closed (if nobody moved it meanwhile). */
-KLOG__HIDDEN int32_t klog__ptopic_sticky(klog__ptopic_t *t);
-KLOG__HIDDEN void klog__ptopic_sticky_next(klog__ptopic_t *t, int32_t from);
+/* The partition the calling thread's records without a key go to (*slot:
+ * the thread's sticky slot), and moving that slot on when the batch its
+ * partition had closed (if nobody moved it meanwhile). */
+KLOG__HIDDEN int32_t klog__ptopic_sticky(klog__ptopic_t *t, int *slot);
+KLOG__HIDDEN void klog__ptopic_sticky_next(klog__ptopic_t *t, int slot, int32_t from);
 /* Partition id's state, or NULL before it is created. Lock-free. */
 KLOG__HIDDEN struct klog__ppart *klog__ptopic_part(klog__ptopic_t *t, int32_t id);
 /* Create it (make runs under the table's mutex) unless another thread did.
