@@ -1263,7 +1263,10 @@ KLOG_API int klog_backup(klog_t *log, const char *dest_dir, klog_backup_fn cb, v
  * only made when nothing of the batch reached the file: retries never
  * store a batch twice, with or without idempotence. Other errors
  * (KLOG_EFAILED, KLOG_ETOOLARGE, the sequence and epoch refusals) are
- * final and reported to the callbacks.
+ * final and reported to the callbacks. While a batch waits for its retry
+ * its partition's later batches wait too, and klog_producer_flush() and
+ * klog_producer_close() wait for it (at most about
+ * KLOG_CONF_DELIVERY_TIMEOUT_MS).
  *
  * Idempotence (KLOG_CONF_ENABLE_IDEMPOTENCE = 1, Kafka's
  * enable.idempotence): the producer takes a producer id from
