@@ -22,6 +22,11 @@
  *                       produce.b1 run, minus the 200-byte payloads, per
  *                       record (the paper: about 9 bytes)
  *
+ * For the thread cases the CPU time (user + system, all threads) per record
+ * is reported too (*.cpu, ns/rec): on a machine shared with other work the
+ * throughput ratios move with the load, CPU per record much less, and
+ * contention shows there as added CPU.
+ *
  * Timings cover producing until every record is delivered (appended, or
  * durable): producer close included, log close (its fsync and seal) not,
  * as in bench_log. Runs alternate so drift hits all cases alike; each
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,6 +200,16 @@ static void *produce_range(void *v)
  */
 enum { K_NULL = 0, K_KEYED = 1, K_IDEM = 2 };
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double last_cpu_ns; /* CPU ns per record of the last run_produce */
+
 static double run_produce(long n, int threads, int32_t partitions, int durable, int kind,
                           double *overhead)
 {
@@ -216,7 +232,7 @@ static double run_produce(long n, int threads, int32_t partitions, int durable, 
 
     pthread_t th[THREADS];
     worker_t w[THREADS];
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = cpu_s();
     if (threads == 1) {
         w[0] = (worker_t){p, 0, n, kind == K_KEYED};
         produce_range(&w[0]);
@@ -235,6 +251,7 @@ static double run_produce(long n, int threads, int32_t partitions, int durable, 
     }
     BENCH_CHECK(klog_producer_close(p));
     double t = bench_now() - t0;
+    last_cpu_ns = (cpu_s() - c0) * 1e9 / (double)n;
     if (counts_sum(&c, 0) != n || counts_sum(&c, 1) != 0) {
         fprintf(stderr, "delivered %ld ok, %ld failed, of %ld\n", counts_sum(&c, 0),
                 counts_sum(&c, 1), n);
@@ -295,9 +312,13 @@ int main(int argc, char **argv)
     printf("# %ld records of %d bytes, %d runs each\n", n_records, VALUE, runs);
 
     bench_stat_t b50 = {0}, b1 = {0}, t4d = {0}, ovh = {0}, idem = {0};
-    bench_stat_t nul[3], key[3];
+    bench_stat_t nul[3], key[3], nulc[3], keyc[3];
     memset(nul, 0, sizeof nul);
     memset(key, 0, sizeof key);
+    memset(nulc, 0, sizeof nulc);
+    memset(keyc, 0, sizeof keyc);
+    static const char *const nulc_name[3] = {"null.1t.cpu", "null.2t.cpu", "null.4t.cpu"};
+    static const char *const keyc_name[3] = {"keyed.1t.cpu", "keyed.2t.cpu", "keyed.4t.cpu"};
     static const int nthreads[3] = {1, 2, THREADS};
     static const char *const nul_name[3] = {"null.1t", "null.2t", "null.4t"};
     static const char *const key_name[3] = {"keyed.1t", "keyed.2t", "keyed.4t"};
@@ -313,11 +334,15 @@ int main(int argc, char **argv)
         }
         for (int k = 0; k < 3; k++) {
             bench_progress("run %d: %s", r + 1, nul_name[k]);
-            if (want(nul_name[k]))
+            if (want(nul_name[k])) {
                 bench_add(&nul[k], run_produce(n_records, nthreads[k], THREADS, 0, K_NULL, NULL));
+                bench_add(&nulc[k], last_cpu_ns);
+            }
             bench_progress("run %d: %s", r + 1, key_name[k]);
-            if (want(key_name[k]))
+            if (want(key_name[k])) {
                 bench_add(&key[k], run_produce(n_records, nthreads[k], THREADS, 0, K_KEYED, NULL));
+                bench_add(&keyc[k], last_cpu_ns);
+            }
         }
         bench_progress("run %d: idem.1t", r + 1);
         if (want("idem.1t"))
@@ -333,6 +358,10 @@ int main(int argc, char **argv)
         bench_report(nul_name[k], "rec/s", &nul[k], &nul[0]);
     for (int k = 0; k < 3; k++)
         bench_report(key_name[k], "rec/s", &key[k], &key[0]);
+    for (int k = 0; k < 3; k++)
+        bench_report(nulc_name[k], "ns/rec", &nulc[k], &nulc[0]);
+    for (int k = 0; k < 3; k++)
+        bench_report(keyc_name[k], "ns/rec", &keyc[k], &keyc[0]);
     bench_report("idem.1t", "rec/s", &idem, &nul[0]);
     bench_report("produce.4t.durable", "rec/s", &t4d, &nul[2]);
     bench_report("overhead.uncompressed", "B/rec", &ovh, NULL);

@@ -1291,7 +1291,10 @@ KLOG_API int klog_backup(klog_t *log, const char *dest_dir, klog_backup_fn cb, v
 
 /* Partitioners for keyed records (KLOG_CONF_PARTITIONER). Records with a
  * null key are spread with Kafka's sticky rule under both: they fill one
- * partition's batch, then move on to another partition. */
+ * partition's batch, then move on to another partition; the sticky
+ * partition is kept per producing thread (moving on to one no other
+ * thread is on when there is one), so threads do not queue on one
+ * partition's lock. */
 #define KLOG_PARTITIONER_XXH3 0    /* XXH3_64bits(key) % partitions (default) */
 #define KLOG_PARTITIONER_MURMUR2 1 /* Kafka's: (murmur2(key) & 0x7fffffff) % partitions,
                                       so keys land where Kafka's producers put them */

@@ -81,12 +81,8 @@
 
 typedef struct klog__ppart ppart_t;
 
-/* The groups below are kept 64 bytes apart (separate cache lines, whatever
- * the allocation's alignment): producing threads take
- * `mu` for every record while the appending thread holds `send_mu` and
- * counts completions, and with keyed records several threads add to the
- * same partitions at once (false sharing measured in bench_producer's
- * keyed.4t). */
+/* Groups 64 bytes apart (cache lines): producing threads take `mu` per
+ * record while the appending thread holds `send_mu` and counts. */
 struct klog__ppart {
     klog__ptopic_t *topic;
     klog_partition_t *part;
@@ -204,11 +200,9 @@ static void complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
     }
 }
 
-/*
- * Encode and append a closed batch (psend.c: idempotent stamping and
- * retries), then report it. send_mu held, which
- * keeps a partition's batches and callbacks in closing order.
- */
+/* Encode and append a closed batch (psend.c: stamping, retries), then
+ * report it. send_mu held: a partition's batches and callbacks go in
+ * closing order. */
 static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
 {
     if (klog__pbatch_records(b) == 0) { /* opened, but its only add failed */

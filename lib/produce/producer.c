@@ -4,7 +4,7 @@
  *
  * Objects. A producer keeps, per topic it has seen, an entry in its topic
  * table (ptopics.c: the topic handle, its codec and batch limits, the
- * sticky partition for null keys), and per partition it has written a
+ * sticky partitions for null keys, one per producing thread), and per partition it has written a
  * partition state (accum.c's, holding at most one open batch: pbatch.c's
  * klog_builder_t plus the msg_opaque of each record). Topics and
  * partitions are created on first use and live until close, so the
@@ -17,8 +17,8 @@
  * charge that to the buffer (waiting or failing when full: in durable mode
  * the waiting thread first fsyncs its own partition, so fsyncs of
  * different partitions overlap), pick the partition (explicit, by key, or
- * the topic's sticky partition for null keys, moved on once its batch
- * closed), and hand the record to the accumulator. A record it did not
+ * the calling thread's sticky partition of the topic for null keys, moved
+ * on once its batch closed), and hand the record to the accumulator. A record it did not
  * take gives its charge back.
  *
  * Flush snapshots each partition's accepted count and lets the
