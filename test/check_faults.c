@@ -23,6 +23,9 @@
  *     returned 0, or klog_close returned 0) and no further than what was
  *     attempted; the recovered log accepts appends and closes cleanly;
  *   - under ASan, nothing leaks on any of these paths.
+ *   - a read-only reader in a second process (tu_rdwatch.h), reopening
+ *     and reading all through the case, only ever sees the records the
+ *     workload wrote at their offsets and log starts that never go back.
  * The number of faults injected is printed at the end of the sweep.
  *
  * The background thread (sealing rolled segments) makes call counts vary
@@ -39,6 +42,7 @@
 #include "klog.h"
 #include "platform/platform.h"
 #include "util/testutil.h"
+#include "util/tu_rdwatch.h"
 #include "util/tu_records.h"
 
 #define SAMPLES 40  /* values of N per kind of call */
@@ -77,6 +81,7 @@ typedef struct {
 } wl_t;
 
 static long total_faults, total_cases, lost_acked_cases, silent_cases;
+static long watch_total[3]; /* the second-process readers: passes, records, errors */
 
 static char *fault_tmpdir(void)
 {
@@ -413,6 +418,10 @@ static void run_case(int op, long nth, int err, size_t short_bytes, int sticky)
     w.sticky = sticky;
     snprintf(w.ctx, sizeof w.ctx, "op=%s n=%ld err=%s%s%s", op_names[op], nth,
              klog_err_name(-err), short_bytes ? " torn" : "", sticky ? " sticky" : "");
+    /* A read-only reader in a second process follows the whole case. */
+    static const tu_rdwatch_part_t wparts[NPART] = {{"a", 0}, {"a", 1}, {"d", 0}, {"r", 0}};
+    tu_rdwatch_t watch;
+    tu_rdwatch_start(&watch, dir, wparts, NPART, rec_matches);
     klog__fault_arm(op, nth, err, short_bytes, sticky);
     workload(dir, &w);
     long fired = klog__fault_fired();
@@ -428,6 +437,12 @@ static void run_case(int op, long nth, int err, size_t short_bytes, int sticky)
         ck_assert_msg(w.errors_seen > 0, "[%s] a write/fsync failed and no call said so",
                       w.ctx);
     verify(dir, &w);
+    char msg[256];
+    long counts[3];
+    int watched = tu_rdwatch_stop(&watch, msg, sizeof msg, counts);
+    ck_assert_msg(watched == 0, "[%s] read-only reader in another process: %s", w.ctx, msg);
+    for (int k = 0; k < 3; k++)
+        watch_total[k] += counts[k];
     tu_rmtree(dir);
     free(dir);
 }
@@ -494,8 +509,10 @@ START_TEST(test_sweep)
 {
     sweep(_i);
     printf("faultsweep: %s total so far in this process: %ld cases, %ld faults, "
-           "%ld recoveries shorter than the acknowledged (non-durable) end\n",
-           op_names[_i], total_cases, total_faults, lost_acked_cases);
+           "%ld recoveries shorter than the acknowledged (non-durable) end; read-only readers "
+           "in a second process: %ld passes, %ld records checked, %ld reads ended by errors\n",
+           op_names[_i], total_cases, total_faults, lost_acked_cases, watch_total[0],
+           watch_total[1], watch_total[2]);
 }
 END_TEST
 

@@ -531,8 +531,8 @@ static int describe_cluster(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     kb_put_i32(w, 1);                  /* controller */
     kb_put_array(w, 1, 1);
     kb_put_i32(w, 1);
-    kb_put_string(w, 1, b->cfg.host, strlen(b->cfg.host));
-    kb_put_i32(w, b->cfg.port);
+    kb_put_string(w, 1, kb_adv_host(&b->cfg), strlen(kb_adv_host(&b->cfg)));
+    kb_put_i32(w, kb_adv_port(&b->cfg));
     kb_put_nstring(w, 1, NULL, 0); /* rack */
     kb_put_tags(w, 1);
     kb_put_i32(w, INT32_MIN);

@@ -106,8 +106,8 @@ void kb_groups_free_all(struct kb_broker *b)
 static void put_node(struct kb_broker *b, kb_wbuf_t *w, int flex)
 {
     kb_put_i32(w, 1); /* node id: this broker */
-    kb_put_string(w, flex, b->cfg.host, strlen(b->cfg.host));
-    kb_put_i32(w, b->cfg.port);
+    kb_put_string(w, flex, kb_adv_host(&b->cfg), strlen(kb_adv_host(&b->cfg)));
+    kb_put_i32(w, kb_adv_port(&b->cfg));
 }
 
 static int find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)

@@ -253,8 +253,8 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_i32(w, 0); /* throttle_time_ms */
     kb_put_array(w, flex, 1); /* brokers */
     kb_put_i32(w, KB_NODE_ID);
-    kb_put_string(w, flex, b->cfg.host, strlen(b->cfg.host));
-    kb_put_i32(w, b->cfg.port);
+    kb_put_string(w, flex, kb_adv_host(&b->cfg), strlen(kb_adv_host(&b->cfg)));
+    kb_put_i32(w, kb_adv_port(&b->cfg));
     if (v >= 1)
         kb_put_nstring(w, flex, NULL, 0); /* rack */
     kb_put_tags(w, flex);

@@ -33,6 +33,8 @@ struct kb_config {
     const char *dir;          /* log directory (-d) */
     char host[256];           /* listen and advertised host (-l) */
     int port;                 /* listen port; 0 = pick one (then the real one) */
+    char adv_host[256];       /* advertised host (--advertise), "" = host */
+    int adv_port;             /* advertised port, 0 = port */
     int32_t partitions;       /* partitions of auto-created topics (-N) */
     int auto_create;          /* create unknown topics on Metadata (-a) */
     int32_t create_per_request; /* at most this many created per Metadata */
@@ -48,6 +50,16 @@ struct kb_config {
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
 };
+
+/* The address clients are told to connect to (--advertise, else -l). */
+static inline const char *kb_adv_host(const struct kb_config *c)
+{
+    return c->adv_host[0] ? c->adv_host : c->host;
+}
+static inline int32_t kb_adv_port(const struct kb_config *c)
+{
+    return c->adv_port > 0 ? c->adv_port : c->port;
+}
 
 /* ------------------------------------------------------------ wire codec */
 

@@ -29,6 +29,10 @@ static const char usage[] =
     "  -l HOST:PORT        listen and advertise (default 127.0.0.1:9092);\n"
     "                      port 0 picks a free port; the line\n"
     "                      'listening on HOST:PORT' is printed on stdout\n"
+    "      --advertise HOST:PORT\n"
+    "                      the address Metadata, FindCoordinator and\n"
+    "                      DescribeCluster give clients instead (a proxy or\n"
+    "                      NAT in front of the broker)\n"
     "  -N COUNT            partitions of auto-created topics (default 1)\n"
     "  -a, --auto-create   create unknown topics on Metadata (default)\n"
     "      --no-auto-create\n"
@@ -73,6 +77,7 @@ enum {
     OPT_GROUP_DELAY,
     OPT_METRICS_PORT,
     OPT_TOPIC_DEFAULT,
+    OPT_ADVERTISE,
     OPT_VERSION
 };
 
@@ -101,7 +106,8 @@ static int parse_default(const char *s, struct kb_config *cfg)
     return 0;
 }
 
-static int parse_listen(const char *s, struct kb_config *cfg)
+/* HOST:PORT ([v6]:PORT too) into host (sizeof cfg->host) and *port. */
+static int parse_hostport(const char *s, char *host, size_t cap, int *port_out)
 {
     const char *colon = strrchr(s, ':');
     if (!colon)
@@ -112,14 +118,14 @@ static int parse_listen(const char *s, struct kb_config *cfg)
         h++;
         hl -= 2;
     }
-    if (hl == 0 || hl >= sizeof cfg->host)
+    if (hl == 0 || hl >= cap)
         return -1;
-    memcpy(cfg->host, h, hl);
-    cfg->host[hl] = '\0';
+    memcpy(host, h, hl);
+    host[hl] = '\0';
     int64_t port;
     if (parse_num(colon + 1, 0, 65535, &port))
         return -1;
-    cfg->port = (int)port;
+    *port_out = (int)port;
     return 0;
 }
 
@@ -189,6 +195,7 @@ int main(int argc, char **argv)
         {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+        {"advertise", required_argument, NULL, OPT_ADVERTISE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -198,7 +205,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'd': cfg->dir = optarg; break;
         case 'l':
-            if (parse_listen(optarg, cfg))
+            if (parse_hostport(optarg, cfg->host, sizeof cfg->host, &cfg->port))
                 goto bad;
             break;
         case 'N':
@@ -234,6 +241,11 @@ int main(int argc, char **argv)
         case OPT_VERSION:
             printf("kbroker %s (libklog %s)\n", KBROKER_VERSION, klog_version_string());
             return 0;
+        case OPT_ADVERTISE:
+            if (parse_hostport(optarg, cfg->adv_host, sizeof cfg->adv_host, &cfg->adv_port) ||
+                cfg->adv_port == 0)
+                goto bad_long;
+            break;
         case OPT_METRICS_PORT:
             if (parse_num(optarg, 0, 65535, &v))
                 goto bad_long;

@@ -2,7 +2,10 @@
  * dump.c — `klogcat dump FILE...`: print what a file of a log directory
  * holds, like Kafka's kafka-dump-log, choosing the decoder by file name:
  * .log (every batch header; --records adds every record), .index,
- * .timeindex, .seal, Kafka checkpoint files (*-checkpoint) and klog.topics.
+ * .timeindex, .seal, Kafka checkpoint files (*-checkpoint), klog.topics,
+ * klog.state and registry files; the producer and transaction state files
+ * (.snapshot, .txnindex, leader-epoch-checkpoint, klog.producer-ids) are
+ * decoded by dump_txn.c.
  * Nothing in the file is trusted: damage is printed as
  * "problem at position P: ..." and the dump goes on where it can; the exit
  * status is 1 when any problem was found.
@@ -26,10 +29,7 @@ typedef struct dumper {
     int problems;
 } dumper_t;
 
-static void problem(dumper_t *d, int64_t pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(dumper_t *d, int64_t pos, const char *fmt, ...)
+void kc_problem(int *problems, int64_t pos, const char *fmt, ...)
 {
     va_list ap;
     printf("problem at position %" PRId64 ": ", pos);
@@ -37,8 +37,9 @@ static void problem(dumper_t *d, int64_t pos, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     putchar('\n');
-    d->problems++;
+    (*problems)++;
 }
+#define problem(d, ...) kc_problem(&(d)->problems, __VA_ARGS__)
 
 static const char *base_name(const char *path)
 {
@@ -498,7 +499,15 @@ int kc_dump(const kc_opts_t *o)
             dump_index(&d, 0);
         else if (has_suffix(name, ".seal"))
             dump_seal(&d);
-        else if (has_suffix(name, "-checkpoint") && strcmp(name, "leader-epoch-checkpoint") != 0)
+        else if (has_suffix(name, ".snapshot"))
+            kc_dump_snapshot(d.path, &d.problems);
+        else if (has_suffix(name, ".txnindex"))
+            kc_dump_txnindex(d.path, name_base(d.path, ".txnindex"), &d.problems);
+        else if (strcmp(name, "leader-epoch-checkpoint") == 0)
+            kc_dump_epochs(d.path, &d.problems);
+        else if (strcmp(name, "klog.producer-ids") == 0)
+            kc_dump_producer_ids(d.path, &d.problems);
+        else if (has_suffix(name, "-checkpoint"))
             dump_checkpoint(&d);
         else if (strcmp(name, "klog.topics") == 0)
             dump_topics(&d);
@@ -506,7 +515,8 @@ int kc_dump(const kc_opts_t *o)
             dump_state(&d);
         else if (!dump_by_magic(&d)) {
             kc_err("%s: cannot tell the file type from its name (.log, .index, .timeindex, "
-                   ".seal, *-checkpoint, klog.topics, klog.state) nor its first bytes "
+                   ".seal, .snapshot, .txnindex, *-checkpoint, klog.topics, klog.state, "
+                   "klog.producer-ids) nor its first bytes "
                    "(registry offset and topic files)",
                    d.path);
             unknown++;

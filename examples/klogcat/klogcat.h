@@ -225,6 +225,15 @@ int kc_logscan_open(kc_logscan_t *s, const char *path);
 int kc_logscan_next(kc_logscan_t *s, kc_batch_t *b);
 void kc_logscan_close(kc_logscan_t *s);
 
+/* dump: print "problem at position POS: ..." and count it in *problems. */
+void kc_problem(int *problems, int64_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* dump_txn.c: producer snapshots, .txnindex (base: the segment's, -1
+ * unknown), leader-epoch-checkpoint and klog.producer-ids. */
+void kc_dump_snapshot(const char *path, int *problems);
+void kc_dump_txnindex(const char *path, int64_t base, int *problems);
+void kc_dump_epochs(const char *path, int *problems);
+void kc_dump_producer_ids(const char *path, int *problems);
+
 /* Read a whole file into a malloc'd buffer (*out, free()). 0 or -errno. */
 int kc_read_whole(const char *path, uint8_t **out, size_t *len);
 

@@ -28,7 +28,8 @@ static const char usage_general[] =
     "                     per FILE argument (split by -D too with -l)\n"
     "  -C                 consume: print records (with -G: as a group member)\n"
     "  dump FILE...       print the contents of .log/.index/.timeindex/.seal/\n"
-    "                     checkpoint/klog.topics/klog.state/registry files\n"
+    "                     .snapshot/.txnindex/checkpoint/klog.topics/klog.state/\n"
+    "                     klog.producer-ids/registry files\n"
     "  verify DIR         check every segment, index and seal of a log directory\n"
     "  backup DIR DEST    copy a live log to the new directory DEST (a snapshot)\n"
     "  compact DIR        clean compacted topics now (latest record per key)\n"
@@ -140,10 +141,11 @@ static const char usage_consume[] =
 static const char usage_dump[] =
     "Usage: klogcat dump FILE... [--records]\n"
     "Print a file of a log directory, chosen by its name: .log (batch headers;\n"
-    "--records also every record), .index, .timeindex, .seal, *-checkpoint,\n"
-    "klog.topics, klog.state; and by its magic: a directory registry's\n"
-    "committed-offset and topic files. Damage is reported with its byte\n"
-    "position; exit 1 then.\n";
+    "--records also every record), .index, .timeindex, .seal, .snapshot\n"
+    "(producer state), .txnindex (aborted transactions), *-checkpoint (also\n"
+    "leader-epoch-checkpoint), klog.topics, klog.state, klog.producer-ids;\n"
+    "and by its magic: a directory registry's committed-offset and topic\n"
+    "files. Damage is reported with its byte position; exit 1 then.\n";
 
 static const char usage_backup[] =
     "Usage: klogcat backup DIR DEST\n"
