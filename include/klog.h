@@ -367,6 +367,14 @@ enum klog_conf_key {
     KLOG_CONF_DELETE_RETENTION_MS = 16, /* delete.retention.ms: how long tombstones and
                                            transaction markers stay once cleaned;
                                            default 86400000 (1 day), >= 0 */
+    KLOG_CONF_PRODUCER_ID_EXPIRATION_MS = 17, /* producer.id.expiration.ms: the state of a
+                                           producer id (idempotent or transactional)
+                                           whose last batch's max timestamp is this old
+                                           and that has no open transaction is dropped
+                                           by klog_retention() and at open; its next
+                                           batch is then taken as a new producer's
+                                           (a retry of an old batch is written again).
+                                           Default 86400000 (1 day), >= 1 */
     /* log-level only */
     KLOG_CONF_MAX_OPEN_FILES = 32,      /* LRU bound on descriptors held by segments
                                            (3 per open segment: .log, .index,
@@ -397,8 +405,30 @@ enum klog_conf_key {
     KLOG_CONF_BLOCK_MS = 68,            /* how long klog_produce waits for buffer room;
                                            default 60000; 0 = fail at once */
     KLOG_CONF_PARTITIONER = 69,         /* KLOG_PARTITIONER_*; default XXH3 */
-    KLOG_CONF_DURABLE_DELIVERY = 70     /* 1 = fsync (group commit) and report each
+    KLOG_CONF_DURABLE_DELIVERY = 70,    /* 1 = fsync (group commit) and report each
                                            record once durable; default 0 */
+    KLOG_CONF_ENABLE_IDEMPOTENCE = 71,  /* enable.idempotence: 1 = stamp every batch with
+                                           a producer id, epoch and per-partition
+                                           sequence (see "Idempotence" in the producer
+                                           section); default 0 */
+    KLOG_CONF_RETRIES = 72,             /* retries: further attempts of an append that
+                                           failed transiently; default 0, or INT32_MAX
+                                           (bounded by the delivery timeout) when
+                                           idempotence is on and this is not set;
+                                           0..INT32_MAX */
+    KLOG_CONF_RETRY_BACKOFF_MS = 73,    /* retry.backoff.ms: wait before each retry;
+                                           default 100, 0..60000 */
+    KLOG_CONF_DELIVERY_TIMEOUT_MS = 74, /* delivery.timeout.ms: no retry starts later
+                                           than this after a batch's first attempt;
+                                           default 120000, 1..INT32_MAX */
+    KLOG_CONF_PRODUCER_ID = 75,         /* idempotence: use this producer id instead of
+                                           allocating one (an identity the application
+                                           keeps, with KLOG_CONF_PRODUCER_EPOCH);
+                                           default -1 = allocate, 0..INT64_MAX */
+    KLOG_CONF_PRODUCER_EPOCH = 76       /* idempotence: the epoch with an explicit
+                                           KLOG_CONF_PRODUCER_ID; a new instance of the
+                                           same identity takes a higher one and fences
+                                           the older; default 0, 0..32767 */
 };
 
 /* KLOG_CONF_CLEANUP_POLICY values (bits): "delete", "compact", "compact,delete". */
@@ -1226,11 +1256,49 @@ KLOG_API int klog_backup(klog_t *log, const char *dest_dir, klog_backup_fn cb, v
  * one background thread that closes lingering batches and, in durable
  * mode, runs the fsyncs. Batches filled by klog_produce() are appended by
  * the thread that filled them, inside that call.
+ *
+ * Retries: an append that failed with an error that may pass (-ENOSPC,
+ * -EDQUOT, -EIO, -EMFILE, -ENFILE, -ENOMEM, -EAGAIN, -EINTR) while the
+ * partition is not failed is attempted again with the same bytes after
+ * KLOG_CONF_RETRY_BACKOFF_MS, up to KLOG_CONF_RETRIES times and while
+ * KLOG_CONF_DELIVERY_TIMEOUT_MS has not passed since its first attempt; a
+ * partition's later batches wait behind it, so order holds. Any failed
+ * write or fsync fails the partition (klog_append's rule), so a retry is
+ * only made when nothing of the batch reached the file: retries never
+ * store a batch twice, with or without idempotence. Other errors
+ * (KLOG_EFAILED, KLOG_ETOOLARGE, the sequence and epoch refusals) are
+ * final and reported to the callbacks. While a batch waits for its retry
+ * its partition's later batches wait too, and klog_producer_flush() and
+ * klog_producer_close() wait for it (at most about
+ * KLOG_CONF_DELIVERY_TIMEOUT_MS).
+ *
+ * Idempotence (KLOG_CONF_ENABLE_IDEMPOTENCE = 1, Kafka's
+ * enable.idempotence): the producer takes a producer id from
+ * klog_producer_id_alloc() at creation (epoch 0), or uses the identity the
+ * application keeps (KLOG_CONF_PRODUCER_ID with KLOG_CONF_PRODUCER_EPOCH,
+ * as a Kafka client gets one from InitProducerId; a new instance of the
+ * same id must take a higher epoch). Every batch carries the id, the
+ * epoch and its partition's sequence (0 for the first batch of each
+ * partition, + records per batch, wrapping after INT32_MAX to 0), which
+ * the partition checks (klog_append_batch): a batch appended again is
+ * recognised as a duplicate of one of the producer's last five and
+ * answered with the original offsets, which is what the callbacks report
+ * (err 0, the offsets the records were first stored at: a duplicate is
+ * not an error). A partition's sequence moves on only when its batch was
+ * appended, so a batch that finally failed leaves no gap. KLOG_EFENCED (a
+ * newer epoch of the same id wrote to the partition) is fatal: that batch
+ * and every later one fail with it and klog_produce() returns it. The
+ * producer state behind this lives in each partition and survives
+ * reopen and crashes; it is dropped for producers idle longer than the
+ * topic's KLOG_CONF_PRODUCER_ID_EXPIRATION_MS.
  */
 
 /* Partitioners for keyed records (KLOG_CONF_PARTITIONER). Records with a
  * null key are spread with Kafka's sticky rule under both: they fill one
- * partition's batch, then move on to another partition. */
+ * partition's batch, then move on to another partition; the sticky
+ * partition is kept per producing thread (moving on to one no other
+ * thread is on when there is one), so threads do not queue on one
+ * partition's lock. */
 #define KLOG_PARTITIONER_XXH3 0    /* XXH3_64bits(key) % partitions (default) */
 #define KLOG_PARTITIONER_MURMUR2 1 /* Kafka's: (murmur2(key) & 0x7fffffff) % partitions,
                                       so keys land where Kafka's producers put them */
@@ -1254,12 +1322,13 @@ typedef void (*klog_delivery_fn)(void *ctx, const klog_record_t *rec, int32_t pa
 
 /*
  * Create a producer writing into log. cfg (may be NULL: defaults) supplies
- * the producer keys (KLOG_CONF_LINGER_MS .. KLOG_CONF_DURABLE_DELIVERY) and,
+ * the producer keys (KLOG_CONF_LINGER_MS .. KLOG_CONF_PRODUCER_EPOCH) and,
  * when set explicitly, KLOG_CONF_COMPRESSION: the codec for every batch
  * this producer writes (Kafka's compression.type; unset: each topic's own
  * KLOG_CONF_COMPRESSION). Other keys are ignored. cfg is not kept (values
  * are read at creation). Starts the background thread.
- * Errors: KLOG_EREADONLY, -ENOMEM, -errno (thread creation).
+ * Errors: KLOG_EREADONLY, -ENOMEM, -errno (thread creation), with
+ * KLOG_CONF_ENABLE_IDEMPOTENCE klog_producer_id_alloc()'s.
  */
 KLOG_API int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **out);
 /*
@@ -1281,7 +1350,8 @@ KLOG_API void klog_producer_set_delivery(klog_producer_t *p, klog_delivery_fn ap
  * arguments), KLOG_EBADNAME, KLOG_ENOTOPIC, KLOG_ENOPARTITION,
  * KLOG_ETOOLARGE (the record alone exceeds the topic's
  * KLOG_CONF_MAX_BATCH_BYTES or the buffer), KLOG_EBUFFERFULL (no room within
- * KLOG_CONF_BLOCK_MS), KLOG_ECLOSED (producer closing), -ENOMEM.
+ * KLOG_CONF_BLOCK_MS), KLOG_ECLOSED (producer closing), KLOG_EFENCED (an
+ * idempotent producer was fenced by a newer epoch of its id), -ENOMEM.
  * An error appending a batch this call filled goes to the callbacks of its
  * records, not to the return value. Thread-safe.
  */
@@ -1302,6 +1372,13 @@ KLOG_API int klog_producer_flush(klog_producer_t *p, int timeout_ms);
  * log, and do not delete a topic a producer writes to. NULL is accepted.
  */
 KLOG_API int klog_producer_close(klog_producer_t *p);
+/*
+ * The producer id and epoch its batches carry: -1 and -1 without
+ * idempotence. Any thread. Errors: -EINVAL (p NULL). Either pointer may be
+ * NULL.
+ */
+KLOG_API int klog_producer_identity(const klog_producer_t *p, int64_t *producer_id,
+                                    int16_t *producer_epoch);
 /*
  * The partition a keyed record goes to under `partitioner`
  * (KLOG_PARTITIONER_*) for a topic of `partitions` partitions: a pure

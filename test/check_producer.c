@@ -1098,6 +1098,60 @@ START_TEST(threads_produce_durable)
 }
 END_TEST
 
+/* Null-key records of different threads go to different sticky
+ * partitions (issue 19: threads must not queue on one partition's lock):
+ * thread A fills and moves on many times while thread B sits on its
+ * partition, and A's moves avoid B's partition. 64 partitions: there is
+ * always one no thread is on, whatever slots earlier threads took. */
+typedef struct sticky_arg {
+    klog_producer_t *p;
+    int first, n;
+} sticky_arg_t;
+
+static void *sticky_thread(void *v)
+{
+    sticky_arg_t *a = v;
+    for (int i = a->first; i < a->first + a->n; i++) {
+        klog_record_t r = value_rec("s", 1);
+        ck_assert_int_eq(klog_produce(a->p, "t", KLOG_PARTITION_ANY, &r, (void *)(intptr_t)i),
+                         0);
+    }
+    return NULL;
+}
+
+START_TEST(threads_sticky_per_thread)
+{
+    enum { P = 64, B = 10 };
+    make_topic("t", P, KLOG_COMPRESSION_NONE);
+    klog_producer_t *p =
+        make_producer((int64_t[]){KLOG_CONF_LINGER_MS, 3600000, KLOG_CONF_BATCH_RECORDS, B, 0});
+    collector_t c;
+    collector_init(&c, NULL);
+    klog_producer_set_delivery(p, collect, NULL, &c);
+    pthread_t th;
+    /* B takes its slot and partition first (5 records: no batch closes). */
+    sticky_arg_t b = {p, 1000, 5}, a = {p, 0, 300};
+    ck_assert_int_eq(pthread_create(&th, NULL, sticky_thread, &b), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(pthread_create(&th, NULL, sticky_thread, &a), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(klog_producer_close(p), 0);
+    ck_assert_int_eq(c.n, 305);
+    int32_t bpart = -1;
+    for (size_t i = 0; i < c.n; i++)
+        if (c.v[i].id >= 1000)
+            bpart = c.v[i].partition;
+    ck_assert_int_ge(bpart, 0);
+    for (size_t i = 0; i < c.n; i++) {
+        if (c.v[i].id >= 1000)
+            ck_assert_int_eq(c.v[i].partition, bpart);
+        else
+            ck_assert_int_ne(c.v[i].partition, bpart);
+    }
+    collector_free(&c);
+}
+END_TEST
+
 /* Blocked producers on a tiny buffer, woken by deliveries from others. */
 START_TEST(threads_tiny_buffer)
 {
@@ -1166,6 +1220,7 @@ Suite *producer_threads_suite(void)
     tcase_add_test(tc, threads_produce);
     tcase_add_test(tc, threads_produce_durable);
     tcase_add_test(tc, threads_tiny_buffer);
+    tcase_add_test(tc, threads_sticky_per_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -81,16 +81,22 @@
 
 typedef struct klog__ppart ppart_t;
 
+/* Groups 64 bytes apart (cache lines): producing threads take `mu` per
+ * record while the appending thread holds `send_mu` and counts. */
 struct klog__ppart {
     klog__ptopic_t *topic;
     klog_partition_t *part;
     int32_t id;
 
-    pthread_mutex_t mu;       /* open */
+    char pad0[64];
+    pthread_mutex_t mu;        /* open */
     klog__pbatch_t *open;
+    _Atomic int64_t accepted;  /* records added (under mu) */
 
-    pthread_mutex_t send_mu;  /* append order and appended callbacks */
+    char pad1[64];
+    pthread_mutex_t send_mu;   /* append order and appended callbacks */
     klog_batch_reader_t *rd;  /* send_mu: decodes for the appended callback */
+    int32_t next_seq;         /* send_mu: idempotent mode's next base sequence */
 
     /* lq_mu */
     ppart_t *lprev, *lnext;
@@ -100,7 +106,6 @@ struct klog__ppart {
     ppart_t *dnext;
     int dlisted;
 
-    _Atomic int64_t accepted;  /* records added (under mu) */
     _Atomic int64_t completed; /* records fully delivered (in order) */
 };
 
@@ -111,6 +116,7 @@ struct klog__accum {
     void *cb_ctx;
     klog__pbuffer_t *buf;      /* the producer's: batches give their bytes back */
     klog__pbpool_t *pool;      /* the producer's: batches come from and go back to it */
+    klog__psender_t *sender;   /* the producer's: stamps, appends, retries */
 
     pthread_mutex_t lq_mu;
     pthread_cond_t lq_cv;      /* monotonic clock */
@@ -194,10 +200,9 @@ static void complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
     }
 }
 
-/*
- * Encode and append a closed batch, then report it. send_mu held, which
- * keeps a partition's batches and callbacks in closing order.
- */
+/* Encode and append a closed batch (psend.c: stamping, retries), then
+ * report it. send_mu held: a partition's batches and callbacks go in
+ * closing order. */
 static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
 {
     if (klog__pbatch_records(b) == 0) { /* opened, but its only add failed */
@@ -205,12 +210,8 @@ static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
         klog__pbatch_put(A->pool, b);
         return;
     }
-    const void *bytes;
-    size_t len;
-    int64_t base = -1;
-    int rc = klog__pbatch_encode(b, &bytes, &len);
-    if (rc == 0)
-        rc = klog__partition_append_encoded(pp->part, bytes, len, &base);
+    int64_t base;
+    int rc = klog__psend(A->sender, pp->part, b, &pp->next_seq, &base);
     klog__pbatch_set_result(b, base, rc);
     if (A->on_appended) {
         if (!pp->rd)
@@ -443,6 +444,9 @@ klog_partition_t *klog__ppart_partition(const ppart_t *pp) { return pp->part; }
 
 int64_t klog__ppart_accepted(ppart_t *pp) { return atomic_load(&pp->accepted); }
 
+int32_t klog__ppart_next_seq(ppart_t *pp) { return pp->next_seq; }
+void klog__ppart_set_next_seq(ppart_t *pp, int32_t seq) { pp->next_seq = seq; }
+
 /* ------------------------------------------------------------ add */
 
 static int batch_full(const klog__accum_t *A, const klog__ptopic_t *t, const klog__pbatch_t *b)
@@ -556,7 +560,7 @@ void klog__accum_free(klog__accum_t *A)
 
 int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
                     int64_t dur_threshold, klog__pbuffer_t *buf, klog__pbpool_t *pool,
-                    klog__accum_t **out)
+                    klog__psender_t *S, klog__accum_t **out)
 {
     klog__accum_t *A = klog__calloc(1, sizeof *A);
     if (!A)
@@ -567,6 +571,7 @@ int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
     A->dur_threshold = dur_threshold;
     A->buf = buf;
     A->pool = pool;
+    A->sender = S;
     atomic_init(&A->done_waiters, 0);
     atomic_init(&A->first_err, 0);
     pthread_mutex_init(&A->lq_mu, NULL);

@@ -153,9 +153,14 @@ void klog__pbatch_set_next(klog__pbatch_t *b, klog__pbatch_t *next) { b->next = 
 int klog__pbatch_err(const klog__pbatch_t *b) { return b->err; }
 int64_t klog__pbatch_end(const klog__pbatch_t *b) { return b->base + (int64_t)b->n; }
 
-int klog__pbatch_encode(klog__pbatch_t *b, const void **bytes, size_t *len)
+int klog__pbatch_encode(klog__pbatch_t *b, int64_t pid, int16_t epoch, int32_t seq,
+                        const void **bytes, size_t *len)
 {
-    int rc = klog_builder_finish(b->b, bytes, len);
+    int rc = 0;
+    if (pid >= 0)
+        rc = klog_builder_set_producer(b->b, pid, epoch, seq, 0);
+    if (rc == 0)
+        rc = klog_builder_finish(b->b, bytes, len);
     if (rc == 0)
         b->encoded = 1;
     return rc;

@@ -4,7 +4,7 @@
  *
  * Objects. A producer keeps, per topic it has seen, an entry in its topic
  * table (ptopics.c: the topic handle, its codec and batch limits, the
- * sticky partition for null keys), and per partition it has written a
+ * sticky partitions for null keys, one per producing thread), and per partition it has written a
  * partition state (accum.c's, holding at most one open batch: pbatch.c's
  * klog_builder_t plus the msg_opaque of each record). Topics and
  * partitions are created on first use and live until close, so the
@@ -17,12 +17,18 @@
  * charge that to the buffer (waiting or failing when full: in durable mode
  * the waiting thread first fsyncs its own partition, so fsyncs of
  * different partitions overlap), pick the partition (explicit, by key, or
- * the topic's sticky partition for null keys, moved on once its batch
- * closed), and hand the record to the accumulator. A record it did not
+ * the calling thread's sticky partition of the topic for null keys, moved
+ * on once its batch closed), and hand the record to the accumulator. A record it did not
  * take gives its charge back.
  *
  * Flush snapshots each partition's accepted count and lets the
  * accumulator wait until completion passes them.
+ *
+ * Idempotence (KLOG_CONF_ENABLE_IDEMPOTENCE): the producer takes a
+ * producer id from klog_producer_id_alloc() (or the application's own
+ * KLOG_CONF_PRODUCER_ID and _EPOCH) at creation; the sender (psend.c)
+ * stamps every batch with it and the partition's sequence and retries
+ * transient failures with the same bytes.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -47,6 +53,7 @@ struct klog_producer {
     klog__pbuffer_t *buf;
     klog__pbpool_t *pool;
     klog__accum_t *acc;
+    klog__psender_t *sender;
     atomic_int closing;
 };
 
@@ -121,6 +128,8 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
         return -EINVAL;
     if (atomic_load_explicit(&P->closing, memory_order_relaxed))
         return KLOG_ECLOSED;
+    if (KLOG__UNLIKELY(klog__psender_fenced(P->sender)))
+        return KLOG_EFENCED;
     int64_t est;
     int rc = rec_size(rec, &est);
     if (rc)
@@ -133,11 +142,11 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
         return KLOG_ETOOLARGE;
 
     int32_t nparts = klog__ptopic_partitions(t);
-    int sticky = 0;
+    int sticky = 0, slot = 0;
     int32_t pid = partition;
     if (partition == KLOG_PARTITION_ANY) {
         if (rec->key_len == KLOG_NULL_LEN) {
-            pid = klog__ptopic_sticky(t);
+            pid = klog__ptopic_sticky(t, &slot);
             sticky = 1;
         } else {
             pid = klog_partition_for_key(P->partitioner, rec->key, (size_t)rec->key_len, nparts);
@@ -156,7 +165,7 @@ int klog_produce(klog_producer_t *P, const char *topic, int32_t partition,
     int closed = 0;
     rc = klog__accum_add(P->acc, pp, t, rec, msg_opaque, est, &closed);
     if (closed && sticky)
-        klog__ptopic_sticky_next(t, pid);
+        klog__ptopic_sticky_next(t, slot, pid);
     if (rc == 0)
         return 0;
     klog__pbuffer_release(P->buf, est); /* not accepted: give the charge back */
@@ -199,7 +208,34 @@ static void producer_free(klog_producer_t *P)
     klog__accum_free(P->acc);
     klog__pbpool_free(P->pool);
     klog__pbuffer_free(P->buf);
+    klog__psender_free(P->sender);
     free(P);
+}
+
+/* The sender: identity (idempotent mode) and retry settings. */
+static int sender_new(klog_producer_t *P, const klog_config_t *cfg)
+{
+    int idem = (int)klog__config_value(cfg, NULL, KLOG_CONF_ENABLE_IDEMPOTENCE);
+    int64_t pid = -1, epoch = 0;
+    if (idem) {
+        pid = klog__config_value(cfg, NULL, KLOG_CONF_PRODUCER_ID);
+        epoch = klog__config_value(cfg, NULL, KLOG_CONF_PRODUCER_EPOCH);
+        if (pid < 0) {
+            int rc = klog_producer_id_alloc(P->log, &pid);
+            if (rc)
+                return rc;
+            epoch = 0;
+        }
+    }
+    /* Kafka: retries default to "forever" (bounded by delivery.timeout.ms)
+     * once idempotence is on. */
+    int64_t retries = cfg && KLOG__CONF_ISSET(cfg, KLOG_CONF_RETRIES)
+                          ? klog__config_value(cfg, NULL, KLOG_CONF_RETRIES)
+                          : (idem ? INT32_MAX : 0);
+    return klog__psender_new(pid, (int16_t)epoch, retries,
+                             klog__config_value(cfg, NULL, KLOG_CONF_RETRY_BACKOFF_MS),
+                             klog__config_value(cfg, NULL, KLOG_CONF_DELIVERY_TIMEOUT_MS),
+                             &P->sender);
 }
 
 int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **out)
@@ -226,14 +262,16 @@ int klog_producer_new(klog_t *log, const klog_config_t *cfg, klog_producer_t **o
                    ? (int)klog__config_value(cfg, NULL, KLOG_CONF_COMPRESSION)
                    : -1;
     atomic_init(&P->closing, 0);
-    int rc = klog__ptable_new(&P->topics);
+    int rc = sender_new(P, cfg);
+    if (!rc)
+        rc = klog__ptable_new(&P->topics);
     if (!rc)
         rc = klog__pbuffer_new(P->buffer_bytes, &P->buf);
     if (!rc)
         rc = klog__pbpool_new(&P->pool);
     if (!rc)
         rc = klog__accum_new(P->linger_ms, P->batch_records, P->durable, P->buffer_bytes / 4,
-                             P->buf, P->pool, &P->acc);
+                             P->buf, P->pool, P->sender, &P->acc);
     if (rc) {
         producer_free(P);
         return rc;
@@ -249,6 +287,36 @@ void klog_producer_set_delivery(klog_producer_t *P, klog_delivery_fn appended,
         return;
     klog__accum_set_delivery(P->acc, appended, durable, ctx);
 }
+
+int klog_producer_identity(const klog_producer_t *P, int64_t *producer_id,
+                           int16_t *producer_epoch)
+{
+    if (!P)
+        return -EINVAL;
+    if (producer_id)
+        *producer_id = klog__psender_pid(P->sender);
+    if (producer_epoch)
+        *producer_epoch = klog__psender_pid(P->sender) >= 0 ? klog__psender_epoch(P->sender) : -1;
+    return 0;
+}
+
+int klog__producer_set_sequence(klog_producer_t *P, const char *topic, int32_t partition,
+                                int32_t seq)
+{
+    klog__ptopic_t *t;
+    int rc = klog__ptopic_lookup(P->topics, P->log, topic, P->codec, P->batch_bytes, &t);
+    if (rc)
+        return rc;
+    if (partition < 0 || partition >= klog__ptopic_partitions(t))
+        return KLOG_ENOPARTITION;
+    klog__ppart_t *pp;
+    rc = ppart_get(P, t, partition, &pp);
+    if (rc == 0)
+        klog__ppart_set_next_seq(pp, seq);
+    return rc;
+}
+
+int64_t klog__producer_retries(klog_producer_t *P) { return klog__psender_retried(P->sender); }
 
 int klog_producer_close(klog_producer_t *P)
 {

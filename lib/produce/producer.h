@@ -8,6 +8,8 @@
  *   ptopics.c  the table of topics produced to, with per-partition slots
  *   accum.c    the per-partition state, batching, appends, linger, fsync
  *              rounds and the background thread
+ *   psend.c    the send path of one batch: idempotent stamping (producer
+ *              id, epoch, sequence) and retries
  */
 #ifndef KLOG_PRODUCER_H
 #define KLOG_PRODUCER_H
@@ -95,8 +97,10 @@ KLOG__HIDDEN void klog__pbatch_set_deadline(klog__pbatch_t *b, int64_t ms);
 /* The link of a FIFO of batches. */
 KLOG__HIDDEN klog__pbatch_t *klog__pbatch_next(const klog__pbatch_t *b);
 KLOG__HIDDEN void klog__pbatch_set_next(klog__pbatch_t *b, klog__pbatch_t *next);
-/* Encode: the batch's bytes (valid until it is reused). 0 or an error. */
-KLOG__HIDDEN int klog__pbatch_encode(klog__pbatch_t *b, const void **bytes, size_t *len);
+/* Encode: the batch's bytes (valid until it is reused), stamped with
+ * producer id pid (-1: none), epoch and base sequence seq. 0 or an error. */
+KLOG__HIDDEN int klog__pbatch_encode(klog__pbatch_t *b, int64_t pid, int16_t epoch, int32_t seq,
+                                     const void **bytes, size_t *len);
 /* The append's outcome: base offset, or err. */
 KLOG__HIDDEN void klog__pbatch_set_result(klog__pbatch_t *b, int64_t base, int err);
 /* Record err unless the batch already failed. */
@@ -108,6 +112,30 @@ KLOG__HIDDEN int64_t klog__pbatch_end(const klog__pbatch_t *b);
  * decoding with rd (NULL or a failed decode: empty views). */
 KLOG__HIDDEN void klog__pbatch_deliver(klog__pbatch_t *b, klog_delivery_fn fn, void *ctx,
                                        int32_t partition, klog_batch_reader_t *rd);
+
+/* ------------------------------------------------------------ psend.c */
+
+typedef struct klog__psender klog__psender_t;
+/* pid -1: not idempotent (no stamping). retries, backoff and timeout as
+ * KLOG_CONF_RETRIES, _RETRY_BACKOFF_MS, _DELIVERY_TIMEOUT_MS. */
+KLOG__HIDDEN int klog__psender_new(int64_t pid, int16_t epoch, int64_t retries,
+                                   int64_t backoff_ms, int64_t timeout_ms,
+                                   klog__psender_t **out);
+KLOG__HIDDEN void klog__psender_free(klog__psender_t *S); /* NULL accepted */
+KLOG__HIDDEN int64_t klog__psender_pid(const klog__psender_t *S);
+KLOG__HIDDEN int16_t klog__psender_epoch(const klog__psender_t *S);
+/* Has an append been refused as fenced (fatal for the producer)? */
+KLOG__HIDDEN int klog__psender_fenced(klog__psender_t *S);
+/* Retry attempts made so far. */
+KLOG__HIDDEN int64_t klog__psender_retried(klog__psender_t *S);
+/* Kafka's sequence arithmetic: seq + n, wrapping after INT32_MAX to 0. */
+KLOG__HIDDEN int32_t klog__pseq_add(int32_t seq, int64_t n);
+/* Encode b (stamped with *next_seq in idempotent mode) and append it to
+ * part, retrying transient failures; on success *base is the batch's
+ * first offset (the original one for a duplicate) and *next_seq moves
+ * past the batch. The partition's send_mu held. 0 or the final error. */
+KLOG__HIDDEN int klog__psend(klog__psender_t *S, klog_partition_t *part, klog__pbatch_t *b,
+                             int32_t *next_seq, int64_t *base);
 
 /* ------------------------------------------------------------ ptopics.c */
 
@@ -126,10 +154,11 @@ KLOG__HIDDEN int32_t klog__ptopic_partitions(const klog__ptopic_t *t);
 KLOG__HIDDEN int klog__ptopic_codec(const klog__ptopic_t *t);
 KLOG__HIDDEN int64_t klog__ptopic_max_batch(const klog__ptopic_t *t);
 KLOG__HIDDEN int64_t klog__ptopic_batch_bytes(const klog__ptopic_t *t);
-/* The partition records without a key go to, and moving it on when the
- * batch that partition had closed (if nobody moved it meanwhile). */
-KLOG__HIDDEN int32_t klog__ptopic_sticky(klog__ptopic_t *t);
-KLOG__HIDDEN void klog__ptopic_sticky_next(klog__ptopic_t *t, int32_t from);
+/* The partition the calling thread's records without a key go to (*slot:
+ * the thread's sticky slot), and moving that slot on when the batch its
+ * partition had closed (if nobody moved it meanwhile). */
+KLOG__HIDDEN int32_t klog__ptopic_sticky(klog__ptopic_t *t, int *slot);
+KLOG__HIDDEN void klog__ptopic_sticky_next(klog__ptopic_t *t, int slot, int32_t from);
 /* Partition id's state, or NULL before it is created. Lock-free. */
 KLOG__HIDDEN struct klog__ppart *klog__ptopic_part(klog__ptopic_t *t, int32_t id);
 /* Create it (make runs under the table's mutex) unless another thread did.
@@ -147,10 +176,11 @@ KLOG__HIDDEN int klog__ptable_parts(klog__ptable_t *tab, struct klog__ppart ***o
 typedef struct klog__ppart klog__ppart_t;
 typedef struct klog__accum klog__accum_t;
 /* Start the accumulator (and its background thread). It takes batches
- * from pool and gives their bytes back to buf; both outlive it. */
+ * from pool, gives their bytes back to buf and sends through S; all three
+ * outlive it. */
 KLOG__HIDDEN int klog__accum_new(int64_t linger_ms, int64_t batch_records, int durable,
                                  int64_t dur_threshold, klog__pbuffer_t *buf,
-                                 klog__pbpool_t *pool, klog__accum_t **out);
+                                 klog__pbpool_t *pool, klog__psender_t *S, klog__accum_t **out);
 KLOG__HIDDEN void klog__accum_set_delivery(klog__accum_t *A, klog_delivery_fn appended,
                                            klog_delivery_fn durable, void *ctx);
 /* Stop the background thread once it has drained both queues (idempotent). */
@@ -177,5 +207,17 @@ KLOG__HIDDEN void klog__ppart_free(klog__ppart_t *pp);
 KLOG__HIDDEN klog_partition_t *klog__ppart_partition(const klog__ppart_t *pp);
 /* Records accepted so far. */
 KLOG__HIDDEN int64_t klog__ppart_accepted(klog__ppart_t *pp);
+/* The sequence pp's next batch gets (idempotent mode; tests set it to
+ * reach the wrap-around). Under pp's send_mu. */
+KLOG__HIDDEN int32_t klog__ppart_next_seq(klog__ppart_t *pp);
+KLOG__HIDDEN void klog__ppart_set_next_seq(klog__ppart_t *pp, int32_t seq);
+
+/* ------------------------------------------------------------ producer.c */
+
+/* Test hooks: set the sequence the next batch to topic/partition gets
+ * (to reach the wrap-around at INT32_MAX); retry attempts made so far. */
+KLOG__HIDDEN int klog__producer_set_sequence(klog_producer_t *P, const char *topic,
+                                             int32_t partition, int32_t seq);
+KLOG__HIDDEN int64_t klog__producer_retries(klog_producer_t *P);
 
 #endif

@@ -1,8 +1,17 @@
 /*
  * ptopics.c — the producer's table of the topics it has produced to: per
- * topic its log handle, codec and batch limits, the sticky partition for
+ * topic its log handle, codec and batch limits, the sticky partitions for
  * records without a key, and one slot per partition for the producer's
  * per-partition state (struct klog__ppart, producer.c's).
+ *
+ * Sticky partitions are per producing thread (Kafka's are per producer):
+ * each thread gets one of STICKY_SLOTS slots (threads numbered in the
+ * order they first produce, modulo the slot count), fills its slot's
+ * partition's batch and, once that batch closed, moves its slot on to a
+ * partition no other slot is on when there is one. Threads producing null
+ * keys then fill different batches under different locks instead of all
+ * queueing on one partition's lock (issue 19); one thread behaves exactly
+ * as Kafka's sticky partitioner.
  *
  * Topics and partition states are created on first use and live until
  * the producer closes, so the produce path finds them without locks: the
@@ -18,6 +27,18 @@
 #include "produce/producer.h"
 
 #define BATCH_SLACK 64 /* room kept under max batch bytes for compression growth */
+#define STICKY_SLOTS 16
+
+/* This thread's sticky slot, and how many slots threads took so far. */
+static atomic_int slots_taken;
+static _Thread_local int my_slot = -1;
+
+static int thread_slot(void)
+{
+    if (KLOG__UNLIKELY(my_slot < 0))
+        my_slot = atomic_fetch_add(&slots_taken, 1) % STICKY_SLOTS;
+    return my_slot;
+}
 
 struct klog__ptopic {
     klog__ptopic_t *next;
@@ -27,7 +48,7 @@ struct klog__ptopic {
     int codec;
     int64_t max_batch;   /* topic's KLOG_CONF_MAX_BATCH_BYTES */
     int64_t batch_bytes; /* effective batch size limit */
-    _Atomic int32_t sticky;
+    _Atomic int32_t sticky[STICKY_SLOTS];
     _Atomic(struct klog__ppart *) *parts;
 };
 
@@ -120,7 +141,8 @@ int klog__ptopic_lookup(klog__ptable_t *tab, klog_t *log, const char *name, int 
     t->batch_bytes = batch_bytes < cap ? batch_bytes : cap;
     if (t->batch_bytes < 1)
         t->batch_bytes = 1;
-    atomic_init(&t->sticky, 0);
+    for (int i = 0; i < STICKY_SLOTS; i++)
+        atomic_init(&t->sticky[i], i % t->n);
     t->next = atomic_load(&tab->head);
     atomic_store_explicit(&tab->head, t, memory_order_release);
 out:
@@ -134,9 +156,10 @@ int klog__ptopic_codec(const klog__ptopic_t *t) { return t->codec; }
 int64_t klog__ptopic_max_batch(const klog__ptopic_t *t) { return t->max_batch; }
 int64_t klog__ptopic_batch_bytes(const klog__ptopic_t *t) { return t->batch_bytes; }
 
-int32_t klog__ptopic_sticky(klog__ptopic_t *t)
+int32_t klog__ptopic_sticky(klog__ptopic_t *t, int *slot)
 {
-    return atomic_load_explicit(&t->sticky, memory_order_relaxed);
+    *slot = thread_slot();
+    return atomic_load_explicit(&t->sticky[*slot], memory_order_relaxed);
 }
 
 static uint32_t rng_next(void)
@@ -150,12 +173,37 @@ static uint32_t rng_next(void)
     return (uint32_t)((s * 0x2545f4914f6cdd1dull) >> 32);
 }
 
-void klog__ptopic_sticky_next(klog__ptopic_t *t, int32_t from)
+/* Is partition id the sticky partition of a slot other than slot? */
+static int taken(klog__ptopic_t *t, int slot, int32_t id, int used)
+{
+    for (int i = 0; i < used; i++)
+        if (i != slot && atomic_load_explicit(&t->sticky[i], memory_order_relaxed) == id)
+            return 1;
+    return 0;
+}
+
+void klog__ptopic_sticky_next(klog__ptopic_t *t, int slot, int32_t from)
 {
     if (t->n < 2)
         return;
-    int32_t to = (int32_t)((from + 1 + (int32_t)(rng_next() % (uint32_t)(t->n - 1))) % t->n);
-    atomic_compare_exchange_strong(&t->sticky, &from, to);
+    int used = atomic_load_explicit(&slots_taken, memory_order_relaxed);
+    if (used > STICKY_SLOTS)
+        used = STICKY_SLOTS;
+    /* A random other partition, the first from there on that no other
+     * slot is on (a bounded look: the choice is per closed batch). */
+    uint32_t r = rng_next() % (uint32_t)(t->n - 1);
+    int32_t to = -1;
+    for (int32_t j = 0; j < t->n - 1 && j < 64; j++) {
+        int32_t c = (int32_t)((from + 1 + (int32_t)((r + (uint32_t)j) % (uint32_t)(t->n - 1))) %
+                              t->n);
+        if (to < 0)
+            to = c;
+        if (!taken(t, slot, c, used)) {
+            to = c;
+            break;
+        }
+    }
+    atomic_compare_exchange_strong(&t->sticky[slot], &from, to);
 }
 
 struct klog__ppart *klog__ptopic_part(klog__ptopic_t *t, int32_t id)

@@ -38,6 +38,7 @@ static const conf_def_t defs[] = {
     {KLOG_CONF_MIN_COMPACTION_LAG_MS, 1, 0, 0, INT64_MAX},
     {KLOG_CONF_MAX_COMPACTION_LAG_MS, 1, INT64_MAX, 1, INT64_MAX},
     {KLOG_CONF_DELETE_RETENTION_MS, 1, DAY_MS, 0, INT64_MAX},
+    {KLOG_CONF_PRODUCER_ID_EXPIRATION_MS, 1, DAY_MS, 1, INT64_MAX},
     {KLOG_CONF_MAX_OPEN_FILES, 0, 1024, 4, 1 << 20},
     {KLOG_CONF_CHECKPOINT_MS, 0, 60000, 0, INT64_MAX},
     {KLOG_CONF_DEFAULT_PARTITIONS, 0, 1, 1, 100000},
@@ -57,6 +58,15 @@ static const conf_def_t defs[] = {
     {KLOG_CONF_PARTITIONER, 0, KLOG_PARTITIONER_XXH3, KLOG_PARTITIONER_XXH3,
      KLOG_PARTITIONER_MURMUR2},
     {KLOG_CONF_DURABLE_DELIVERY, 0, 0, 0, 1},
+    /* idempotence and retries (enable.idempotence, retries, retry.backoff.ms,
+     * delivery.timeout.ms; retries' default is the producer's, see
+     * producer.c) */
+    {KLOG_CONF_ENABLE_IDEMPOTENCE, 0, 0, 0, 1},
+    {KLOG_CONF_RETRIES, 0, 0, 0, INT32_MAX},
+    {KLOG_CONF_RETRY_BACKOFF_MS, 0, 100, 0, 60000},
+    {KLOG_CONF_DELIVERY_TIMEOUT_MS, 0, 120000, 1, INT32_MAX},
+    {KLOG_CONF_PRODUCER_ID, 0, -1, -1, INT64_MAX},
+    {KLOG_CONF_PRODUCER_EPOCH, 0, 0, 0, INT16_MAX},
 };
 
 static const conf_def_t *find(int key)

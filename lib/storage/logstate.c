@@ -350,6 +350,13 @@ size_t klog__ls_expire(klog__logstate_t *ls, int64_t now_ms)
     return n;
 }
 
+void klog__ls_set_expiration(klog__logstate_t *ls, int64_t expiration_ms)
+{
+    pthread_mutex_lock(&ls->mu);
+    klog__pstate_set_expiration(ls->ps, expiration_ms);
+    pthread_mutex_unlock(&ls->mu);
+}
+
 /* ------------------------------------------------------------ queries */
 
 int64_t klog__ls_lso(klog__logstate_t *ls, int64_t hw)

@@ -73,6 +73,8 @@ KLOG__HIDDEN int klog__ls_sync(klog__logstate_t *ls);
 KLOG__HIDDEN int klog__ls_shutdown(klog__logstate_t *ls, int64_t log_end);
 /* Drop producers idle past the expiration (with no open transaction). */
 KLOG__HIDDEN size_t klog__ls_expire(klog__logstate_t *ls, int64_t now_ms);
+/* The expiration from now on (producer.id.expiration.ms, >= 1). */
+KLOG__HIDDEN void klog__ls_set_expiration(klog__logstate_t *ls, int64_t expiration_ms);
 
 /* ---------------------------------------------------------- queries */
 /* Last stable offset for watermark hw (ended transactions whose marker

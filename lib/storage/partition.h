@@ -116,6 +116,8 @@ KLOG__HIDDEN struct klog__logstate *klog__partition_logstate(klog__partition_t *
  * the producer. */
 KLOG__HIDDEN int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch,
                                                 size_t len, int64_t *base_out);
+/* Has a write or fsync failed (appends refused until the log reopens)? */
+KLOG__HIDDEN int klog__partition_failed(const klog__partition_t *p);
 /* Background work: time-based flush; retention (segments deleted or an
  * error). */
 KLOG__HIDDEN void klog__partition_tick(klog__partition_t *p, int64_t now_ms);

@@ -19,7 +19,8 @@ int klog__partstate_open(klog__partition_t *p)
     p->epoch_latest = -1;
     if (p->env->rdonly)
         return 0;
-    return klog__ls_new(p->dir, p->env->logger, KLOG__PRODUCER_ID_EXPIRATION_MS, &p->ls);
+    return klog__ls_new(p->dir, p->env->logger,
+                        klog__partition_conf(p, KLOG_CONF_PRODUCER_ID_EXPIRATION_MS), &p->ls);
 }
 
 void klog__partstate_close(klog__partition_t *p)
@@ -164,8 +165,11 @@ int klog__partstate_shutdown(klog__partition_t *p)
 
 void klog__partstate_expire(klog__partition_t *p, int64_t now_ms)
 {
-    if (p->ls)
-        klog__ls_expire(p->ls, now_ms);
+    if (!p->ls)
+        return;
+    /* The topic's setting as it is now (klog_topic_alter_config). */
+    klog__ls_set_expiration(p->ls, klog__partition_conf(p, KLOG_CONF_PRODUCER_ID_EXPIRATION_MS));
+    klog__ls_expire(p->ls, now_ms);
 }
 
 klog__logstate_t *klog__partition_logstate(klog__partition_t *p) { return p->ls; }

@@ -528,6 +528,12 @@ size_t klog__pstate_expire(klog__pstate_t *ps, int64_t now_ms)
     return n - k;
 }
 
+void klog__pstate_set_expiration(klog__pstate_t *ps, int64_t expiration_ms)
+{
+    if (expiration_ms >= 1)
+        ps->expiration_ms = expiration_ms;
+}
+
 int klog__pstate_is_expired(const klog__pstate_t *ps, const klog__producer_t *p, int64_t now_ms)
 {
     return p->txn_first_offset < 0 && now_ms - p->last_timestamp >= ps->expiration_ms;

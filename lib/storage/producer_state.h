@@ -155,6 +155,9 @@ KLOG__HIDDEN void klog__pstate_log_start_moved(klog__pstate_t *ps, int64_t log_s
  * (Kafka: now - last batch max timestamp >= producer.id.expiration.ms).
  * Returns how many were dropped. */
 KLOG__HIDDEN size_t klog__pstate_expire(klog__pstate_t *ps, int64_t now_ms);
+/* Change expiration_ms (>= 1; the topic's producer.id.expiration.ms may be
+ * altered while the partition is open). */
+KLOG__HIDDEN void klog__pstate_set_expiration(klog__pstate_t *ps, int64_t expiration_ms);
 /* Forget everything; the state covers nothing below `offset`
  * (truncateFullyAndStartAt, minus the snapshot files). */
 KLOG__HIDDEN void klog__pstate_reset(klog__pstate_t *ps, int64_t offset);
