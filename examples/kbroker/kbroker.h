@@ -195,8 +195,6 @@ struct kb_broker {
     struct kb_groups *groups; /* group coordinator state (group*.c) */
     struct kb_flusher *flusher; /* acks=all fsync thread (flush.c); NULL: inline */
     struct kb_metrics *metrics; /* --metrics-port endpoint (metrics.c) */
-    int64_t pid_next, pid_block_end; /* producer ids: next to hand out, end
-                                      * of the durably reserved block (pid.c) */
     struct kb_txns *txns;   /* transaction coordinator state (txn*.c) */
     uint64_t requests[KB_API_SLOTS + 1]; /* by API key; the last: larger keys */
     int stop;
@@ -237,11 +235,8 @@ int kb_handle_produce(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_list_offsets(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 int kb_handle_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 
-/* Producer ids (pid.c). kb_pid_load reads the reserved-block file of the
- * log directory at start; kb_pid_alloc hands out the next id, reserving
- * and fsyncing a new block first when the current one is used up.
- * Both return 0 or -errno. */
-int kb_pid_load(struct kb_broker *b);
+/* A producer id never handed out before by this log directory
+ * (klog_producer_id_alloc, logged on failure): 0 or its error. */
 int kb_pid_alloc(struct kb_broker *b, int64_t *id);
 /* InitProducerId (pid.c; transactional ids go to txn.c). */
 int kb_handle_init_producer_id(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);

@@ -284,12 +284,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "kbroker: %s: %s\n", cfg->dir, klog_strerror(rc));
         return 1;
     }
-    rc = kb_pid_load(b);
-    if (rc) {
-        fprintf(stderr, "kbroker: %s: reading producer ids: %s\n", cfg->dir, klog_strerror(rc));
-        klog_close(b->log);
-        return 1;
-    }
     rc = kb_txn_load(b);
     if (rc) {
         fprintf(stderr, "kbroker: %s: recovering transactions: %s\n", cfg->dir, klog_strerror(rc));
