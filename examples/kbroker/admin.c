@@ -28,19 +28,30 @@ enum {
     KB_ERR_INVALID_CONFIG = 40
 };
 
+/* How a key's value is written: a decimal integer, cleanup.policy's
+ * names, or a ratio 0..1 that libklog keeps in thousandths. */
+enum { CONF_INT, CONF_POLICY, CONF_RATIO };
+
 static const struct {
     const char *name;
     int key;
+    int kind;
 } conf_names[] = {
-    {"segment.bytes", KLOG_CONF_SEGMENT_BYTES},
-    {"segment.ms", KLOG_CONF_SEGMENT_MS},
-    {"index.interval.bytes", KLOG_CONF_INDEX_INTERVAL_BYTES},
-    {"segment.index.bytes", KLOG_CONF_INDEX_MAX_BYTES},
-    {"retention.ms", KLOG_CONF_RETENTION_MS},
-    {"retention.bytes", KLOG_CONF_RETENTION_BYTES},
-    {"max.message.bytes", KLOG_CONF_MAX_BATCH_BYTES},
-    {"flush.messages", KLOG_CONF_FLUSH_MESSAGES},
-    {"flush.ms", KLOG_CONF_FLUSH_MS},
+    {"segment.bytes", KLOG_CONF_SEGMENT_BYTES, CONF_INT},
+    {"segment.ms", KLOG_CONF_SEGMENT_MS, CONF_INT},
+    {"index.interval.bytes", KLOG_CONF_INDEX_INTERVAL_BYTES, CONF_INT},
+    {"segment.index.bytes", KLOG_CONF_INDEX_MAX_BYTES, CONF_INT},
+    {"retention.ms", KLOG_CONF_RETENTION_MS, CONF_INT},
+    {"retention.bytes", KLOG_CONF_RETENTION_BYTES, CONF_INT},
+    {"max.message.bytes", KLOG_CONF_MAX_BATCH_BYTES, CONF_INT},
+    {"flush.messages", KLOG_CONF_FLUSH_MESSAGES, CONF_INT},
+    {"flush.ms", KLOG_CONF_FLUSH_MS, CONF_INT},
+    {"cleanup.policy", KLOG_CONF_CLEANUP_POLICY, CONF_POLICY},
+    {"min.cleanable.dirty.ratio", KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, CONF_RATIO},
+    {"min.compaction.lag.ms", KLOG_CONF_MIN_COMPACTION_LAG_MS, CONF_INT},
+    {"max.compaction.lag.ms", KLOG_CONF_MAX_COMPACTION_LAG_MS, CONF_INT},
+    {"delete.retention.ms", KLOG_CONF_DELETE_RETENTION_MS, CONF_INT},
+    {"producer.id.expiration.ms", KLOG_CONF_PRODUCER_ID_EXPIRATION_MS, CONF_INT},
 };
 #define N_CONF (sizeof conf_names / sizeof conf_names[0])
 
@@ -52,20 +63,66 @@ int kb_conf_key(const char *s, size_t n)
     return -1;
 }
 
-/* Parse a decimal config value. Returns 0 or -1. */
-static int conf_value(const char *s, int16_t n, int64_t *v)
+static int conf_kind(int key)
+{
+    for (size_t i = 0; i < N_CONF; i++)
+        if (conf_names[i].key == key)
+            return conf_names[i].kind;
+    return CONF_INT;
+}
+
+int kb_conf_value(int key, const char *s, size_t n, int64_t *v)
 {
     char buf[32];
-    if (!s || n <= 0 || n >= (int16_t)sizeof buf)
+    if (!s || n == 0 || n >= sizeof buf)
         return -1;
-    memcpy(buf, s, (size_t)n);
+    memcpy(buf, s, n);
     buf[n] = '\0';
+    int kind = conf_kind(key);
+    if (kind == CONF_POLICY) {
+        if (strcmp(buf, "delete") == 0)
+            *v = KLOG_CLEANUP_DELETE;
+        else if (strcmp(buf, "compact") == 0)
+            *v = KLOG_CLEANUP_COMPACT;
+        else if (strcmp(buf, "compact,delete") == 0 || strcmp(buf, "delete,compact") == 0)
+            *v = KLOG_CLEANUP_COMPACT | KLOG_CLEANUP_DELETE;
+        else
+            return -1;
+        return 0;
+    }
     char *end;
+    if (kind == CONF_RATIO) {
+        double d = strtod(buf, &end);
+        if (*end || !(d >= 0 && d <= 1))
+            return -1;
+        *v = (int64_t)(d * 1000 + 0.5);
+        return 0;
+    }
     long long x = strtoll(buf, &end, 10);
     if (*end)
         return -1;
     *v = x;
     return 0;
+}
+
+/* The value as Kafka's tools print it; its length. */
+static int conf_format(int key, int64_t v, char *buf, size_t cap)
+{
+    switch (conf_kind(key)) {
+    case CONF_POLICY:
+        return snprintf(buf, cap, "%s",
+                        v == (KLOG_CLEANUP_COMPACT | KLOG_CLEANUP_DELETE) ? "compact,delete"
+                        : v == KLOG_CLEANUP_COMPACT                       ? "compact"
+                                                                          : "delete");
+    case CONF_RATIO: return snprintf(buf, cap, "%g", (double)v / 1000);
+    default: return snprintf(buf, cap, "%lld", (long long)v);
+    }
+}
+
+/* A request's config value for key. Returns 0 or -1. */
+static int conf_value(int key, const char *s, int16_t n, int64_t *v)
+{
+    return n <= 0 ? -1 : kb_conf_value(key, s, (size_t)n, v);
 }
 
 static int name_of(const char *s, int16_t n, char name[256])
@@ -159,7 +216,7 @@ static int create_topics(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             kb_rd_str(&at, &vs, &vsl);
             int key = kb_conf_key(cs, csl > 0 ? (size_t)csl : 0);
             int64_t val;
-            if (!err && (key < 0 || conf_value(vs, vsl, &val) || klog_config_set(cfg, key, val)))
+            if (!err && (key < 0 || conf_value(key, vs, vsl, &val) || klog_config_set(cfg, key, val)))
                 err = KB_ERR_INVALID_CONFIG;
         }
         if (parts == -1)
@@ -358,7 +415,7 @@ static int describe_configs(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                 continue;
             klog_config_get(defaults, conf_names[c].key, &def);
             char num[32];
-            int len = snprintf(num, sizeof num, "%lld", (long long)val);
+            int len = conf_format(conf_names[c].key, val, num, sizeof num);
             kb_put_str(w, conf_names[c].name, strlen(conf_names[c].name));
             kb_put_str(w, num, (size_t)len);
             kb_put_i8(w, 0); /* read_only */
@@ -427,7 +484,7 @@ static int alter_configs(struct kb_broker *b, struct kb_req *q, kb_rd_t *r, int 
                 c++;
             if (err || key < 0)
                 err = err ? err : KB_ERR_INVALID_CONFIG;
-            else if (op == 0 && (conf_value(vs, vl, &val) || klog_config_set(changes, key, val)))
+            else if (op == 0 && (conf_value(key, vs, vl, &val) || klog_config_set(changes, key, val)))
                 err = KB_ERR_INVALID_CONFIG;
             else if (op == 1 && !listed[c])
                 remove[nremove++] = key;

@@ -156,18 +156,22 @@ static void replay_one(struct kb_broker *b, const klog_record_t *rec)
     offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, mlen > 0 ? (size_t)mlen : 0);
 }
 
-/* Retention must never drop a commit: whoever created the topic (a client
- * may have, through auto-creation), its retention is made unlimited. */
-int kb_topic_keep_forever(struct kb_broker *b, const char *topic)
+/* Kafka's internal topics are compacted and never deleted by time or
+ * size: whoever created the topic (a client may have, through
+ * auto-creation), its configuration is made so. The latest record of each
+ * key (a group's offset, a transactional id's state) is what replay
+ * needs, and libklog's cleaner keeps exactly that. */
+int kb_topic_internal(struct kb_broker *b, const char *topic)
 {
     klog_topic_t *t;
-    int64_t ms = 0, bytes = 0;
+    int64_t ms = 0, bytes = 0, policy = 0;
     int rc = klog_topic_get(b->log, topic, &t);
     if (rc)
         return rc;
     klog_topic_config(t, KLOG_CONF_RETENTION_MS, &ms);
     klog_topic_config(t, KLOG_CONF_RETENTION_BYTES, &bytes);
-    if (ms == -1 && bytes == -1)
+    klog_topic_config(t, KLOG_CONF_CLEANUP_POLICY, &policy);
+    if (ms == -1 && bytes == -1 && policy == KLOG_CLEANUP_COMPACT)
         return 0;
     klog_config_t *cfg;
     rc = klog_config_new(&cfg);
@@ -176,6 +180,8 @@ int kb_topic_keep_forever(struct kb_broker *b, const char *topic)
     rc = klog_config_set(cfg, KLOG_CONF_RETENTION_MS, -1);
     if (!rc)
         rc = klog_config_set(cfg, KLOG_CONF_RETENTION_BYTES, -1);
+    if (!rc)
+        rc = klog_config_set(cfg, KLOG_CONF_CLEANUP_POLICY, KLOG_CLEANUP_COMPACT);
     if (!rc)
         rc = klog_topic_alter_config(b->log, topic, cfg, NULL, 0);
     klog_config_free(cfg);
@@ -201,7 +207,7 @@ int kb_offsets_open(struct kb_broker *b, int create)
     } else if (rc) {
         return rc == KLOG_ENOTOPIC ? 0 : rc;
     }
-    rc = kb_topic_keep_forever(b, KB_OFFSETS_TOPIC);
+    rc = kb_topic_internal(b, KB_OFFSETS_TOPIC);
     if (rc)
         return rc;
     klog_offsets_t o;

@@ -275,8 +275,9 @@ int kb_offsets_open(struct kb_broker *b, int create);
 /* Set a committed offset in memory (a transaction committed it). 0 or -1. */
 int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
                      int32_t partition, int64_t offset, int32_t epoch, const char *meta);
-/* Make a topic's retention unlimited (internal topics). 0 or a klog error. */
-int kb_topic_keep_forever(struct kb_broker *b, const char *topic);
+/* Make an internal topic compacted, never deleted by retention. 0 or a
+ * klog error. */
+int kb_topic_internal(struct kb_broker *b, const char *topic);
 int64_t kb_wall_ms(void); /* CLOCK_REALTIME in ms */
 
 /* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
@@ -300,6 +301,9 @@ void kb_groups_free_all(struct kb_broker *b);
 int kb_handle_admin(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* The klog.h key of a Kafka topic config name (retention.ms, ...), or -1. */
 int kb_conf_key(const char *name, size_t len);
+/* Parse s[0..n) as key's value (integers; cleanup.policy "delete",
+ * "compact", "compact,delete"; min.cleanable.dirty.ratio 0..1). 0 or -1. */
+int kb_conf_value(int key, const char *s, size_t n, int64_t *v);
 
 /* The flush thread (flush.c). */
 int kb_flush_start(struct kb_broker *b);  /* 0 or -errno (then fsyncs stay inline) */

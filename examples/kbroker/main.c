@@ -54,7 +54,10 @@ static const char usage[] =
     "                      default topic configuration (repeatable): segment.bytes,\n"
     "                      segment.ms, index.interval.bytes, segment.index.bytes,\n"
     "                      retention.ms, retention.bytes, max.message.bytes,\n"
-    "                      flush.messages, flush.ms; applies to every topic\n"
+    "                      flush.messages, flush.ms, cleanup.policy,\n"
+    "                      min.cleanable.dirty.ratio, min.compaction.lag.ms,\n"
+    "                      max.compaction.lag.ms, delete.retention.ms,\n"
+    "                      producer.id.expiration.ms; applies to every topic\n"
     "                      without its own value, auto-created ones included\n"
     "      --version       print the version and exit\n"
     "      --metrics-port PORT\n"
@@ -99,7 +102,7 @@ static int parse_default(const char *s, struct kb_config *cfg)
     if (!eq || cfg->ndefaults == (int)(sizeof cfg->defaults / sizeof cfg->defaults[0]))
         return -1;
     int key = kb_conf_key(s, (size_t)(eq - s));
-    if (key < 0 || parse_num(eq + 1, -1, INT64_MAX, &v))
+    if (key < 0 || kb_conf_value(key, eq + 1, strlen(eq + 1), &v))
         return -1;
     cfg->defaults[cfg->ndefaults].key = key;
     cfg->defaults[cfg->ndefaults++].value = v;
@@ -159,6 +162,11 @@ static int open_log(struct kb_broker *b)
         rc = klog_config_set(cfg, KLOG_CONF_VISIBILITY, KLOG_VISIBLE_FLUSHED);
     if (!rc)
         rc = klog_config_set(cfg, KLOG_CONF_DEFAULT_PARTITIONS, b->cfg.partitions);
+    /* The background cleaner compacts __consumer_offsets,
+     * __transaction_state and any topic created with cleanup.policy
+     * compact, as Kafka's log cleaner does. */
+    if (!rc)
+        rc = klog_config_set(cfg, KLOG_CONF_CLEANER_ENABLE, 1);
     for (int i = 0; !rc && i < b->cfg.ndefaults; i++)
         rc = klog_config_set(cfg, b->cfg.defaults[i].key, b->cfg.defaults[i].value);
     if (!rc) {

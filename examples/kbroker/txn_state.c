@@ -153,7 +153,7 @@ static int txn_open_log(struct kb_broker *b, int create)
         ts->log = NULL;
         return rc;
     }
-    return kb_topic_keep_forever(b, KB_TXN_TOPIC);
+    return kb_topic_internal(b, KB_TXN_TOPIC);
 }
 
 /* Partitions grouped by topic, in the order they were added. */

@@ -14,8 +14,8 @@ import sys
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import (InvalidReplicationFactorError, TopicAlreadyExistsError,
-                          UnknownTopicOrPartitionError)
+from kafka.errors import (InvalidConfigurationError, InvalidReplicationFactorError,
+                          TopicAlreadyExistsError, UnknownTopicOrPartitionError)
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 B = "%s:%d" % (HOST, PORT)
@@ -106,6 +106,22 @@ def main():
     if c.get("segment.bytes") != "1048576" or c.get("retention.ms") != "7200000":
         fail("alter_configs (replaces the whole set): %r" % c)
     ok("describe_configs and alter_configs")
+
+    # Kafka's compaction settings, by their names and value forms
+    a.create_topics([NewTopic("admc", 1, 1, topic_configs={
+        "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.25",
+        "delete.retention.ms": "1000"})])
+    c = topic_configs(a, "admc")
+    if (c.get("cleanup.policy") != "compact" or c.get("min.cleanable.dirty.ratio") != "0.25"
+            or c.get("delete.retention.ms") != "1000"):
+        fail("compaction settings: %r" % c)
+    try:
+        a.create_topics([NewTopic("admd", 1, 1, topic_configs={"cleanup.policy": "squash"})])
+        fail("cleanup.policy=squash accepted")
+    except InvalidConfigurationError:
+        pass
+    ok("cleanup.policy, min.cleanable.dirty.ratio, delete.retention.ms by name; "
+       "a bad policy refused")
 
     a.create_partitions({"adm1": NewPartitions(5)})
     if partitions(a, "adm1") != (0, 5):
