@@ -300,6 +300,7 @@ static const struct {
     {KLOG_CONF_MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms"},
     {KLOG_CONF_MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms"},
     {KLOG_CONF_DELETE_RETENTION_MS, "delete.retention.ms"},
+    {KLOG_CONF_PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms"},
 };
 
 /* cleanup.policy as Kafka spells it. */
@@ -337,7 +338,8 @@ int kc_conf_parse(const char *arg, int *key, int64_t *value)
                  "index.interval.bytes, segment.index.bytes, retention.ms, retention.bytes, "
                  "max.message.bytes, flush.messages, flush.ms, visibility, compression.type, "
                  "cleanup.policy, min.cleanable.dirty.ratio, min.compaction.lag.ms, "
-                 "max.compaction.lag.ms, delete.retention.ms; not '%s'",
+                 "max.compaction.lag.ms, delete.retention.ms, producer.id.expiration.ms; "
+                 "not '%s'",
                  arg);
         return -1;
     }
