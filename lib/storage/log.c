@@ -291,7 +291,9 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
     if (!log->clean_open && !rdonly && log->ntopics)
         klog__log(&log->cfg.logger, KLOG_LOG_INFO,
                   "%s: no clean-shutdown marker: recovering unsealed segments", dir);
+    log->env.clean = log->clean_open && !rdonly;
     rc = load_partitions(log);
+    log->env.clean = 0; /* partitions created from now on start empty */
     if (rc)
         goto fail;
     if (!rdonly) {

@@ -224,8 +224,9 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
     }
     if (!rc && replay_from < log_end) {
         /* After recovery a snapshot is taken so the next open need not
-         * replay again (LogLoader). */
-        rc = klog__pstate_take_snapshot(ls->ps, ls->dir);
+         * replay again (LogLoader); without fsyncs, as at a roll: the open
+         * waits for no disk flush, and a torn one only costs a replay. */
+        rc = klog__pstate_write_snapshot(ls->ps, ls->dir, 0);
     }
     pthread_mutex_unlock(&ls->mu);
     free(bases);

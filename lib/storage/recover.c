@@ -217,24 +217,6 @@ static int durable_segment(const seg_files_t *files, size_t n, size_t i, int64_t
     return 0;
 }
 
-/* Name what a kept damaged segment can no longer serve. */
-static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_t next_base)
-{
-    int64_t at = klog__segment_damage(s);
-    if (at < 0)
-        return;
-    int64_t from = klog__segment_next_offset(s), to = next_base - 1;
-    if (from <= to)
-        klog__log(logger, KLOG_LOG_ERROR,
-                  "recovery: %s.log: damaged at position %lld: offsets %lld to %lld lost "
-                  "(data kept, reads there fail with KLOG_ECORRUPT/KLOG_ECRC)",
-                  klog__segment_stem(s), (long long)at, (long long)from, (long long)to);
-    else
-        klog__log(logger, KLOG_LOG_ERROR,
-                  "recovery: %s.log: damaged at position %lld past its last batch (data kept)",
-                  klog__segment_stem(s), (long long)at);
-}
-
 static int checkpoint_present(const klog__partition_t *p)
 {
     char *path = klog__asprintf("%s/log-start-offset-checkpoint", p->env->logdir);
@@ -292,6 +274,16 @@ static int restart_at_log_start(klog__partition_t *p, klog__seglist_t *list, int
     return rc ? rc : klog__fsync_dir(p->dir);
 }
 
+static int list_add_seal(klog__segment_t ***v, size_t *n, klog__segment_t *s)
+{
+    klog__segment_t **nv = klog__realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    nv[(*n)++] = s; /* no reference: the list holds one until it is queued */
+    *v = nv;
+    return 0;
+}
+
 int klog__partition_load(klog__partition_t *p)
 {
     const klog__logger_t *logger = p->env->logger;
@@ -299,6 +291,9 @@ int klog__partition_load(klog__partition_t *p)
     seg_files_t *files = NULL;
     size_t nfiles = 0;
     klog__seglist_t *list = NULL;
+    klog__segment_t **seals = NULL; /* recovered rolled segments, in order */
+    size_t nseals = 0;
+    int64_t durable = INT64_MAX;    /* the recovery point's bound */
     int rc;
 
     if (!rdonly) {
@@ -365,6 +360,14 @@ relist:;
             klog__segment_t *s = list->seg[i];
             int last = i + 1 == list->n;
             unsigned has = files[i].has;
+            if (p->env->clean && !last && (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
+                /* After a clean shutdown every rolled segment was sealed
+                 * and nothing has written since (the marker goes before
+                 * any write): trusted unread (Kafka's clean-shutdown
+                 * rule), checked when first used. */
+                klog__segment_trust(s, files[i + 1].base);
+                continue;
+            }
             int trusted = (has & HAS_SEAL) ? klog__segment_check_seal(s) : 0;
             if (trusted < 0) {
                 rc = trusted;
@@ -395,7 +398,7 @@ relist:;
                                                                : "seal missing");
                 if (rc)
                     goto fail;
-                report_lost(logger, s, files[i + 1].base);
+                klog__segment_report_lost(s, files[i + 1].base);
                 goto scanned;
             }
             rc = klog__segment_recover(s, &truncated);
@@ -403,8 +406,15 @@ relist:;
                 goto fail;
             if ((rc = split_overflow(s)) != 0)
                 goto split;
-            if (!last && (rc = klog__segment_seal(s)) != 0)
-                goto fail;
+            /* Not fsynced by the scan: durable only up to its base until
+             * the sealer (rolled) or a flush (active) covers it. */
+            if (klog__segment_base(s) < durable)
+                durable = klog__segment_base(s);
+            if (!last) {
+                rc = list_add_seal(&seals, &nseals, s);
+                if (rc)
+                    goto fail;
+            }
             if (truncated && !last) {
                 /* Kafka's rule, only for data no fsync ever covered (a
                  * torn write): what follows a damaged segment is discarded. */
@@ -425,9 +435,11 @@ relist:;
         }
     }
 
-    if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start &&
-        (rc = restart_at_log_start(p, list, ckpt_start)) != 0)
-        goto fail;
+    if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start) {
+        nseals = 0; /* every segment goes */
+        if ((rc = restart_at_log_start(p, list, ckpt_start)) != 0)
+            goto fail;
+    }
     klog__segment_t *active = list->seg[list->n - 1];
     int64_t end = klog__segment_next_offset(active);
     int64_t first_base = klog__segment_base(list->seg[0]);
@@ -444,7 +456,7 @@ relist:;
         start = end;
     atomic_store(&p->log_start, start);
     atomic_store(&p->log_end, end);
-    atomic_store(&p->recovery_point, end);
+    atomic_store(&p->recovery_point, durable < end ? durable : end);
     if (rdonly && p->state) {
         atomic_store(&p->hw, klog__partition_state_hw(p));
     } else {
@@ -468,6 +480,17 @@ relist:;
     if (!rdonly)
         klog__partition_publish_offsets(p);
     p->loaded = 1;
+    /* The scanned rolled segments are sealed on the background thread (in
+     * order, before anything rolled later): the open waits for no fsync. A
+     * segment cut from the list meanwhile (after a damaged one) is not. */
+    for (size_t i = 0; i < nseals; i++) {
+        for (size_t j = 0; j < list->n; j++)
+            if (list->seg[j] == seals[i]) {
+                klog__partition_queue_seal(p, seals[i]);
+                break;
+            }
+    }
+    free(seals);
     return 0;
 split:
     if (rc == 1) {
@@ -475,12 +498,17 @@ split:
          * offsets to split, so this ends). */
         free(files);
         klog__seglist_unref(list);
+        free(seals);
         files = NULL;
         list = NULL;
+        seals = NULL;
+        nseals = 0;
+        durable = INT64_MAX;
         goto relist;
     }
 fail:
     free(files);
+    free(seals);
     klog__seglist_unref(list);
     return rc;
 }
