@@ -191,6 +191,11 @@ int32_t klog__ls_latest_epoch(const klog__logstate_t *ls)
 
 int klog__ls_add_locked(klog__logstate_t *ls, int64_t base)
 {
+    return klog__ls_add_known(ls, base, 0);
+}
+
+int klog__ls_add_known(klog__logstate_t *ls, int64_t base, int absent)
+{
     if (ls->ntx == ls->captx) {
         size_t cap = ls->captx ? ls->captx * 2 : 8;
         klog__ls_tx_t *v = klog__realloc(ls->tx, cap * sizeof *v);
@@ -200,7 +205,7 @@ int klog__ls_add_locked(klog__logstate_t *ls, int64_t base)
         ls->captx = cap;
     }
     klog__txnidx_t *idx;
-    int rc = klog__txnidx_open(ls->dir, base, &idx);
+    int rc = klog__txnidx_open_known(ls->dir, base, absent, &idx);
     if (rc)
         return rc;
     size_t i = ls->ntx;
