@@ -14,6 +14,13 @@
  * segment whose data was durable (durable_segment()): there damage is
  * kept, the offsets it costs are logged, and later segments stay. Missing
  * or inconsistent indexes of sealed segments are rebuilt from the .log.
+ *
+ * After a clean shutdown (env->clean) rolled segments with a seal and both
+ * indexes are trusted without reading anything: their seal is checked at
+ * first use (klog__segment_ensure_meta), so an open costs a few calls per
+ * partition, not per segment. Scans fsync nothing: the recovery point
+ * stays at the first scanned segment's base, the scanned rolled segments
+ * go to the sealer in order, the active one is covered by the next flush.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -360,7 +367,8 @@ relist:;
             klog__segment_t *s = list->seg[i];
             int last = i + 1 == list->n;
             unsigned has = files[i].has;
-            if (p->env->clean && !last && (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
+            if (p->env->clean && !last &&
+                (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
                 /* After a clean shutdown every rolled segment was sealed
                  * and nothing has written since (the marker goes before
                  * any write): trusted unread (Kafka's clean-shutdown
