@@ -9,9 +9,14 @@
  * Each is built by one writer appending one record per partition and
  * rolling (klog_segment_roll) until every partition has its segments, then
  * closed cleanly. Measured, each a figure:
- *   <shape>.roll           time in klog_segment_roll / rolls (each roll:
- *                          new segment files and a producer snapshot, no
- *                          fsync; sealing is on the background thread)
+ *   roll.unbacklogged      time in klog_segment_roll / rolls, 500 rolls of
+ *                          100 partitions (each: new segment files and a
+ *                          producer snapshot, no fsync; the background
+ *                          thread seals)
+ *   <shape>.roll           the same over the build, which rolls faster
+ *                          than the sealer seals: past the backlog bound
+ *                          (1024 segments) each roll seals its own
+ *                          partition's segments, at the disk's fsync rate
  *   <shape>.baseline       readdir + lstat of every file of the log (what any
  *                          open that looks at each file pays at least)
  *   <shape>.open           klog_open after a clean close
@@ -262,6 +267,19 @@ static void killed_writer(const char *dir, long parts, int rounds)
     close(pfd[0]);
 }
 
+/* The roll's own cost: 100 partitions rolled 5 times each, fewer rolls
+ * than the sealer's backlog bound (beyond it a roll seals its partition's
+ * segments itself and runs at the disk's fsync rate: the build figures). */
+static void roll_probe(void)
+{
+    char *dir = bench_tmp_path(base_dir, "rollprobe");
+    double per = build(dir, 100, 6);
+    bench_stat_t s = {{0}, 0};
+    bench_add(&s, per * 1e3);
+    bench_report("partitions.roll.unbacklogged", "ms", &s, NULL);
+    bench_rmrf(dir);
+}
+
 static void shape_run(const char *shape, long parts, int segs)
 {
     char *dir = bench_tmp_path(base_dir, shape);
@@ -347,6 +365,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     bench_header("bench_partitions", "many partitions: open, first read, close, kill -9");
+    roll_probe();
     struct {
         const char *name;
         long parts;
