@@ -15,10 +15,10 @@
  * kept, the offsets it costs are logged, and later segments stay. Missing
  * or inconsistent indexes of sealed segments are rebuilt from the .log.
  *
- * After a clean shutdown (env->clean) rolled segments with a seal and both
- * indexes are trusted without reading anything: their seal is checked at
- * first use (klog__segment_ensure_meta), so an open costs a few calls per
- * partition, not per segment. Scans fsync nothing: the recovery point
+ * Rolled segments with a seal and both indexes are trusted without reading
+ * anything: their seal is checked at first use (klog__segment_ensure_meta),
+ * with the outcome an open's check would have had, so an open costs a few
+ * calls per partition, not per segment. Scans fsync nothing: the recovery point
  * stays at the first scanned segment's base, the scanned rolled segments
  * go to the sealer in order, the active one is covered by the next flush.
  */
@@ -95,12 +95,25 @@ typedef struct listing {
     klog__partition_t *p;
     seg_files_t *v;
     size_t n, cap;
+    int swaps; /* stop at a compaction's file (.log.swap, .log.cleaned,
+                  .cleanrange): the cleaner must see it first */
 } listing_t;
+
+#define LIST_SWAP 1 /* list_dir: a compaction file came first */
+
+static int ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
 
 static int list_one(void *ctx, const char *name)
 {
     listing_t *ls = ctx;
     klog__partition_t *p = ls->p;
+    if (ls->swaps && (ends_with(name, ".log.swap") || ends_with(name, ".log.cleaned") ||
+                      ends_with(name, ".cleanrange")))
+        return LIST_SWAP;
     if (!p->env->rdonly && is_leftover(name)) {
         char *path = klog__asprintf("%s/%s", p->dir, name);
         if (path) {
@@ -164,10 +177,11 @@ static int missing_log(klog__partition_t *p, int64_t base)
 
 /* List the directory into a sorted array of segment file sets; at load
  * (check_orphans) an orphan seal of missing data is an error. */
-static int list_dir(klog__partition_t *p, int check_orphans, seg_files_t **out, size_t *count)
+static int list_dir(klog__partition_t *p, int check_orphans, int swaps, seg_files_t **out,
+                    size_t *count)
 {
     int rdonly = p->env->rdonly;
-    listing_t ls = {p, NULL, 0, 0};
+    listing_t ls = {p, NULL, 0, 0, swaps};
     int rc = klog__dir_list(p->dir, list_one, &ls);
     if (rc) {
         free(ls.v);
@@ -311,14 +325,20 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
-    /* An interrupted compaction: finish or roll back its swap first. */
-    if (!rdonly && (rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
-        return rc;
+    int swaps_done = rdonly;
 relist:;
     /* Read before listing: the writer publishes an end only after its
      * data, so the files listed next hold at least this much. */
     int64_t published_end = klog__partition_log_end(p);
-    rc = list_dir(p, 1, &files, &nfiles);
+    rc = list_dir(p, 1, !swaps_done, &files, &nfiles);
+    if (rc == LIST_SWAP) {
+        /* An interrupted compaction: finish or roll back its swap first
+         * (one listing per partition when there is none). */
+        if ((rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
+            return rc;
+        swaps_done = 1;
+        goto relist;
+    }
     if (rc)
         return rc;
 
@@ -367,12 +387,13 @@ relist:;
             klog__segment_t *s = list->seg[i];
             int last = i + 1 == list->n;
             unsigned has = files[i].has;
-            if (p->env->clean && !last &&
-                (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
-                /* After a clean shutdown every rolled segment was sealed
-                 * and nothing has written since (the marker goes before
-                 * any write): trusted unread (Kafka's clean-shutdown
-                 * rule), checked when first used. */
+            if (!last && (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
+                /* A rolled segment with a seal was durable before the seal
+                 * was written: whatever the seal's state, it is never cut
+                 * and never costs a later segment (durable_segment), so
+                 * the check of its seal can wait for its first use and
+                 * end the same way (klog__segment_ensure_meta: bytes past
+                 * the seal removed, or a rebuild keeping the damage). */
                 klog__segment_trust(s, files[i + 1].base);
                 continue;
             }
@@ -531,7 +552,7 @@ int klog__partition_refresh(klog__partition_t *p)
     uint64_t gen = klog__partition_generation(p);
     seg_files_t *files = NULL;
     size_t n = 0;
-    int rc = list_dir(p, 0, &files, &n);
+    int rc = list_dir(p, 0, 0, &files, &n);
     klog__seglist_t *old = NULL, *nl = NULL;
     if (rc)
         goto out;
