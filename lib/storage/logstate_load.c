@@ -230,10 +230,14 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
             klog__pstate_set_offsets(ls->ps, log_end, -1);
         rc = klog__ls_sync_locked(ls);
     }
-    if (!rc && replay_from < log_end) {
+    if (!rc && replay_from < log_end && klog__pstate_count(ls->ps) > 0) {
         /* After recovery a snapshot is taken so the next open need not
          * replay again (LogLoader); without fsyncs, as at a roll: the open
-         * waits for no disk flush, and a torn one only costs a replay. */
+         * waits for no disk flush, and a torn one only costs a replay.
+         * Without producers there is nothing to save: the next open
+         * replays the same headers (those past the last roll's snapshot)
+         * and no file is created per partition (a new inode on a busy
+         * ext4 cost more than the rest of the partition's recovery). */
         rc = klog__pstate_write_snapshot(ls->ps, ls->dir, 0);
     }
     pthread_mutex_unlock(&ls->mu);
