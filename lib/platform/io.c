@@ -513,7 +513,8 @@ int klog__msync(void *p, size_t len)
     return msync(p, len, MS_SYNC) < 0 ? -errno : 0;
 }
 
-int klog__write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+static int write_file_replace(const char *dir, const char *name, const void *data, size_t len,
+                              int sync)
 {
     char *tmp = klog__asprintf("%s/%s.tmp", dir, name);
     char *dst = klog__asprintf("%s/%s", dir, name);
@@ -526,19 +527,29 @@ int klog__write_file_atomic(const char *dir, const char *name, const void *data,
         goto out;
     }
     rc = klog__pwrite_all(fd, data, len, 0);
-    if (!rc)
+    if (!rc && sync)
         rc = klog__fsync(fd);
     klog__close(fd);
     if (!rc)
         rc = klog__rename(tmp, dst);
     if (rc)
         unlink(tmp);
-    else
+    else if (sync)
         rc = klog__fsync_dir(dir);
 out:
     free(tmp);
     free(dst);
     return rc;
+}
+
+int klog__write_file_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_file_replace(dir, name, data, len, 1);
+}
+
+int klog__write_file_replace(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_file_replace(dir, name, data, len, 0);
 }
 
 int klog__read_file(const char *path, size_t max, uint8_t **out, size_t *len)

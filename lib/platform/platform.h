@@ -144,6 +144,11 @@ KLOG__HIDDEN int klog__msync(void *p, size_t len);
  */
 KLOG__HIDDEN int klog__write_file_atomic(const char *dir, const char *name, const void *data,
                                          size_t len);
+/* The same without the fsyncs: readers see the old file or the whole new
+ * one, but after a power loss the name may hold a torn file (for caches
+ * whose readers check and discard them, as producer snapshots). */
+KLOG__HIDDEN int klog__write_file_replace(const char *dir, const char *name, const void *data,
+                                          size_t len);
 /* Read a whole small file (at most max bytes; -EFBIG beyond). *out malloc'd
  * and NUL-terminated (not counted in *len). */
 KLOG__HIDDEN int klog__read_file(const char *path, size_t max, uint8_t **out, size_t *len);

@@ -52,6 +52,12 @@ static void sealed(void *ctx, klog__segment_t *s, int rc)
     klog__seglist_unref(l);
 }
 
+void klog__partition_queue_seal(klog__partition_t *p, klog__segment_t *s)
+{
+    klog__segment_ref(s);
+    klog__sealer_queue(p->env->sealer, s, sealed, p);
+}
+
 static int create_segment(klog__partition_t *p, int64_t base, klog__segment_t **out)
 {
     klog__segment_t *s;
@@ -64,15 +70,10 @@ static int create_segment(klog__partition_t *p, int64_t base, klog__segment_t **
         klog__segment_unref(s);
         return rc;
     }
-    rc = klog__fsync_dir(p->dir);
-    if (rc) {
-        /* A failed fsync cannot be retried safely: the new file's entry
-         * may never reach the disk, and a later directory fsync would
-         * not report it again. */
-        atomic_store(&p->failed, 1);
-        klog__segment_unref(s);
-        return rc;
-    }
+    /* Its directory entry reaches the disk with the first flush that
+     * covers data in it (klog__segment_sync) or the old segment's seal,
+     * whichever comes first: a roll itself fsyncs nothing. */
+    klog__segment_mark_dir_unsynced(s);
     *out = s;
     return 0;
 }
@@ -92,8 +93,14 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
     }
     klog__partition_publish_list(p, nl);
     klog__stats_rolled(&p->stats);
-    klog__segment_ref(old);
-    klog__sealer_queue(p->env->sealer, old, sealed, p);
+    if (klog__sealer_backlogged(p->env->sealer)) {
+        /* The sealer is behind by the bound: this roll seals its own
+         * partition's rolled segments, oldest first, before going on. */
+        klog__sealer_seal_own(p->env->sealer, p);
+        sealed(p, old, klog__segment_seal(old));
+    } else {
+        klog__partition_queue_seal(p, old);
+    }
     return klog__partstate_rolled(p, base);
 }
 

@@ -18,8 +18,10 @@
  * Open: take the lock, read and delete the clean-shutdown marker (a crash
  * during loading must count as unclean), read topics and checkpoints, load
  * every partition (recovery happens there), start the background thread.
- * Close: refuse while readers or leases are open; stop the thread; flush and
- * seal every active segment; write checkpoints, then the marker; unlock.
+ * Close: refuse while readers or leases are open; stop the thread (it seals
+ * what is queued first); flush and seal every active segment written since
+ * the open (the others kept their seals); write checkpoints, then the
+ * marker; unlock.
  *
  * The background thread seals rolled segments (fsync + digest + seal, off
  * the append path, as Kafka flushes rolled segments asynchronously), runs
@@ -301,7 +303,9 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
     if (!log->clean_open && !rdonly && log->ntopics)
         klog__log(&log->cfg.logger, KLOG_LOG_INFO,
                   "%s: no clean-shutdown marker: recovering unsealed segments", dir);
+    log->env.clean = log->clean_open && !rdonly;
     rc = load_partitions(log);
+    log->env.clean = 0; /* partitions created from now on start empty */
     if (rc)
         goto fail;
     if (!rdonly) {

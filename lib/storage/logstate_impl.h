@@ -32,6 +32,8 @@ KLOG__HIDDEN klog__ls_tx_t *klog__ls_tx_floor(klog__logstate_t *ls, int64_t offs
 KLOG__HIDDEN int klog__ls_commit_locked(klog__logstate_t *ls, int64_t txn_from, int64_t next);
 KLOG__HIDDEN int klog__ls_epoch_locked(klog__logstate_t *ls, int32_t epoch, int64_t base);
 KLOG__HIDDEN int klog__ls_add_locked(klog__logstate_t *ls, int64_t base);
+/* The same; absent: the directory listing has no .txnindex at base. */
+KLOG__HIDDEN int klog__ls_add_known(klog__logstate_t *ls, int64_t base, int absent);
 KLOG__HIDDEN void klog__ls_remove_tx(klog__logstate_t *ls, size_t i);
 KLOG__HIDDEN int klog__ls_sync_locked(klog__logstate_t *ls);
 

@@ -116,6 +116,7 @@ typedef struct orphans {
     klog__logstate_t *ls;
     klog__segment_t *const *segs;
     size_t n;
+    unsigned char *listed; /* [n]: segment i has a .txnindex */
 } orphans_t;
 
 static int orphan_one(void *ctx, const char *name)
@@ -131,8 +132,10 @@ static int orphan_one(void *ctx, const char *name)
         base = base * 10 + (name[i] - '0');
     }
     for (size_t i = 0; i < o->n; i++)
-        if (klog__segment_base(o->segs[i]) == base)
+        if (klog__segment_base(o->segs[i]) == base) {
+            o->listed[i] = 1;
             return 0;
+        }
     char *path = klog__asprintf("%s/%s", o->ls->dir, name);
     if (!path)
         return -ENOMEM;
@@ -165,17 +168,22 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
                   int64_t log_end, int64_t rebuild_from)
 {
     int64_t *bases = klog__calloc(n ? n : 1, sizeof *bases);
-    if (!bases)
+    unsigned char *listed = klog__calloc(n ? n : 1, 1);
+    if (!bases || !listed) {
+        free(bases);
+        free(listed);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++)
         bases[i] = klog__segment_base(segs[i]);
     pthread_mutex_lock(&ls->mu);
     int rc = 0, epochs_bad = 0;
-    orphans_t o = {ls, segs, n};
+    orphans_t o = {ls, segs, n, listed};
     rc = klog__dir_list(ls->dir, orphan_one, &o);
-    /* Each segment's .txnindex; a damaged one is rebuilt with its segment. */
+    /* Each segment's .txnindex (read only when listed); a damaged one is
+     * rebuilt with its segment. */
     for (size_t i = 0; !rc && i < n; i++) {
-        rc = klog__ls_add_locked(ls, bases[i]);
+        rc = klog__ls_add_known(ls, bases[i], !listed[i]);
         if (rc == KLOG_ECORRUPT || rc == KLOG_EVERSION) {
             char name[32];
             klog__txnidx_name(bases[i], name);
@@ -222,13 +230,19 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
             klog__pstate_set_offsets(ls->ps, log_end, -1);
         rc = klog__ls_sync_locked(ls);
     }
-    if (!rc && replay_from < log_end) {
+    if (!rc && replay_from < log_end && klog__pstate_count(ls->ps) > 0) {
         /* After recovery a snapshot is taken so the next open need not
-         * replay again (LogLoader). */
-        rc = klog__pstate_take_snapshot(ls->ps, ls->dir);
+         * replay again (LogLoader); without fsyncs, as at a roll: the open
+         * waits for no disk flush, and a torn one only costs a replay.
+         * Without producers there is nothing to save: the next open
+         * replays the same headers (those past the last roll's snapshot)
+         * and no file is created per partition (a new inode on a busy
+         * ext4 cost more than the rest of the partition's recovery). */
+        rc = klog__pstate_write_snapshot(ls->ps, ls->dir, 0);
     }
     pthread_mutex_unlock(&ls->mu);
     free(bases);
+    free(listed);
     return rc;
 }
 

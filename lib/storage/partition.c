@@ -476,7 +476,8 @@ int klog__partition_shutdown(klog__partition_t *p)
     if (!rc)
         rc = klog__partstate_shutdown(p); /* snapshot at the log end */
     klog__seglist_t *l = p->segs;
-    if (!rc && l && l->n)
+    /* Still sealed: nothing was appended since the open trusted it. */
+    if (!rc && l && l->n && !klog__segment_is_sealed(l->seg[l->n - 1]))
         rc = klog__segment_seal(l->seg[l->n - 1]);
     return rc;
 }

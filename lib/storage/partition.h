@@ -41,6 +41,8 @@ typedef struct klog__partenv {
     klog__recovery_stats_t *stats;
     struct klog__sealer *sealer;       /* NULL for read-only logs */
     int rdonly;
+    int clean;                         /* while the open loads partitions: the
+                                          clean-shutdown marker was there */
     /* Write the log's checkpoint files (after DeleteRecords). */
     int (*write_checkpoints)(void *ctx);
     void *ctx;

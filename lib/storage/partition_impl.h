@@ -109,6 +109,9 @@ KLOG__HIDDEN uint64_t klog__partition_generation(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_hw(klog__partition_t *p);
 KLOG__HIDDEN int64_t klog__partition_state_log_start(klog__partition_t *p);
 
+/* append.c: hand a rolled (or recovered, not yet sealed) segment to the
+ * sealer; when sealed, the recovery point moves past it. */
+KLOG__HIDDEN void klog__partition_queue_seal(klog__partition_t *p, klog__segment_t *s);
 /* append.c: append one encoded batch as `origin` (KLOG__ORIGIN_*). */
 KLOG__HIDDEN int klog__partition_append_origin(klog__partition_t *p, const uint8_t *batch,
                                                size_t len, int64_t *base_out, int origin);

@@ -203,6 +203,10 @@ KLOG__HIDDEN int klog__snapshot_list(const char *dir, int64_t **out, size_t *n);
  * dir) if it covers more than the last snapshot (takeSnapshot). 0 when
  * written or nothing to do. */
 KLOG__HIDDEN int klog__pstate_take_snapshot(klog__pstate_t *ps, const char *dir);
+/* The same, durable only when `sync` (else written without fsyncs: a
+ * snapshot is a cache that load checks, and a torn one is deleted and
+ * replaced by replaying from an older one). */
+KLOG__HIDDEN int klog__pstate_write_snapshot(klog__pstate_t *ps, const char *dir, int sync);
 /* Read dir/<offset>.snapshot into an empty state, dropping expired entries. */
 KLOG__HIDDEN int klog__snapshot_load(klog__pstate_t *ps, const char *dir, int64_t offset,
                                      int64_t now_ms);

@@ -244,6 +244,11 @@ int klog__snapshot_delete(const char *dir, int64_t offset)
 
 int klog__pstate_take_snapshot(klog__pstate_t *ps, const char *dir)
 {
+    return klog__pstate_write_snapshot(ps, dir, 1);
+}
+
+int klog__pstate_write_snapshot(klog__pstate_t *ps, const char *dir, int sync)
+{
     int64_t end = klog__pstate_end_offset(ps);
     if (end <= klog__pstate_snapshot_offset(ps))
         return 0; /* nothing new since the last one (Kafka skips it too) */
@@ -252,7 +257,8 @@ int klog__pstate_take_snapshot(klog__pstate_t *ps, const char *dir)
     int rc = klog__snapshot_encode_state(ps, &b);
     if (!rc) {
         klog__snapshot_name(end, name);
-        rc = klog__write_file_atomic(dir, name, b.data, b.len);
+        rc = sync ? klog__write_file_atomic(dir, name, b.data, b.len)
+                  : klog__write_file_replace(dir, name, b.data, b.len);
     }
     klog__buf_free(&b);
     if (!rc)

@@ -14,6 +14,13 @@
  * segment whose data was durable (durable_segment()): there damage is
  * kept, the offsets it costs are logged, and later segments stay. Missing
  * or inconsistent indexes of sealed segments are rebuilt from the .log.
+ *
+ * Rolled segments with a seal and both indexes are trusted without reading
+ * anything: their seal is checked at first use (klog__segment_ensure_meta),
+ * with the outcome an open's check would have had, so an open costs a few
+ * calls per partition, not per segment. Scans fsync nothing: the recovery point
+ * stays at the first scanned segment's base, the scanned rolled segments
+ * go to the sealer in order, the active one is covered by the next flush.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -88,12 +95,25 @@ typedef struct listing {
     klog__partition_t *p;
     seg_files_t *v;
     size_t n, cap;
+    int swaps; /* stop at a compaction's file (.log.swap, .log.cleaned,
+                  .cleanrange): the cleaner must see it first */
 } listing_t;
+
+#define LIST_SWAP 1 /* list_dir: a compaction file came first */
+
+static int ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
 
 static int list_one(void *ctx, const char *name)
 {
     listing_t *ls = ctx;
     klog__partition_t *p = ls->p;
+    if (ls->swaps && (ends_with(name, ".log.swap") || ends_with(name, ".log.cleaned") ||
+                      ends_with(name, ".cleanrange")))
+        return LIST_SWAP;
     if (!p->env->rdonly && is_leftover(name)) {
         char *path = klog__asprintf("%s/%s", p->dir, name);
         if (path) {
@@ -157,10 +177,11 @@ static int missing_log(klog__partition_t *p, int64_t base)
 
 /* List the directory into a sorted array of segment file sets; at load
  * (check_orphans) an orphan seal of missing data is an error. */
-static int list_dir(klog__partition_t *p, int check_orphans, seg_files_t **out, size_t *count)
+static int list_dir(klog__partition_t *p, int check_orphans, int swaps, seg_files_t **out,
+                    size_t *count)
 {
     int rdonly = p->env->rdonly;
-    listing_t ls = {p, NULL, 0, 0};
+    listing_t ls = {p, NULL, 0, 0, swaps};
     int rc = klog__dir_list(p->dir, list_one, &ls);
     if (rc) {
         free(ls.v);
@@ -215,24 +236,6 @@ static int durable_segment(const seg_files_t *files, size_t n, size_t i, int64_t
         if (files[j].has & HAS_SEAL)
             return 1;
     return 0;
-}
-
-/* Name what a kept damaged segment can no longer serve. */
-static void report_lost(const klog__logger_t *logger, klog__segment_t *s, int64_t next_base)
-{
-    int64_t at = klog__segment_damage(s);
-    if (at < 0)
-        return;
-    int64_t from = klog__segment_next_offset(s), to = next_base - 1;
-    if (from <= to)
-        klog__log(logger, KLOG_LOG_ERROR,
-                  "recovery: %s.log: damaged at position %lld: offsets %lld to %lld lost "
-                  "(data kept, reads there fail with KLOG_ECORRUPT/KLOG_ECRC)",
-                  klog__segment_stem(s), (long long)at, (long long)from, (long long)to);
-    else
-        klog__log(logger, KLOG_LOG_ERROR,
-                  "recovery: %s.log: damaged at position %lld past its last batch (data kept)",
-                  klog__segment_stem(s), (long long)at);
 }
 
 static int checkpoint_present(const klog__partition_t *p)
@@ -292,6 +295,16 @@ static int restart_at_log_start(klog__partition_t *p, klog__seglist_t *list, int
     return rc ? rc : klog__fsync_dir(p->dir);
 }
 
+static int list_add_seal(klog__segment_t ***v, size_t *n, klog__segment_t *s)
+{
+    klog__segment_t **nv = klog__realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    nv[(*n)++] = s; /* no reference: the list holds one until it is queued */
+    *v = nv;
+    return 0;
+}
+
 int klog__partition_load(klog__partition_t *p)
 {
     const klog__logger_t *logger = p->env->logger;
@@ -299,6 +312,9 @@ int klog__partition_load(klog__partition_t *p)
     seg_files_t *files = NULL;
     size_t nfiles = 0;
     klog__seglist_t *list = NULL;
+    klog__segment_t **seals = NULL; /* recovered rolled segments, in order */
+    size_t nseals = 0;
+    int64_t durable = INT64_MAX;    /* the recovery point's bound */
     int rc;
 
     if (!rdonly) {
@@ -309,14 +325,20 @@ int klog__partition_load(klog__partition_t *p)
     rc = klog__partition_state_open(p);
     if (rc)
         return rc;
-    /* An interrupted compaction: finish or roll back its swap first. */
-    if (!rdonly && (rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
-        return rc;
+    int swaps_done = rdonly;
 relist:;
     /* Read before listing: the writer publishes an end only after its
      * data, so the files listed next hold at least this much. */
     int64_t published_end = klog__partition_log_end(p);
-    rc = list_dir(p, 1, &files, &nfiles);
+    rc = list_dir(p, 1, !swaps_done, &files, &nfiles);
+    if (rc == LIST_SWAP) {
+        /* An interrupted compaction: finish or roll back its swap first
+         * (one listing per partition when there is none). */
+        if ((rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
+            return rc;
+        swaps_done = 1;
+        goto relist;
+    }
     if (rc)
         return rc;
 
@@ -365,6 +387,16 @@ relist:;
             klog__segment_t *s = list->seg[i];
             int last = i + 1 == list->n;
             unsigned has = files[i].has;
+            if (!last && (has & (HAS_SEAL | HAS_INDEXES)) == (HAS_SEAL | HAS_INDEXES)) {
+                /* A rolled segment with a seal was durable before the seal
+                 * was written: whatever the seal's state, it is never cut
+                 * and never costs a later segment (durable_segment), so
+                 * the check of its seal can wait for its first use and
+                 * end the same way (klog__segment_ensure_meta: bytes past
+                 * the seal removed, or a rebuild keeping the damage). */
+                klog__segment_trust(s, files[i + 1].base);
+                continue;
+            }
             int trusted = (has & HAS_SEAL) ? klog__segment_check_seal(s) : 0;
             if (trusted < 0) {
                 rc = trusted;
@@ -395,7 +427,7 @@ relist:;
                                                                : "seal missing");
                 if (rc)
                     goto fail;
-                report_lost(logger, s, files[i + 1].base);
+                klog__segment_report_lost(s, files[i + 1].base);
                 goto scanned;
             }
             rc = klog__segment_recover(s, &truncated);
@@ -403,8 +435,15 @@ relist:;
                 goto fail;
             if ((rc = split_overflow(s)) != 0)
                 goto split;
-            if (!last && (rc = klog__segment_seal(s)) != 0)
-                goto fail;
+            /* Not fsynced by the scan: durable only up to its base until
+             * the sealer (rolled) or a flush (active) covers it. */
+            if (klog__segment_base(s) < durable)
+                durable = klog__segment_base(s);
+            if (!last) {
+                rc = list_add_seal(&seals, &nseals, s);
+                if (rc)
+                    goto fail;
+            }
             if (truncated && !last) {
                 /* Kafka's rule, only for data no fsync ever covered (a
                  * torn write): what follows a damaged segment is discarded. */
@@ -425,9 +464,11 @@ relist:;
         }
     }
 
-    if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start &&
-        (rc = restart_at_log_start(p, list, ckpt_start)) != 0)
-        goto fail;
+    if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start) {
+        nseals = 0; /* every segment goes */
+        if ((rc = restart_at_log_start(p, list, ckpt_start)) != 0)
+            goto fail;
+    }
     klog__segment_t *active = list->seg[list->n - 1];
     int64_t end = klog__segment_next_offset(active);
     int64_t first_base = klog__segment_base(list->seg[0]);
@@ -444,7 +485,7 @@ relist:;
         start = end;
     atomic_store(&p->log_start, start);
     atomic_store(&p->log_end, end);
-    atomic_store(&p->recovery_point, end);
+    atomic_store(&p->recovery_point, durable < end ? durable : end);
     if (rdonly && p->state) {
         atomic_store(&p->hw, klog__partition_state_hw(p));
     } else {
@@ -468,6 +509,17 @@ relist:;
     if (!rdonly)
         klog__partition_publish_offsets(p);
     p->loaded = 1;
+    /* The scanned rolled segments are sealed on the background thread (in
+     * order, before anything rolled later): the open waits for no fsync. A
+     * segment cut from the list meanwhile (after a damaged one) is not. */
+    for (size_t i = 0; i < nseals; i++) {
+        for (size_t j = 0; j < list->n; j++)
+            if (list->seg[j] == seals[i]) {
+                klog__partition_queue_seal(p, seals[i]);
+                break;
+            }
+    }
+    free(seals);
     return 0;
 split:
     if (rc == 1) {
@@ -475,12 +527,17 @@ split:
          * offsets to split, so this ends). */
         free(files);
         klog__seglist_unref(list);
+        free(seals);
         files = NULL;
         list = NULL;
+        seals = NULL;
+        nseals = 0;
+        durable = INT64_MAX;
         goto relist;
     }
 fail:
     free(files);
+    free(seals);
     klog__seglist_unref(list);
     return rc;
 }
@@ -495,7 +552,7 @@ int klog__partition_refresh(klog__partition_t *p)
     uint64_t gen = klog__partition_generation(p);
     seg_files_t *files = NULL;
     size_t n = 0;
-    int rc = list_dir(p, 0, &files, &n);
+    int rc = list_dir(p, 0, 0, &files, &n);
     klog__seglist_t *old = NULL, *nl = NULL;
     if (rc)
         goto out;

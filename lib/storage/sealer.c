@@ -15,6 +15,7 @@ typedef struct seal_item {
     klog__segment_t *s;
     klog__sealed_fn done;
     void *ctx;
+    int64_t bytes;
 } seal_item_t;
 
 struct klog__sealer {
@@ -23,7 +24,9 @@ struct klog__sealer {
     pthread_cond_t done_cv; /* a seal finished */
     seal_item_t *q;
     size_t n, cap;
+    int64_t bytes;          /* .log bytes queued */
     int busy;               /* a seal is running now */
+    const void *busy_ctx;   /* whose */
     int stop;
 };
 
@@ -58,6 +61,7 @@ void klog__sealer_free(klog__sealer_t *q)
 
 void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn done, void *ctx)
 {
+    int64_t bytes = klog__segment_bytes(s, 0);
     pthread_mutex_lock(&q->mu);
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 16;
@@ -71,9 +75,20 @@ void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn d
         q->q = v;
         q->cap = cap;
     }
-    q->q[q->n++] = (seal_item_t){s, done, ctx};
+    q->q[q->n++] = (seal_item_t){s, done, ctx, bytes};
+    q->bytes += bytes;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
+}
+
+static void seal_one(seal_item_t *it)
+{
+    if (!klog__segment_is_deleted(it->s)) {
+        int rc = klog__segment_seal(it->s);
+        if (it->done)
+            it->done(it->ctx, it->s, rc);
+    }
+    klog__segment_unref(it->s);
 }
 
 int klog__sealer_next(klog__sealer_t *q, int timeout_ms)
@@ -98,19 +113,58 @@ int klog__sealer_next(klog__sealer_t *q, int timeout_ms)
     seal_item_t it = q->q[0];
     memmove(q->q, q->q + 1, (q->n - 1) * sizeof *q->q);
     q->n--;
+    q->bytes -= it.bytes;
     q->busy = 1;
+    q->busy_ctx = it.ctx;
     pthread_mutex_unlock(&q->mu);
-    if (!klog__segment_is_deleted(it.s)) {
-        int rc = klog__segment_seal(it.s);
-        if (it.done)
-            it.done(it.ctx, it.s, rc);
-    }
-    klog__segment_unref(it.s);
+    seal_one(&it);
     pthread_mutex_lock(&q->mu);
     q->busy = 0;
+    q->busy_ctx = NULL;
     pthread_cond_broadcast(&q->done_cv);
     pthread_mutex_unlock(&q->mu);
     return 1;
+}
+
+int klog__sealer_backlogged(klog__sealer_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int over = q->n >= KLOG__SEAL_BACKLOG_SEGMENTS || q->bytes >= KLOG__SEAL_BACKLOG_BYTES;
+    pthread_mutex_unlock(&q->mu);
+    return over;
+}
+
+void klog__sealer_seal_own(klog__sealer_t *q, const void *ctx)
+{
+    pthread_mutex_lock(&q->mu);
+    /* One of ctx's may be on the sealer now: the later ones wait for it
+     * (seals of one partition happen in order). */
+    while (q->busy && q->busy_ctx == ctx)
+        pthread_cond_wait(&q->done_cv, &q->mu);
+    size_t k = 0, m = 0;
+    for (size_t i = 0; i < q->n; i++)
+        m += q->q[i].ctx == ctx;
+    seal_item_t *own = m ? malloc(m * sizeof *own) : NULL;
+    if (!own) {
+        pthread_mutex_unlock(&q->mu);
+        return; /* nothing of ctx's, or no memory: the sealer does them */
+    }
+    for (size_t i = 0; i < q->n; i++) {
+        if (q->q[i].ctx == ctx) {
+            own[k++] = q->q[i];
+            q->bytes -= q->q[i].bytes;
+        } else {
+            q->q[i - k] = q->q[i];
+        }
+    }
+    q->n -= k;
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < k; i++)
+        seal_one(&own[i]);
+    free(own);
+    pthread_mutex_lock(&q->mu);
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 void klog__sealer_stop(klog__sealer_t *q)

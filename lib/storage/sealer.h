@@ -29,4 +29,21 @@ KLOG__HIDDEN void klog__sealer_stop(klog__sealer_t *q);
 /* Wait until nothing queued with this ctx (NULL: anything) is pending. */
 KLOG__HIDDEN void klog__sealer_wait(klog__sealer_t *q, const void *ctx);
 
+/*
+ * The backlog bound: at most KLOG__SEAL_BACKLOG_SEGMENTS segments or
+ * KLOG__SEAL_BACKLOG_BYTES bytes of .log wait for their seal (a kill -9
+ * leaves at most that much to scan at the next open, besides each
+ * partition's active segment). A roll that finds the queue over either
+ * seals its partition's segments itself (klog__sealer_seal_own): appends
+ * then go at the disk's fsync rate.
+ */
+#define KLOG__SEAL_BACKLOG_SEGMENTS 1024
+#define KLOG__SEAL_BACKLOG_BYTES (256LL << 20)
+/* Is the queue at or over the bound? */
+KLOG__HIDDEN int klog__sealer_backlogged(klog__sealer_t *q);
+/* Seal, in this thread and in queue order, every segment queued with ctx
+ * (after the one the sealer may be sealing now), running their callbacks.
+ * Takes no lock of ctx's: callable under a partition's append lock. */
+KLOG__HIDDEN void klog__sealer_seal_own(klog__sealer_t *q, const void *ctx);
+
 #endif

@@ -243,6 +243,11 @@ static int check_indexes(klog__segment_t *s)
 
 int klog__segment_pin(klog__segment_t *s, int writable)
 {
+    if (atomic_load(&s->lazy)) {
+        int rc = klog__segment_ensure_meta(s);
+        if (rc)
+            return rc;
+    }
     pthread_mutex_lock(&s->mu);
     /* Reopening for writing replaces the mappings: wait out short pins. */
     while (s->fd >= 0 && writable && !s->writable && !s->env->rdonly &&
@@ -337,6 +342,8 @@ int64_t klog__segment_readable(klog__segment_t *s)
          * loaded, so ask the file system. */
         return path_size(s);
     }
+    if (atomic_load(&s->lazy))
+        klog__segment_ensure_meta(s);
     if (!atomic_load(&s->meta_loaded) && klog__segment_load_meta(s) != 0) {
         /* Trusted at a clean open but its seal is unreadable: the file's
          * length will do until check_indexes rebuilds the seal. */
@@ -431,7 +438,12 @@ int klog__segment_mark_deleted(klog__segment_t *s)
 int64_t klog__segment_base(const klog__segment_t *s) { return s->base; }
 const char *klog__segment_stem(const klog__segment_t *s) { return s->stem; }
 int klog__segment_fd(const klog__segment_t *s) { return s->fd; }
-int64_t klog__segment_next_offset(const klog__segment_t *s) { return atomic_load(&s->next_offset); }
+int64_t klog__segment_next_offset(const klog__segment_t *s)
+{
+    if (atomic_load(&s->lazy))
+        klog__segment_ensure_meta((klog__segment_t *)s);
+    return atomic_load(&s->next_offset);
+}
 /* Read by the cleaner and the segment list while the sealer sets it. */
 int klog__segment_is_sealed(const klog__segment_t *s)
 {
@@ -450,6 +462,8 @@ int64_t klog__segment_bytes(klog__segment_t *s, int load_seal)
 {
     if (s->env->rdonly)
         return path_size(s);
+    if (atomic_load(&s->lazy))
+        klog__segment_ensure_meta(s);
     if (atomic_load(&s->meta_loaded) || (load_seal && klog__segment_load_meta(s) == 0))
         return atomic_load(&s->size);
     return path_size(s);
@@ -457,6 +471,8 @@ int64_t klog__segment_bytes(klog__segment_t *s, int load_seal)
 
 int64_t klog__segment_max_ts(klog__segment_t *s)
 {
+    if (atomic_load(&s->lazy))
+        klog__segment_ensure_meta(s);
     return klog__segment_load_meta(s) == 0 ? s->max_ts : -1;
 }
 

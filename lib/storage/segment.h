@@ -192,9 +192,20 @@ KLOG__HIDDEN int klog__segment_rebuild(klog__segment_t *s, const char *why);
 /* A segment the cleaner swapped in: scan it, build its indexes and seal
  * (KLOG_ECORRUPT if the scan finds damage). */
 KLOG__HIDDEN int klog__segment_index_cleaned(klog__segment_t *s);
-/* The trusted last segment becomes active again: remove its seal, keep its
- * counts to check the indexes against at first open. */
+/* The trusted last segment becomes active again: its seal stays until the
+ * first append removes it (klog__segment_begin_write); its counts are
+ * checked against the indexes at first open. */
 KLOG__HIDDEN int klog__segment_reopen_active(klog__segment_t *s);
+/* A clean open trusts a rolled segment whose seal and index files are
+ * listed without reading any of them (next_base: the next segment's base):
+ * the seal is read and checked at the first pin or question about its
+ * offsets or size (klog__segment_ensure_meta), its indexes at that pin. */
+KLOG__HIDDEN void klog__segment_trust(klog__segment_t *s, int64_t next_base);
+/* Make the deferred checks of a lazily trusted segment now (0 when none are
+ * left or they passed or rebuilt it; an I/O error leaves them to do). */
+KLOG__HIDDEN int klog__segment_ensure_meta(klog__segment_t *s);
+/* Log the offsets a kept damaged segment (rebuilt) no longer serves. */
+KLOG__HIDDEN void klog__segment_report_lost(klog__segment_t *s, int64_t next_base);
 /* A segment with no files yet (new partition or roll): nothing to load. */
 KLOG__HIDDEN void klog__segment_mark_new(klog__segment_t *s);
 /* Create the files (a new active segment); KLOG_ECORRUPT when a non-empty
@@ -224,6 +235,9 @@ KLOG__HIDDEN int klog__segment_should_roll(klog__segment_t *s, int64_t size, int
                                            int64_t segment_ms);
 /* Before the first append to a sealed segment: remove its seal. */
 KLOG__HIDDEN int klog__segment_begin_write(klog__segment_t *s);
+/* A roll created the segment's files: the next klog__segment_sync (or its
+ * seal) fsyncs the directory. */
+KLOG__HIDDEN void klog__segment_mark_dir_unsynced(klog__segment_t *s);
 /* Append len bytes (iov: one or more whole batches, Kafka's one
  * LogSegment.append) holding offsets up to `last`, with max timestamp
  * max_ts first reached at offset max_ts_off (the last offset of that

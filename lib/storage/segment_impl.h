@@ -45,6 +45,12 @@ struct klog__segment {
                                  (the reopened active segment) */
     int deleted;              /* renamed to *.deleted; unlink when refs == 0 */
     atomic_int unsynced;      /* written since the last fsync */
+    atomic_int lazy;          /* trusted unread at a clean open: the seal
+                                 checks are still to do (ensure_meta) */
+    int64_t lazy_next_base;   /* then: the next segment's base */
+    atomic_int dir_unsynced;  /* the directory entry changed (created, seal
+                                 removed) and no directory fsync covers it
+                                 yet: the next klog__segment_sync does one */
     void *digest;             /* XXH3 state over .log bytes [0, size) while
                                  dig_valid; append_mu holders and the sealer */
     int dig_valid;

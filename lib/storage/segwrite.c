@@ -74,6 +74,11 @@ int klog__segment_should_roll(klog__segment_t *s, int64_t size, int64_t last, in
     return klog__now_ms() - s->created_ms > segment_ms;
 }
 
+/* The first write after a clean open (or a truncation) removes the seal
+ * the active segment kept while it was unchanged. The removal reaches the
+ * disk with the next flush (klog__segment_sync fsyncs the directory
+ * first): a seal that came back after a power loss would cut data a flush
+ * had made durable (trim_past_seal). */
 int klog__segment_begin_write(klog__segment_t *s)
 {
     if (s->sealed || s->dirty_seal) {
@@ -81,9 +86,12 @@ int klog__segment_begin_write(klog__segment_t *s)
         if (rc)
             return rc;
         s->dirty_seal = 0;
+        atomic_store(&s->dir_unsynced, 1);
     }
     return 0;
 }
+
+void klog__segment_mark_dir_unsynced(klog__segment_t *s) { atomic_store(&s->dir_unsynced, 1); }
 
 int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt, size_t len,
                          int64_t last, int64_t max_ts, int64_t max_ts_off)
@@ -121,8 +129,18 @@ int klog__segment_append(klog__segment_t *s, struct iovec *iov, int iovcnt, size
     return 0;
 }
 
+/* Data and, first, the directory entry when a roll created the file or an
+ * append removed its seal since the last directory fsync (deferred from the
+ * roll to here: a roll costs no fsync, a flush one more only after a roll). */
 int klog__segment_sync(klog__segment_t *s)
 {
+    if (atomic_exchange(&s->dir_unsynced, 0)) {
+        int rc = klog__fsync_dir(s->env->dir);
+        if (rc) {
+            atomic_store(&s->dir_unsynced, 1);
+            return rc;
+        }
+    }
     if (!atomic_load(&s->unsynced))
         return 0;
     atomic_store(&s->unsynced, 0);
@@ -186,6 +204,7 @@ int klog__segment_seal_pinned(klog__segment_t *s)
     free(name);
     if (rc)
         return rc;
+    atomic_store(&s->dir_unsynced, 0); /* the seal's write fsynced the directory */
     if (__atomic_load_n(&s->deleted, __ATOMIC_SEQ_CST)) {
         /* Deleted while the sealer worked on it (mark_deleted sets the
          * flag before it renames): a seal under the old name would be an
@@ -318,14 +337,79 @@ int klog__segment_check_seal(klog__segment_t *s)
     return ok;
 }
 
+/* No fsync here: after a kill -9 the bytes are in the page cache and need
+ * none, after a power loss the scan saw what the disk has. Either way the
+ * partition's recovery point stays at or below this segment's base until a
+ * flush or its seal (the sealer's fsync) covers it: the segment is marked
+ * unsynced, so that flush includes it. */
+/* Name what a kept damaged segment can no longer serve. */
+void klog__segment_report_lost(klog__segment_t *s, int64_t next_base)
+{
+    int64_t at = klog__segment_damage(s);
+    if (at < 0)
+        return;
+    int64_t from = atomic_load(&s->next_offset), to = next_base - 1;
+    if (from <= to)
+        klog__log(s->env->logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld: offsets %lld to %lld lost "
+                  "(data kept, reads there fail with KLOG_ECORRUPT/KLOG_ECRC)",
+                  s->stem, (long long)at, (long long)from, (long long)to);
+    else
+        klog__log(s->env->logger, KLOG_LOG_ERROR,
+                  "recovery: %s.log: damaged at position %lld past its last batch (data kept)",
+                  s->stem, (long long)at);
+}
+
+/* ------------------------------------------------------------ lazy trust */
+
+static pthread_mutex_t lazy_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void klog__segment_trust(klog__segment_t *s, int64_t next_base)
+{
+    s->sealed = 1; /* its seal says so; read when first needed */
+    s->lazy_next_base = next_base;
+    atomic_store(&s->lazy, 1);
+}
+
+/*
+ * The checks a clean open left to the segment's first use, the same an
+ * unclean open makes: the seal must decode and match the .log's size (bytes
+ * past it are removed, trim_past_seal); otherwise the segment was durable
+ * (it had a seal), so it is rebuilt from the .log keeping any damage, the
+ * offsets lost are named and later segments stay. One segment at a time
+ * (a rare, first-use path); the flag drops first, so the rebuild's own pins
+ * and questions pass straight through.
+ */
+int klog__segment_ensure_meta(klog__segment_t *s)
+{
+    if (!atomic_load(&s->lazy))
+        return 0;
+    pthread_mutex_lock(&lazy_mu);
+    int rc = 0;
+    if (atomic_exchange(&s->lazy, 0)) {
+        int ok = klog__segment_check_seal(s);
+        if (ok < 0) {
+            rc = ok;
+            klog__log(s->env->logger, KLOG_LOG_ERROR, "%s.seal: %s", s->stem, klog_strerror(rc));
+            atomic_store(&s->lazy, 1); /* an I/O error: asked again next time */
+        } else if (!ok && !__atomic_load_n(&s->deleted, __ATOMIC_SEQ_CST)) {
+            rc = klog__segment_rebuild(s, "seal does not match the .log");
+            if (!rc)
+                klog__segment_report_lost(s, s->lazy_next_base);
+        }
+    }
+    pthread_mutex_unlock(&lazy_mu);
+    return rc;
+}
+
 int klog__segment_recover(klog__segment_t *s, int64_t *truncated)
 {
     int rc = klog__segment_pin(s, 1);
     if (rc)
         return rc;
     rc = klog__segment_scan(s, 1, truncated);
-    if (!rc && atomic_load(&s->size) > 0)
-        rc = klog__fdatasync(s->fd);
+    if (!rc && (atomic_load(&s->size) > 0 || *truncated > 0))
+        atomic_store(&s->unsynced, 1);
     klog__segment_unpin(s);
     if (!rc)
         klog__log(s->env->logger, KLOG_LOG_INFO,
@@ -383,12 +467,11 @@ int klog__segment_index_cleaned(klog__segment_t *s)
     return rc;
 }
 
+/* The seal stays while nothing changes the segment: the first append
+ * removes it (klog__segment_begin_write), and a close after no appends
+ * finds it sealed and does nothing (no fsync, no digest, no seal write). */
 int klog__segment_reopen_active(klog__segment_t *s)
 {
-    /* Appends will change it: the seal goes first. */
-    int rc = klog__segment_unseal(s);
-    if (rc)
-        return rc;
     s->expect_ix = 1; /* check its indexes when first opened */
     s->meta_loaded = 1;
     s->dirty_seal = 0;

@@ -112,6 +112,12 @@ void klog__txnidx_name(int64_t base_offset, char *name)
 
 int klog__txnidx_open(const char *dir, int64_t base_offset, klog__txnidx_t **out)
 {
+    return klog__txnidx_open_known(dir, base_offset, 0, out);
+}
+
+int klog__txnidx_open_known(const char *dir, int64_t base_offset, int absent,
+                            klog__txnidx_t **out)
+{
     char name[32];
     if (base_offset < 0)
         return -EINVAL;
@@ -128,7 +134,7 @@ int klog__txnidx_open(const char *dir, int64_t base_offset, klog__txnidx_t **out
     }
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = klog__read_file(idx->path, TXNIDX_MAX_FILE, &buf, &len);
+    int rc = absent ? -ENOENT : klog__read_file(idx->path, TXNIDX_MAX_FILE, &buf, &len);
     if (rc == -ENOENT) {
         *out = idx;
         return 0;

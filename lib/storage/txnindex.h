@@ -43,6 +43,10 @@ KLOG__HIDDEN void klog__txnidx_name(int64_t base_offset, char *name);
  * the first aborted transaction).
  */
 KLOG__HIDDEN int klog__txnidx_open(const char *dir, int64_t base_offset, klog__txnidx_t **out);
+/* The same; absent: the caller's directory listing showed no such file (an
+ * empty index, nothing read: a load does not try every segment's name). */
+KLOG__HIDDEN int klog__txnidx_open_known(const char *dir, int64_t base_offset, int absent,
+                                         klog__txnidx_t **out);
 /* Close (NULL is fine). Does not fsync: call klog__txnidx_flush first. */
 KLOG__HIDDEN void klog__txnidx_close(klog__txnidx_t *idx);
 /*
