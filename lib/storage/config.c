@@ -8,6 +8,7 @@
  * refused at the call that made it, not discovered later.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,12 +70,24 @@ static const conf_def_t defs[] = {
     {KLOG_CONF_PRODUCER_EPOCH, 0, 0, 0, INT16_MAX},
 };
 
-static const conf_def_t *find(int key)
+/* defs by key, built once: every append asks for a few defaults, and a
+ * linear search of the table was a visible part of a small batch's cost. */
+static const conf_def_t *by_key[KLOG__CONF_SLOTS];
+static pthread_once_t by_key_once = PTHREAD_ONCE_INIT;
+
+static void build_by_key(void)
 {
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-        if (defs[i].key == key)
-            return &defs[i];
-    return NULL;
+        if (defs[i].key >= 0 && defs[i].key < KLOG__CONF_SLOTS)
+            by_key[defs[i].key] = &defs[i];
+}
+
+static const conf_def_t *find(int key)
+{
+    if (key < 0 || key >= KLOG__CONF_SLOTS)
+        return NULL;
+    pthread_once(&by_key_once, build_by_key);
+    return by_key[key];
 }
 
 int klog__config_default(int key, int64_t *value)
