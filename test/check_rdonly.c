@@ -20,8 +20,9 @@
  *    cache closed a segment the writer's compaction replaced reads the
  *    cleaned segments, never the old sizes over the new file.
  *  - interrupted_topic_delete_finished: partition directories left by a
- *    delete killed after klog.topics was rewritten are removed at open, so
- *    a new topic of the same name starts empty.
+ *    delete killed after klog.topics was rewritten are removed at open
+ *    (also when they hold Kafka's partition.metadata beside klog.state),
+ *    so a new topic of the same name starts empty.
  */
 #include <check.h>
 #include <errno.h>
@@ -201,8 +202,12 @@ START_TEST(interrupted_topic_delete_finished)
     free(meta);
     tu_rmtree(b);
     free(b);
-    /* A directory that looks like a partition but holds a user's file. */
     char path[4096];
+    /* t-1 also holds the partition.metadata an example broker writes for
+     * its topic ids: still libklog's partition (it has klog.state). */
+    snprintf(path, sizeof path, "%s/t-1", tmp);
+    CK_OK(tu_write_file(path, "partition.metadata", "version: 0\ntopic_id: x", 22));
+    /* A directory that looks like a partition but holds a user's file. */
     snprintf(path, sizeof path, "%s/photos-2024", tmp);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     CK_OK(tu_write_file(path, "beach.jpg", "jpeg", 4));

@@ -11,8 +11,9 @@
  *
  * Only directories holding nothing but files libklog keeps in a partition
  * are removed; anything else is left alone and reported. A Kafka
- * partition (it holds partition.metadata) and Kafka's internal topics
- * ("__" names, which klog_adopt leaves out unless asked) are never touched.
+ * partition (it holds partition.metadata and no klog.state: one libklog
+ * opened holds both) and Kafka's internal topics ("__" names, which
+ * klog_adopt leaves out unless asked) are never touched.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct strays {
     size_t n;
     const klog__logger_t *lg;
     int foreign; /* set by only_partition_files */
+    int has_state, has_kafka_meta; /* klog.state, partition.metadata seen */
 } strays_t;
 
 /* Is `name` "<valid topic>-<decimal>"? Sets *topic_len and *part. */
@@ -83,7 +85,11 @@ static int partition_file(const char *name)
 static int only_partition_files(void *ctx, const char *name)
 {
     strays_t *st = ctx;
-    if (strcmp(name, ".") && strcmp(name, "..") && !partition_file(name))
+    if (strcmp(name, "klog.state") == 0)
+        st->has_state = 1;
+    else if (strcmp(name, "partition.metadata") == 0)
+        st->has_kafka_meta = 1;
+    else if (strcmp(name, ".") && strcmp(name, "..") && !partition_file(name))
         st->foreign = 1;
     return 0;
 }
@@ -102,8 +108,11 @@ static int check_one(void *ctx, const char *name)
         free(path);
         return 0;
     }
-    st->foreign = 0;
-    if (klog__dir_list(path, only_partition_files, st) != 0 || st->foreign) {
+    st->foreign = st->has_state = st->has_kafka_meta = 0;
+    /* partition.metadata alone is Kafka's partition; beside klog.state it
+     * is libklog's (adopted, or a server on libklog keeping topic ids). */
+    if (klog__dir_list(path, only_partition_files, st) != 0 || st->foreign ||
+        (st->has_kafka_meta && !st->has_state)) {
         klog__log(st->lg, KLOG_LOG_WARN,
                   "%s: no topic in klog.topics owns this partition directory, but it holds "
                   "files libklog does not write: left alone",
@@ -128,7 +137,7 @@ static int check_one(void *ctx, const char *name)
 int klog__topics_remove_strays(const char *dir, klog__topic_t *const *topics, size_t n,
                                const klog__logger_t *lg)
 {
-    strays_t st = {dir, topics, n, lg, 0};
+    strays_t st = {.dir = dir, .topics = topics, .n = n, .lg = lg};
     int rc = klog__dir_list(dir, check_one, &st);
     return rc ? rc : klog__fsync_dir(dir);
 }
