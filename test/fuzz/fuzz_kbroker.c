@@ -48,6 +48,7 @@
 #include "../../examples/kbroker/group_offsets.c"
 #include "../../examples/kbroker/group_api.c"
 #include "../../examples/kbroker/admin.c"
+#include "../../examples/kbroker/topic_ids.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
