@@ -237,6 +237,8 @@ static int create_topics(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             if (!rc) {
                 kb_log(b, "created topic %s (%d partitions) by request", name, parts);
                 q->slow = 1;
+                uint8_t id[16]; /* partition.metadata from the start */
+                (void)kb_topic_id(b, name, id);
             }
         }
         klog_config_free(cfg);
@@ -283,6 +285,7 @@ static int delete_topics(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             err = klog_to_kafka(rc);
             if (!rc) {
                 kb_log(b, "deleted topic %s", name);
+                kb_topic_id_forget(b, name); /* a new topic of this name: new id */
                 q->slow = 1;
             }
         }

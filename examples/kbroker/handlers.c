@@ -147,14 +147,16 @@ static void put_partitions(kb_wbuf_t *w, int16_t v, int32_t n)
 }
 
 static void put_topic(kb_wbuf_t *w, int16_t v, int16_t err, const char *name, size_t len,
-                      int32_t partitions)
+                      int32_t partitions, const uint8_t *id)
 {
     int flex = v >= 9;
     kb_put_i16(w, err);
     kb_put_nstring(w, flex, name, len);
     if (v >= 10) {
-        kb_put_i64(w, 0); /* topic id: none (libklog names topics only) */
-        kb_put_i64(w, 0);
+        static const uint8_t zero[16];
+        const uint8_t *u = err || !id ? zero : id; /* topic_ids.c */
+        for (int i = 0; i < 16; i++)
+            kb_put_i8(w, (int8_t)u[i]);
     }
     if (v >= 1) /* is_internal: the committed offsets of groups (group_offsets.c) */
         kb_put_i8(w, len == 18 && name && memcmp(name, "__consumer_offsets", 18) == 0);
@@ -219,14 +221,16 @@ static int16_t metadata_topic(struct kb_broker *b, const char *name, struct crea
     return KB_ERR_NONE;
 }
 
-/* Read one requested topic: v10+ carry a topic id before the (nullable)
- * name; ids are not known here, so a null name is answered as unknown. */
-static void metadata_req_topic(kb_rd_t *r, int16_t v, const char **s, int16_t *len)
+/* Read one requested topic: v10+ carry a topic id (into id[] when given)
+ * before the (nullable) name; a null name asks by id. */
+static void metadata_req_topic(kb_rd_t *r, int16_t v, const char **s, int16_t *len,
+                               uint8_t *id)
 {
     int flex = v >= 9;
-    if (v >= 10) {
-        (void)kb_rd_i64(r);
-        (void)kb_rd_i64(r);
+    for (int i = 0; v >= 10 && i < 16; i++) {
+        uint8_t c = (uint8_t)kb_rd_i8(r);
+        if (id)
+            id[i] = c;
     }
     kb_rd_string(r, flex, s, len);
     kb_rd_tags_if(r, flex);
@@ -241,7 +245,7 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     for (int32_t i = 0; i < n; i++) {
         const char *s;
         int16_t len;
-        metadata_req_topic(r, v, &s, &len);
+        metadata_req_topic(r, v, &s, &len, NULL);
     }
     int allow = 1; /* v0-v3: creation allowed, as in Kafka */
     if (v >= 4)
@@ -278,8 +282,10 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_array(w, flex, cnt);
         for (int i = 0; i < cnt; i++) {
             int32_t parts = 0;
+            uint8_t id[16];
             int16_t err = metadata_topic(b, names[i], NULL, &parts);
-            put_topic(w, v, err, names[i], strlen(names[i]), parts);
+            int known = v >= 10 && !err && kb_topic_id(b, names[i], id) == 0;
+            put_topic(w, v, err, names[i], strlen(names[i]), parts, known ? id : NULL);
         }
         free(names);
     } else {
@@ -294,13 +300,21 @@ int kb_handle_metadata(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             int16_t len;
             char name[256];
             int32_t parts = 0;
-            metadata_req_topic(&again, v, &s, &len);
+            uint8_t id[16] = {0};
+            metadata_req_topic(&again, v, &s, &len, id);
             int16_t err = (int16_t)kb_topic_name(s, len, name);
-            if (!s)
-                err = KB_ERR_UNKNOWN_TOPIC_ID;
+            if (!s) { /* by topic id: answered with its name */
+                err = kb_topic_by_id(b, id, name) ? KB_ERR_UNKNOWN_TOPIC_ID : KB_ERR_NONE;
+                if (!err) {
+                    s = name;
+                    len = (int16_t)strlen(name);
+                }
+            }
             if (!err)
-                err = metadata_topic(b, name, create ? &cb : NULL, &parts);
-            put_topic(w, v, err, s ? s : (v >= 12 ? NULL : ""), len > 0 ? (size_t)len : 0, parts);
+                err = metadata_topic(b, name, create && s != name ? &cb : NULL, &parts);
+            int known = v >= 10 && !err && kb_topic_id(b, name, id) == 0;
+            put_topic(w, v, err, s ? s : (v >= 12 ? NULL : ""), len > 0 ? (size_t)len : 0, parts,
+                      known ? id : NULL);
         }
         q->slow = cb.created;
     }

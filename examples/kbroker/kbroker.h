@@ -136,6 +136,7 @@ struct kb_flusher;
 struct kb_flush_job;
 struct kb_metrics;
 struct kb_txns;
+struct kb_topic_ids;
 
 #define KB_API_SLOTS 128 /* API keys counted one by one */
 
@@ -196,6 +197,7 @@ struct kb_broker {
     struct kb_flusher *flusher; /* acks=all fsync thread (flush.c); NULL: inline */
     struct kb_metrics *metrics; /* --metrics-port endpoint (metrics.c) */
     struct kb_txns *txns;   /* transaction coordinator state (txn*.c) */
+    struct kb_topic_ids *topic_ids; /* topic ids by name (topic_ids.c) */
     uint64_t requests[KB_API_SLOTS + 1]; /* by API key; the last: larger keys */
     int stop;
 };
@@ -304,6 +306,20 @@ int kb_conf_key(const char *name, size_t len);
 /* Parse s[0..n) as key's value (integers; cleanup.policy "delete",
  * "compact", "compact,delete"; min.cleanable.dirty.ratio 0..1). 0 or -1. */
 int kb_conf_value(int key, const char *s, size_t n, int64_t *v);
+
+/* Topic ids (topic_ids.c): Kafka's partition.metadata in each partition
+ * directory. kb_topic_id sets id[] of an existing topic, writing the file
+ * where it is missing (a new random id when no directory has one); returns
+ * 0 or -1 (no such topic, I/O error). kb_topic_by_id finds the topic of an
+ * id (0, or -1: none). A deleted topic is forgotten so a new one of the same
+ * name gets a new id. */
+int kb_topic_id(struct kb_broker *b, const char *name, uint8_t id[16]);
+int kb_topic_by_id(struct kb_broker *b, const uint8_t id[16], char name[256]);
+void kb_topic_id_forget(struct kb_broker *b, const char *name);
+void kb_topic_ids_free(struct kb_broker *b);
+/* base64url (no padding, 22 characters) form of an id, and back (0 / -1). */
+void kb_uuid_format(const uint8_t id[16], char out[23]);
+int kb_uuid_parse(const char *s, size_t n, uint8_t id[16]);
 
 /* The flush thread (flush.c). */
 int kb_flush_start(struct kb_broker *b);  /* 0 or -errno (then fsyncs stay inline) */

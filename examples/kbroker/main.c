@@ -341,6 +341,7 @@ int main(int argc, char **argv)
     kb_flush_stop(b); /* after the connections: their parked responses detached */
     kb_groups_free_all(b); /* after the connections: their parked responses point in */
     kb_txn_free_all(b);
+    kb_topic_ids_free(b);
     rc = klog_close(b->log);
     if (rc) {
         fprintf(stderr, "kbroker: close: %s\n", klog_strerror(rc));

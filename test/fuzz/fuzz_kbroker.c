@@ -51,6 +51,7 @@
 #include "../../examples/kbroker/pid.c"
 #include "../../examples/kbroker/txn.c"
 #include "../../examples/kbroker/txn_state.c"
+#include "../../examples/kbroker/topic_ids.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
