@@ -160,7 +160,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_COMMON := $(filter bench/bench_util.c,$(BENCH_SRC))
 BENCH     := $(patsubst bench/%.c,$(O)/bench/%,$(filter-out $(BENCH_COMMON),$(BENCH_SRC)))
 # Benchmark scripts run by make bench beside the programs above.
-BENCH_SCRIPTS := bench/kafka_peer.sh
+BENCH_SCRIPTS := bench/kafka_peer.sh bench/kafka_log_peer.sh
 RDK_PEER  := $(if $(HAVE_RDKAFKA),$(O)/bench/rdk_peer)
 # klogmirror (examples/klogmirror/: mirror to and from Apache Kafka) links
 # librdkafka: built only when its development files are found.
