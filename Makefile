@@ -362,7 +362,8 @@ fuzz:
 # and rebuilds bench_peers if it was built without them. The scripts run
 # after the programs: bench/kafka_peer.sh (kbroker vs Apache Kafka) needs
 # $(O)/bench/rdk_peer (built when librdkafka is found) and, for Kafka's
-# side, java and mvn.
+# side, java and mvn; bench/kafka_log_peer.sh (klog_append vs Kafka's
+# UnifiedLog alone) needs java, javac and mvn.
 BENCH_ARGS ?=
 bench bench-quick:
 	@sh .ci/deps base bench
