@@ -22,151 +22,21 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
-import socket
+import os
 import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kraw import Conn as _Conn, batch, cstr, fail, kstr, ok, uvar  # noqa: E402
 
 HOST, PORT, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TOPIC = sys.argv[4].encode() if len(sys.argv) > 4 else b"idem"
 TIMEOUT = 20
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok: " + msg)
-    sys.stdout.flush()
-
-
-def crc32c(data):
-    table = crc32c.table
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-crc32c.table = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    crc32c.table.append(c)
-
-
-def zz(v):
-    v = (v << 1) ^ (v >> 63)
-    out = b""
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def uvar(v):
-    out = b""
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def kstr(s):
-    return struct.pack(">h", len(s)) + s
-
-
-def cstr(s):
-    return uvar(len(s) + 1) + s
-
-
-def batch(values, pid=-1, epoch=-1, seq=-1, txn=False):
-    recs = b""
-    for i, v in enumerate(values):
-        body = b"\x00" + zz(0) + zz(i) + zz(-1) + zz(len(v)) + v + zz(0)
-        recs += zz(len(body)) + body
-    attrs = 0x10 if txn else 0
-    after_crc = struct.pack(">hiqqqhii", attrs, len(values) - 1, 1000, 1000, pid, epoch, seq,
-                            len(values)) + recs
-    head = struct.pack(">iBI", -1, 2, crc32c(after_crc)) + after_crc
-    return struct.pack(">qi", 0, len(head)) + head
-
-
-class Conn:
-    def __init__(self):
-        self.s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
-        self.s.settimeout(TIMEOUT)
-        self.corr = 0
-
-    def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
-            if not chunk:
-                fail("connection closed")
-            buf += chunk
-        return buf
-
-    def call(self, api, ver, body, flex=False):
-        self.corr += 1
-        hdr = struct.pack(">hhih", api, ver, self.corr, 3) + b"raw" + (b"\x00" if flex else b"")
-        msg = hdr + body
-        self.s.sendall(struct.pack(">i", len(msg)) + msg)
-        size = struct.unpack(">i", self.recv_exact(4))[0]
-        data = self.recv_exact(size)
-        if struct.unpack(">i", data[:4])[0] != self.corr:
-            fail("api %d: correlation id" % api)
-        return Rd(data[5:] if flex else data[4:])
-
-
-class Rd:
-    def __init__(self, b):
-        self.b, self.p = b, 0
-
-    def take(self, n):
-        if self.p + n > len(self.b):
-            fail("short response")
-        v = self.b[self.p:self.p + n]
-        self.p += n
-        return v
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def i64(self):
-        return struct.unpack(">q", self.take(8))[0]
-
-    def str(self):
-        n = self.i16()
-        return None if n < 0 else self.take(n)
-
-    def uvar(self):
-        v = shift = 0
-        while True:
-            b = self.take(1)[0]
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return v
-
-    def cstr(self):
-        n = self.uvar()
-        return None if n == 0 else self.take(n - 1)
+def Conn():
+    return _Conn(HOST, PORT, TIMEOUT)
 
 
 def init_pid(c, ver=1, tid=None, timeout_ms=60000, pid=-1, epoch=-1):

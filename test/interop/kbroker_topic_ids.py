@@ -12,85 +12,19 @@
 """
 import base64
 import os
-import socket
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kraw import Conn, cstr, fail, uvar as uvarint  # noqa: E402
 
 HOST, PORT, LOGDIR, STEP = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def uvarint(n):
-    out = b""
-    while n >= 0x80:
-        out += bytes([(n & 0x7F) | 0x80])
-        n >>= 7
-    return out + bytes([n])
-
-
-def cstr(s):
-    return uvarint(len(s) + 1) + s
-
-
-class Rd:
-    def __init__(self, b):
-        self.b, self.p = b, 0
-
-    def take(self, n):
-        if self.p + n > len(self.b):
-            fail("short response")
-        v = self.b[self.p:self.p + n]
-        self.p += n
-        return v
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def uv(self):
-        n = s = 0
-        while True:
-            c = self.take(1)[0]
-            n |= (c & 0x7F) << s
-            s += 7
-            if c < 0x80:
-                return n
-
-    def cstr(self):
-        n = self.uv()
-        return None if n == 0 else self.take(n - 1)
-
-    def tags(self):
-        for _ in range(self.uv()):
-            self.uv()
-            self.take(self.uv())
-
-
 def call(api, ver, body, flex):
-    s = socket.create_connection((HOST, PORT), timeout=15)
-    hdr = struct.pack(">hhih", api, ver, 7, 3) + b"tid" + (b"\x00" if flex else b"")
-    s.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
-    buf = b""
-    while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
-        c = s.recv(65536)
-        if not c:
-            fail("connection closed")
-        buf += c
-    s.close()
-    r = Rd(buf[4:])
-    if r.i32() != 7:
-        fail("correlation id")
-    if flex:
-        r.tags()
+    c = Conn(HOST, PORT, 15, b"tid")
+    r = c.call(api, ver, body, flex)
+    c.close()
     return r
 
 
@@ -109,7 +43,7 @@ def metadata(topics, ver=12, create=True):
     body += b"\x00" + b"\x00"  # include_topic_authorized_operations, tags
     r = call(3, ver, body, True)
     r.i32()
-    for _ in range(r.uv() - 1):
+    for _ in range(r.uvar() - 1):
         r.i32()
         r.cstr()
         r.i32()
@@ -118,19 +52,19 @@ def metadata(topics, ver=12, create=True):
     r.cstr()
     r.i32()
     out = []
-    for _ in range(r.uv() - 1):
+    for _ in range(r.uvar() - 1):
         err = r.i16()
         name = r.cstr()
         tid = r.take(16)
         r.i8()
-        nparts = r.uv() - 1
+        nparts = r.uvar() - 1
         for _ in range(nparts):
             r.i16()
             r.i32()
             r.i32()
             r.i32()
             for _ in range(3):
-                for _ in range(r.uv() - 1):
+                for _ in range(r.uvar() - 1):
                     r.i32()
             r.tags()
         r.i32()
