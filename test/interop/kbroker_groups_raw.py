@@ -17,25 +17,16 @@ Usage: kbroker_groups_raw.py HOST PORT
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
+import os
 import socket
 import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kraw import Rd, fail, kstr, ok  # noqa: E402
+
 HOST, PORT = sys.argv[1], int(sys.argv[2])
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok: " + msg)
-
-
-def kstr(s):
-    return struct.pack(">h", len(s)) + s
 
 
 def kbytes(b):
@@ -44,38 +35,6 @@ def kbytes(b):
 
 def nstr(s):
     return struct.pack(">h", -1) if s is None else kstr(s)
-
-
-class Rd:
-    def __init__(self, b):
-        self.b, self.p = b, 0
-
-    def take(self, n):
-        if self.p + n > len(self.b):
-            fail("short response")
-        v = self.b[self.p:self.p + n]
-        self.p += n
-        return v
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def i64(self):
-        return struct.unpack(">q", self.take(8))[0]
-
-    def str(self):
-        n = self.i16()
-        return None if n < 0 else self.take(n)
-
-    def bytes(self):
-        n = self.i32()
-        return None if n < 0 else self.take(n)
 
 
 class Conn:

@@ -14,48 +14,15 @@ Usage: kbroker_versions.py flex HOST PORT
 Every socket operation has a timeout. Prints "ok: ..." lines; exits 1 on the
 first failure.
 """
-import socket
+import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kraw  # noqa: E402
+from kraw import crc32c, cstr, fail, ok, uvar as uvarint, zz  # noqa: E402
+
 TIMEOUT = 10
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def ok(msg):
-    print("ok: " + msg)
-
-
-def uvarint(v):
-    out = b""
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def zz(v):
-    return uvarint((v << 1) ^ (v >> 63))
-
-
-def cstr(s):
-    return uvarint(len(s) + 1) + s
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
 
 
 def record_batch(values, ts):
@@ -69,81 +36,12 @@ def record_batch(values, ts):
     return struct.pack(">qi", 0, len(head)) + head
 
 
-class Rd:
-    def __init__(self, b):
-        self.b, self.p = b, 0
-
-    def take(self, n):
-        if self.p + n > len(self.b):
-            fail("response too short")
-        v = self.b[self.p:self.p + n]
-        self.p += n
-        return v
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def i64(self):
-        return struct.unpack(">q", self.take(8))[0]
-
-    def uv(self):
-        v = shift = 0
-        while True:
-            c = self.take(1)[0]
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if not c & 0x80:
-                return v
-
-    def cstr(self):
-        n = self.uv()
-        return None if n == 0 else self.take(n - 1)
-
-    def carr(self):
-        return self.uv() - 1
-
-    def tags(self):
-        for _ in range(self.uv()):
-            self.uv()
-            self.take(self.uv())
-
-    def done(self):
-        if self.p != len(self.b):
-            fail("%d bytes left after the response" % (len(self.b) - self.p))
-
-
-class Conn:
+class Conn(kraw.Conn):
     def __init__(self, host, port):
-        self.s = socket.create_connection((host, port), timeout=TIMEOUT)
-        self.s.settimeout(TIMEOUT)
-        self.corr = 0
-
-    def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
-            if not chunk:
-                fail("connection closed")
-            buf += chunk
-        return buf
+        super().__init__(host, port, TIMEOUT, b"py")
 
     def call(self, api, ver, body, flex=True, resp_tags=True):
-        self.corr += 1
-        hdr = struct.pack(">hhih", api, ver, self.corr, 2) + b"py" + (b"\x00" if flex else b"")
-        self.s.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
-        data = self.recv_exact(struct.unpack(">i", self.recv_exact(4))[0])
-        r = Rd(data)
-        if r.i32() != self.corr:
-            fail("correlation id")
-        if flex and resp_tags:
-            r.tags()
-        return r
+        return super().call(api, ver, body, flex, resp_tags)
 
 
 def flex(host, port):
@@ -233,7 +131,7 @@ def flex(host, port):
     idx, err, hw, lso, lstart = r.i32(), r.i16(), r.i64(), r.i64(), r.i64()
     aborted = r.carr()
     pref = r.i32()
-    n = r.uv() - 1
+    n = r.uvar() - 1
     records = r.take(n)
     r.tags(); r.tags(); r.tags()
     r.done()

@@ -106,6 +106,10 @@ class Rd:
         n = self.i16()
         return None if n < 0 else self.take(n)
 
+    def bytes(self):
+        n = self.i32()
+        return None if n < 0 else self.take(n)
+
     def uvar(self):
         v = shift = 0
         while True:
@@ -119,10 +123,19 @@ class Rd:
         n = self.uvar()
         return None if n == 0 else self.take(n - 1)
 
+    def carr(self):
+        """COMPACT_ARRAY length (-1 for null)."""
+        return self.uvar() - 1
+
     def tags(self):
         for _ in range(self.uvar()):
             self.uvar()
             self.take(self.uvar())
+
+    def done(self):
+        """The whole response was read: nothing more than its schema."""
+        if self.p != len(self.b):
+            fail("%d bytes left after the response" % (len(self.b) - self.p))
 
 
 class Conn:
@@ -144,7 +157,9 @@ class Conn:
             buf += chunk
         return buf
 
-    def call(self, api, ver, body, flex=False):
+    def call(self, api, ver, body, flex=False, resp_tags=True):
+        """resp_tags=False: a flexible request whose response header has
+        no tagged fields (ApiVersions)."""
         self.corr += 1
         hdr = (struct.pack(">hhi", api, ver, self.corr) + kstr(self.client_id)
                + (b"\x00" if flex else b""))
@@ -154,7 +169,7 @@ class Conn:
         r = Rd(self.recv_exact(size))
         if r.i32() != self.corr:
             fail("api %d: correlation id" % api)
-        if flex:
+        if flex and resp_tags:
             r.tags()
         return r
 
