@@ -279,7 +279,9 @@ END_TEST
 
 START_TEST(time_roll_untimestamped_first_batch)
 {
-    const int64_t kv[] = {KLOG_CONF_SEGMENT_MS, 50, 0};
+    /* segment.ms long enough that a loaded machine does not reach it
+     * between two appends meant to stay in one segment. */
+    const int64_t kv[] = {KLOG_CONF_SEGMENT_MS, 1000, 0};
     klog_t *log = open_kv(kv);
     klog_partition_t *p = part(log, 1);
     /* The first batch has no timestamp: wall clock since creation rules,
@@ -304,7 +306,7 @@ START_TEST(time_roll_untimestamped_first_batch)
     r.timestamp = T0 + 2000000;
     CK_OK(klog_append(p, &r, 1, NULL));
     ck_assert_uint_eq(segments(p, bases, 4), 1);
-    usleep(120 * 1000);
+    usleep(1100 * 1000);
     CK_OK(klog_append(p, &r, 1, NULL));
     ck_assert_uint_eq(segments(p, bases, 4), 2);
     CK_OK(klog_close(log));
