@@ -24,18 +24,14 @@
  *   4. overhead    allocated bytes (st_blocks) of the partition directory
  *                  after close, minus the payload, per record: uncompressed
  *                  and LZ4 (the paper: about 9 bytes).
- *   5. durable     latency of single-record appends with
- *                  KLOG_CONF_FLUSH_MESSAGES = 1 (each returns once fsynced;
- *                  concurrent appenders share fsyncs: group commit), 1 to 4
- *                  threads on one partition, p50/p99/p999, vs write +
- *                  fdatasync of one message.
  *   6. open        klog_open time of a partition of 10, 100 and 1000
  *                  segments at two data volumes, after a clean close and
  *                  after an unclean one (a forked child appends and
  *                  _exit()s without closing).
  *
  * Experiment 1's one-call-per-record producer is bench_producer's, 3
- * (zero-copy) is bench_fetch's and 7 (peers) is bench_peers'.
+ * (zero-copy) is bench_fetch's, 5 (durable latency) is bench_durable's and
+ * 7 (peers) is bench_peers'.
  * Every figure is the median of RUNS runs (3) with min..max.
  *
  * Usage: bench_paper [--quick] [--records N] [--runs R] [--dir DIR]
@@ -387,97 +383,6 @@ static double raw_read_run(const char *path, long n)
     return (double)n / t;
 }
 
-/* ------------------------------------------------------ durable latency */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *sorted, long n, double q)
-{
-    long i = (long)(q * (double)n);
-    return sorted[i < n ? i : n - 1];
-}
-
-typedef struct lat_arg {
-    klog_partition_t *p;
-    long first, n;
-    double *lat; /* microseconds, one per append */
-} lat_arg_t;
-
-static void *thr_durable(void *v)
-{
-    lat_arg_t *a = v;
-    char data[MSG];
-    for (long i = 0; i < a->n; i++) {
-        bench_payload(data, (uint64_t)(a->first + i));
-        klog_record_t rec = {.timestamp = KLOG_TIMESTAMP_NOW,
-                             .key_len = KLOG_NULL_LEN,
-                             .value = data,
-                             .value_len = MSG};
-        double t0 = bench_now();
-        BENCH_CHECK(klog_append(a->p, &rec, 1, NULL));
-        a->lat[i] = (bench_now() - t0) * 1e6;
-    }
-    return NULL;
-}
-
-/* Per-append latency percentiles (us) of `threads` threads each making
- * `per` durable single-record appends to one partition. */
-static void klog_durable_run(const char *dir, int threads, long per, double q[3])
-{
-    klog_config_t *tcfg = topic_conf(0, 1);
-    klog_t *log = fresh_log(dir, 1, tcfg);
-    klog_config_free(tcfg);
-    klog_partition_t *p;
-    BENCH_CHECK(klog_partition(log, "bench", 0, &p));
-    double *lat = malloc(sizeof(double) * (size_t)(per * threads));
-    if (!lat)
-        die("malloc");
-    pthread_t th[MAX_THREADS];
-    lat_arg_t a[MAX_THREADS];
-    for (int i = 0; i < threads; i++) {
-        a[i] = (lat_arg_t){p, i * per, per, lat + i * per};
-        if (pthread_create(&th[i], NULL, thr_durable, &a[i]))
-            die("pthread_create");
-    }
-    for (int i = 0; i < threads; i++)
-        pthread_join(th[i], NULL);
-    BENCH_CHECK(klog_close(log));
-    bench_rmrf(dir);
-    long n = per * threads;
-    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
-    q[0] = pct(lat, n, 0.50), q[1] = pct(lat, n, 0.99), q[2] = pct(lat, n, 0.999);
-    free(lat);
-}
-
-/* The same for write(2) + fdatasync of one message, one thread. */
-static void raw_durable_run(const char *path, long n, double q[3])
-{
-    double *lat = malloc(sizeof(double) * (size_t)n);
-    if (!lat)
-        die("malloc");
-    char rec[RAW_REC];
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-    if (fd < 0)
-        die(path);
-    for (long i = 0; i < n; i++) {
-        put_raw(rec, i);
-        double t0 = bench_now();
-        write_all(fd, rec, sizeof rec);
-        if (fdatasync(fd) < 0)
-            die("fdatasync");
-        lat[i] = (bench_now() - t0) * 1e6;
-    }
-    close(fd);
-    unlink(path);
-    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
-    q[0] = pct(lat, n, 0.50), q[1] = pct(lat, n, 0.99), q[2] = pct(lat, n, 0.999);
-    free(lat);
-}
-
 /* ----------------------------------------------------------- open time */
 
 /* A closed log at dir whose partition holds `records` in `segments`
@@ -645,38 +550,6 @@ static void experiment_fsync_and_threads(void)
     bench_report("paper.append.b50.4t", "rec/s", &th[2], &th[0]);
 }
 
-static void experiment_durable(void)
-{
-    long per = quick ? 100 : 2000;
-    static const char *qn[3] = {"p50", "p99", "p999"};
-    bench_stat_t k[MAX_THREADS][3], raw[3];
-    memset(k, 0, sizeof k), memset(raw, 0, sizeof raw);
-    const char *klogdir = path_in("dur"), *rawfile = path_in("dur.raw");
-    for (int r = 0; r < runs; r++) {
-        double q[3];
-        bench_progress("bench_paper: durable latency, run %d/%d, raw", r + 1, runs);
-        raw_durable_run(rawfile, per, q);
-        for (int i = 0; i < 3; i++)
-            bench_add(&raw[i], q[i]);
-        for (int t = 1; t <= MAX_THREADS; t++) {
-            bench_progress("bench_paper: durable latency, run %d/%d, %d threads", r + 1, runs, t);
-            klog_durable_run(klogdir, t, per, q);
-            for (int i = 0; i < 3; i++)
-                bench_add(&k[t - 1][i], q[i]);
-        }
-    }
-    char name[96];
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "paper.raw.fdatasync.lat.%s", qn[i]);
-        bench_report(name, "us", &raw[i], NULL);
-    }
-    for (int t = 1; t <= MAX_THREADS; t++)
-        for (int i = 0; i < 3; i++) {
-            snprintf(name, sizeof name, "paper.durable.lat.%s.%dt", qn[i], t);
-            bench_report(name, "us", &k[t - 1][i], &raw[i]);
-        }
-}
-
 static void experiment_open(void)
 {
     static const int segs[] = {10, 100, 1000};
@@ -754,7 +627,6 @@ int main(int argc, char **argv)
         void (*run)(void);
     } exps[] = {{"producer and consumer", experiment_producer},
                 {"fsync per batch and threads", experiment_fsync_and_threads},
-                {"durable latency", experiment_durable},
                 {"open time", experiment_open}};
     for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
         double t0 = bench_now();

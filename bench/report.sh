@@ -40,6 +40,7 @@ exp=$dir/expected.txt
     for k in 256 1024 16384; do echo "compact.rss.map${k}k"; done
     for q in p50 p99 p999; do
         echo "paper.raw.fdatasync.lat.$q"
+        for t in 2 3 4; do echo "paper.raw.fdatasync.lat.$q.${t}t"; done
         for t in 1 2 3 4; do echo "paper.durable.lat.$q.${t}t"; done
     done
     for v in small large; do for s in 10 100 1000; do
@@ -316,7 +317,8 @@ if command -v gnuplot > /dev/null 2>&1; then
         close(f)
         f = dir "/durable.dat"
         for (t = 1; t <= 4; t++)
-            print t, tripu("paper.durable.lat.p50." t "t"), tripu("paper.durable.lat.p99." t "t"), tripu("paper.durable.lat.p999." t "t") > f
+            print t, tripu("paper.durable.lat.p50." t "t"), tripu("paper.durable.lat.p99." t "t"), tripu("paper.durable.lat.p999." t "t"), \
+                tripu("paper.raw.fdatasync.lat.p50" (t > 1 ? "." t "t" : "")), tripu("paper.raw.fdatasync.lat.p99" (t > 1 ? "." t "t" : "")) > f
         close(f)
         f = dir "/durable_raw.dat"
         print tripu("paper.raw.fdatasync.lat.p50"), tripu("paper.raw.fdatasync.lat.p99"), tripu("paper.raw.fdatasync.lat.p999") > f
@@ -336,7 +338,7 @@ if command -v gnuplot > /dev/null 2>&1; then
 set terminal pngcairo size 900,600 font "Sans,11" noenhanced
 set grid ytics lc rgb "#dddddd"
 set key below box
-set bmargin 7
+set bmargin 9
 set datafile missing "NaN"
 
 set output "$dir/throughput_batch.png"
@@ -384,6 +386,8 @@ set yrange [*:*]
 plot "$dir/durable.dat" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb "#1f77b4" title "p50", \
      "" using 1:5:6:7 with yerrorlines lw 2 pt 5 lc rgb "#ff7f0e" title "p99", \
      "" using 1:8:9:10 with yerrorlines lw 2 pt 9 lc rgb "#d62728" title "p99.9", \
+     "" using 1:11 with linespoints dt 3 lw 1.5 pt 6 lc rgb "#1f77b4" title "raw write+fdatasync p50, N threads on one file", \
+     "" using 1:14 with linespoints dt 3 lw 1.5 pt 4 lc rgb "#ff7f0e" title "raw write+fdatasync p99, N threads on one file", \
      $rp50 with lines dt 2 lw 1.5 lc rgb "#1f77b4" title "raw write+fdatasync p50 (1 thread)", \
      $rp99 with lines dt 2 lw 1.5 lc rgb "#ff7f0e" title "raw write+fdatasync p99 (1 thread)"
 
