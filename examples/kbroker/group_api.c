@@ -79,6 +79,7 @@ void kb_group_free(struct kb_broker *b, struct kb_group *g)
         kb_member_free(m);
     }
     free(g->members);
+    kb_cg_free(g->cg);
     for (size_t i = 0; i < g->noffs; i++) {
         free(g->offs[i].topic);
         free(g->offs[i].metadata);
@@ -266,7 +267,7 @@ static int delete_groups(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             err = KB_ERR_INVALID_GROUP_ID;
         else if (!g)
             err = KB_ERR_GROUP_ID_NOT_FOUND;
-        else if (g->nmembers)
+        else if (g->nmembers || kb_cg_busy(g))
             err = KB_ERR_NON_EMPTY_GROUP;
         else if (kb_offsets_delete_all(b, g))
             err = KB_ERR_COORDINATOR_NOT_AVAILABLE;

@@ -48,6 +48,8 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int32_t cg_session_ms;    /* --group-consumer-session-timeout (KIP-848 groups) */
+    int32_t cg_heartbeat_ms;  /* --group-consumer-heartbeat-interval */
     int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
@@ -436,7 +438,9 @@ enum {
     KB_API_TXN_OFFSET_COMMIT = 28,
     KB_API_INCREMENTAL_ALTER_CONFIGS = 44,
     KB_API_OFFSET_DELETE = 47,
-    KB_API_DESCRIBE_CLUSTER = 60
+    KB_API_DESCRIBE_CLUSTER = 60,
+    KB_API_CONSUMER_GROUP_HEARTBEAT = 68,
+    KB_API_CONSUMER_GROUP_DESCRIBE = 69
 };
 
 #endif /* KBROKER_H */
