@@ -51,7 +51,7 @@ static const struct {
     {KB_API_LEAVE_GROUP, 0, 3, 4},
     {KB_API_OFFSET_COMMIT, 0, 9, 8},
     {KB_API_OFFSET_FETCH, 0, 9, 6},
-    {KB_API_LIST_GROUPS, 0, 2, 3},
+    {KB_API_LIST_GROUPS, 0, 5, 3},
     {KB_API_DESCRIBE_GROUPS, 0, 4, 5},
     {KB_API_DELETE_GROUPS, 0, 1, 2},
     {KB_API_OFFSET_DELETE, 0, 0, 99},

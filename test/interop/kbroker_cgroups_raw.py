@@ -26,6 +26,7 @@ auto-creates topics with 4 partitions.)
     gets INCONSISTENT_GROUP_PROTOCOL, a heartbeat on a classic group with
     members GROUP_ID_NOT_FOUND;
   * ConsumerGroupDescribe reports the members, epochs and assignments;
+    ListGroups v5 filters by type (consumer / classic);
   * OffsetCommit v9 / OffsetFetch v9 check the member epoch
     (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID).
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
@@ -232,6 +233,24 @@ def fetch_v9(c, group, mid, epoch, partition):
     return err, offset
 
 
+def list_groups(c, types):
+    """ListGroups v5 with a types filter: {group: (state, type)}."""
+    r = c.call(16, 5, carr([]) + carr([cstr(t) for t in types]) + b"\x00", flex=True)
+    r.i32()
+    if r.i16() != 0:
+        fail("ListGroups v5")
+    out = {}
+    for _ in range(r.carr()):
+        gid, ptype, state, gtype = r.cstr(), r.cstr(), r.cstr(), r.cstr()
+        r.tags()
+        if ptype != b"consumer":
+            fail("ListGroups: protocol type %r" % ptype)
+        out[gid] = (state, gtype)
+    r.tags()
+    r.done()
+    return out
+
+
 def api_versions(c):
     r = c.call(18, 3, cstr(b"raw") + cstr(b"1") + b"\x00", flex=True, resp_tags=False)
     if r.i16() != 0:
@@ -327,6 +346,13 @@ def revocation(c):
     expect(hb(c, b"cg-classic", b"member-x", 0, subs=[TOPIC], owned=[], rebalance=60000), 69,
            "heartbeat on a classic group")
     ok("JoinGroup on a consumer group: INCONSISTENT_GROUP_PROTOCOL; heartbeat on a classic one: GROUP_ID_NOT_FOUND")
+    cons, clas, both = (list_groups(c, [b"consumer"]), list_groups(c, [b"Classic"]),
+                        list_groups(c, []))
+    if cons.get(g) != (b"Stable", b"consumer") or b"cg-classic" in cons:
+        fail("ListGroups types=consumer: %r" % cons)
+    if clas.get(b"cg-classic", (0, 0))[1] != b"classic" or g in clas or len(both) < 2:
+        fail("ListGroups types=classic: %r / all: %r" % (clas, both))
+    ok("ListGroups v5: the types filter tells consumer from classic groups")
     return all4
 
 
