@@ -256,9 +256,8 @@ static int16_t cm_leave(struct kb_cgroup *cg, struct kb_chb *h, struct kb_cmembe
 }
 
 int16_t kb_cg_heartbeat(struct kb_broker *b, struct kb_group *g, struct kb_chb *h,
-                        struct kb_cmember **mout, int *changed, int v)
+                        struct kb_cmember **mout, int *changed)
 {
-    (void)v;
     struct kb_cgroup *cg = kb_cg_get(g);
     int64_t now = kb_now_ms();
     *mout = NULL;

@@ -116,7 +116,7 @@ int32_t kb_cg_name(struct kb_cgroup *cg, const char *name);
  * it left or on error); returns a Kafka error code. *changed tells whether
  * its assignment changed. */
 int16_t kb_cg_heartbeat(struct kb_broker *b, struct kb_group *g, struct kb_chb *h,
-                        struct kb_cmember **mout, int *changed, int v);
+                        struct kb_cmember **mout, int *changed);
 struct kb_cmember *kb_cg_member(struct kb_cgroup *cg, const char *id, size_t n);
 const char *kb_cg_state_name(const struct kb_cgroup *cg);
 /* Timers: session expiry and revocation deadlines. kb_cg_next_deadline

@@ -226,7 +226,7 @@ static int cg_heartbeat_req(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     struct kb_cmember *m = NULL;
     int changed = 0;
     if (!err)
-        err = kb_cg_heartbeat(b, g, &h, &m, &changed, v);
+        err = kb_cg_heartbeat(b, g, &h, &m, &changed);
     if (err)
         kb_log(b, "ConsumerGroupHeartbeat v%d (epoch %d): error %d", v, h.epoch, err);
     kb_wbuf_t *w = &q->resp->buf;

@@ -3,10 +3,13 @@
  *   group.c          the rebalance state machine and JoinGroup
  *   group_member.c   SyncGroup, Heartbeat, LeaveGroup, session timeouts,
  *                    dispatch
- *   group_offsets.c  committed offsets: OffsetCommit, OffsetFetch,
- *                    OffsetDelete, kept in the topic __consumer_offsets
+ *   group_offsets.c  committed offsets: OffsetCommit, OffsetDelete, kept in
+ *                    the topic __consumer_offsets
+ *   group_fetch.c    OffsetFetch
  *   group_api.c      FindCoordinator, ListGroups, DescribeGroups,
  *                    DeleteGroups, lookup and freeing of groups
+ * Groups of the new protocol (KIP-848) are the same struct kb_group with
+ * cg set: cgroup.h.
  * Everything runs on the event-loop thread; no locks.
  */
 #ifndef KB_GROUP_H

@@ -14,7 +14,8 @@
  *   flush.c     the flush thread: acks=all fsyncs off the event loop
  *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
- *   group*.c    the group coordinator (group.h)
+ *   group*.c    the group coordinator (group.h); cgroup*.c its KIP-848
+ *               consumer groups (cgroup.h)
  *   pid.c       producer ids: durable id blocks, InitProducerId
  *   txn*.c      the transaction coordinator (txn.h)
  *   admin.c     topic administration
@@ -284,9 +285,9 @@ int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
 int kb_topic_internal(struct kb_broker *b, const char *topic);
 int64_t kb_wall_ms(void); /* CLOCK_REALTIME in ms */
 
-/* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
+/* Group coordinator (group*.c, cgroup*.c): JoinGroup, SyncGroup, Heartbeat,
  * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
- * DeleteGroups, OffsetDelete. */
+ * DeleteGroups, OffsetDelete, ConsumerGroupHeartbeat, ConsumerGroupDescribe. */
 int kb_handle_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* Replay committed offsets from __consumer_offsets (at start). Returns 0
  * or a klog error. */
