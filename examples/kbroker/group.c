@@ -339,7 +339,7 @@ void kb_member_remove(struct kb_broker *b, struct kb_group *g, struct kb_member 
 
 /* ------------------------------------------------------------ JoinGroup */
 
-static char *peer_host(struct kb_conn *c)
+char *kb_peer_host(struct kb_conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -375,7 +375,7 @@ static struct kb_member *member_new(struct kb_broker *b, struct kb_group *g, str
              (unsigned long long)++b->groups->next_member);
     m->id = kb_strndup(id, strlen(id));
     m->client_id = kb_strndup(cid, clen);
-    m->client_host = peer_host(q->conn);
+    m->client_host = kb_peer_host(q->conn);
     m->instance_id = inst ? kb_strndup(inst, (size_t)inst_len) : NULL;
     m->group = g;
     if (!m->id || !m->client_id || !m->client_host || (inst && !m->instance_id)) {
@@ -476,9 +476,10 @@ int kb_join_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         err = KB_ERR_INVALID_SESSION_TIMEOUT;
     else if (!(g = kb_group_find(b, gid, (size_t)glen, 1)))
         err = KB_ERR_COORDINATOR_NOT_AVAILABLE;
-    else if (nprotos == 0 || (g->protocol_type && (strlen(g->protocol_type) != (size_t)plen ||
-                                                  memcmp(g->protocol_type, ptype, (size_t)plen))))
-        err = KB_ERR_INCONSISTENT_GROUP_PROTOCOL;
+    else if (nprotos == 0 || kb_cg_busy(g) ||
+             (g->protocol_type && (strlen(g->protocol_type) != (size_t)plen ||
+                                   memcmp(g->protocol_type, ptype, (size_t)plen))))
+        err = KB_ERR_INCONSISTENT_GROUP_PROTOCOL; /* a consumer-protocol group: Kafka's answer */
     if (err) {
         put_join(g, NULL, w, v, flex, err, echo, 0);
         return 0;

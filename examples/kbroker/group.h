@@ -3,10 +3,13 @@
  *   group.c          the rebalance state machine and JoinGroup
  *   group_member.c   SyncGroup, Heartbeat, LeaveGroup, session timeouts,
  *                    dispatch
- *   group_offsets.c  committed offsets: OffsetCommit, OffsetFetch,
- *                    OffsetDelete, kept in the topic __consumer_offsets
+ *   group_offsets.c  committed offsets: OffsetCommit, OffsetDelete, kept in
+ *                    the topic __consumer_offsets
+ *   group_fetch.c    OffsetFetch
  *   group_api.c      FindCoordinator, ListGroups, DescribeGroups,
  *                    DeleteGroups, lookup and freeing of groups
+ * Groups of the new protocol (KIP-848) are the same struct kb_group with
+ * cg set: cgroup.h.
  * Everything runs on the event-loop thread; no locks.
  */
 #ifndef KB_GROUP_H
@@ -73,6 +76,7 @@ struct kb_group {
     int64_t initial_until; /* a rebalance from Empty waits this long for more members */
     struct kb_offset *offs;
     size_t noffs, offs_cap;
+    struct kb_cgroup *cg; /* consumer-protocol (KIP-848) state (cgroup.h); NULL: none */
 };
 
 struct kb_groups {
@@ -108,7 +112,21 @@ void kb_group_free(struct kb_broker *b, struct kb_group *g);
 char *kb_strndup(const char *s, size_t n);
 const char *kb_group_state_name(enum kb_group_state s);
 
+/* cgroup.c: does the group have members of the consumer protocol? Such a
+ * group refuses JoinGroup with INCONSISTENT_GROUP_PROTOCOL. */
+int kb_cg_busy(const struct kb_group *g);
+void kb_cg_free(struct kb_cgroup *cg);
+/* cgroup_api.c */
+int kb_cg_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+int16_t kb_cg_commit_check(struct kb_group *g, int16_t v, int32_t epoch, const char *mid,
+                           int16_t mlen);
+/* group_fetch.c: OffsetFetch */
+int kb_offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+
 /* group.c */
+/* "/ADDRESS" of the connection's peer (Kafka's client host form); NULL:
+ * out of memory. */
+char *kb_peer_host(struct kb_conn *c);
 void kb_member_remove(struct kb_broker *b, struct kb_group *g, struct kb_member *m);
 void kb_member_free(struct kb_member *m);
 struct kb_member *kb_member_find(struct kb_group *g, const char *id, size_t n);

@@ -1,6 +1,7 @@
 /*
  * group_api.c — the coordinator's lookup side: FindCoordinator (v0-v4, the
- * batched v4 form included: this node for every key), ListGroups,
+ * batched v4 form included: this node for every key), ListGroups (v0-v5,
+ * with the states and types filters),
  * DescribeGroups, DeleteGroups, OffsetDelete, and the group table itself.
  *
  * Groups live in a singly linked list, looked up linearly: this broker is
@@ -9,8 +10,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "group.h"
+#include "cgroup.h"
 
 char *kb_strndup(const char *s, size_t n)
 {
@@ -79,6 +81,7 @@ void kb_group_free(struct kb_broker *b, struct kb_group *g)
         kb_member_free(m);
     }
     free(g->members);
+    kb_cg_free(g->cg);
     for (size_t i = 0; i < g->noffs; i++) {
         free(g->offs[i].topic);
         free(g->offs[i].metadata);
@@ -164,19 +167,78 @@ static int find_coordinator(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 
 /* ------------------------------------------------------------ List, Describe, Delete */
 
+/* Is name (n bytes) in the filter list at *fr (count nf; empty: any)?
+ * Case-insensitive, as Kafka compares states and types. */
+static int in_filter(kb_rd_t fr, int32_t nf, const char *name)
+{
+    if (nf <= 0)
+        return 1;
+    for (int32_t i = 0; i < nf; i++) {
+        const char *s;
+        int16_t sl;
+        kb_rd_string(&fr, 1, &s, &sl);
+        if (sl >= 0 && strlen(name) == (size_t)sl && strncasecmp(s, name, (size_t)sl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int32_t skip_strings(kb_rd_t *r, int flex)
+{
+    int32_t n = kb_rd_array(r, flex, 1);
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        const char *s;
+        int16_t sl;
+        kb_rd_string(r, flex, &s, &sl);
+    }
+    return n;
+}
+
+/* v4 adds a states filter and each group's state, v5 a types filter and
+ * each group's type: "consumer" for a consumer-protocol (KIP-848) group,
+ * "classic" otherwise. */
 static int list_groups(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
-    (void)r; /* v0-v2 bodies are empty */
+    const int16_t v = q->api_version;
+    const int flex = q->flex;
+    kb_rd_t states_at = *r, types_at;
+    int32_t nstates = v >= 4 ? skip_strings(r, flex) : 0;
+    types_at = *r;
+    int32_t ntypes = v >= 5 ? skip_strings(r, flex) : 0;
+    kb_rd_tags_if(r, flex);
+    if (r->err)
+        return -1;
+    (void)kb_rd_array(&states_at, flex, 1);
+    (void)kb_rd_array(&types_at, flex, 1);
     kb_wbuf_t *w = &q->resp->buf;
-    if (q->api_version >= 1)
+    if (v >= 1)
         kb_put_i32(w, 0);
     kb_put_i16(w, KB_ERR_NONE);
-    kb_put_i32(w, (int32_t)b->groups->ngroups);
-    for (struct kb_group *g = b->groups->head; g; g = g->next) {
-        kb_put_str(w, g->id, strlen(g->id));
-        const char *pt = g->protocol_type ? g->protocol_type : "consumer";
-        kb_put_str(w, pt, strlen(pt));
+    int32_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            kb_put_array(w, flex, n);
+        for (struct kb_group *g = b->groups->head; g; g = g->next) {
+            int consumer = g->cg && !g->nmembers;
+            const char *state = consumer ? kb_cg_state_name(g->cg) : kb_group_state_name(g->state);
+            const char *type = consumer ? "consumer" : "classic";
+            if (!in_filter(states_at, nstates, state) || !in_filter(types_at, ntypes, type))
+                continue;
+            if (!pass) {
+                n++;
+                continue;
+            }
+            kb_put_string(w, flex, g->id, strlen(g->id));
+            const char *pt = g->protocol_type ? g->protocol_type : "consumer";
+            kb_put_string(w, flex, pt, strlen(pt));
+            if (v >= 4)
+                kb_put_string(w, flex, state, strlen(state));
+            if (v >= 5)
+                kb_put_string(w, flex, type, strlen(type));
+            kb_put_tags(w, flex);
+        }
     }
+    kb_put_tags(w, flex);
     return 0;
 }
 
@@ -266,7 +328,7 @@ static int delete_groups(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
             err = KB_ERR_INVALID_GROUP_ID;
         else if (!g)
             err = KB_ERR_GROUP_ID_NOT_FOUND;
-        else if (g->nmembers)
+        else if (g->nmembers || kb_cg_busy(g))
             err = KB_ERR_NON_EMPTY_GROUP;
         else if (kb_offsets_delete_all(b, g))
             err = KB_ERR_COORDINATOR_NOT_AVAILABLE;

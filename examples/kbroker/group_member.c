@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "group.h"
+#include "cgroup.h"
 
 /* ------------------------------------------------------------ Sync, Heartbeat, Leave */
 
@@ -211,6 +211,7 @@ void kb_groups_tick(struct kb_broker *b, int64_t now)
             }
         }
         kb_group_try_complete(b, g, now);
+        kb_cg_tick(b, g, now);
     }
 }
 
@@ -229,6 +230,11 @@ int kb_groups_next_timeout(struct kb_broker *b, int64_t now)
                 best = d;
             any = 1;
         }
+        int cg_any;
+        int64_t cg_at = kb_cg_next_deadline(b, g, &cg_any);
+        if (cg_any && (!any || cg_at - now < best))
+            best = cg_at - now;
+        any |= cg_any;
         if (g->state == KB_G_PREPARING) {
             int64_t d = g->rebalance_deadline - now;
             int64_t e = g->initial_until - now;
@@ -259,6 +265,8 @@ int kb_handle_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     case KB_API_OFFSET_COMMIT:
     case KB_API_OFFSET_FETCH:
     case KB_API_OFFSET_DELETE: return kb_group_offsets_handle(b, q, r);
+    case KB_API_CONSUMER_GROUP_HEARTBEAT:
+    case KB_API_CONSUMER_GROUP_DESCRIBE: return kb_cg_handle(b, q, r);
     default: return kb_group_api_handle(b, q, r);
     }
 }

@@ -1,6 +1,6 @@
 /*
- * group_offsets.c — committed offsets: OffsetCommit, OffsetFetch,
- * OffsetDelete, and their storage.
+ * group_offsets.c — committed offsets: OffsetCommit, OffsetDelete, and
+ * their storage (OffsetFetch reads them in group_fetch.c).
  *
  * Storage is Kafka's own: the topic __consumer_offsets (one partition,
  * retention.ms and retention.bytes -1, set on whatever topic of that name
@@ -337,7 +337,7 @@ struct commit_part {
 };
 
 static int16_t commit_check(struct kb_broker *b, struct kb_group **gp, const char *gid,
-                            int16_t glen, int32_t gen, const char *mid, int16_t mlen)
+                            int16_t glen, int32_t gen, const char *mid, int16_t mlen, int16_t v)
 {
     if (glen <= 0)
         return KB_ERR_INVALID_GROUP_ID;
@@ -345,6 +345,8 @@ static int16_t commit_check(struct kb_broker *b, struct kb_group **gp, const cha
     if (!g)
         return KB_ERR_COORDINATOR_NOT_AVAILABLE;
     *gp = g;
+    if (g->cg && !g->nmembers) /* consumer protocol: member epochs (cgroup_api.c) */
+        return kb_cg_commit_check(g, v, gen, mid, mlen);
     if (gen < 0 && g->state == KB_G_EMPTY)
         return KB_ERR_NONE; /* a consumer that only stores offsets here */
     struct kb_member *m = NULL;
@@ -414,7 +416,7 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     if (r->err)
         goto out;
     struct kb_group *g = NULL;
-    int16_t gerr = commit_check(b, &g, gid, glen, gen, mid, mlen);
+    int16_t gerr = commit_check(b, &g, gid, glen, gen, mid, mlen, v);
     if (gerr)
         kb_log(b, "OffsetCommit v%d (generation %d, %zu partitions): error %d", v, gen, np, gerr);
     kb_wbuf_t data = {0};
@@ -495,117 +497,11 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------------------ OffsetFetch */
-
-/* unstable: a transaction holds an offset of the partition not yet
- * committed and the client asked for stable offsets only (KIP-447): it gets
- * UNSTABLE_OFFSET_COMMIT and asks again. */
-static void put_fetched(kb_wbuf_t *w, int16_t v, int flex, int32_t partition,
-                        const struct kb_offset *o, int unstable)
-{
-    if (unstable)
-        o = NULL;
-    kb_put_i32(w, partition);
-    kb_put_i64(w, o ? o->offset : -1);
-    if (v >= 5)
-        kb_put_i32(w, o ? o->leader_epoch : -1);
-    kb_put_nstring(w, flex, o ? o->metadata : "", o ? strlen(o->metadata) : 0);
-    kb_put_i16(w, unstable ? KB_ERR_UNSTABLE_OFFSET_COMMIT : KB_ERR_NONE);
-    kb_put_tags(w, flex);
-}
-
-static int by_topic(const void *a, const void *b)
-{
-    const struct kb_offset *x = *(struct kb_offset *const *)a, *y = *(struct kb_offset *const *)b;
-    int c = strcmp(x->topic, y->topic);
-    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
-}
-
-static int offset_fetch(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
-{
-    const int16_t v = q->api_version;
-    const int flex = q->flex;
-    const char *gid;
-    int16_t glen;
-    kb_rd_string(r, flex, &gid, &glen);
-    int32_t ntopics = kb_rd_array(r, flex, flex ? 2 : 6);
-    kb_rd_t topics_at = *r;
-    for (int32_t i = 0; i < ntopics && !r->err; i++) {
-        const char *t;
-        int16_t tl;
-        kb_rd_string(r, flex, &t, &tl);
-        int32_t n = kb_rd_array(r, flex, 4);
-        for (int32_t j = 0; j < n && !r->err; j++)
-            (void)kb_rd_i32(r);
-        kb_rd_tags_if(r, flex);
-    }
-    int stable = v >= 7 ? kb_rd_i8(r) != 0 : 0; /* require_stable */
-    kb_rd_tags_if(r, flex);
-    if (r->err || (ntopics < 0 && v < 2))
-        return -1;
-    struct kb_group *g = glen > 0 ? kb_group_find(b, gid, (size_t)glen, 0) : NULL;
-    kb_wbuf_t *w = &q->resp->buf;
-    if (v >= 3)
-        kb_put_i32(w, 0);
-    if (ntopics >= 0) {
-        kb_put_array(w, flex, ntopics);
-        for (int32_t i = 0; i < ntopics; i++) {
-            const char *t;
-            int16_t tl;
-            kb_rd_string(&topics_at, flex, &t, &tl);
-            int32_t n = kb_rd_array(&topics_at, flex, 4);
-            kb_put_string(w, flex, t ? t : "", tl > 0 ? (size_t)tl : 0);
-            kb_put_array(w, flex, n);
-            for (int32_t j = 0; j < n; j++) {
-                int32_t p = kb_rd_i32(&topics_at);
-                const struct kb_offset *o = g && tl > 0 ? kb_offset_find(g, t, (size_t)tl, p) : NULL;
-                put_fetched(w, v, flex, p, o,
-                            stable && glen > 0 && tl > 0 &&
-                                kb_txn_pending_offset(b, gid, (size_t)glen, t, (size_t)tl, p));
-            }
-            kb_rd_tags_if(&topics_at, flex);
-            kb_put_tags(w, flex);
-        }
-    } else {
-        /* every committed offset of the group, grouped by topic */
-        size_t n = g ? g->noffs : 0;
-        struct kb_offset **list = calloc(n + 1, sizeof *list);
-        if (!list)
-            return -1;
-        for (size_t i = 0; i < n; i++)
-            list[i] = &g->offs[i];
-        qsort(list, n, sizeof *list, by_topic);
-        int32_t nt = 0;
-        for (size_t i = 0; i < n; i++)
-            nt += i == 0 || strcmp(list[i]->topic, list[i - 1]->topic) != 0;
-        kb_put_array(w, flex, nt);
-        for (size_t i = 0; i < n;) {
-            size_t j = i;
-            while (j < n && strcmp(list[j]->topic, list[i]->topic) == 0)
-                j++;
-            kb_put_string(w, flex, list[i]->topic, strlen(list[i]->topic));
-            kb_put_array(w, flex, (int32_t)(j - i));
-            for (size_t k = i; k < j; k++)
-                put_fetched(w, v, flex, list[k]->partition, list[k],
-                            stable && kb_txn_pending_offset(b, gid, (size_t)glen, list[k]->topic,
-                                                            strlen(list[k]->topic),
-                                                            list[k]->partition));
-            kb_put_tags(w, flex);
-            i = j;
-        }
-        free(list);
-    }
-    if (v >= 2)
-        kb_put_i16(w, glen <= 0 ? KB_ERR_INVALID_GROUP_ID : KB_ERR_NONE);
-    kb_put_tags(w, flex);
-    return 0;
-}
-
 int kb_group_offsets_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
 {
     switch (q->api_key) {
     case KB_API_OFFSET_COMMIT: return offset_commit(b, q, r);
-    case KB_API_OFFSET_FETCH: return offset_fetch(b, q, r);
+    case KB_API_OFFSET_FETCH: return kb_offset_fetch(b, q, r);
     default: return kb_offset_delete(b, q, r);
     }
 }

@@ -49,9 +49,9 @@ static const struct {
     {KB_API_SYNC_GROUP, 0, 3, 4},
     {KB_API_HEARTBEAT, 0, 3, 4},
     {KB_API_LEAVE_GROUP, 0, 3, 4},
-    {KB_API_OFFSET_COMMIT, 0, 7, 8},
-    {KB_API_OFFSET_FETCH, 0, 7, 6},
-    {KB_API_LIST_GROUPS, 0, 2, 3},
+    {KB_API_OFFSET_COMMIT, 0, 9, 8},
+    {KB_API_OFFSET_FETCH, 0, 9, 6},
+    {KB_API_LIST_GROUPS, 0, 5, 3},
     {KB_API_DESCRIBE_GROUPS, 0, 4, 5},
     {KB_API_DELETE_GROUPS, 0, 1, 2},
     {KB_API_OFFSET_DELETE, 0, 0, 99},
@@ -68,6 +68,8 @@ static const struct {
     {KB_API_ADD_OFFSETS_TO_TXN, 0, 3, 3},
     {KB_API_END_TXN, 0, 3, 3},
     {KB_API_TXN_OFFSET_COMMIT, 0, 3, 3},
+    {KB_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, 0},
+    {KB_API_CONSUMER_GROUP_DESCRIBE, 0, 0, 0},
 };
 #define N_APIS (sizeof api_table / sizeof api_table[0])
 

@@ -14,7 +14,8 @@
  *   flush.c     the flush thread: acks=all fsyncs off the event loop
  *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
- *   group*.c    the group coordinator (group.h)
+ *   group*.c    the group coordinator (group.h); cgroup*.c its KIP-848
+ *               consumer groups (cgroup.h)
  *   pid.c       producer ids: durable id blocks, InitProducerId
  *   txn*.c      the transaction coordinator (txn.h)
  *   admin.c     topic administration
@@ -48,6 +49,8 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int32_t cg_session_ms;    /* --group-consumer-session-timeout (KIP-848 groups) */
+    int32_t cg_heartbeat_ms;  /* --group-consumer-heartbeat-interval */
     int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
@@ -282,9 +285,9 @@ int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
 int kb_topic_internal(struct kb_broker *b, const char *topic);
 int64_t kb_wall_ms(void); /* CLOCK_REALTIME in ms */
 
-/* Group coordinator (group*.c): JoinGroup, SyncGroup, Heartbeat,
+/* Group coordinator (group*.c, cgroup*.c): JoinGroup, SyncGroup, Heartbeat,
  * LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
- * DeleteGroups, OffsetDelete. */
+ * DeleteGroups, OffsetDelete, ConsumerGroupHeartbeat, ConsumerGroupDescribe. */
 int kb_handle_group(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* Replay committed offsets from __consumer_offsets (at start). Returns 0
  * or a klog error. */
@@ -436,7 +439,9 @@ enum {
     KB_API_TXN_OFFSET_COMMIT = 28,
     KB_API_INCREMENTAL_ALTER_CONFIGS = 44,
     KB_API_OFFSET_DELETE = 47,
-    KB_API_DESCRIBE_CLUSTER = 60
+    KB_API_DESCRIBE_CLUSTER = 60,
+    KB_API_CONSUMER_GROUP_HEARTBEAT = 68,
+    KB_API_CONSUMER_GROUP_DESCRIBE = 69
 };
 
 #endif /* KBROKER_H */

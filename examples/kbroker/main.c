@@ -67,6 +67,12 @@ static const char usage[] =
     "      --group-initial-delay MS\n"
     "                      a consumer group forming from empty waits MS for\n"
     "                      more members before its first generation (default 0)\n"
+    "      --group-consumer-session-timeout MS\n"
+    "                      a member of a consumer-protocol (KIP-848) group not\n"
+    "                      heard from for MS is removed (default 45000)\n"
+    "      --group-consumer-heartbeat-interval MS\n"
+    "                      the heartbeat interval such members are told to keep\n"
+    "                      (default 5000)\n"
     "Produce with acks=all is answered after the partition is fsynced, by a\n"
     "flush thread: other requests are served meanwhile. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
@@ -78,6 +84,8 @@ enum {
     OPT_CREATE_PER_REQUEST,
     OPT_CREATE_MAX_TOPICS,
     OPT_GROUP_DELAY,
+    OPT_CG_SESSION,
+    OPT_CG_HEARTBEAT,
     OPT_METRICS_PORT,
     OPT_TOPIC_DEFAULT,
     OPT_ADVERTISE,
@@ -192,6 +200,8 @@ int main(int argc, char **argv)
     cfg->flush_messages = cfg->flush_ms = -1;
     cfg->max_request = 100u << 20;
     cfg->metrics_port = -1;
+    cfg->cg_session_ms = 45000;  /* Kafka's group.consumer.session.timeout.ms */
+    cfg->cg_heartbeat_ms = 5000; /* group.consumer.heartbeat.interval.ms */
 
     static const struct option opts[] = {
         {"auto-create", no_argument, NULL, 'a'},
@@ -200,6 +210,8 @@ int main(int argc, char **argv)
         {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
         {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
+        {"group-consumer-session-timeout", required_argument, NULL, OPT_CG_SESSION},
+        {"group-consumer-heartbeat-interval", required_argument, NULL, OPT_CG_HEARTBEAT},
         {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
@@ -263,6 +275,16 @@ int main(int argc, char **argv)
             if (parse_num(optarg, 0, 300000, &v))
                 goto bad_long;
             cfg->group_initial_delay_ms = (int32_t)v;
+            break;
+        case OPT_CG_SESSION:
+            if (parse_num(optarg, 100, 3600000, &v))
+                goto bad_long;
+            cfg->cg_session_ms = (int32_t)v;
+            break;
+        case OPT_CG_HEARTBEAT:
+            if (parse_num(optarg, 10, 3600000, &v))
+                goto bad_long;
+            cfg->cg_heartbeat_ms = (int32_t)v;
             break;
         case 'm':
             if (parse_num(optarg, 64, INT32_MAX, &v))
@@ -358,6 +380,8 @@ bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
             c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
             : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+            : c == OPT_CG_SESSION        ? "group-consumer-session-timeout"
+            : c == OPT_CG_HEARTBEAT      ? "group-consumer-heartbeat-interval"
             : c == OPT_METRICS_PORT      ? "metrics-port"
             : c == OPT_TOPIC_DEFAULT     ? "topic-default"
                                          : "auto-create-max-topics",

@@ -119,7 +119,31 @@ def hand_requests():
         body += s16(b"nosuch") + struct.pack(">i", 1) + struct.pack(">iq", 0, -1)
         reqs["listoffsets_v%d" % v] = frame(2, v, 6, body)
     reqs["findcoordinator_v0"] = frame(10, 0, 7, s16(b"group"))
+    # KIP-848: ConsumerGroupHeartbeat v1 join, a heartbeat at epoch 1 owning
+    # nothing, ConsumerGroupDescribe, OffsetFetch v9 with the member,
+    # ListGroups v5 with a types filter.
+    def cs(x):
+        return varint_u(len(x) + 1) + x
+    join = (cs(b"cg") + cs(b"m1") + struct.pack(">i", 0) + b"\x00\x00" + struct.pack(">i", 30000)
+            + b"\x03" + cs(b"t") + cs(b"u") + b"\x00" + cs(b"uniform") + b"\x01\x00")
+    reqs["cg_heartbeat_join"] = frame(68, 1, 8, join, flexible=True)
+    hb = (cs(b"cg") + cs(b"m1") + struct.pack(">i", 1) + b"\x00\x00" + struct.pack(">i", -1)
+          + b"\x00\x00\x00" + b"\x01\x00")
+    reqs["cg_heartbeat_epoch1"] = frame(68, 1, 9, hb, flexible=True)
+    reqs["cg_describe"] = frame(69, 0, 10, b"\x02" + cs(b"cg") + b"\x00\x00", flexible=True)
+    of = (b"\x02" + cs(b"cg") + cs(b"m1") + struct.pack(">i", 1) + b"\x02" + cs(b"t")
+          + b"\x02" + struct.pack(">i", 0) + b"\x00\x00" + b"\x00\x00")
+    reqs["offsetfetch_v9"] = frame(9, 9, 11, of, flexible=True)
+    reqs["listgroups_v5"] = frame(16, 5, 12, b"\x01\x02" + cs(b"consumer") + b"\x00", flexible=True)
     return reqs
+
+
+def varint_u(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
 
 
 class Relay:

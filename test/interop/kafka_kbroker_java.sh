@@ -20,7 +20,15 @@
 #     kill -9 of kbroker); a second producer with the same transactional.id
 #     fences the first; Kafka's DumpLogSegments decodes kbroker's
 #     __transaction_state and the transactional batches and markers of
-#     __consumer_offsets.
+#     __consumer_offsets;
+#   - KIP-848 groups (group.protocol=consumer, KbrokerCgroup.java): three
+#     members over a 12-partition topic, one closed after 150 records, one
+#     killed -9: every record read at least once, no partition owned by two
+#     members at once (their rebalance callbacks, timestamped), the
+#     restarted group resumes at the committed offsets, also after kill -9
+#     of kbroker; the "range" assignor gives two members 0-5 and 6-11, and
+#     Admin.describeConsumerGroups reports them through
+#     ConsumerGroupDescribe.
 NAME=kafka_kbroker_java
 . "$(dirname "$0")/kafka_common.sh"
 
@@ -272,4 +280,154 @@ else
     show "$TMP/do.out"
     show "$TMP/do.err"
 fi
+# ------------------------------------------------------------ KIP-848 groups
+# group.protocol=consumer: the broker computes the assignment
+# (KbrokerCgroup.java), with a session timeout shortened to 6 s.
+kb_cg_classes() {
+    src=$ROOT/test/interop/kafka/KbrokerCgroup.java
+    cdir=$KLOG_BUILD/interop/kbcgclasses.$(cksum < "$src" | cut -d' ' -f1)
+    if [ ! -f "$cdir/KbrokerCgroup.class" ]; then
+        mkdir -p "$cdir" && javac -encoding UTF-8 -nowarn -cp "$CP" -d "$cdir" "$src" || return 1
+    fi
+    echo "$cdir"
+}
+# kb_cg ARGS...: bounded in time. With KB_CG_EXEC set, the shell becomes
+# the JVM itself (for a member the test kills with -9: killing timeout(1)
+# would leave the JVM running).
+kb_cg() {
+    cdir=$(kb_cg_classes) || return 1
+    set -- -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$ROOT/test/interop/kafka/log4j2-tools.properties" \
+        -cp "$cdir:$CP" KbrokerCgroup "$@"
+    if [ -n "${KB_CG_EXEC:-}" ]; then
+        exec java "$@"
+    fi
+    timeout 240 java "$@"
+}
+# Java's System.nanoTime on Linux: CLOCK_MONOTONIC, as python's.
+mono_ns() {
+    python3 -c 'import time; print(time.monotonic_ns())'
+}
+# exclusive FILE...: no partition owned by two members at once, from the
+# members' assigned/revoked/lost lines; FILE.killed (if any) holds the
+# time its member was killed, which ends what it still owned.
+exclusive() {
+    python3 - "$@" << 'PYEOF'
+import os, sys
+iv = {}
+for f in sys.argv[1:]:
+    own = {}
+    for line in open(f):
+        w = line.split()
+        if len(w) == 3 and w[0] in ("assigned", "revoked", "lost") and w[2] != "-":
+            t = int(w[1])
+            for p in map(int, w[2].split(",")):
+                if w[0] == "assigned":
+                    own[p] = t
+                elif p in own:
+                    iv.setdefault(p, []).append((own.pop(p), t, f))
+    end = int(open(f + ".killed").read()) if os.path.exists(f + ".killed") else None
+    for p, t in own.items():
+        iv.setdefault(p, []).append((t, end if end is not None else 1 << 62, f))
+bad = 0
+for p, xs in sorted(iv.items()):
+    xs.sort()
+    for (a0, a1, af), (b0, b1, bf) in zip(xs, xs[1:]):
+        if b0 < a1 and af != bf:
+            print("partition %d: %s owned it until %d, %s from %d" % (p, af, a1, bf, b0))
+            bad = 1
+print("intervals %d" % sum(len(x) for x in iv.values()))
+sys.exit(bad)
+PYEOF
+}
+kb_kill TERM
+CGOPTS="--group-consumer-session-timeout 6000 --group-consumer-heartbeat-interval 500"
+# shellcheck disable=SC2086
+kb_start $CGOPTS || { fail "$NAME: kbroker did not restart"; show "$TMP/kb.err"; finish; }
+kb_cg create "$KB" jcg 12 > "$TMP/cgc.out" 2> "$TMP/cgc.err" || { fail "kip848: create"; show "$TMP/cgc.err"; }
+kb_client produce "$KB" jcg 600 none > /dev/null 2> "$TMP/cgp.err" || fail "kip848: produce 600"
+kb_cg member "$KB" jcg cgu uniform 100000 10000 > "$TMP/u1.out" 2> "$TMP/u1.err" &
+U1=$!
+kb_cg member "$KB" jcg cgu uniform 150 100000 > "$TMP/u2.out" 2> "$TMP/u2.err" &
+U2=$!
+kb_cg_classes > /dev/null || fail "kip848: compile KbrokerCgroup.java"
+(KB_CG_EXEC=1 kb_cg member "$KB" jcg cgu uniform 100000 100000 > "$TMP/u3.out" 2> "$TMP/u3.err") &
+U3=$!
+i=0
+n3=0
+while [ $i -lt 900 ] && [ "${n3:-0}" -lt 40 ]; do
+    sleep 0.1
+    n3=$(grep -c '^rec ' "$TMP/u3.out" 2> /dev/null)
+    i=$((i + 1))
+done
+if [ "${n3:-0}" -ge 40 ]; then
+    kill -KILL $U3 2> /dev/null
+    mono_ns > "$TMP/u3.out.killed"
+else
+    fail "kip848: the third member read no 40 records"
+    kill -KILL $U3 2> /dev/null
+fi
+wait $U3 2> /dev/null
+kb_client produce "$KB" jcg 300 none 600 > /dev/null 2>> "$TMP/cgp.err" || fail "kip848: produce 300 more"
+wait $U2
+wait $U1
+values_of "$TMP/u1.out" "$TMP/u2.out" "$TMP/u3.out" | sort -u > "$TMP/got"
+seq_values 0 900 > "$TMP/want"
+n2=$(grep -c '^rec ' "$TMP/u2.out")
+if cmp -s "$TMP/got" "$TMP/want" && [ "$n2" -eq 150 ]; then
+    pass "kip848 uniform: 3 members (one closed after 150, one killed -9): all 900 records read at least once"
+else
+    fail "kip848 uniform: $(wc -l < "$TMP/got") of 900 distinct records read, the closing member read $n2"
+    show "$TMP/u1.out"
+    show "$TMP/u1.err"
+fi
+if exclusive "$TMP/u1.out" "$TMP/u2.out" "$TMP/u3.out" > "$TMP/excl.out" &&
+    grep -q '^assigned .*[0-9]' "$TMP/u2.out"; then
+    pass "kip848 uniform: no partition owned by two members at once ($(tail -1 "$TMP/excl.out"))"
+else
+    fail "kip848 uniform: a partition had two owners"
+    show "$TMP/excl.out"
+fi
+kb_cg member "$KB" jcg cgu uniform 100000 4000 > "$TMP/u4.out" 2> "$TMP/u4.err"
+n4=$(grep -c '^rec ' "$TMP/u4.out")
+[ "$n4" -eq 0 ] && grep -q '^assigned [0-9]* 0,1,2,3,4,5,6,7,8,9,10,11$' "$TMP/u4.out" &&
+    pass "kip848: the restarted group resumes at the committed offsets (nothing left to read)" ||
+    { fail "kip848: the restarted group read $n4 records"; show "$TMP/u4.out"; }
+kb_client produce "$KB" jcg 50 none 900 > /dev/null 2>> "$TMP/cgp.err" || fail "kip848: produce 50 more"
+kb_kill KILL
+# shellcheck disable=SC2086
+kb_start $CGOPTS || { fail "$NAME: kbroker did not restart"; show "$TMP/kb.err"; finish; }
+kb_cg member "$KB" jcg cgu uniform 100000 4000 > "$TMP/u5.out" 2> "$TMP/u5.err"
+values_of "$TMP/u5.out" > "$TMP/got"
+seq_values 900 950 > "$TMP/want"
+cmp -s "$TMP/got" "$TMP/want" &&
+    pass "kip848: after kill -9 of kbroker the group resumes at the committed offsets (the 50 new records)" ||
+    { fail "kip848: after kill -9 the group read $(wc -l < "$TMP/got") records, not the 50 new"; show "$TMP/u5.out"; show "$TMP/u5.err"; }
+# range, and Admin.describeConsumerGroups through ConsumerGroupDescribe
+kb_cg member "$KB" jcg cgr range 100000 8000 > "$TMP/r1.out" 2> "$TMP/r1.err" &
+R1=$!
+wait_line "$TMP/r1.out" '^assigned [0-9]* [0-9]' || fail "kip848 range: first member not assigned"
+kb_cg member "$KB" jcg cgr range 100000 8000 > "$TMP/r2.out" 2> "$TMP/r2.err" &
+R2=$!
+wait_line "$TMP/r2.out" '^assigned [0-9]* [0-9]' || fail "kip848 range: second member not assigned"
+i=0
+while :; do
+    kb_cg describe "$KB" cgr 2 range 12 > "$TMP/d.out" 2> "$TMP/d.err" && break
+    i=$((i + 1))
+    [ $i -lt 5 ] || break
+    sleep 1
+done
+grep -q '^ok describe' "$TMP/d.out" &&
+    pass "kip848: Admin.describeConsumerGroups: 2 members, range, 12 partitions each owned once ($(grep '^ok' "$TMP/d.out"))" ||
+    { fail "kip848: describeConsumerGroups"; show "$TMP/d.out"; show "$TMP/d.err"; }
+ranges=$(sed -n 's/^member [^ ]* //p' "$TMP/d.out" | sort | tr '\n' ' ')
+[ "$ranges" = "0,1,2,3,4,5 6,7,8,9,10,11 " ] &&
+    pass "kip848 range: the two members own 0-5 and 6-11" ||
+    { fail "kip848 range: the members own $ranges"; show "$TMP/d.out"; }
+wait $R1
+wait $R2
+exclusive "$TMP/r1.out" "$TMP/r2.out" > "$TMP/excl2.out" &&
+    pass "kip848 range: no partition owned by two members at once" ||
+    { fail "kip848 range: a partition had two owners"; show "$TMP/excl2.out"; }
+kb_kill TERM
 finish
