@@ -259,8 +259,8 @@ int kb_groups_load(struct kb_broker *b)
     return kb_offsets_open(b, 0);
 }
 
-/* Append the records and fsync them. */
-static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
+/* Append the records, and with sync fsync them (else group_commit.c does). */
+static int store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync)
 {
     if (n == 0)
         return 0;
@@ -268,7 +268,7 @@ static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
     if (rc)
         return rc;
     rc = klog_append(b->groups->offsets, recs, n, NULL);
-    if (!rc)
+    if (!rc && sync)
         rc = klog_flush(b->groups->offsets);
     if (rc)
         kb_log(b, "%s: %s", KB_OFFSETS_TOPIC, klog_strerror(rc));
@@ -303,7 +303,7 @@ int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_off
         recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
                                   .key_len = (int32_t)(end - at[i]), .value_len = KLOG_NULL_LEN};
     }
-    rc = store(b, recs, n);
+    rc = store(b, recs, n, 1);
 out:
     free(at);
     free(recs);
@@ -458,17 +458,17 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                                         .value = data.p + cp->val_at,
                                         .value_len = (int32_t)(end - cp->val_at)};
         }
-        if (store(b, recs, nrec))
-            serr = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+        int src = store(b, recs, nrec, 0);
+        if (src)
+            serr = kb_commit_error(src);
     }
-    for (size_t i = 0; i < np; i++) {
-        struct commit_part *cp = &parts[i];
-        if (!cp->err && serr)
-            cp->err = serr;
-        if (!cp->err && offset_set(g, cp->topic, (size_t)cp->tlen, cp->partition, cp->offset,
-                                   cp->epoch, cp->meta, cp->mlen > 0 ? (size_t)cp->mlen : 0))
-            cp->err = KB_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
+    /* Applied to the group once fsynced (group_commit.c). */
+    struct kb_commit *commit = nrec && !serr ? kb_commit_new(g->id, strlen(g->id)) : NULL;
+    if (nrec && !serr && !commit)
+        serr = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    for (size_t i = 0; i < np; i++)
+        if (!parts[i].err && serr)
+            parts[i].err = serr;
     free(recs);
     kb_wbuf_free(&data);
     kb_wbuf_t *w = &q->resp->buf;
@@ -481,14 +481,25 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_string(w, flex, t ? t : "", tl > 0 ? (size_t)tl : 0);
         kb_put_array(w, flex, tcount[i]);
         for (int32_t j = 0; j < tcount[i]; j++, pi++) {
-            kb_put_i32(w, parts[pi].partition);
-            kb_put_i16(w, parts[pi].err);
+            struct commit_part *cp = &parts[pi];
+            kb_put_i32(w, cp->partition);
+            if (!cp->err && commit &&
+                kb_commit_add(commit, cp->topic, (size_t)cp->tlen, cp->partition, cp->offset,
+                              cp->epoch, cp->meta, cp->mlen > 0 ? (size_t)cp->mlen : 0, w->len))
+                w->oom = 1;
+            kb_put_i16(w, cp->err);
             kb_put_tags(w, flex);
         }
         kb_put_tags(w, flex);
     }
     kb_put_tags(w, flex);
     rc = 0;
+    if (commit && w->oom) {
+        kb_commit_free(commit);
+        rc = -1;
+    } else if (commit) {
+        rc = kb_commit_submit(b, q, commit);
+    }
 out:
     free(parts);
     free(tcount);

@@ -172,6 +172,7 @@ int kb_resp_finish(struct kb_resp *r);
 struct kb_conn {
     int fd;
     int yielded;            /* created topics: its next frames wait a loop turn */
+    int held;               /* its next frames wait for a commit's fsync (kb_net_hold) */
     uint8_t *in;            /* received bytes not yet handled */
     size_t in_len, in_cap;
     struct kb_resp *head, *tail;
@@ -329,6 +330,13 @@ int kb_flush_fd(const struct kb_broker *b); /* its eventfd for the loop, or -1 *
  * first use. Returns 0 or -1 (out of memory). */
 int kb_flush_add(struct kb_flush_job **jp, klog_partition_t *p, size_t err_at);
 void kb_flush_job_free(struct kb_flush_job *j);
+/* A completion instead of Produce's error patching: fn(b, c, r, rc, ctx)
+ * runs on the loop exactly once when j's fsyncs are over (rc: the first
+ * failure, or 0), with c and r NULL when the connection closed meanwhile
+ * or at shutdown; it owns ctx. r is then marked ready. */
+typedef void kb_flush_done_fn(struct kb_broker *b, struct kb_conn *c, struct kb_resp *r, int rc,
+                              void *ctx);
+void kb_flush_on_done(struct kb_flush_job *j, kb_flush_done_fn *fn, void *ctx);
 /* Hand j to the thread; r (finished) is parked until its fsyncs are done.
  * Returns 0, or -1 when there is no thread (j is then still the caller's). */
 int kb_flush_submit(struct kb_broker *b, struct kb_conn *c, struct kb_resp *r,
@@ -372,6 +380,13 @@ void kb_net_close_all(struct kb_broker *b);
 int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p);
 /* A response became ready: try sending on its connection. */
 void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c);
+/* Read no more requests of c until kb_net_release: what it sends next must
+ * see the state its parked request is about to make durable (an
+ * OffsetCommit followed by an OffsetFetch, as Kafka, which handles one
+ * request of a connection at a time). Release serves its buffered
+ * requests on the next loop turn. */
+void kb_net_hold(struct kb_conn *c);
+void kb_net_release(struct kb_broker *b, struct kb_conn *c);
 int64_t kb_now_ms(void);
 void kb_log(const struct kb_broker *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
