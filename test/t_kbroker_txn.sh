@@ -12,7 +12,8 @@
 #   * kill -9 of the broker with a transaction open, restart: the open
 #     transaction is aborted, read_committed reads to the end without it;
 #     the committed offsets and earlier transactions survive;
-#   * the coordinator's rules with raw requests (kbroker_eos_raw.py txn).
+#   * the coordinator's rules with raw requests (kbroker_eos_raw.py txn),
+#     and TxnOffsetCommit v3's group checks (kbroker_eos_raw.py txngroup).
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 pkg-config --exists rdkafka 2> /dev/null || skip "librdkafka development files not installed"
@@ -63,6 +64,9 @@ ok "kill -9 with a transaction open: after the restart it is aborted ($(sed -n '
 
 timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txn rawtx > "$TMP/raw.out" 2>&1 ||
     fail "raw rules: $(cat "$TMP/raw.out")"
+cat "$TMP/raw.out"
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txngroup rawtx > "$TMP/raw.out" 2>&1 ||
+    fail "TxnOffsetCommit v3 group checks: $(cat "$TMP/raw.out")"
 cat "$TMP/raw.out"
 stop_broker
 echo "t_kbroker_txn: all passed"

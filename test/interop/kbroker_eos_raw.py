@@ -19,6 +19,13 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
         FindCoordinator key_type 1 names this broker; Fetch v4
         read_committed stops at the last stable offset and lists the
         aborted transaction; ListOffsets LATEST read_committed is the LSO.
+  txngroup: TxnOffsetCommit v3 checks the classic group it names, as
+        Kafka: with a static member of group "tgg" joined, a wrong
+        generation is ILLEGAL_GENERATION (22), an unknown member
+        UNKNOWN_MEMBER_ID (25), another member id for the instance id
+        FENCED_INSTANCE_ID (82), an unknown instance id UNKNOWN_MEMBER_ID;
+        generation -1 with no member is not checked; the member's own
+        commit goes through, visible after EndTxn(commit).
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
@@ -286,11 +293,66 @@ def mode_txn():
     ok("the new epoch produces from sequence 0 and commits")
 
 
+def txn_commit_v3(c, tid, group, pid, epoch, gen, member, instance, off):
+    body = (cstr(tid) + cstr(group) + struct.pack(">qhi", pid, epoch, gen) + cstr(member)
+            + (uvar(0) if instance is None else cstr(instance)) + uvar(2) + cstr(TOPIC) + uvar(2)
+            + struct.pack(">iqi", 0, off, -1) + uvar(0) + b"\x00" + b"\x00" + b"\x00")
+    r = c.call(28, 3, body, True)
+    r.i32()
+    if r.carr() != 1 or r.cstr() != TOPIC or r.carr() != 1 or r.i32() != 0:
+        fail("TxnOffsetCommit v3 response")
+    err = r.i16()
+    r.tags()
+    r.tags()
+    r.tags()
+    r.done()
+    return err
+
+
+def mode_txngroup():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    meta = struct.pack(">hi", 0, 1) + kstr(TOPIC) + struct.pack(">i", -1)
+    join = (kstr(b"tgg") + struct.pack(">ii", 6000, 30000) + kstr(b"") + kstr(b"inst-a")
+            + kstr(b"consumer") + struct.pack(">i", 1) + kstr(b"range")
+            + struct.pack(">i", len(meta)) + meta)
+    r = c.call(11, 5, join)
+    r.i32()
+    err, gen = r.i16(), r.i32()
+    r.str()
+    r.str()
+    mid = r.str()
+    expect("JoinGroup of a static member", err, 0)
+    r = c.call(14, 3, kstr(b"tgg") + struct.pack(">i", gen) + kstr(mid) + kstr(b"inst-a")
+               + struct.pack(">i", 1) + kstr(mid) + struct.pack(">i", 0))
+    r.i32()
+    expect("SyncGroup", r.i16(), 0)
+    err, pid, epoch = init_pid(c, 1, b"tgt")
+    expect("InitProducerId tgt", err, 0)
+    expect("AddOffsetsToTxn", add_offsets(c, b"tgt", pid, epoch, b"tgg"), 0)
+    cases = [("wrong generation", gen + 1, mid, b"inst-a", 22),
+             ("unknown member", gen, b"nobody", None, 25),
+             ("another member id for the instance", gen, b"nobody", b"inst-a", 82),
+             ("unknown instance id", gen, mid, b"inst-x", 25),
+             ("generation -1, no member", -1, b"", None, 0),
+             ("the member itself", gen, mid, b"inst-a", 0)]
+    for i, (what, g, m, inst, want) in enumerate(cases):
+        expect("TxnOffsetCommit v3, " + what,
+               txn_commit_v3(c, b"tgt", b"tgg", pid, epoch, g, m, inst, 10 + i), want)
+    ok("TxnOffsetCommit v3 checks the group: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, "
+       "FENCED_INSTANCE_ID; generation -1 without a member unchecked")
+    expect("EndTxn commit", end_txn(c, b"tgt", pid, epoch, True), 0)
+    expect("OffsetFetch after the commit", offset_fetch(c, b"tgg", TOPIC, 0), 15)
+    ok("the member's TxnOffsetCommit v3 is committed with the transaction")
+
+
 if MODE == "pid":
     mode_pid()
 elif MODE == "idem":
     mode_idem()
 elif MODE == "txn":
     mode_txn()
+elif MODE == "txngroup":
+    mode_txngroup()
 else:
     fail("unknown mode " + MODE)
