@@ -13,7 +13,9 @@
 #     transaction is aborted, read_committed reads to the end without it;
 #     the committed offsets and earlier transactions survive;
 #   * the coordinator's rules with raw requests (kbroker_eos_raw.py txn),
-#     and TxnOffsetCommit v3's group checks (kbroker_eos_raw.py txngroup).
+#     and TxnOffsetCommit v3's group checks (kbroker_eos_raw.py txngroup);
+#   * --transactional-id-expiration: idle ids are forgotten, with a
+#     tombstone that survives a restart (kbroker_eos_raw.py expire).
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 pkg-config --exists rdkafka 2> /dev/null || skip "librdkafka development files not installed"
@@ -67,6 +69,18 @@ timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txn rawtx > "
 cat "$TMP/raw.out"
 timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txngroup rawtx > "$TMP/raw.out" 2>&1 ||
     fail "TxnOffsetCommit v3 group checks: $(cat "$TMP/raw.out")"
+cat "$TMP/raw.out"
+stop_broker
+
+start_broker -N 3 -a --transactional-id-expiration 1000
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" expire rawex > "$TMP/raw.out" 2>&1 ||
+    fail "transactional id expiration: $(cat "$TMP/raw.out")"
+grep "^ok" "$TMP/raw.out"
+old=$(sed -n 's/^ex2 //p' "$TMP/raw.out")
+stop_broker
+start_broker -N 3 -a
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" expire-after rawex "$old" \
+    > "$TMP/raw.out" 2>&1 || fail "expired id after a restart: $(cat "$TMP/raw.out")"
 cat "$TMP/raw.out"
 stop_broker
 echo "t_kbroker_txn: all passed"

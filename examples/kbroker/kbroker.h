@@ -48,6 +48,7 @@ struct kb_config {
     const char *pidfile;      /* -p */
     int verbose;              /* -v: connection and error messages on stderr */
     int32_t group_initial_delay_ms; /* --group-initial-delay */
+    int64_t txn_id_expiration_ms; /* --transactional-id-expiration */
     int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
@@ -254,8 +255,9 @@ int kb_handle_txn(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
  * transaction the last run left open (Prepare* completed, Ongoing aborted
  * with the epoch bumped). Returns 0 or a klog error. */
 int kb_txn_load(struct kb_broker *b);
-/* Abort transactions open past their timeout; next_timeout: ms until the
- * next deadline, -1 for none. */
+/* Abort transactions open past their timeout, and forget transactional
+ * ids idle past --transactional-id-expiration (a tombstone stored for
+ * each); next_timeout: ms until the next deadline, -1 for none. */
 void kb_txn_tick(struct kb_broker *b, int64_t now_ms);
 int kb_txn_next_timeout(struct kb_broker *b, int64_t now_ms);
 void kb_txn_free_all(struct kb_broker *b);

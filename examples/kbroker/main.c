@@ -67,6 +67,10 @@ static const char usage[] =
     "      --group-initial-delay MS\n"
     "                      a consumer group forming from empty waits MS for\n"
     "                      more members before its first generation (default 0)\n"
+    "      --transactional-id-expiration MS\n"
+    "                      forget a transactional id with no open transaction\n"
+    "                      and no update for MS (Kafka's\n"
+    "                      transactional.id.expiration.ms; default 604800000)\n"
     "Produce with acks=all is answered after the partition is fsynced, by a\n"
     "flush thread: other requests are served meanwhile. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
@@ -78,6 +82,7 @@ enum {
     OPT_CREATE_PER_REQUEST,
     OPT_CREATE_MAX_TOPICS,
     OPT_GROUP_DELAY,
+    OPT_TXN_ID_EXPIRATION,
     OPT_METRICS_PORT,
     OPT_TOPIC_DEFAULT,
     OPT_ADVERTISE,
@@ -192,6 +197,7 @@ int main(int argc, char **argv)
     cfg->flush_messages = cfg->flush_ms = -1;
     cfg->max_request = 100u << 20;
     cfg->metrics_port = -1;
+    cfg->txn_id_expiration_ms = 604800000; /* Kafka's 7 days */
 
     static const struct option opts[] = {
         {"auto-create", no_argument, NULL, 'a'},
@@ -200,6 +206,7 @@ int main(int argc, char **argv)
         {"auto-create-max-topics", required_argument, NULL, OPT_CREATE_MAX_TOPICS},
         {"visible-flushed", no_argument, NULL, OPT_VISIBLE_FLUSHED},
         {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
+        {"transactional-id-expiration", required_argument, NULL, OPT_TXN_ID_EXPIRATION},
         {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
@@ -263,6 +270,10 @@ int main(int argc, char **argv)
             if (parse_num(optarg, 0, 300000, &v))
                 goto bad_long;
             cfg->group_initial_delay_ms = (int32_t)v;
+            break;
+        case OPT_TXN_ID_EXPIRATION:
+            if (parse_num(optarg, 1, INT32_MAX, &cfg->txn_id_expiration_ms))
+                goto bad_long;
             break;
         case 'm':
             if (parse_num(optarg, 64, INT32_MAX, &v))
@@ -358,6 +369,7 @@ bad_long:
     fprintf(stderr, "kbroker: invalid value for --%s: %s\n",
             c == OPT_CREATE_PER_REQUEST  ? "auto-create-per-request"
             : c == OPT_GROUP_DELAY       ? "group-initial-delay"
+            : c == OPT_TXN_ID_EXPIRATION ? "transactional-id-expiration"
             : c == OPT_METRICS_PORT      ? "metrics-port"
             : c == OPT_TOPIC_DEFAULT     ? "topic-default"
                                          : "auto-create-max-topics",

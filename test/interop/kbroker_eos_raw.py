@@ -26,6 +26,13 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
         FENCED_INSTANCE_ID (82), an unknown instance id UNKNOWN_MEMBER_ID;
         generation -1 with no member is not checked; the member's own
         commit goes through, visible after EndTxn(commit).
+  expire: against a broker run with --transactional-id-expiration 1000:
+        idle ids "ex1", "ex2" are forgotten (InitProducerId on ex1 then
+        gives a new producer id at epoch 0, not the old id's next epoch),
+        while "exk", with a transaction open meanwhile, keeps its id and
+        commits; prints "ex2 PID" for expire-after.
+  expire-after PID: after a restart (default expiration), ex2 is still
+        unknown (its tombstone was stored): a new producer id, not PID.
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
@@ -346,6 +353,33 @@ def mode_txngroup():
     ok("the member's TxnOffsetCommit v3 is committed with the transaction")
 
 
+def mode_expire():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    err1, pid1, ep1 = init_pid(c, 1, b"ex1")
+    err2, pid2, ep2 = init_pid(c, 1, b"ex2")
+    errk, pidk, epk = init_pid(c, 1, b"exk")
+    expect("InitProducerId ex1 ex2 exk", (err1, err2, errk), (0, 0, 0))
+    expect("AddPartitionsToTxn exk", add_parts(c, b"exk", pidk, epk, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    time.sleep(2.5)  # expiration 1000 ms, looked for every 1000 ms
+    expect("EndTxn of the open transaction", end_txn(c, b"exk", pidk, epk, True), 0)
+    ok("an id with a transaction open is kept past the expiration")
+    err, pid, ep = init_pid(c, 1, b"ex1")
+    if err or pid == pid1 or ep != 0:
+        fail("ex1 after the expiration: %r (was pid %d)" % ((err, pid, ep), pid1))
+    ok("an idle transactional id expires: InitProducerId starts over with a new producer id")
+    print("ex2 %d" % pid2)
+
+
+def mode_expire_after(old):
+    c = Conn()
+    err, pid, ep = init_pid(c, 1, b"ex2")
+    if err or pid == old or ep != 0:
+        fail("ex2 after the restart: %r (was pid %d)" % ((err, pid, ep), old))
+    ok("after a restart the expired id stays forgotten: its tombstone was stored")
+
+
 if MODE == "pid":
     mode_pid()
 elif MODE == "idem":
@@ -354,5 +388,9 @@ elif MODE == "txn":
     mode_txn()
 elif MODE == "txngroup":
     mode_txngroup()
+elif MODE == "expire":
+    mode_expire()
+elif MODE == "expire-after":
+    mode_expire_after(int(sys.argv[5]))
 else:
     fail("unknown mode " + MODE)
