@@ -149,6 +149,14 @@ size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const
                              size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
                              const char *meta, size_t mlen, int64_t now, size_t *val_at);
 
+/* Replay one __consumer_offsets record into its group, or with pend_pid
+ * >= 0 as a pending offset of that producer's open transaction. */
+void kb_offsets_replay_one(struct kb_broker *b, const klog_record_t *rec, int64_t pend_pid,
+                           int16_t pend_epoch);
+/* group_commit.c: the replay from the last stable offset of p to hw (the
+ * committed and pending records there); *n counts them. 0 or an error. */
+int kb_offsets_replay_unstable(struct kb_broker *b, klog_partition_t *p, int64_t hw, int64_t *n);
+
 /* group_commit.c: __consumer_offsets fsyncs on the flush thread. A commit
  * collects what its answer waits for: offsets to apply to group (NULL for
  * TxnOffsetCommit, whose offsets are pending in the transaction) and where

@@ -183,3 +183,47 @@ int16_t kb_group_txn_check(struct kb_broker *b, const char *gid, size_t glen, in
         return KB_ERR_UNKNOWN_MEMBER_ID;
     return gen != g->generation ? KB_ERR_ILLEGAL_GENERATION : KB_ERR_NONE;
 }
+
+/* The replay past the last stable offset, where the read-committed pass
+ * stopped: a record of a non-transactional batch is committed; one of a
+ * transactional batch is pending when its producer's transaction that is
+ * still open began at or before it (klog_partition_txn_open), skipped when
+ * it lies in an aborted transaction (klog_partition_aborted), else its
+ * transaction committed. */
+int kb_offsets_replay_unstable(struct kb_broker *b, klog_partition_t *p, int64_t hw, int64_t *n)
+{
+    int64_t lso;
+    int rc = klog_partition_lso(p, &lso);
+    if (rc || lso >= hw)
+        return rc;
+    klog_aborted_txn_t *ab = NULL;
+    size_t nab = 0;
+    klog_reader_t *rd = NULL;
+    rc = klog_partition_aborted(p, lso, hw, &ab, &nab);
+    if (!rc)
+        rc = klog_reader_open(p, lso, &rd);
+    klog_record_t rec;
+    while (!rc && (rc = klog_reader_next(rd, &rec)) == 1 && rec.offset < hw) {
+        const klog_batch_info_t *bi = klog_reader_batch_info(rd);
+        int64_t pid = -1, first = -1;
+        if (bi && (bi->attributes & KLOG_ATTR_TRANSACTIONAL) && bi->producer_id >= 0) {
+            rc = klog_partition_txn_open(p, bi->producer_id, &first);
+            if (rc)
+                break;
+            int aborted = 0;
+            for (size_t i = 0; i < nab && !aborted; i++)
+                aborted = ab[i].producer_id == bi->producer_id &&
+                          ab[i].first_offset <= bi->base_offset &&
+                          bi->base_offset <= ab[i].last_offset;
+            if (first >= 0 && bi->base_offset >= first)
+                pid = bi->producer_id;
+            else if (aborted)
+                continue;
+        }
+        kb_offsets_replay_one(b, &rec, pid, bi ? bi->producer_epoch : -1);
+        (*n)++;
+    }
+    klog_reader_close(rd);
+    free(ab);
+    return rc < 0 ? rc : 0;
+}

@@ -122,7 +122,8 @@ int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
                       meta ? strlen(meta) : 0);
 }
 
-static void replay_one(struct kb_broker *b, const klog_record_t *rec)
+void kb_offsets_replay_one(struct kb_broker *b, const klog_record_t *rec, int64_t pend_pid,
+                           int16_t pend_epoch)
 {
     kb_rd_t k;
     kb_rd_init(&k, rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0);
@@ -153,7 +154,12 @@ static void replay_one(struct kb_broker *b, const klog_record_t *rec)
     kb_rd_str(&v, &meta, &mlen);
     if (v.err || vv < 0 || vv > 3 || offset < 0)
         return;
-    offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, mlen > 0 ? (size_t)mlen : 0);
+    size_t ml = mlen > 0 ? (size_t)mlen : 0;
+    if (pend_pid >= 0)
+        kb_txn_pend_replayed(b, pend_pid, pend_epoch, group, (size_t)glen, topic, (size_t)tlen,
+                             partition, offset, epoch, meta, ml);
+    else
+        offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, ml);
 }
 
 /* Kafka's internal topics are compacted and never deleted by time or
@@ -215,9 +221,9 @@ int kb_offsets_open(struct kb_broker *b, int create)
     if (rc)
         return rc;
     /* Two passes: every batch (aborted ones too) for the sequences of the
-     * transaction coordinator's batches, then the committed records. The
-     * coordinator has ended every transaction by now (kb_txn_load), so the
-     * last stable offset is the high watermark. */
+     * transaction coordinator's batches, then the committed records up to
+     * the last stable offset; past it, transactions left open (kept by
+     * kb_txn_load) get their offsets back as pending (group_commit.c). */
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         klog_reader_t *rd;
@@ -241,13 +247,16 @@ int kb_offsets_open(struct kb_broker *b, int create)
                 last_base = bi ? bi->base_offset : -1;
                 continue;
             }
-            replay_one(b, &rec);
+            kb_offsets_replay_one(b, &rec, -1, -1);
             n++;
         }
         klog_reader_close(rd);
         if (rc < 0)
             return rc;
     }
+    rc = kb_offsets_replay_unstable(b, p, o.high_watermark, &n);
+    if (rc)
+        return rc;
     if (n)
         kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
     gs->offsets = p;

@@ -251,9 +251,9 @@ int kb_txn_init_producer(struct kb_broker *b, const char *tid, int16_t tlen, int
                          int16_t *out_epoch);
 /* AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit. */
 int kb_handle_txn(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
-/* Replay __transaction_state (at start, before kb_groups_load): ends every
- * transaction the last run left open (Prepare* completed, Ongoing aborted
- * with the epoch bumped). Returns 0 or a klog error. */
+/* Replay __transaction_state (at start, before kb_groups_load): completes
+ * every Prepare* the last run left; Ongoing transactions stay open until
+ * their timeout (from their start). Returns 0 or a klog error. */
 int kb_txn_load(struct kb_broker *b);
 /* Abort transactions open past their timeout, and forget transactional
  * ids idle past --transactional-id-expiration (a tombstone stored for
@@ -266,6 +266,12 @@ void kb_txn_free_all(struct kb_broker *b);
  * transaction of its producer that holds the partition), 0 when fine. */
 int16_t kb_txn_check_produce(struct kb_broker *b, const klog_batch_info_t *bi, const char *topic,
                              int32_t partition);
+/* Replay of __consumer_offsets: an offset of producer pid/epoch's open
+ * transaction goes back into it as pending (nothing when pid has no open
+ * transaction of that epoch). 0 or -1 (out of memory). */
+int kb_txn_pend_replayed(struct kb_broker *b, int64_t pid, int16_t epoch, const char *group,
+                         size_t glen, const char *topic, size_t tlen, int32_t partition,
+                         int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen);
 /* Replay of __consumer_offsets: a batch of producer pid/epoch ends before
  * sequence next. */
 void kb_txn_offsets_seen(struct kb_broker *b, int64_t pid, int16_t epoch, int64_t next);

@@ -280,6 +280,16 @@ static int pend(struct kb_txn *t, const char *gid, size_t glen, const char *topi
     return 0;
 }
 
+int kb_txn_pend_replayed(struct kb_broker *b, int64_t pid, int16_t epoch, const char *group,
+                         size_t glen, const char *topic, size_t tlen, int32_t partition,
+                         int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen)
+{
+    struct kb_txn *t = kb_txn_by_pid(b, pid);
+    if (!t || t->epoch != epoch || t->status != KB_TX_ONGOING)
+        return 0; /* not the open transaction of its producer: nothing pending */
+    return pend(t, group, glen, topic, tlen, partition, offset, leader_epoch, meta, mlen);
+}
+
 /* Append the request's offsets as one transactional batch to
  * __consumer_offsets (*appended: it was; its fsync is group_commit.c's),
  * then remember them as pending in t. */

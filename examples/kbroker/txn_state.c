@@ -22,11 +22,12 @@
  * CompleteCommit/CompleteAbort stored. Recovery at start (kb_txn_load):
  * a transactional id left in Prepare* gets its markers again (a second
  * marker for a transaction already ended changes nothing) and its Complete
- * record; one left Ongoing is aborted with its epoch bumped, as Kafka's
- * coordinator does when a transaction times out, so its producer is fenced
- * and a read_committed reader never sees half of it. This runs before the
- * group coordinator replays __consumer_offsets, whose last stable offset is
- * then its high watermark.
+ * record; one left Ongoing stays open with its partitions, as in Kafka:
+ * its producer goes on (AddPartitionsToTxn, Produce, EndTxn) as if nothing
+ * had happened, and it is aborted only when its timeout, counted from its
+ * start timestamp, expires. This runs before the group coordinator replays
+ * __consumer_offsets, which puts the offsets of such a transaction back as
+ * pending in it (group_commit.c).
  *
  * A transactional id with no transaction open (Empty, CompleteCommit,
  * CompleteAbort) whose state was last updated more than
@@ -324,8 +325,14 @@ int kb_txn_load(struct kb_broker *b)
             kb_log(b, "transaction %s: completing its %s", t->id, commit ? "commit" : "abort");
             rc = kb_txn_end(b, t, commit);
         } else if (t->status == KB_TX_ONGOING) {
-            kb_log(b, "transaction %s: open at the last stop: aborted", t->id);
-            rc = kb_txn_fence_abort(b, t);
+            /* Kept open, its timeout counted from its start, as Kafka's
+             * txnStartTimestamp + timeout: an expired one aborts at the
+             * first tick. Its pending offsets come from __consumer_offsets
+             * (kb_offsets_open). */
+            int64_t left = t->start_ms + t->timeout_ms - kb_wall_ms();
+            t->deadline = kb_now_ms() + (left > 0 ? left : 0);
+            kb_log(b, "transaction %s: open at the last stop: kept, %lld ms left", t->id,
+                   (long long)(left > 0 ? left : 0));
         }
         if (rc)
             return rc;

@@ -26,6 +26,17 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
         FENCED_INSTANCE_ID (82), an unknown instance id UNKNOWN_MEMBER_ID;
         generation -1 with no member is not checked; the member's own
         commit goes through, visible after EndTxn(commit).
+  restart-before: opens transaction "rs" (a transactional batch on
+        TOPIC[0], TxnOffsetCommit of group "rsg" offset 33) and "rsto"
+        (timeout 4000 ms), then commits offset 5 of group "rsg2" plainly
+        (after the open transaction's batches); prints "rs PID" and
+        "rsto PID" for restart-after (the broker is then killed with -9).
+  restart-after RS RSTO: the transactions are still open: rsg's offset is
+        pending (-1), rsg2's 5 kept; rs goes on at epoch 0 (AddPartitionsToTxn,
+        Produce at the next sequence, EndTxn commit) and rsg's 33 is then
+        committed, read_committed sees both records; rsto, kept at first,
+        is aborted with its epoch bumped once its timeout from its start
+        has passed.
   expire: against a broker run with --transactional-id-expiration 1000:
         idle ids "ex1", "ex2" are forgotten (InitProducerId on ex1 then
         gives a new producer id at epoch 0, not the old id's next epoch),
@@ -353,6 +364,65 @@ def mode_txngroup():
     ok("the member's TxnOffsetCommit v3 is committed with the transaction")
 
 
+def commit_plain(c, group, topic, off):
+    body = (kstr(group) + struct.pack(">i", -1) + kstr(b"") + struct.pack(">q", -1)
+            + struct.pack(">i", 1) + kstr(topic) + struct.pack(">i", 1)
+            + struct.pack(">iq", 0, off) + kstr(b""))
+    r = c.call(8, 2, body)
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    return r.i16()
+
+
+def mode_restart_before():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    err, pid, ep = init_pid(c, 1, b"rs")
+    expect("InitProducerId rs", (err, ep), (0, 0))
+    expect("AddPartitionsToTxn rs", add_parts(c, b"rs", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("transactional batch", produce(c, TOPIC, 0, batch([b"r1"], pid, 0, 0, True), b"rs")[0], 0)
+    expect("AddOffsetsToTxn rs", add_offsets(c, b"rs", pid, 0, b"rsg"), 0)
+    expect("TxnOffsetCommit rs", txn_commit_offset(c, b"rs", b"rsg", pid, 0, b"src", 0, 33), 0)
+    err, pto, ep = init_pid(c, 1, b"rsto", 4000)
+    expect("InitProducerId rsto", (err, ep), (0, 0))
+    expect("AddPartitionsToTxn rsto", add_parts(c, b"rsto", pto, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("plain OffsetCommit after the open transaction", commit_plain(c, b"rsg2", b"src", 5), 0)
+    print("rs %d" % pid)
+    print("rsto %d" % pto)
+    sys.stdout.flush()
+
+
+def mode_restart_after(pid, pto):
+    c = Conn()
+    t0 = time.monotonic()
+    expect("OffsetFetch rsg after the restart (pending)", offset_fetch(c, b"rsg", b"src", 0), -1)
+    expect("OffsetFetch rsg2 after the restart", offset_fetch(c, b"rsg2", b"src", 0), 5)
+    ok("after kill -9: the open transaction's offset still pending, a later plain commit kept")
+    expect("AddPartitionsToTxn rsto after the restart", add_parts(c, b"rsto", pto, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 0})
+    expect("AddPartitionsToTxn rs after the restart", add_parts(c, b"rs", pid, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 0})
+    end0 = log_end(c, TOPIC, 0, 1)
+    expect("Produce rs after the restart",
+           produce(c, TOPIC, 0, batch([b"r2"], pid, 0, 1, True), b"rs")[0], 0)
+    expect("EndTxn commit rs after the restart", end_txn(c, b"rs", pid, 0, True), 0)
+    expect("OffsetFetch rsg after the commit", offset_fetch(c, b"rsg", b"src", 0), 33)
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    if err or n <= 0 or ab:
+        fail("read_committed after the commit: %r" % ((err, hw, lso, ab, n),))
+    ok("a transaction open across kill -9 goes on at its epoch and commits: records and "
+       "offsets visible")
+    time.sleep(max(0, 4.5 - (time.monotonic() - t0)))
+    expect("EndTxn rsto past its timeout", end_txn(c, b"rsto", pto, 0, True), 47)
+    err, p2, ep2 = init_pid(c, 1, b"rsto", 4000)
+    expect("InitProducerId rsto again", (err, p2, ep2), (0, pto, 2))
+    ok("a transaction kept across the restart is aborted when its timeout (from its start) "
+       "expires, its producer fenced")
+
+
 def mode_expire():
     c = Conn()
     metadata_create(c, TOPIC)
@@ -388,6 +458,10 @@ elif MODE == "txn":
     mode_txn()
 elif MODE == "txngroup":
     mode_txngroup()
+elif MODE == "restart-before":
+    mode_restart_before()
+elif MODE == "restart-after":
+    mode_restart_after(int(sys.argv[5]), int(sys.argv[6]))
 elif MODE == "expire":
     mode_expire()
 elif MODE == "expire-after":
