@@ -132,7 +132,7 @@ int kb_group_api_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* group_offsets.c */
 /* kb_offsets_open, kb_offsets_apply: kbroker.h (the transaction
  * coordinator uses them). */
-/* Write tombstones for all of g's offsets (DeleteGroups). Returns 0 or a
+/* group_commit.c: write tombstones for all of g's offsets (DeleteGroups). Returns 0 or a
  * klog error. */
 int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g);
 /* Tombstones for n offsets of g, appended and fsynced. */
@@ -143,6 +143,12 @@ struct kb_offset *kb_offset_find(struct kb_group *g, const char *topic, size_t t
 /* Forget one offset in memory (o points into g->offs). */
 void kb_offset_drop(struct kb_group *g, struct kb_offset *o);
 int kb_offset_delete(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Kafka's offset-commit key v1 appended to w; returns where it starts. */
+size_t kb_offsets_put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+                          size_t tlen, int32_t partition);
+/* Append records to __consumer_offsets (opened, created when absent) and,
+ * with sync, fsync them (else group_commit.c does). 0 or a klog error. */
+int kb_offsets_store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync);
 /* One offset-commit record (Kafka's key v1, value v3) appended to w; returns
  * where its key starts, *val_at where its value does. */
 size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,

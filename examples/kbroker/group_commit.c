@@ -1,6 +1,9 @@
 /*
- * group_commit.c — OffsetCommit's and TxnOffsetCommit's fsync of
- * __consumer_offsets on the flush thread (flush.c), not on the event loop.
+ * group_commit.c — the writes of __consumer_offsets besides their records'
+ * layout (group_offsets.c): OffsetCommit's and TxnOffsetCommit's fsync on
+ * the flush thread (flush.c), not on the event loop; the tombstones of
+ * DeleteGroups and OffsetDelete (fsynced on the loop: rare admin
+ * requests); and the replay past the last stable offset at start.
  *
  * The handler appends its records on the loop as before, builds its whole
  * response with error code 0 for every partition it stored, and hands a
@@ -27,7 +30,18 @@
  * the replay. Requests that write tombstones (DeleteGroups, OffsetDelete)
  * first settle every commit in flight (kb_commit_settle), so a tombstone is
  * never followed in memory by an older commit that completes after it.
+ *
+ * At start, the read-committed replay (group_offsets.c) stops at the last
+ * stable offset, the first batch of a transaction still open (kept open
+ * across the restart by kb_txn_load). kb_offsets_replay_unstable reads on
+ * to the high watermark: plain commits there are committed, a
+ * transactional batch of its producer's open transaction is pending again
+ * in that transaction (applied by its commit marker, dropped by its
+ * abort), one of an ended transaction is applied unless that transaction
+ * aborted. libklog answers both questions (klog_partition_txn_open,
+ * klog_partition_aborted), since readers never return markers.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +111,51 @@ int kb_commit_add(struct kb_commit *c, const char *topic, size_t tlen, int32_t p
     c->n++;
     return 0;
 }
+
+/* ------------------------------------------------------------ tombstones */
+
+/* Tombstones for `n` offsets of g (taken from offs, or all of g's). */
+int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_offset **offs,
+                            size_t n)
+{
+    kb_wbuf_t keys = {0};
+    size_t *at = calloc(n + 1, sizeof *at);
+    klog_record_t *recs = calloc(n + 1, sizeof *recs);
+    int rc = -ENOMEM;
+    if (!at || !recs)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        at[i] = kb_offsets_put_key(&keys, g->id, strlen(g->id), offs[i]->topic, strlen(offs[i]->topic),
+                        offs[i]->partition);
+    if (keys.oom)
+        goto out;
+    int64_t now = kb_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        size_t end = i + 1 < n ? at[i + 1] : keys.len;
+        recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
+                                  .key_len = (int32_t)(end - at[i]), .value_len = KLOG_NULL_LEN};
+    }
+    rc = kb_offsets_store(b, recs, n, 1);
+out:
+    free(at);
+    free(recs);
+    kb_wbuf_free(&keys);
+    return rc;
+}
+
+int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g)
+{
+    struct kb_offset **list = calloc(g->noffs + 1, sizeof *list);
+    if (!list)
+        return -ENOMEM;
+    for (size_t i = 0; i < g->noffs; i++)
+        list[i] = &g->offs[i];
+    int rc = kb_offsets_tombstones(b, g, list, g->noffs);
+    free(list);
+    return rc;
+}
+
+/* ------------------------------------------------------------ commits */
 
 int16_t kb_commit_error(int rc)
 {

@@ -5,9 +5,10 @@
  * Storage is Kafka's own: the topic __consumer_offsets (one partition,
  * retention.ms and retention.bytes -1, set on whatever topic of that name
  * exists, so that retention never drops a commit), written with
- * klog_append and fsynced with klog_flush before OffsetCommit is answered,
- * so a commit that was acknowledged survives kill -9 of the broker and a
- * power cut. Records use Kafka's schemas, so Kafka's tools can read them:
+ * klog_append and fsynced with klog_flush (on the flush thread,
+ * group_commit.c) before OffsetCommit is answered and the offset is shown
+ * to OffsetFetch, so a commit that was acknowledged survives kill -9 of the
+ * broker and a power cut. Records use Kafka's schemas, so Kafka's tools can read them:
  *   key   v1: version i16 = 1 | group STR | topic STR | partition i32
  *   value v3: version i16 = 3 | offset i64 | leader_epoch i32 | metadata STR
  *             | commit_timestamp i64
@@ -87,7 +88,7 @@ fail:
 
 /* ------------------------------------------------------------ storage */
 
-static size_t put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+size_t kb_offsets_put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
                       size_t tlen, int32_t partition)
 {
     size_t at = w->len;
@@ -102,7 +103,7 @@ size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const
                              size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
                              const char *meta, size_t mlen, int64_t now, size_t *val_at)
 {
-    size_t at = put_key(w, group, glen, topic, tlen, partition);
+    size_t at = kb_offsets_put_key(w, group, glen, topic, tlen, partition);
     *val_at = w->len;
     kb_put_i16(w, 3);
     kb_put_i64(w, offset);
@@ -268,8 +269,7 @@ int kb_groups_load(struct kb_broker *b)
     return kb_offsets_open(b, 0);
 }
 
-/* Append the records, and with sync fsync them (else group_commit.c does). */
-static int store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync)
+int kb_offsets_store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync)
 {
     if (n == 0)
         return 0;
@@ -289,47 +289,6 @@ int64_t kb_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Tombstones for `n` offsets of g (taken from offs, or all of g's). */
-int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_offset **offs,
-                            size_t n)
-{
-    kb_wbuf_t keys = {0};
-    size_t *at = calloc(n + 1, sizeof *at);
-    klog_record_t *recs = calloc(n + 1, sizeof *recs);
-    int rc = -ENOMEM;
-    if (!at || !recs)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        at[i] = put_key(&keys, g->id, strlen(g->id), offs[i]->topic, strlen(offs[i]->topic),
-                        offs[i]->partition);
-    if (keys.oom)
-        goto out;
-    int64_t now = kb_wall_ms();
-    for (size_t i = 0; i < n; i++) {
-        size_t end = i + 1 < n ? at[i + 1] : keys.len;
-        recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
-                                  .key_len = (int32_t)(end - at[i]), .value_len = KLOG_NULL_LEN};
-    }
-    rc = store(b, recs, n, 1);
-out:
-    free(at);
-    free(recs);
-    kb_wbuf_free(&keys);
-    return rc;
-}
-
-int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g)
-{
-    struct kb_offset **list = calloc(g->noffs + 1, sizeof *list);
-    if (!list)
-        return -ENOMEM;
-    for (size_t i = 0; i < g->noffs; i++)
-        list[i] = &g->offs[i];
-    int rc = kb_offsets_tombstones(b, g, list, g->noffs);
-    free(list);
-    return rc;
 }
 
 /* ------------------------------------------------------------ OffsetCommit */
@@ -467,7 +426,7 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                                         .value = data.p + cp->val_at,
                                         .value_len = (int32_t)(end - cp->val_at)};
         }
-        int src = store(b, recs, nrec, 0);
+        int src = kb_offsets_store(b, recs, nrec, 0);
         if (src)
             serr = kb_commit_error(src);
     }

@@ -11,7 +11,8 @@
  *   listen.c    listener and accepting connections
  *   handlers.c  the versions table, ApiVersions, Metadata, ListOffsets
  *   produce.c   Produce
- *   flush.c     the flush thread: acks=all fsyncs off the event loop
+ *   flush.c     the flush thread: acks=all and __consumer_offsets fsyncs off
+ *               the event loop
  *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   group*.c    the group coordinator (group.h)
