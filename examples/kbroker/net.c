@@ -399,6 +399,8 @@ static int conn_send(struct kb_broker *b, struct kb_conn *c)
 static void on_conn(struct kb_broker *b, struct kb_conn *c, uint32_t events)
 {
     const char *why = "connection error";
+    if (c->held && (events & (EPOLLHUP | EPOLLERR)))
+        goto close; /* (epoll reports these unasked: not reading would spin) */
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         if (conn_read(b, c, &why))
             goto close;
