@@ -704,6 +704,23 @@ KLOG_API int klog_append_marker(klog_partition_t *p, int64_t producer_id, int16_
  */
 KLOG_API int klog_partition_lso(klog_partition_t *p, int64_t *lso);
 /*
+ * Transactions, recovery side: what a transaction coordinator replaying a
+ * partition it writes to needs to tell which transaction a transactional
+ * batch belongs to, since readers never return markers.
+ * klog_partition_txn_open sets *first_offset to the first offset of
+ * producer_id's transaction still open in p (no marker yet), or -1 when it
+ * has none open (or the partition has no state for it).
+ * klog_partition_aborted collects the aborted transactions overlapping
+ * [from, to), in offset order (what a read-committed lease lists, for any
+ * range, also above the last stable offset): *out is one allocation the
+ * caller free()s, NULL when *count is 0. Any thread. Errors: -EINVAL,
+ * -ENOTSUP (read-only open: no producer state is kept there), -ENOMEM.
+ */
+KLOG_API int klog_partition_txn_open(klog_partition_t *p, int64_t producer_id,
+                                     int64_t *first_offset);
+KLOG_API int klog_partition_aborted(klog_partition_t *p, int64_t from, int64_t to,
+                                    klog_aborted_txn_t **out, size_t *count);
+/*
  * OffsetForLeaderEpoch from the partition's leader-epoch cache (file
  * leader-epoch-checkpoint, Kafka's format), which records the first
  * offset of every partitionLeaderEpoch >= 0 appended batches carry (only

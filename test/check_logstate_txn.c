@@ -104,6 +104,49 @@ START_TEST(test_read_committed_follows_lso)
 }
 END_TEST
 
+/* What a coordinator replaying its own partition asks: which producer's
+ * transaction is still open from where, and which ended aborted. */
+START_TEST(test_txn_open_and_aborted)
+{
+    int64_t first, m;
+    CK_RC(klog_partition_txn_open(part, 100, &first), 0);
+    ck_assert_int_eq(first, -1);                                 /* no state */
+    CK_RC(idem(100, 0, 0, 1, KLOG_ATTR_TRANSACTIONAL, NULL), 0); /* 0 */
+    CK_RC(idem(200, 0, 0, 1, KLOG_ATTR_TRANSACTIONAL, NULL), 0); /* 1 */
+    CK_RC(idem(100, 0, 1, 1, KLOG_ATTR_TRANSACTIONAL, NULL), 0); /* 2 */
+    CK_RC(klog_partition_txn_open(part, 100, &first), 0);
+    ck_assert_int_eq(first, 0);
+    CK_RC(klog_append_marker(part, 100, 0, 0, 0, &m), 0);        /* abort 100 at 3 */
+    CK_RC(idem(100, 0, 2, 1, KLOG_ATTR_TRANSACTIONAL, NULL), 0); /* 4: a new one */
+    CK_RC(klog_partition_txn_open(part, 100, &first), 0);
+    ck_assert_int_eq(first, 4);
+    CK_RC(klog_partition_txn_open(part, 200, &first), 0);
+    ck_assert_int_eq(first, 1);
+    CK_RC(klog_append_marker(part, 200, 0, 1, 0, NULL), 0); /* commit 200 at 5 */
+    CK_RC(klog_partition_txn_open(part, 200, &first), 0);
+    ck_assert_int_eq(first, -1);
+    /* Above the LSO (0 -> 4 now) too: only 100's first transaction aborted. */
+    klog_aborted_txn_t *ab;
+    size_t n;
+    CK_RC(klog_partition_aborted(part, 0, log_end(), &ab, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ab[0].producer_id, 100);
+    ck_assert_int_eq(ab[0].first_offset, 0);
+    ck_assert_int_eq(ab[0].last_offset, m);
+    free(ab);
+    CK_RC(klog_partition_aborted(part, 4, log_end(), &ab, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(ab);
+    CK_RC(klog_partition_txn_open(part, -1, &first), -EINVAL);
+    CK_RC(klog_partition_aborted(part, 0, 1, NULL, &n), -EINVAL);
+    /* The open transaction's start survives a reopen (recovered state). */
+    close_log();
+    open_log();
+    CK_RC(klog_partition_txn_open(part, 100, &first), 0);
+    ck_assert_int_eq(first, 4);
+}
+END_TEST
+
 /* Concatenate batches with explicit offsets (a leader's fetch response). */
 START_TEST(test_lso_unstable_marker)
 {
@@ -237,6 +280,7 @@ Suite *logstate_txn_suite(void)
     tcase_add_test(tc, test_lso_interleaved);
     tcase_add_test(tc, test_read_committed_follows_lso);
     tcase_add_test(tc, test_lso_unstable_marker);
+    tcase_add_test(tc, test_txn_open_and_aborted);
     suite_add_tcase(s, tc);
     return s;
 }

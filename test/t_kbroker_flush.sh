@@ -5,7 +5,11 @@
 # other connections, order per connection is kept, concurrent acks=all
 # produces share fsyncs, a connection closing while it waits is harmless
 # (test/interop/kbroker_flush.py); then kcat's acks=all producer and a
-# consumer see every record, and the broker shuts down cleanly.
+# consumer see every record, and the broker shuts down cleanly. Then the
+# same for __consumer_offsets (test/interop/kbroker_commit_flush.py):
+# OffsetCommit and TxnOffsetCommit answered after their fsync, the loop
+# serving Produce/Fetch meanwhile, an OffsetFetch behind a commit seeing
+# it, a failed fsync answered NOT_COORDINATOR with nothing committed.
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 SHIM=$TMP/slow_fsync.so
@@ -27,4 +31,23 @@ if command -v kcat > /dev/null 2>&1; then
     ok "kcat acks=all: 5000 records produced and read back"
 fi
 stop_broker
+
+# __consumer_offsets, on a log of its own (its fsync is made to fail last)
+export KB_FAIL_FSYNC_FLAG=$TMP/fail
+LOGDIR=$TMP/log-commit
+LD_PRELOAD=$SHIM start_broker
+timeout 120 "$PY" test/interop/kbroker_commit_flush.py 127.0.0.1 "$PORT" "$KB_SLOW_FSYNC_FLAG" \
+    "$KB_FAIL_FSYNC_FLAG" 600 || fail "commit flush checks"
+rm -f "$KB_SLOW_FSYNC_FLAG" "$KB_FAIL_FSYNC_FLAG"
+# The failed fsync is sticky (libklog refuses the partition until reopened),
+# so the broker's close reports it and exits 1; anything else is a failure.
+kill -TERM "$BPID"
+wait "$BPID"
+rc=$?
+BPID=
+[ $rc -eq 1 ] && grep -q "close: partition failed a write or fsync" "$TMP/broker.err" ||
+    fail "broker with a failed fsync: exit status $rc"
+if grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$TMP/broker.err"; then
+    fail "sanitizer report from the broker"
+fi
 echo "t_kbroker_flush: all passed"

@@ -10,9 +10,17 @@
 #   * timeout: a transaction open past transaction.timeout.ms is aborted by
 #     the broker (its producer fenced), never visible;
 #   * kill -9 of the broker with a transaction open, restart: the open
-#     transaction is aborted, read_committed reads to the end without it;
-#     the committed offsets and earlier transactions survive;
-#   * the coordinator's rules with raw requests (kbroker_eos_raw.py txn).
+#     transaction is still open (read_committed does not see it yet), its
+#     producer commits it after the restart and read_committed then reads
+#     it; the committed offsets and earlier transactions survive; with raw
+#     requests (kbroker_eos_raw.py restart-before/after): its pending
+#     TxnOffsetCommit stays pending until the commit, a later plain commit
+#     is kept, and a kept transaction aborts when its timeout from its
+#     start expires;
+#   * the coordinator's rules with raw requests (kbroker_eos_raw.py txn),
+#     and TxnOffsetCommit v3's group checks (kbroker_eos_raw.py txngroup);
+#   * --transactional-id-expiration: idle ids are forgotten, with a
+#     tombstone that survives a restart (kbroker_eos_raw.py expire).
 . "$(dirname "$0")/interop/kbroker_common.sh"
 
 pkg-config --exists rdkafka 2> /dev/null || skip "librdkafka development files not installed"
@@ -53,16 +61,44 @@ kill -KILL "$BPID"
 wait "$BPID" 2> /dev/null
 BPID=
 start_broker -N 3 -a -l "127.0.0.1:$PORT" 3>&- # the broker must not hold the fifo open
-eos check "$B" kt 3 2000 1000 > /dev/null || fail "read_committed after kill -9: $(cat "$TMP/eos.err")"
+eos check "$B" kt 3 2000 1000 > /dev/null || fail "read_committed after kill -9, before the commit: $(cat "$TMP/eos.err")"
 exec 3>&-
 wait $OPID
-grep -q "^commit: NO_ERROR" "$TMP/open2.out" && fail "the open transaction committed after the restart"
+grep -q "^commit: NO_ERROR" "$TMP/open2.out" ||
+    fail "the transaction open across kill -9 did not commit after the restart: $(cat "$TMP/open2.out" "$TMP/open2.err")"
+eos check "$B" kt 3 2000 0 > /dev/null || fail "read_committed after the commit: $(cat "$TMP/eos.err")"
 eos check "$B" tx 3 20000 1000 > /dev/null || fail "read_committed of tx after kill -9: $(cat "$TMP/eos.err")"
 [ "$(eos committed "$B" txg)" = "committed 19" ] || fail "group offset after kill -9: $(eos committed "$B" txg)"
-ok "kill -9 with a transaction open: after the restart it is aborted ($(sed -n 's/^commit: //p' "$TMP/open2.out") on commit), never visible; earlier transactions and offsets kept"
+ok "kill -9 with a transaction open: still open after the restart (not visible), then its producer commits it and read_committed reads it; earlier transactions and offsets kept"
+
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" restart-before rawrs > "$TMP/rs.out" 2>&1 ||
+    fail "restart-before: $(cat "$TMP/rs.out")"
+kill -KILL "$BPID"
+wait "$BPID" 2> /dev/null
+BPID=
+start_broker -N 3 -a -l "127.0.0.1:$PORT"
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" restart-after rawrs \
+    "$(sed -n 's/^rs //p' "$TMP/rs.out")" "$(sed -n 's/^rsto //p' "$TMP/rs.out")" > "$TMP/raw.out" 2>&1 ||
+    fail "restart-after: $(cat "$TMP/raw.out")"
+cat "$TMP/raw.out"
 
 timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txn rawtx > "$TMP/raw.out" 2>&1 ||
     fail "raw rules: $(cat "$TMP/raw.out")"
+cat "$TMP/raw.out"
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" txngroup rawtx > "$TMP/raw.out" 2>&1 ||
+    fail "TxnOffsetCommit v3 group checks: $(cat "$TMP/raw.out")"
+cat "$TMP/raw.out"
+stop_broker
+
+start_broker -N 3 -a --transactional-id-expiration 1000
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" expire rawex > "$TMP/raw.out" 2>&1 ||
+    fail "transactional id expiration: $(cat "$TMP/raw.out")"
+grep "^ok" "$TMP/raw.out"
+old=$(sed -n 's/^ex2 //p' "$TMP/raw.out")
+stop_broker
+start_broker -N 3 -a
+timeout 60 "$PY" test/interop/kbroker_eos_raw.py 127.0.0.1 "$PORT" expire-after rawex "$old" \
+    > "$TMP/raw.out" 2>&1 || fail "expired id after a restart: $(cat "$TMP/raw.out")"
 cat "$TMP/raw.out"
 stop_broker
 echo "t_kbroker_txn: all passed"

@@ -22,6 +22,12 @@
  * freed when it comes back. Partition handles stay valid while their topic
  * exists: a topic is deleted only after kb_flush_quiesce(), which waits for
  * the thread to finish what it was given.
+ *
+ * A job can instead carry a completion (kb_flush_on_done): the group and
+ * transaction coordinators' __consumer_offsets writes (group_commit.c).
+ * It runs on the loop once the fsync is over, exactly once, also when the
+ * connection has gone (then with no response) or at shutdown, and decides
+ * itself what the response says; the loop then marks the response ready.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +52,8 @@ struct kb_flush_job {
     struct kb_conn *conn;
     size_t n, cap;
     struct kb_flush_part *parts;
+    kb_flush_done_fn *done; /* completion, or NULL: patch produce errors */
+    void *ctx;
 };
 
 struct kb_flusher {
@@ -73,6 +81,21 @@ int kb_flush_add(struct kb_flush_job **jp, klog_partition_t *p, size_t err_at)
         j->cap = cap;
     }
     j->parts[j->n++] = (struct kb_flush_part){.p = p, .err_at = err_at};
+    return 0;
+}
+
+void kb_flush_on_done(struct kb_flush_job *j, kb_flush_done_fn *fn, void *ctx)
+{
+    j->done = fn;
+    j->ctx = ctx;
+}
+
+/* The first failed fsync of j, or 0. */
+static int job_rc(const struct kb_flush_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (j->parts[i].rc)
+            return j->parts[i].rc;
     return 0;
 }
 
@@ -201,8 +224,10 @@ void kb_flush_reap(struct kb_broker *b)
     while (list) {
         struct kb_flush_job *j = list;
         list = j->next;
+        if (j->done)
+            j->done(b, j->conn, j->resp, job_rc(j), j->ctx);
         if (j->resp) {
-            for (size_t i = 0; i < j->n; i++)
+            for (size_t i = 0; i < j->n && !j->done; i++)
                 if (j->parts[i].rc) {
                     kb_log(b, "acks=all flush: %s", klog_strerror(j->parts[i].rc));
                     patch_error(&j->resp->buf, j->parts[i].err_at,
@@ -241,6 +266,8 @@ void kb_flush_stop(struct kb_broker *b)
     while (f->done) {
         struct kb_flush_job *j = f->done;
         f->done = j->next;
+        if (j->done) /* what it fsynced is durable: apply it all the same */
+            j->done(b, NULL, NULL, job_rc(j), j->ctx);
         kb_flush_job_free(j);
     }
     close(f->efd);

@@ -95,6 +95,7 @@ enum {
     KB_ERR_INVALID_SESSION_TIMEOUT = 26,
     KB_ERR_REBALANCE_IN_PROGRESS = 27,
     KB_ERR_OFFSET_METADATA_TOO_LARGE = 12,
+    KB_ERR_NOT_COORDINATOR = 16,
     KB_ERR_NON_EMPTY_GROUP = 68,
     KB_ERR_GROUP_ID_NOT_FOUND = 69,
     KB_ERR_MEMBER_ID_REQUIRED = 79,
@@ -149,7 +150,7 @@ int kb_group_api_handle(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
 /* group_offsets.c */
 /* kb_offsets_open, kb_offsets_apply: kbroker.h (the transaction
  * coordinator uses them). */
-/* Write tombstones for all of g's offsets (DeleteGroups). Returns 0 or a
+/* group_commit.c: write tombstones for all of g's offsets (DeleteGroups). Returns 0 or a
  * klog error. */
 int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g);
 /* Tombstones for n offsets of g, appended and fsynced. */
@@ -160,10 +161,53 @@ struct kb_offset *kb_offset_find(struct kb_group *g, const char *topic, size_t t
 /* Forget one offset in memory (o points into g->offs). */
 void kb_offset_drop(struct kb_group *g, struct kb_offset *o);
 int kb_offset_delete(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
+/* Kafka's offset-commit key v1 appended to w; returns where it starts. */
+size_t kb_offsets_put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+                          size_t tlen, int32_t partition);
+/* Append records to __consumer_offsets (opened, created when absent) and,
+ * with sync, fsync them (else group_commit.c does). 0 or a klog error. */
+int kb_offsets_store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync);
 /* One offset-commit record (Kafka's key v1, value v3) appended to w; returns
  * where its key starts, *val_at where its value does. */
 size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
                              size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
                              const char *meta, size_t mlen, int64_t now, size_t *val_at);
+
+/* Replay one __consumer_offsets record into its group, or with pend_pid
+ * >= 0 as a pending offset of that producer's open transaction. */
+void kb_offsets_replay_one(struct kb_broker *b, const klog_record_t *rec, int64_t pend_pid,
+                           int16_t pend_epoch);
+/* group_commit.c: the replay from the last stable offset of p to hw (the
+ * committed and pending records there); *n counts them. 0 or an error. */
+int kb_offsets_replay_unstable(struct kb_broker *b, klog_partition_t *p, int64_t hw, int64_t *n);
+
+/* group_commit.c: __consumer_offsets fsyncs on the flush thread. A commit
+ * collects what its answer waits for: offsets to apply to group (NULL for
+ * TxnOffsetCommit, whose offsets are pending in the transaction) and where
+ * each partition's error code is in the response. */
+struct kb_commit;
+struct kb_commit *kb_commit_new(const char *group, size_t glen); /* NULL: out of memory */
+void kb_commit_free(struct kb_commit *c);
+/* 0 or -1 (out of memory). topic may be NULL: only the error position. */
+int kb_commit_add(struct kb_commit *c, const char *topic, size_t tlen, int32_t partition,
+                  int64_t offset, int32_t epoch, const char *meta, size_t mlen, size_t err_at);
+/* The records are appended to __consumer_offsets (opened): finish q's
+ * response and park it until their fsync, holding q's connection; c is
+ * consumed. Without a flush thread the fsync runs here. 0 or -1 (out of
+ * memory: close the connection). */
+int kb_commit_submit(struct kb_broker *b, struct kb_req *q, struct kb_commit *c);
+/* Complete every commit in flight (before writing tombstones). */
+void kb_commit_settle(struct kb_broker *b);
+/* The group error answered for a failed __consumer_offsets append or
+ * fsync: NOT_COORDINATOR for a storage error, as Kafka's coordinator. */
+int16_t kb_commit_error(int rc);
+/* TxnOffsetCommit v3's group check, Kafka's: generation -1 on an Empty
+ * (or unknown) group, or with no member and no instance id, is not
+ * checked; else the instance id (nullable: ilen -1) must be the member's
+ * (FENCED_INSTANCE_ID when another member holds it), the member must be
+ * in the group (UNKNOWN_MEMBER_ID) and the generation its
+ * (ILLEGAL_GENERATION). Returns the Kafka error or 0. */
+int16_t kb_group_txn_check(struct kb_broker *b, const char *gid, size_t glen, int32_t gen,
+                           const char *mid, int16_t mlen, const char *inst, int16_t ilen);
 
 #endif /* KB_GROUP_H */

@@ -315,6 +315,7 @@ static int delete_groups(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     }
     if (r->err || n < 0)
         return -1;
+    kb_commit_settle(b); /* commits in flight land before the tombstones */
     kb_wbuf_t *w = &q->resp->buf;
     kb_put_i32(w, 0);
     kb_put_i32(w, n);
@@ -383,6 +384,7 @@ int kb_offset_delete(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     }
     if (r->err || ntopics < 0)
         return -1;
+    kb_commit_settle(b); /* commits in flight land before the tombstones */
     struct kb_group *g = glen > 0 ? kb_group_find(b, gid, (size_t)glen, 0) : NULL;
     kb_wbuf_t *w = &q->resp->buf;
     kb_put_i16(w, glen <= 0 ? KB_ERR_INVALID_GROUP_ID : g ? KB_ERR_NONE : KB_ERR_GROUP_ID_NOT_FOUND);

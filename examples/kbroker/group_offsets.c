@@ -5,9 +5,10 @@
  * Storage is Kafka's own: the topic __consumer_offsets (one partition,
  * retention.ms and retention.bytes -1, set on whatever topic of that name
  * exists, so that retention never drops a commit), written with
- * klog_append and fsynced with klog_flush before OffsetCommit is answered,
- * so a commit that was acknowledged survives kill -9 of the broker and a
- * power cut. Records use Kafka's schemas, so Kafka's tools can read them:
+ * klog_append and fsynced with klog_flush (on the flush thread,
+ * group_commit.c) before OffsetCommit is answered and the offset is shown
+ * to OffsetFetch, so a commit that was acknowledged survives kill -9 of the
+ * broker and a power cut. Records use Kafka's schemas, so Kafka's tools can read them:
  *   key   v1: version i16 = 1 | group STR | topic STR | partition i32
  *   value v3: version i16 = 3 | offset i64 | leader_epoch i32 | metadata STR
  *             | commit_timestamp i64
@@ -87,7 +88,7 @@ fail:
 
 /* ------------------------------------------------------------ storage */
 
-static size_t put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
+size_t kb_offsets_put_key(kb_wbuf_t *w, const char *group, size_t glen, const char *topic,
                       size_t tlen, int32_t partition)
 {
     size_t at = w->len;
@@ -102,7 +103,7 @@ size_t kb_offsets_put_record(kb_wbuf_t *w, const char *group, size_t glen, const
                              size_t tlen, int32_t partition, int64_t offset, int32_t epoch,
                              const char *meta, size_t mlen, int64_t now, size_t *val_at)
 {
-    size_t at = put_key(w, group, glen, topic, tlen, partition);
+    size_t at = kb_offsets_put_key(w, group, glen, topic, tlen, partition);
     *val_at = w->len;
     kb_put_i16(w, 3);
     kb_put_i64(w, offset);
@@ -122,7 +123,8 @@ int kb_offsets_apply(struct kb_broker *b, const char *group, const char *topic,
                       meta ? strlen(meta) : 0);
 }
 
-static void replay_one(struct kb_broker *b, const klog_record_t *rec)
+void kb_offsets_replay_one(struct kb_broker *b, const klog_record_t *rec, int64_t pend_pid,
+                           int16_t pend_epoch)
 {
     kb_rd_t k;
     kb_rd_init(&k, rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0);
@@ -153,7 +155,12 @@ static void replay_one(struct kb_broker *b, const klog_record_t *rec)
     kb_rd_str(&v, &meta, &mlen);
     if (v.err || vv < 0 || vv > 3 || offset < 0)
         return;
-    offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, mlen > 0 ? (size_t)mlen : 0);
+    size_t ml = mlen > 0 ? (size_t)mlen : 0;
+    if (pend_pid >= 0)
+        kb_txn_pend_replayed(b, pend_pid, pend_epoch, group, (size_t)glen, topic, (size_t)tlen,
+                             partition, offset, epoch, meta, ml);
+    else
+        offset_set(g, topic, (size_t)tlen, partition, offset, epoch, meta, ml);
 }
 
 /* Kafka's internal topics are compacted and never deleted by time or
@@ -215,9 +222,9 @@ int kb_offsets_open(struct kb_broker *b, int create)
     if (rc)
         return rc;
     /* Two passes: every batch (aborted ones too) for the sequences of the
-     * transaction coordinator's batches, then the committed records. The
-     * coordinator has ended every transaction by now (kb_txn_load), so the
-     * last stable offset is the high watermark. */
+     * transaction coordinator's batches, then the committed records up to
+     * the last stable offset; past it, transactions left open (kept by
+     * kb_txn_load) get their offsets back as pending (group_commit.c). */
     int64_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         klog_reader_t *rd;
@@ -241,13 +248,16 @@ int kb_offsets_open(struct kb_broker *b, int create)
                 last_base = bi ? bi->base_offset : -1;
                 continue;
             }
-            replay_one(b, &rec);
+            kb_offsets_replay_one(b, &rec, -1, -1);
             n++;
         }
         klog_reader_close(rd);
         if (rc < 0)
             return rc;
     }
+    rc = kb_offsets_replay_unstable(b, p, o.high_watermark, &n);
+    if (rc)
+        return rc;
     if (n)
         kb_log(b, "replayed %lld records of %s", (long long)n, KB_OFFSETS_TOPIC);
     gs->offsets = p;
@@ -259,8 +269,7 @@ int kb_groups_load(struct kb_broker *b)
     return kb_offsets_open(b, 0);
 }
 
-/* Append the records and fsync them. */
-static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
+int kb_offsets_store(struct kb_broker *b, const klog_record_t *recs, size_t n, int sync)
 {
     if (n == 0)
         return 0;
@@ -268,7 +277,7 @@ static int store(struct kb_broker *b, const klog_record_t *recs, size_t n)
     if (rc)
         return rc;
     rc = klog_append(b->groups->offsets, recs, n, NULL);
-    if (!rc)
+    if (!rc && sync)
         rc = klog_flush(b->groups->offsets);
     if (rc)
         kb_log(b, "%s: %s", KB_OFFSETS_TOPIC, klog_strerror(rc));
@@ -280,47 +289,6 @@ int64_t kb_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Tombstones for `n` offsets of g (taken from offs, or all of g's). */
-int kb_offsets_tombstones(struct kb_broker *b, struct kb_group *g, struct kb_offset **offs,
-                            size_t n)
-{
-    kb_wbuf_t keys = {0};
-    size_t *at = calloc(n + 1, sizeof *at);
-    klog_record_t *recs = calloc(n + 1, sizeof *recs);
-    int rc = -ENOMEM;
-    if (!at || !recs)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        at[i] = put_key(&keys, g->id, strlen(g->id), offs[i]->topic, strlen(offs[i]->topic),
-                        offs[i]->partition);
-    if (keys.oom)
-        goto out;
-    int64_t now = kb_wall_ms();
-    for (size_t i = 0; i < n; i++) {
-        size_t end = i + 1 < n ? at[i + 1] : keys.len;
-        recs[i] = (klog_record_t){.timestamp = now, .key = keys.p + at[i],
-                                  .key_len = (int32_t)(end - at[i]), .value_len = KLOG_NULL_LEN};
-    }
-    rc = store(b, recs, n);
-out:
-    free(at);
-    free(recs);
-    kb_wbuf_free(&keys);
-    return rc;
-}
-
-int kb_offsets_delete_all(struct kb_broker *b, struct kb_group *g)
-{
-    struct kb_offset **list = calloc(g->noffs + 1, sizeof *list);
-    if (!list)
-        return -ENOMEM;
-    for (size_t i = 0; i < g->noffs; i++)
-        list[i] = &g->offs[i];
-    int rc = kb_offsets_tombstones(b, g, list, g->noffs);
-    free(list);
-    return rc;
 }
 
 /* ------------------------------------------------------------ OffsetCommit */
@@ -460,17 +428,17 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                                         .value = data.p + cp->val_at,
                                         .value_len = (int32_t)(end - cp->val_at)};
         }
-        if (store(b, recs, nrec))
-            serr = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+        int src = kb_offsets_store(b, recs, nrec, 0);
+        if (src)
+            serr = kb_commit_error(src);
     }
-    for (size_t i = 0; i < np; i++) {
-        struct commit_part *cp = &parts[i];
-        if (!cp->err && serr)
-            cp->err = serr;
-        if (!cp->err && offset_set(g, cp->topic, (size_t)cp->tlen, cp->partition, cp->offset,
-                                   cp->epoch, cp->meta, cp->mlen > 0 ? (size_t)cp->mlen : 0))
-            cp->err = KB_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
+    /* Applied to the group once fsynced (group_commit.c). */
+    struct kb_commit *commit = nrec && !serr ? kb_commit_new(g->id, strlen(g->id)) : NULL;
+    if (nrec && !serr && !commit)
+        serr = KB_ERR_COORDINATOR_NOT_AVAILABLE;
+    for (size_t i = 0; i < np; i++)
+        if (!parts[i].err && serr)
+            parts[i].err = serr;
     free(recs);
     kb_wbuf_free(&data);
     kb_wbuf_t *w = &q->resp->buf;
@@ -483,14 +451,25 @@ static int offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_string(w, flex, t ? t : "", tl > 0 ? (size_t)tl : 0);
         kb_put_array(w, flex, tcount[i]);
         for (int32_t j = 0; j < tcount[i]; j++, pi++) {
-            kb_put_i32(w, parts[pi].partition);
-            kb_put_i16(w, parts[pi].err);
+            struct commit_part *cp = &parts[pi];
+            kb_put_i32(w, cp->partition);
+            if (!cp->err && commit &&
+                kb_commit_add(commit, cp->topic, (size_t)cp->tlen, cp->partition, cp->offset,
+                              cp->epoch, cp->meta, cp->mlen > 0 ? (size_t)cp->mlen : 0, w->len))
+                w->oom = 1;
+            kb_put_i16(w, cp->err);
             kb_put_tags(w, flex);
         }
         kb_put_tags(w, flex);
     }
     kb_put_tags(w, flex);
     rc = 0;
+    if (commit && w->oom) {
+        kb_commit_free(commit);
+        rc = -1;
+    } else if (commit) {
+        rc = kb_commit_submit(b, q, commit);
+    }
 out:
     free(parts);
     free(tcount);

@@ -11,7 +11,8 @@
  *   listen.c    listener and accepting connections
  *   handlers.c  the versions table, ApiVersions, Metadata, ListOffsets
  *   produce.c   Produce
- *   flush.c     the flush thread: acks=all fsyncs off the event loop
+ *   flush.c     the flush thread: acks=all and __consumer_offsets fsyncs off
+ *               the event loop
  *   metrics.c   the Prometheus endpoint (--metrics-port)
  *   fetch.c     Fetch: parse, long-poll, build the response around leases
  *   group*.c    the group coordinator (group.h); cgroup*.c its KIP-848
@@ -51,6 +52,7 @@ struct kb_config {
     int32_t group_initial_delay_ms; /* --group-initial-delay */
     int32_t cg_session_ms;    /* --group-consumer-session-timeout (KIP-848 groups) */
     int32_t cg_heartbeat_ms;  /* --group-consumer-heartbeat-interval */
+    int64_t txn_id_expiration_ms; /* --transactional-id-expiration */
     int metrics_port;         /* --metrics-port; -1: no metrics endpoint */
     int ndefaults;            /* --topic-default NAME=VALUE, for every topic */
     struct { int key; int64_t value; } defaults[16];
@@ -175,6 +177,7 @@ int kb_resp_finish(struct kb_resp *r);
 struct kb_conn {
     int fd;
     int yielded;            /* created topics: its next frames wait a loop turn */
+    int held;               /* its next frames wait for a commit's fsync (kb_net_hold) */
     uint8_t *in;            /* received bytes not yet handled */
     size_t in_len, in_cap;
     struct kb_resp *head, *tail;
@@ -252,12 +255,13 @@ int kb_txn_init_producer(struct kb_broker *b, const char *tid, int16_t tlen, int
                          int16_t *out_epoch);
 /* AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit. */
 int kb_handle_txn(struct kb_broker *b, struct kb_req *q, kb_rd_t *r);
-/* Replay __transaction_state (at start, before kb_groups_load): ends every
- * transaction the last run left open (Prepare* completed, Ongoing aborted
- * with the epoch bumped). Returns 0 or a klog error. */
+/* Replay __transaction_state (at start, before kb_groups_load): completes
+ * every Prepare* the last run left; Ongoing transactions stay open until
+ * their timeout (from their start). Returns 0 or a klog error. */
 int kb_txn_load(struct kb_broker *b);
-/* Abort transactions open past their timeout; next_timeout: ms until the
- * next deadline, -1 for none. */
+/* Abort transactions open past their timeout, and forget transactional
+ * ids idle past --transactional-id-expiration (a tombstone stored for
+ * each); next_timeout: ms until the next deadline, -1 for none. */
 void kb_txn_tick(struct kb_broker *b, int64_t now_ms);
 int kb_txn_next_timeout(struct kb_broker *b, int64_t now_ms);
 void kb_txn_free_all(struct kb_broker *b);
@@ -266,6 +270,12 @@ void kb_txn_free_all(struct kb_broker *b);
  * transaction of its producer that holds the partition), 0 when fine. */
 int16_t kb_txn_check_produce(struct kb_broker *b, const klog_batch_info_t *bi, const char *topic,
                              int32_t partition);
+/* Replay of __consumer_offsets: an offset of producer pid/epoch's open
+ * transaction goes back into it as pending (nothing when pid has no open
+ * transaction of that epoch). 0 or -1 (out of memory). */
+int kb_txn_pend_replayed(struct kb_broker *b, int64_t pid, int16_t epoch, const char *group,
+                         size_t glen, const char *topic, size_t tlen, int32_t partition,
+                         int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen);
 /* Replay of __consumer_offsets: a batch of producer pid/epoch ends before
  * sequence next. */
 void kb_txn_offsets_seen(struct kb_broker *b, int64_t pid, int16_t epoch, int64_t next);
@@ -332,6 +342,13 @@ int kb_flush_fd(const struct kb_broker *b); /* its eventfd for the loop, or -1 *
  * first use. Returns 0 or -1 (out of memory). */
 int kb_flush_add(struct kb_flush_job **jp, klog_partition_t *p, size_t err_at);
 void kb_flush_job_free(struct kb_flush_job *j);
+/* A completion instead of Produce's error patching: fn(b, c, r, rc, ctx)
+ * runs on the loop exactly once when j's fsyncs are over (rc: the first
+ * failure, or 0), with c and r NULL when the connection closed meanwhile
+ * or at shutdown; it owns ctx. r is then marked ready. */
+typedef void kb_flush_done_fn(struct kb_broker *b, struct kb_conn *c, struct kb_resp *r, int rc,
+                              void *ctx);
+void kb_flush_on_done(struct kb_flush_job *j, kb_flush_done_fn *fn, void *ctx);
 /* Hand j to the thread; r (finished) is parked until its fsyncs are done.
  * Returns 0, or -1 when there is no thread (j is then still the caller's). */
 int kb_flush_submit(struct kb_broker *b, struct kb_conn *c, struct kb_resp *r,
@@ -375,6 +392,13 @@ void kb_net_close_all(struct kb_broker *b);
 int kb_net_watch_partition(struct kb_broker *b, klog_partition_t *p);
 /* A response became ready: try sending on its connection. */
 void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c);
+/* Read no more requests of c until kb_net_release: what it sends next must
+ * see the state its parked request is about to make durable (an
+ * OffsetCommit followed by an OffsetFetch, as Kafka, which handles one
+ * request of a connection at a time). Release serves its buffered
+ * requests on the next loop turn. */
+void kb_net_hold(struct kb_conn *c);
+void kb_net_release(struct kb_broker *b, struct kb_conn *c);
 int64_t kb_now_ms(void);
 void kb_log(const struct kb_broker *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

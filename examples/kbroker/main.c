@@ -73,6 +73,10 @@ static const char usage[] =
     "      --group-consumer-heartbeat-interval MS\n"
     "                      the heartbeat interval such members are told to keep\n"
     "                      (default 5000)\n"
+    "      --transactional-id-expiration MS\n"
+    "                      forget a transactional id with no open transaction\n"
+    "                      and no update for MS (Kafka's\n"
+    "                      transactional.id.expiration.ms; default 604800000)\n"
     "Produce with acks=all is answered after the partition is fsynced, by a\n"
     "flush thread: other requests are served meanwhile. A\n"
     "connection whose request created topics waits one turn of the event loop\n"
@@ -86,6 +90,7 @@ enum {
     OPT_GROUP_DELAY,
     OPT_CG_SESSION,
     OPT_CG_HEARTBEAT,
+    OPT_TXN_ID_EXPIRATION,
     OPT_METRICS_PORT,
     OPT_TOPIC_DEFAULT,
     OPT_ADVERTISE,
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
     cfg->metrics_port = -1;
     cfg->cg_session_ms = 45000;  /* Kafka's group.consumer.session.timeout.ms */
     cfg->cg_heartbeat_ms = 5000; /* group.consumer.heartbeat.interval.ms */
+    cfg->txn_id_expiration_ms = 604800000; /* Kafka's 7 days */
 
     static const struct option opts[] = {
         {"auto-create", no_argument, NULL, 'a'},
@@ -212,6 +218,7 @@ int main(int argc, char **argv)
         {"group-initial-delay", required_argument, NULL, OPT_GROUP_DELAY},
         {"group-consumer-session-timeout", required_argument, NULL, OPT_CG_SESSION},
         {"group-consumer-heartbeat-interval", required_argument, NULL, OPT_CG_HEARTBEAT},
+        {"transactional-id-expiration", required_argument, NULL, OPT_TXN_ID_EXPIRATION},
         {"topic-default", required_argument, NULL, OPT_TOPIC_DEFAULT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
@@ -285,6 +292,10 @@ int main(int argc, char **argv)
             if (parse_num(optarg, 10, 3600000, &v))
                 goto bad_long;
             cfg->cg_heartbeat_ms = (int32_t)v;
+            break;
+        case OPT_TXN_ID_EXPIRATION:
+            if (parse_num(optarg, 1, INT32_MAX, &cfg->txn_id_expiration_ms))
+                goto bad_long;
             break;
         case 'm':
             if (parse_num(optarg, 64, INT32_MAX, &v))
@@ -382,6 +393,7 @@ bad_long:
             : c == OPT_GROUP_DELAY       ? "group-initial-delay"
             : c == OPT_CG_SESSION        ? "group-consumer-session-timeout"
             : c == OPT_CG_HEARTBEAT      ? "group-consumer-heartbeat-interval"
+            : c == OPT_TXN_ID_EXPIRATION ? "transactional-id-expiration"
             : c == OPT_METRICS_PORT      ? "metrics-port"
             : c == OPT_TOPIC_DEFAULT     ? "topic-default"
                                          : "auto-create-max-topics",

@@ -114,7 +114,7 @@ static void conn_close(struct kb_broker *b, struct kb_conn *c, const char *why)
 static void conn_update_events(struct kb_broker *b, struct kb_conn *c)
 {
     uint32_t ev = 0;
-    if (c->nresp < KB_MAX_PENDING && !c->yielded)
+    if (c->nresp < KB_MAX_PENDING && !c->yielded && !c->held)
         ev |= EPOLLIN;
     if (c->head && c->head->ready)
         ev |= EPOLLOUT;
@@ -132,9 +132,21 @@ void kb_net_resp_ready(struct kb_broker *b, struct kb_conn *c)
     conn_update_events(b, c);
 }
 
-/* ------------------------------------------------------------ requests */
-
 static void conn_yield(struct kb_broker *b, struct kb_conn *c);
+
+void kb_net_hold(struct kb_conn *c)
+{
+    c->held = 1;
+}
+
+void kb_net_release(struct kb_broker *b, struct kb_conn *c)
+{
+    c->held = 0;
+    conn_yield(b, c); /* its buffered frames: next turn, not from inside a reap */
+    conn_update_events(b, c);
+}
+
+/* ------------------------------------------------------------ requests */
 
 static int handle_frame(struct kb_broker *b, struct kb_conn *c, const uint8_t *frame, size_t size)
 {
@@ -250,7 +262,7 @@ static int process_frames(struct kb_broker *b, struct kb_conn *c)
 {
     size_t off = 0;
     int handled = 0;
-    while (!c->yielded && c->nresp < KB_MAX_PENDING && c->in_len - off >= 4) {
+    while (!c->yielded && !c->held && c->nresp < KB_MAX_PENDING && c->in_len - off >= 4) {
         uint32_t size = be32(c->in + off);
         if (size < 8 || size > b->cfg.max_request) {
             kb_log(b, "connection %llu: request size %u refused", (unsigned long long)c->id, size);
@@ -312,7 +324,8 @@ static int in_reserve(struct kb_broker *b, struct kb_conn *c)
 /* Read what is available. Returns 0, or -1 when the connection must close. */
 static int conn_read(struct kb_broker *b, struct kb_conn *c, const char **why)
 {
-    for (int i = 0; i < KB_READS_PER_EVENT && c->nresp < KB_MAX_PENDING && !c->yielded; i++) {
+    for (int i = 0; i < KB_READS_PER_EVENT && c->nresp < KB_MAX_PENDING && !c->yielded && !c->held;
+         i++) {
         if (in_reserve(b, c)) {
             *why = "request too large or out of memory";
             return -1;
@@ -386,6 +399,8 @@ static int conn_send(struct kb_broker *b, struct kb_conn *c)
 static void on_conn(struct kb_broker *b, struct kb_conn *c, uint32_t events)
 {
     const char *why = "connection error";
+    if (c->held && (events & (EPOLLHUP | EPOLLERR)))
+        goto close; /* (epoll reports these unasked: not reading would spin) */
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         if (conn_read(b, c, &why))
             goto close;

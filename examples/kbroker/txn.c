@@ -280,10 +280,22 @@ static int pend(struct kb_txn *t, const char *gid, size_t glen, const char *topi
     return 0;
 }
 
-/* Store the request's offsets as one transactional batch in
- * __consumer_offsets, then remember them as pending in t. */
+int kb_txn_pend_replayed(struct kb_broker *b, int64_t pid, int16_t epoch, const char *group,
+                         size_t glen, const char *topic, size_t tlen, int32_t partition,
+                         int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen)
+{
+    struct kb_txn *t = kb_txn_by_pid(b, pid);
+    if (!t || t->epoch != epoch || t->status != KB_TX_ONGOING)
+        return 0; /* not the open transaction of its producer: nothing pending */
+    return pend(t, group, glen, topic, tlen, partition, offset, leader_epoch, meta, mlen);
+}
+
+/* Append the request's offsets as one transactional batch to
+ * __consumer_offsets (*appended: it was; its fsync is group_commit.c's),
+ * then remember them as pending in t. */
 static int16_t commit_pending(struct kb_broker *b, struct kb_req *q, struct kb_txn *t,
-                              const char *gid, int16_t glen, kb_rd_t r, int32_t ntopics)
+                              const char *gid, int16_t glen, kb_rd_t r, int32_t ntopics,
+                              int *appended)
 {
     const int flex = q->flex, v = q->api_version;
     kb_wbuf_t data = {0};
@@ -335,13 +347,12 @@ static int16_t commit_pending(struct kb_broker *b, struct kb_req *q, struct kb_t
                 rc = klog_builder_finish(bl, &bytes, &len);
             if (!rc)
                 rc = klog_append_batch(b->groups->offsets, bytes, len, NULL);
-            if (!rc)
-                rc = klog_flush(b->groups->offsets);
             if (rc) {
                 kb_log(b, "TxnOffsetCommit %s: %s", t->id, klog_strerror(rc));
-                err = kb_append_error(rc);
+                err = kb_commit_error(rc);
                 goto out;
             }
+            *appended = 1;
             kb_txn_offsets_seen(b, t->pid, t->epoch, (int64_t)seq + count);
         }
     }
@@ -361,10 +372,13 @@ static int txn_offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
     kb_rd_string(r, flex, &gid, &glen);
     int64_t pid = kb_rd_i64(r);
     int16_t epoch = kb_rd_i16(r);
+    int32_t gen = -1;
+    const char *mid = NULL, *inst = NULL;
+    int16_t midlen = 0, ilen = -1;
     if (v >= 3) {
-        (void)kb_rd_i32(r); /* generation_id */
-        kb_rd_string(r, flex, &s, &n); /* member_id */
-        kb_rd_string(r, flex, &s, &n); /* group_instance_id */
+        gen = kb_rd_i32(r);
+        kb_rd_string(r, flex, &mid, &midlen);
+        kb_rd_string(r, flex, &inst, &ilen); /* nullable */
     }
     int32_t ntopics = kb_rd_array(r, flex, flex ? 2 : 6);
     kb_rd_t at = *r;
@@ -396,7 +410,14 @@ static int txn_offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                    !kb_txn_has_part(t, KB_OFFSETS_TOPIC, strlen(KB_OFFSETS_TOPIC), 0)))
         err = KB_ERR_INVALID_TXN_STATE; /* AddOffsetsToTxn first */
     if (t && !err)
-        err = commit_pending(b, q, t, gid, glen, at, ntopics);
+        err = kb_group_txn_check(b, gid, (size_t)glen, gen, mid, midlen, inst, ilen);
+    int appended = 0;
+    if (t && !err)
+        err = commit_pending(b, q, t, gid, glen, at, ntopics, &appended);
+    /* The answer waits for the batch's fsync (group_commit.c). */
+    struct kb_commit *commit = appended ? kb_commit_new(NULL, 0) : NULL;
+    if (appended && !commit)
+        return -1;
     kb_wbuf_t *w = &q->resp->buf;
     kb_put_i32(w, 0);
     kb_put_array(w, flex, ntopics);
@@ -414,6 +435,8 @@ static int txn_offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
                 (void)kb_rd_i32(&at);
             kb_rd_string(&at, flex, &meta, &mlen);
             kb_rd_tags_if(&at, flex);
+            if (commit && kb_commit_add(commit, NULL, 0, 0, 0, -1, NULL, 0, w->len))
+                w->oom = 1;
             kb_put_i16(w, err);
             kb_put_tags(w, flex);
         }
@@ -421,7 +444,11 @@ static int txn_offset_commit(struct kb_broker *b, struct kb_req *q, kb_rd_t *r)
         kb_put_tags(w, flex);
     }
     kb_put_tags(w, flex);
-    return 0;
+    if (commit && w->oom) {
+        kb_commit_free(commit);
+        return -1;
+    }
+    return commit ? kb_commit_submit(b, q, commit) : 0;
 }
 
 /* ------------------------------------------------------------ EndTxn */

@@ -72,6 +72,7 @@ struct kb_txns {
     klog_partition_t *log; /* __transaction_state[0], once opened */
     struct kb_txn_seq *seqs;
     size_t nseqs, seqs_cap;
+    int64_t next_expire; /* kb_now_ms() of the next look for idle ids */
 };
 
 /* txn_state.c */

@@ -22,11 +22,21 @@
  * CompleteCommit/CompleteAbort stored. Recovery at start (kb_txn_load):
  * a transactional id left in Prepare* gets its markers again (a second
  * marker for a transaction already ended changes nothing) and its Complete
- * record; one left Ongoing is aborted with its epoch bumped, as Kafka's
- * coordinator does when a transaction times out, so its producer is fenced
- * and a read_committed reader never sees half of it. This runs before the
- * group coordinator replays __consumer_offsets, whose last stable offset is
- * then its high watermark.
+ * record; one left Ongoing stays open with its partitions, as in Kafka:
+ * its producer goes on (AddPartitionsToTxn, Produce, EndTxn) as if nothing
+ * had happened, and it is aborted only when its timeout, counted from its
+ * start timestamp, expires. This runs before the group coordinator replays
+ * __consumer_offsets, which puts the offsets of such a transaction back as
+ * pending in it (group_commit.c).
+ *
+ * A transactional id with no transaction open (Empty, CompleteCommit,
+ * CompleteAbort) whose state was last updated more than
+ * --transactional-id-expiration ago (Kafka's transactional.id.expiration.ms,
+ * 7 days) is forgotten, as Kafka's coordinator does: a tombstone (null
+ * value) of its key is stored, which the replay honours and compaction
+ * eventually keeps alone; a later InitProducerId with that id starts over
+ * with a new producer id. Idle ids are looked for every
+ * min(expiration, 1 hour), Kafka's cleanup interval.
  *
  * Offsets committed in a transaction (TxnOffsetCommit) are stored as
  * Kafka's group coordinator stores them: a transactional batch of the
@@ -315,8 +325,14 @@ int kb_txn_load(struct kb_broker *b)
             kb_log(b, "transaction %s: completing its %s", t->id, commit ? "commit" : "abort");
             rc = kb_txn_end(b, t, commit);
         } else if (t->status == KB_TX_ONGOING) {
-            kb_log(b, "transaction %s: open at the last stop: aborted", t->id);
-            rc = kb_txn_fence_abort(b, t);
+            /* Kept open, its timeout counted from its start, as Kafka's
+             * txnStartTimestamp + timeout: an expired one aborts at the
+             * first tick. Its pending offsets come from __consumer_offsets
+             * (kb_offsets_open). */
+            int64_t left = t->start_ms + t->timeout_ms - kb_wall_ms();
+            t->deadline = kb_now_ms() + (left > 0 ? left : 0);
+            kb_log(b, "transaction %s: open at the last stop: kept, %lld ms left", t->id,
+                   (long long)(left > 0 ? left : 0));
         }
         if (rc)
             return rc;
@@ -388,6 +404,55 @@ int kb_txn_fence_abort(struct kb_broker *b, struct kb_txn *t)
 
 /* ------------------------------------------------------------ timeouts */
 
+/* Store the tombstone of t's key (fsynced). 0 or a klog error. */
+static int txn_tombstone(struct kb_broker *b, const struct kb_txn *t)
+{
+    int rc = txn_open_log(b, 1);
+    if (rc)
+        return rc;
+    kb_wbuf_t w = {0};
+    kb_put_i16(&w, 0);
+    kb_put_str(&w, t->id, strlen(t->id));
+    if (w.oom)
+        return -ENOMEM;
+    klog_record_t rec = {.timestamp = kb_wall_ms(), .key = w.p, .key_len = (int32_t)w.len,
+                         .value_len = KLOG_NULL_LEN};
+    rc = klog_append(b->txns->log, &rec, 1, NULL);
+    if (!rc)
+        rc = klog_flush(b->txns->log);
+    kb_wbuf_free(&w);
+    if (rc)
+        kb_log(b, "%s: tombstone of %s: %s", KB_TXN_TOPIC, t->id, klog_strerror(rc));
+    return rc;
+}
+
+/* Forget the ids idle for longer than the expiration (Kafka's
+ * removeExpiredTransactionalIds). */
+static void txn_expire(struct kb_broker *b)
+{
+    int64_t cutoff = kb_wall_ms() - b->cfg.txn_id_expiration_ms;
+    for (struct kb_txn **pp = &b->txns->head; *pp;) {
+        struct kb_txn *t = *pp;
+        int idle = t->status == KB_TX_EMPTY || t->status == KB_TX_COMPLETE_COMMIT ||
+                   t->status == KB_TX_COMPLETE_ABORT;
+        if (!idle || t->update_ms > cutoff || txn_tombstone(b, t)) {
+            pp = &t->next;
+            continue;
+        }
+        kb_log(b, "transactional id %s: idle for more than %lld ms: expired", t->id,
+               (long long)b->cfg.txn_id_expiration_ms);
+        *pp = t->next;
+        b->txns->n--;
+        txn_free(t);
+    }
+}
+
+static int64_t expire_interval(const struct kb_broker *b)
+{
+    int64_t e = b->cfg.txn_id_expiration_ms;
+    return e > 0 && e < 3600000 ? e : 3600000;
+}
+
 void kb_txn_tick(struct kb_broker *b, int64_t now)
 {
     for (struct kb_txn *t = b->txns ? b->txns->head : NULL; t; t = t->next)
@@ -396,6 +461,10 @@ void kb_txn_tick(struct kb_broker *b, int64_t now)
             if (kb_txn_fence_abort(b, t))
                 t->deadline = now + 1000; /* try again in a second */
         }
+    if (b->txns && b->txns->head && now >= b->txns->next_expire) {
+        txn_expire(b);
+        b->txns->next_expire = now + expire_interval(b);
+    }
 }
 
 int kb_txn_next_timeout(struct kb_broker *b, int64_t now)
@@ -404,6 +473,11 @@ int kb_txn_next_timeout(struct kb_broker *b, int64_t now)
     for (struct kb_txn *t = b->txns ? b->txns->head : NULL; t; t = t->next)
         if (t->status == KB_TX_ONGOING && (next < 0 || t->deadline - now < next))
             next = t->deadline - now < 0 ? 0 : t->deadline - now;
+    if (b->txns && b->txns->head) {
+        int64_t e = b->txns->next_expire - now < 0 ? 0 : b->txns->next_expire - now;
+        if (next < 0 || e < next)
+            next = e;
+    }
     return next > INT32_MAX ? INT32_MAX : (int)next;
 }
 

@@ -376,6 +376,15 @@ int64_t klog__ls_lso(klog__logstate_t *ls, int64_t hw)
     return lso;
 }
 
+int64_t klog__ls_txn_first(klog__logstate_t *ls, int64_t pid)
+{
+    pthread_mutex_lock(&ls->mu);
+    const klog__producer_t *e = klog__pstate_get(ls->ps, pid);
+    int64_t first = e ? e->txn_first_offset : -1;
+    pthread_mutex_unlock(&ls->mu);
+    return first;
+}
+
 int klog__ls_aborted(klog__logstate_t *ls, int64_t from, int64_t to, klog__aborted_txn_t **out,
                      size_t *n)
 {

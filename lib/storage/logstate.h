@@ -80,6 +80,8 @@ KLOG__HIDDEN void klog__ls_set_expiration(klog__logstate_t *ls, int64_t expirati
 /* Last stable offset for watermark hw (ended transactions whose marker
  * is below hw become stable first). */
 KLOG__HIDDEN int64_t klog__ls_lso(klog__logstate_t *ls, int64_t hw);
+/* First offset of producer pid's open transaction, -1 for none. */
+KLOG__HIDDEN int64_t klog__ls_txn_first(klog__logstate_t *ls, int64_t pid);
 /* Aborted transactions overlapping [from, to) (collectAbortedTxns over
  * the segments from the one holding `from`). *out malloc'd (free()). */
 KLOG__HIDDEN int klog__ls_aborted(klog__logstate_t *ls, int64_t from, int64_t to,

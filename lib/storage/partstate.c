@@ -230,6 +230,28 @@ int klog_partition_lso(klog_partition_t *p, int64_t *lso)
     return 0;
 }
 
+int klog_partition_txn_open(klog_partition_t *p, int64_t producer_id, int64_t *first_offset)
+{
+    if (!p || !first_offset || producer_id < 0)
+        return -EINVAL;
+    if (!p->ls)
+        return -ENOTSUP;
+    *first_offset = klog__ls_txn_first(p->ls, producer_id);
+    return 0;
+}
+
+int klog_partition_aborted(klog_partition_t *p, int64_t from, int64_t to,
+                           klog_aborted_txn_t **out, size_t *count)
+{
+    if (!p || !out || !count)
+        return -EINVAL;
+    *out = NULL;
+    *count = 0;
+    if (!p->ls)
+        return -ENOTSUP;
+    return klog__partition_aborted(p, from, to, out, count);
+}
+
 int klog_offset_for_leader_epoch(klog_partition_t *p, int32_t epoch, int32_t *end_epoch,
                                  int64_t *end_offset)
 {

@@ -46,6 +46,7 @@
 #include "../../examples/kbroker/group.c"
 #include "../../examples/kbroker/group_member.c"
 #include "../../examples/kbroker/group_offsets.c"
+#include "../../examples/kbroker/group_commit.c"
 #include "../../examples/kbroker/group_api.c"
 #include "../../examples/kbroker/group_fetch.c"
 #include "../../examples/kbroker/cgroup.c"

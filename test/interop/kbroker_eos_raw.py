@@ -19,6 +19,31 @@ Usage: kbroker_eos_raw.py HOST PORT MODE TOPIC
         FindCoordinator key_type 1 names this broker; Fetch v4
         read_committed stops at the last stable offset and lists the
         aborted transaction; ListOffsets LATEST read_committed is the LSO.
+  txngroup: TxnOffsetCommit v3 checks the classic group it names, as
+        Kafka: with a static member of group "tgg" joined, a wrong
+        generation is ILLEGAL_GENERATION (22), an unknown member
+        UNKNOWN_MEMBER_ID (25), another member id for the instance id
+        FENCED_INSTANCE_ID (82), an unknown instance id UNKNOWN_MEMBER_ID;
+        generation -1 with no member is not checked; the member's own
+        commit goes through, visible after EndTxn(commit).
+  restart-before: opens transaction "rs" (a transactional batch on
+        TOPIC[0], TxnOffsetCommit of group "rsg" offset 33) and "rsto"
+        (timeout 4000 ms), then commits offset 5 of group "rsg2" plainly
+        (after the open transaction's batches); prints "rs PID" and
+        "rsto PID" for restart-after (the broker is then killed with -9).
+  restart-after RS RSTO: the transactions are still open: rsg's offset is
+        pending (-1), rsg2's 5 kept; rs goes on at epoch 0 (AddPartitionsToTxn,
+        Produce at the next sequence, EndTxn commit) and rsg's 33 is then
+        committed, read_committed sees both records; rsto, kept at first,
+        is aborted with its epoch bumped once its timeout from its start
+        has passed.
+  expire: against a broker run with --transactional-id-expiration 1000:
+        idle ids "ex1", "ex2" are forgotten (InitProducerId on ex1 then
+        gives a new producer id at epoch 0, not the old id's next epoch),
+        while "exk", with a transaction open meanwhile, keeps its id and
+        commits; prints "ex2 PID" for expire-after.
+  expire-after PID: after a restart (default expiration), ex2 is still
+        unknown (its tombstone was stored): a new producer id, not PID.
 Every socket operation has a timeout; prints "ok: ..." lines, exits 1 on
 the first failure.
 """
@@ -286,11 +311,160 @@ def mode_txn():
     ok("the new epoch produces from sequence 0 and commits")
 
 
+def txn_commit_v3(c, tid, group, pid, epoch, gen, member, instance, off):
+    body = (cstr(tid) + cstr(group) + struct.pack(">qhi", pid, epoch, gen) + cstr(member)
+            + (uvar(0) if instance is None else cstr(instance)) + uvar(2) + cstr(TOPIC) + uvar(2)
+            + struct.pack(">iqi", 0, off, -1) + uvar(0) + b"\x00" + b"\x00" + b"\x00")
+    r = c.call(28, 3, body, True)
+    r.i32()
+    if r.carr() != 1 or r.cstr() != TOPIC or r.carr() != 1 or r.i32() != 0:
+        fail("TxnOffsetCommit v3 response")
+    err = r.i16()
+    r.tags()
+    r.tags()
+    r.tags()
+    r.done()
+    return err
+
+
+def mode_txngroup():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    meta = struct.pack(">hi", 0, 1) + kstr(TOPIC) + struct.pack(">i", -1)
+    join = (kstr(b"tgg") + struct.pack(">ii", 6000, 30000) + kstr(b"") + kstr(b"inst-a")
+            + kstr(b"consumer") + struct.pack(">i", 1) + kstr(b"range")
+            + struct.pack(">i", len(meta)) + meta)
+    r = c.call(11, 5, join)
+    r.i32()
+    err, gen = r.i16(), r.i32()
+    r.str()
+    r.str()
+    mid = r.str()
+    expect("JoinGroup of a static member", err, 0)
+    r = c.call(14, 3, kstr(b"tgg") + struct.pack(">i", gen) + kstr(mid) + kstr(b"inst-a")
+               + struct.pack(">i", 1) + kstr(mid) + struct.pack(">i", 0))
+    r.i32()
+    expect("SyncGroup", r.i16(), 0)
+    err, pid, epoch = init_pid(c, 1, b"tgt")
+    expect("InitProducerId tgt", err, 0)
+    expect("AddOffsetsToTxn", add_offsets(c, b"tgt", pid, epoch, b"tgg"), 0)
+    cases = [("wrong generation", gen + 1, mid, b"inst-a", 22),
+             ("unknown member", gen, b"nobody", None, 25),
+             ("another member id for the instance", gen, b"nobody", b"inst-a", 82),
+             ("unknown instance id", gen, mid, b"inst-x", 25),
+             ("generation -1, no member", -1, b"", None, 0),
+             ("the member itself", gen, mid, b"inst-a", 0)]
+    for i, (what, g, m, inst, want) in enumerate(cases):
+        expect("TxnOffsetCommit v3, " + what,
+               txn_commit_v3(c, b"tgt", b"tgg", pid, epoch, g, m, inst, 10 + i), want)
+    ok("TxnOffsetCommit v3 checks the group: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, "
+       "FENCED_INSTANCE_ID; generation -1 without a member unchecked")
+    expect("EndTxn commit", end_txn(c, b"tgt", pid, epoch, True), 0)
+    expect("OffsetFetch after the commit", offset_fetch(c, b"tgg", TOPIC, 0), 15)
+    ok("the member's TxnOffsetCommit v3 is committed with the transaction")
+
+
+def commit_plain(c, group, topic, off):
+    body = (kstr(group) + struct.pack(">i", -1) + kstr(b"") + struct.pack(">q", -1)
+            + struct.pack(">i", 1) + kstr(topic) + struct.pack(">i", 1)
+            + struct.pack(">iq", 0, off) + kstr(b""))
+    r = c.call(8, 2, body)
+    r.i32()
+    r.str()
+    r.i32()
+    r.i32()
+    return r.i16()
+
+
+def mode_restart_before():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    err, pid, ep = init_pid(c, 1, b"rs")
+    expect("InitProducerId rs", (err, ep), (0, 0))
+    expect("AddPartitionsToTxn rs", add_parts(c, b"rs", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("transactional batch", produce(c, TOPIC, 0, batch([b"r1"], pid, 0, 0, True), b"rs")[0], 0)
+    expect("AddOffsetsToTxn rs", add_offsets(c, b"rs", pid, 0, b"rsg"), 0)
+    expect("TxnOffsetCommit rs", txn_commit_offset(c, b"rs", b"rsg", pid, 0, b"src", 0, 33), 0)
+    err, pto, ep = init_pid(c, 1, b"rsto", 4000)
+    expect("InitProducerId rsto", (err, ep), (0, 0))
+    expect("AddPartitionsToTxn rsto", add_parts(c, b"rsto", pto, 0, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    expect("plain OffsetCommit after the open transaction", commit_plain(c, b"rsg2", b"src", 5), 0)
+    print("rs %d" % pid)
+    print("rsto %d" % pto)
+    sys.stdout.flush()
+
+
+def mode_restart_after(pid, pto):
+    c = Conn()
+    t0 = time.monotonic()
+    expect("OffsetFetch rsg after the restart (pending)", offset_fetch(c, b"rsg", b"src", 0), -1)
+    expect("OffsetFetch rsg2 after the restart", offset_fetch(c, b"rsg2", b"src", 0), 5)
+    ok("after kill -9: the open transaction's offset still pending, a later plain commit kept")
+    expect("AddPartitionsToTxn rsto after the restart", add_parts(c, b"rsto", pto, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 0})
+    expect("AddPartitionsToTxn rs after the restart", add_parts(c, b"rs", pid, 0, [(TOPIC, 0)]),
+           {(TOPIC, 0): 0})
+    end0 = log_end(c, TOPIC, 0, 1)
+    expect("Produce rs after the restart",
+           produce(c, TOPIC, 0, batch([b"r2"], pid, 0, 1, True), b"rs")[0], 0)
+    expect("EndTxn commit rs after the restart", end_txn(c, b"rs", pid, 0, True), 0)
+    expect("OffsetFetch rsg after the commit", offset_fetch(c, b"rsg", b"src", 0), 33)
+    err, hw, lso, ab, n = fetch(c, TOPIC, 0, end0, 1)
+    if err or n <= 0 or ab:
+        fail("read_committed after the commit: %r" % ((err, hw, lso, ab, n),))
+    ok("a transaction open across kill -9 goes on at its epoch and commits: records and "
+       "offsets visible")
+    time.sleep(max(0, 4.5 - (time.monotonic() - t0)))
+    expect("EndTxn rsto past its timeout", end_txn(c, b"rsto", pto, 0, True), 47)
+    err, p2, ep2 = init_pid(c, 1, b"rsto", 4000)
+    expect("InitProducerId rsto again", (err, p2, ep2), (0, pto, 2))
+    ok("a transaction kept across the restart is aborted when its timeout (from its start) "
+       "expires, its producer fenced")
+
+
+def mode_expire():
+    c = Conn()
+    metadata_create(c, TOPIC)
+    time.sleep(0.2)
+    err1, pid1, ep1 = init_pid(c, 1, b"ex1")
+    err2, pid2, ep2 = init_pid(c, 1, b"ex2")
+    errk, pidk, epk = init_pid(c, 1, b"exk")
+    expect("InitProducerId ex1 ex2 exk", (err1, err2, errk), (0, 0, 0))
+    expect("AddPartitionsToTxn exk", add_parts(c, b"exk", pidk, epk, [(TOPIC, 0)]), {(TOPIC, 0): 0})
+    time.sleep(2.5)  # expiration 1000 ms, looked for every 1000 ms
+    expect("EndTxn of the open transaction", end_txn(c, b"exk", pidk, epk, True), 0)
+    ok("an id with a transaction open is kept past the expiration")
+    err, pid, ep = init_pid(c, 1, b"ex1")
+    if err or pid == pid1 or ep != 0:
+        fail("ex1 after the expiration: %r (was pid %d)" % ((err, pid, ep), pid1))
+    ok("an idle transactional id expires: InitProducerId starts over with a new producer id")
+    print("ex2 %d" % pid2)
+
+
+def mode_expire_after(old):
+    c = Conn()
+    err, pid, ep = init_pid(c, 1, b"ex2")
+    if err or pid == old or ep != 0:
+        fail("ex2 after the restart: %r (was pid %d)" % ((err, pid, ep), old))
+    ok("after a restart the expired id stays forgotten: its tombstone was stored")
+
+
 if MODE == "pid":
     mode_pid()
 elif MODE == "idem":
     mode_idem()
 elif MODE == "txn":
     mode_txn()
+elif MODE == "txngroup":
+    mode_txngroup()
+elif MODE == "restart-before":
+    mode_restart_before()
+elif MODE == "restart-after":
+    mode_restart_after(int(sys.argv[5]), int(sys.argv[6]))
+elif MODE == "expire":
+    mode_expire()
+elif MODE == "expire-after":
+    mode_expire_after(int(sys.argv[5]))
 else:
     fail("unknown mode " + MODE)

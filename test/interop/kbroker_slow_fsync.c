@@ -3,14 +3,26 @@
  * the file named by $KB_SLOW_FSYNC_FLAG exists, every fsync() and
  * fdatasync() of the process first sleeps $KB_SLOW_FSYNC_MS milliseconds
  * (default 600), then calls the real one. So a test can make the disk slow
- * on demand and see who waits for it. Built by the script with
- * cc -shared -fPIC (it needs -ldl on older C libraries).
+ * on demand and see who waits for it. While the file named by
+ * $KB_FAIL_FSYNC_FLAG exists, they fail with EIO instead (after the sleep),
+ * as a dying disk does. Built by the script with cc -shared -fPIC (it
+ * needs -ldl on older C libraries).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+static int failing(void)
+{
+    const char *flag = getenv("KB_FAIL_FSYNC_FLAG");
+    if (!flag || access(flag, F_OK) != 0)
+        return 0;
+    errno = EIO;
+    return 1;
+}
 
 static void maybe_sleep(void)
 {
@@ -30,7 +42,7 @@ int fsync(int fd)
     if (!real)
         real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
     maybe_sleep();
-    return real(fd);
+    return failing() ? -1 : real(fd);
 }
 
 int fdatasync(int fd)
@@ -39,5 +51,5 @@ int fdatasync(int fd)
     if (!real)
         real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     maybe_sleep();
-    return real(fd);
+    return failing() ? -1 : real(fd);
 }
