@@ -7,6 +7,8 @@
  * buffer. next() decodes one record per call with klog__record_decode; key,
  * value and header views point into that stream, header arrays into a
  * scratch array that only grows. Steady-state iteration allocates nothing.
+ * A record of the shape of the last one the straight line accepted is
+ * read by comparing bytes instead (next_same: same grammar, no varints).
  *
  * Reported values: offset = baseOffset + offsetDelta; timestamp =
  * baseTimestamp + timestampDelta, or maxTimestamp for every record when the
