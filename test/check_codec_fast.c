@@ -261,6 +261,102 @@ START_TEST(decoder_fast_path_rejects_what_the_grammar_rejects)
 }
 END_TEST
 
+/* The general decoder's view of the next record at *p of a records
+ * stream, rebased as the batch reader reports it. */
+static void ref_record(const klog_batch_info_t *bi, const uint8_t **p, const uint8_t *end,
+                       klog_record_t *out)
+{
+    if (klog__record_decode(p, end, out, NULL, NULL) != 0) /* (each ck_assert writes to a pipe) */
+        ck_abort_msg("general decoder refused a record of a valid batch");
+    out->offset += bi->base_offset;
+    out->timestamp += bi->base_timestamp;
+}
+
+/* Batches whose records share one shape go through the reader's
+ * same-shape path (the record's bytes up to the key and its value
+ * length compared with those of an accepted record): every single-byte
+ * change is judged as the full check judges it, with and without a
+ * shape learnt from an earlier batch, and every record of a valid batch
+ * reads back as the general decoder reads it. */
+START_TEST(decoder_same_shape_path_matches_grammar)
+{
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 131 + 7);
+    enum { N = 70 };
+    static const struct { int32_t klen, vlen; int64_t step; } shapes[] = {
+        {-1, 200, 0}, {3, 10, 0}, {0, -1, 1}, {-1, 100, 0}, {5, 0, 0},
+    };
+    klog_batch_reader_t *br;
+    ck_assert_int_eq(klog_batch_reader_new(&br), 0);
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        klog_record_t r[N];
+        for (int i = 0; i < N; i++)
+            r[i] = (klog_record_t){
+                .timestamp = 1000 + (i ? shapes[sh].step : 0),
+                .key = shapes[sh].klen > 0 ? blob + 9 : NULL,
+                .key_len = shapes[sh].klen,
+                .value = shapes[sh].vlen > 0 ? blob + i : NULL,
+                .value_len = shapes[sh].vlen,
+            };
+        void *enc;
+        size_t len;
+        ck_assert_int_eq(klog_batch_encode(r, N, KLOG_COMPRESSION_NONE, &enc, &len), 0);
+        klog_batch_set_base_offset(enc, 1000);
+        size_t rsz = (len - KLOG_BATCH_HEADER_SIZE) / N; /* records 1.. are this size */
+        uint8_t *b = malloc(len);
+        for (size_t at = KLOG_BATCH_HEADER_SIZE; at < len; at++) {
+            size_t ri = (at - KLOG_BATCH_HEADER_SIZE) / rsz;
+            if (!(ri <= 2 || (ri >= 62 && ri <= 65) || ri >= N - 2))
+                continue;
+            for (int learnt = 0; learnt < 2; learnt++) {
+                static const uint8_t xs[] = {1, 2, 0x40, 0x7f, 0x80, 0xff};
+                for (size_t xi = 0; xi < sizeof xs; xi++) {
+                    klog_record_t got;
+                    int rc, n = 0;
+                    if (learnt) { /* the shape of the clean batch, kept by the reader */
+                        if (klog_batch_reader_open(br, enc, len, 0) != 0)
+                            ck_abort_msg("clean batch refused");
+                        while (klog_batch_reader_next(br, &got) == 1)
+                            ;
+                    } else { /* another shape first */
+                        if (klog_batch_reader_open(br, enc, 0, 0) != KLOG_ETRUNCATED)
+                            ck_abort_msg("empty buffer accepted");
+                    }
+                    memcpy(b, enc, len);
+                    b[at] ^= xs[xi];
+                    klog__store32(b + KLOG__CRC_OFFSET,
+                                  klog_crc32c(0, b + KLOG__ATTR_OFFSET, len - KLOG__ATTR_OFFSET));
+                    int full = klog_batch_validate(b, len, KLOG_VALIDATE_RECORDS, NULL);
+                    if (klog_batch_reader_open(br, b, len, KLOG_VALIDATE_HEADER) != 0)
+                        ck_abort_msg("byte %zu: header refused", at);
+                    const klog_batch_info_t *bi = klog_batch_reader_info(br);
+                    const uint8_t *rp = b + KLOG_BATCH_HEADER_SIZE;
+                    while ((rc = klog_batch_reader_next(br, &got)) == 1) {
+                        if (full == 0) {
+                            klog_record_t w;
+                            ref_record(bi, &rp, b + len, &w);
+                            if (got.offset != w.offset || got.timestamp != w.timestamp ||
+                                got.key_len != w.key_len || got.value_len != w.value_len ||
+                                got.key != w.key || got.value != w.value ||
+                                got.header_count != w.header_count)
+                                ck_abort_msg("shape %zu byte %zu ^ %u: record %d differs from the "
+                                             "general decoder's", sh, at, xs[xi], n);
+                        }
+                        n++;
+                    }
+                    if (full == 0 ? (rc != 0 || n != N) : rc != full)
+                        ck_abort_msg("shape %zu byte %zu ^ %u (learnt %d): check %d, reader %d after %d",
+                                     sh, at, xs[xi], learnt, full, rc, n);
+                }
+            }
+        }
+        free(b);
+        free(enc);
+    }
+    klog_batch_reader_free(br);
+}
+END_TEST
+
 Suite *codec_fast_suite(void)
 {
     Suite *s = suite_create("codec_fast");
@@ -269,6 +365,7 @@ Suite *codec_fast_suite(void)
     tcase_add_test(tc, varint_sizes_match_loop);
     tcase_add_test(tc, encoder_matches_reference);
     tcase_add_test(tc, decoder_fast_path_rejects_what_the_grammar_rejects);
+    tcase_add_test(tc, decoder_same_shape_path_matches_grammar);
     suite_add_tcase(s, tc);
     return s;
 }
