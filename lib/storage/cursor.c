@@ -183,28 +183,82 @@ int klog__segment_find(klog__segment_t *s, int64_t target, int64_t limit, int64_
 
 /* ------------------------------------------------------------ recovery scan */
 
+/* How a scan ends: cut a bad tail (recovery), keep it (sealed data), or
+ * only check (klog__segment_scan_verify: the .log and indexes untouched). */
+enum { SCAN_KEEP, SCAN_CUT, SCAN_VERIFY };
+
 /*
- * Scan the .log with CRC validation, rebuilding both indexes; stop at the
- * first invalid or torn batch and truncate there (allow_truncate), or keep
- * the bytes and report them (sealed data is never cut).
+ * What SCAN_VERIFY asks of the index files as opened (their valid prefix):
+ * that each entry is one the append path or a rebuild could have written
+ * for these batches, wherever appending resumed (the spacing of entries
+ * only matters for speed): an offset entry is (last offset, position) of
+ * a batch, a time entry the running (max timestamp, its offset) after some
+ * batch, and no entry is left over past the data.
  */
-int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncated)
+typedef struct ixcheck {
+    const klog__index_t *oix, *tix;
+    uint32_t oi, ti, on, tn;
+    int bad;
+} ixcheck_t;
+
+/* After the batch at pos (last offset `last`), the running max taken in. */
+static void ixcheck_batch(ixcheck_t *k, const klog__segment_t *s, int64_t pos, int64_t last)
 {
+    if (k->oi < k->on) {
+        int64_t o;
+        uint32_t p;
+        klog__offidx_entry(k->oix, k->oi, &o, &p);
+        if ((int64_t)p < pos || ((int64_t)p == pos && o != last))
+            k->bad = 1; /* not at a batch, or not that batch's last offset */
+        else if ((int64_t)p == pos)
+            k->oi++;
+    }
+    if (k->ti < k->tn) {
+        int64_t t, o;
+        klog__timeidx_entry(k->tix, k->ti, &t, &o);
+        if (t == s->max_ts && o == s->max_ts_off)
+            k->ti++;
+        else if (t <= s->max_ts)
+            k->bad = 1; /* the running max passed it without matching */
+    }
+}
+
+/*
+ * Scan the .log with CRC validation, rebuilding both indexes;
+ * stop at the first invalid or torn batch and truncate there (SCAN_CUT),
+ * or keep the bytes and report them (SCAN_KEEP: sealed data is never cut).
+ * SCAN_VERIFY writes no index and checks the segment's own (ixcheck);
+ * it returns 0 at a bad tail, a batch to split off or an index entry that
+ * fails the check, before changing anything but the segment's counters,
+ * and 1 when the whole file scanned and the index files may stay.
+ */
+static int scan_into(klog__segment_t *s, int mode, int64_t *truncated)
+{
+    int build = mode != SCAN_VERIFY;
     const klog__segenv_t *env = s->env;
     int64_t fsize = klog__fsize(s->fd);
     if (fsize < 0)
         return (int)fsize;
     int64_t interval = env->index_interval;
-    klog__index_reset(&s->oix);
-    klog__index_reset(&s->tix);
+    if (build) {
+        klog__index_reset(&s->oix);
+        klog__index_reset(&s->tix);
+    }
     klog__segment_digest_start(s);
     s->max_ts = -1;
     s->max_ts_off = s->base;
     s->first_batch_ts = -1;
     s->split_pos = -1;
-    int64_t pos = 0, next = s->base, since = 0;
+    int64_t pos = 0, next = s->base, since = 0, scanned = 0;
     const char *why = NULL;
     int rc = 0;
+    ixcheck_t chk = {&s->oix, &s->tix, 0, 0, 0, 0, 0};
+    if (mode == SCAN_VERIFY) {
+        if (s->oix.fd < 0 || s->tix.fd < 0)
+            return 0; /* an index file is missing: the rebuild writes it */
+        chk.on = atomic_load(&s->oix.entries);
+        chk.tn = atomic_load(&s->tix.entries);
+    }
     klog__cursor_t c = {0};
     klog__cursor_init(&c, s, 0, fsize, 1 << 20, 0);
     while (pos < fsize) {
@@ -263,23 +317,32 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
             s->max_ts_off = last;
         }
         if (since > interval) {
-            klog__offidx_append(&s->oix, last, (uint32_t)pos);
-            klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+            if (build) {
+                klog__offidx_append(&s->oix, last, (uint32_t)pos);
+                klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
+            }
             since = 0;
         }
         since += size;
+        if (mode == SCAN_VERIFY)
+            ixcheck_batch(&chk, s, pos, last);
         next = last + 1;
         klog__segment_digest_add(s, h, (size_t)size);
         pos += size;
-        atomic_fetch_add(&env->stats->scanned_bytes, size);
+        scanned += size;
     }
-    if (s->max_ts >= 0)
+    if (mode == SCAN_VERIFY &&
+        (pos < fsize || s->split_pos >= 0 || chk.bad || chk.oi < chk.on || chk.ti < chk.tn)) {
+        s->split_pos = -1; /* the rebuilding scan finds it again */
+        goto out;          /* rc 0: not whole */
+    }
+    if (s->max_ts >= 0 && build) /* SCAN_VERIFY: the files keep what they have */
         klog__timeidx_append(&s->tix, s->max_ts, s->max_ts_off);
     *truncated = fsize - pos;
     s->damage_pos = -1;
     if (s->split_pos >= 0) {
         *truncated = 0; /* the bytes from split_pos stay until they are moved */
-    } else if (pos < fsize && !allow_truncate) {
+    } else if (pos < fsize && mode == SCAN_KEEP) {
         s->damage_pos = pos;
         /* Sealed data is never cut: report it; reads will fail there. */
         klog__log(env->logger, KLOG_LOG_ERROR,
@@ -297,6 +360,7 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
             goto out;
         atomic_fetch_add(&env->stats->truncated_bytes, fsize - pos);
     }
+    atomic_fetch_add(&env->stats->scanned_bytes, scanned);
     atomic_store(&s->size, pos);
     atomic_store(&s->next_offset, next);
     /* Kafka's recover() (and truncateTo()) leave the append path's byte
@@ -304,10 +368,22 @@ int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncate
     s->bytes_since_index = 0;
     s->meta_loaded = 1;
     atomic_fetch_add(&env->stats->scanned_segments, 1);
-    rc = 0;
+    rc = 1;
 out:
     klog__cursor_free(&c);
     return rc;
+}
+
+int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncated)
+{
+    int rc = scan_into(s, allow_truncate ? SCAN_CUT : SCAN_KEEP, truncated);
+    return rc < 0 ? rc : 0;
+}
+
+int klog__segment_scan_verify(klog__segment_t *s)
+{
+    int64_t truncated = 0;
+    return scan_into(s, SCAN_VERIFY, &truncated);
 }
 
 int64_t klog__segment_first_ts(klog__segment_t *s)

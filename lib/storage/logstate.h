@@ -102,16 +102,39 @@ KLOG__HIDDEN int klog__ls_backup(klog__logstate_t *ls, const char *dest, int64_t
 
 /* ---------------------------------------------------------- logstate_load.c */
 /*
+ * The state's files in the partition directory, as the load's one listing
+ * of it found them (recover.c): so the state's load lists nothing again.
+ * Both arrays malloc'd, owned by whoever filled them (klog__ls_files_free).
+ */
+typedef struct klog__ls_files {
+    int64_t *snapshots; /* .snapshot offsets, ascending */
+    size_t nsnapshots, capsnapshots;
+    int64_t *txnidx; /* .txnindex bases, in listing order */
+    size_t ntxnidx, captxnidx;
+} klog__ls_files_t;
+
+/* Note a directory entry: 1 when it was one of the state's files (kept in
+ * f), 0 when not, -ENOMEM. */
+KLOG__HIDDEN int klog__ls_files_add(klog__ls_files_t *f, const char *name);
+KLOG__HIDDEN void klog__ls_files_free(klog__ls_files_t *f);
+
+/*
  * Load after the segments were recovered: segs[0..n) the partition's
  * segments, log_start/log_end its offsets, rebuild_from the offset from
  * which segments were (or may need to be) recovered: their .txnindex is
- * rebuilt from the log. Removes stray snapshots, loads the newest usable
- * snapshot at or below rebuild_from (a corrupt or missing one costs a
- * rescan, logged), replays the batches after it, truncates the epoch
- * cache to [log_start, log_end] and snapshots the result when it replayed.
+ * rebuilt from the log. files: the state's files as listed before the
+ * segments were recovered (recovery creates none; a listed file deleted
+ * since is fine). Removes orphan .txnindex files and stray snapshots, and
+ * snapshots above log_end (Kafka's truncateAndReload); loads the newest
+ * usable snapshot at or below rebuild_from (a corrupt or missing one costs
+ * a rescan, logged) and replays the batches after it; snapshots in
+ * (rebuild_from, log_end] are kept unread (they describe data recovery
+ * kept). Truncates the epoch cache to [log_start, log_end] and snapshots
+ * the result when it replayed producer batches.
  */
 KLOG__HIDDEN int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n,
-                               int64_t log_start, int64_t log_end, int64_t rebuild_from);
+                               int64_t log_start, int64_t log_end, int64_t rebuild_from,
+                               klog__ls_files_t *files);
 /*
  * klog_truncate: the log now ends at new_end (segments[0..n) are what
  * remains; the last one was cut). .txnindex entries at or above new_end

@@ -111,38 +111,81 @@ static int replay(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
     return rc;
 }
 
-/* Orphan .txnindex files (no segment at their base) and leftovers. */
-typedef struct orphans {
-    klog__logstate_t *ls;
-    klog__segment_t *const *segs;
-    size_t n;
-    unsigned char *listed; /* [n]: segment i has a .txnindex */
-} orphans_t;
-
-static int orphan_one(void *ctx, const char *name)
+/* "<20 digits><suffix>" into its offset; -1 if name is not one. */
+static int64_t offset_named(const char *name, const char *suffix)
 {
-    orphans_t *o = ctx;
-    size_t len = strlen(name), sl = strlen(KLOG__TXNIDX_SUFFIX);
-    if (len != 20 + sl || strcmp(name + 20, KLOG__TXNIDX_SUFFIX) != 0)
-        return 0;
-    int64_t base = 0;
+    int64_t v = 0;
     for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9' || base > (INT64_MAX - 9) / 10)
-            return 0;
-        base = base * 10 + (name[i] - '0');
+        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
     }
-    for (size_t i = 0; i < o->n; i++)
-        if (klog__segment_base(o->segs[i]) == base) {
-            o->listed[i] = 1;
-            return 0;
-        }
-    char *path = klog__asprintf("%s/%s", o->ls->dir, name);
-    if (!path)
-        return -ENOMEM;
-    klog__log(o->ls->lg, KLOG_LOG_INFO, "recovery: removing orphan %s", path);
-    klog__unlink(path);
-    free(path);
+    return strcmp(name + 20, suffix) == 0 ? v : -1;
+}
+
+static int push(int64_t **v, size_t *n, size_t *cap, int64_t x)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        int64_t *nv = klog__realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
     return 0;
+}
+
+int klog__ls_files_add(klog__ls_files_t *f, const char *name)
+{
+    int64_t off;
+    int rc;
+    if ((off = offset_named(name, KLOG__SNAPSHOT_SUFFIX)) >= 0) {
+        /* Kept ascending as listed (a directory lists in no order). */
+        if ((rc = push(&f->snapshots, &f->nsnapshots, &f->capsnapshots, off)) != 0)
+            return rc;
+        size_t i = f->nsnapshots - 1;
+        for (; i > 0 && f->snapshots[i - 1] > off; i--)
+            f->snapshots[i] = f->snapshots[i - 1];
+        f->snapshots[i] = off;
+        return 1;
+    }
+    if ((off = offset_named(name, KLOG__TXNIDX_SUFFIX)) >= 0)
+        return (rc = push(&f->txnidx, &f->ntxnidx, &f->captxnidx, off)) != 0 ? rc : 1;
+    return 0;
+}
+
+void klog__ls_files_free(klog__ls_files_t *f)
+{
+    free(f->snapshots);
+    free(f->txnidx);
+    memset(f, 0, sizeof *f);
+}
+
+/* Orphan .txnindex files (no segment at their base) go; listed[i] is set
+ * for each segment i that has one. */
+static void remove_orphans(klog__logstate_t *ls, const klog__ls_files_t *f,
+                           klog__segment_t *const *segs, size_t n, unsigned char *listed)
+{
+    for (size_t k = 0; k < f->ntxnidx; k++) {
+        int64_t base = f->txnidx[k];
+        size_t i = 0;
+        while (i < n && klog__segment_base(segs[i]) != base)
+            i++;
+        if (i < n) {
+            listed[i] = 1;
+            continue;
+        }
+        char name[32];
+        klog__txnidx_name(base, name);
+        char *path = klog__asprintf("%s/%s", ls->dir, name);
+        if (!path)
+            continue; /* best effort: an orphan is never read, and goes next time */
+        klog__log(ls->lg, KLOG_LOG_INFO, "recovery: removing orphan %s", path);
+        klog__unlink(path);
+        free(path);
+    }
 }
 
 static int open_epochs(klog__logstate_t *ls, int *rebuild)
@@ -165,7 +208,7 @@ static int open_epochs(klog__logstate_t *ls, int *rebuild)
 }
 
 int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, int64_t log_start,
-                  int64_t log_end, int64_t rebuild_from)
+                  int64_t log_end, int64_t rebuild_from, klog__ls_files_t *files)
 {
     int64_t *bases = klog__calloc(n ? n : 1, sizeof *bases);
     unsigned char *listed = klog__calloc(n ? n : 1, 1);
@@ -178,8 +221,7 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
         bases[i] = klog__segment_base(segs[i]);
     pthread_mutex_lock(&ls->mu);
     int rc = 0, epochs_bad = 0;
-    orphans_t o = {ls, segs, n, listed};
-    rc = klog__dir_list(ls->dir, orphan_one, &o);
+    remove_orphans(ls, files, segs, n, listed);
     /* Each segment's .txnindex (read only when listed); a damaged one is
      * rebuilt with its segment. */
     for (size_t i = 0; !rc && i < n; i++) {
@@ -209,11 +251,15 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
                 rc = klog__txnidx_delete(ls->tx[i].idx);
     }
     if (!rc)
-        rc = klog__snapshot_remove_strays(ls->dir, bases, n);
+        rc = klog__snapshot_remove_strays(ls->dir, files->snapshots, &files->nsnapshots, bases, n);
+    /* Kafka's rule: only snapshots above the recovered end go (those in
+     * (rb, log_end] describe data recovery kept; left unread, see
+     * klog__pstate_reload_listed). */
     int64_t replay_from = log_end;
     if (!rc)
-        rc = klog__pstate_truncate_and_reload(ls->ps, ls->dir, log_start, rb, klog__now_ms(),
-                                              ls->lg, &replay_from);
+        rc = klog__pstate_reload_listed(ls->ps, ls->dir, files->snapshots, files->nsnapshots,
+                                        log_start, log_end, rb, klog__now_ms(), ls->lg,
+                                        &replay_from);
     if (!rc && replay_from < log_end) {
         if (klog__pstate_snapshot_offset(ls->ps) <= log_start && replay_from < rb)
             klog__log(ls->lg, KLOG_LOG_INFO,

@@ -29,12 +29,14 @@ void klog__partstate_close(klog__partition_t *p)
     p->ls = NULL;
 }
 
-int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_rp)
+int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_rp,
+                         klog__ls_files_t *files)
 {
     if (!p->ls)
         return 0;
     int64_t start = atomic_load(&p->log_start), end = atomic_load(&p->log_end);
-    int rc = klog__ls_load(p->ls, l->seg, l->n, start, end, ckpt_rp < end ? ckpt_rp : end);
+    int rc = klog__ls_load(p->ls, l->seg, l->n, start, end, ckpt_rp < end ? ckpt_rp : end,
+                           files);
     if (rc)
         klog__log(p->env->logger, KLOG_LOG_ERROR, "%s: loading producer state: %s", p->dir,
                   klog_strerror(rc));

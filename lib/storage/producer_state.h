@@ -215,12 +215,13 @@ KLOG__HIDDEN int klog__snapshot_load(klog__pstate_t *ps, const char *dir, int64_
 KLOG__HIDDEN int klog__snapshot_delete(const char *dir, int64_t offset);
 /* Delete snapshot files with offset < before (deleteSnapshotsBefore). */
 KLOG__HIDDEN int klog__snapshot_delete_before(const char *dir, int64_t before);
-/* Kafka's removeStraySnapshots, for the loader: delete every snapshot
- * whose offset is not one of the segments' base offsets, except the newest
- * such one when it lies above every base (the snapshot a clean shutdown
- * takes at the log end). */
-KLOG__HIDDEN int klog__snapshot_remove_strays(const char *dir, const int64_t *bases,
-                                              size_t nbases);
+/* Kafka's removeStraySnapshots, for the loader: delete every snapshot of
+ * the ascending list v[0..*n) (the directory's, as listed) whose offset is
+ * not one of the segments' base offsets, except the newest such one when
+ * it lies above every base (the snapshot a clean shutdown takes at the log
+ * end); the deleted ones leave v. */
+KLOG__HIDDEN int klog__snapshot_remove_strays(const char *dir, int64_t *v, size_t *n,
+                                              const int64_t *bases, size_t nbases);
 /*
  * Kafka's truncateAndReload: delete snapshots above log_end or at/below
  * log_start; if the state does not already end at log_end, reset it and
@@ -233,5 +234,16 @@ KLOG__HIDDEN int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char
                                                   int64_t log_start, int64_t log_end,
                                                   int64_t now_ms, const klog__logger_t *lg,
                                                   int64_t *replay_from);
+/*
+ * The same over the ascending list v[0..n) of dir's snapshots (listed by
+ * the caller; v is reordered), loading only snapshots at or below load_max
+ * (<= log_end): those in (load_max, log_end] are kept, unread. The load
+ * passes the recovery point's segment base as load_max, since the
+ * .txnindex files from there on are rebuilt by the replay from it.
+ */
+KLOG__HIDDEN int klog__pstate_reload_listed(klog__pstate_t *ps, const char *dir, int64_t *v,
+                                            size_t n, int64_t log_start, int64_t log_end,
+                                            int64_t load_max, int64_t now_ms,
+                                            const klog__logger_t *lg, int64_t *replay_from);
 
 #endif

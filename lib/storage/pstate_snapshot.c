@@ -39,6 +39,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,28 +309,42 @@ int klog__snapshot_delete_before(const char *dir, int64_t before)
     return rc;
 }
 
-int klog__snapshot_remove_strays(const char *dir, const int64_t *bases, size_t nbases)
+/* Drop v[i] from the ascending list v[0..*n). */
+static void list_drop(int64_t *v, size_t *n, size_t i)
 {
-    int64_t *v, max_base = -1, stray = -1;
-    size_t n;
-    int rc = klog__snapshot_list(dir, &v, &n);
+    memmove(v + i, v + i + 1, (*n - i - 1) * sizeof *v);
+    (*n)--;
+}
+
+int klog__snapshot_remove_strays(const char *dir, int64_t *v, size_t *n, const int64_t *bases,
+                                 size_t nbases)
+{
+    int64_t max_base = -1;
+    size_t stray = SIZE_MAX; /* index in v of the newest unmatched one so far */
+    int rc = 0;
     for (size_t i = 0; i < nbases; i++)
         if (bases[i] > max_base)
             max_base = bases[i];
-    for (size_t i = 0; !rc && i < n; i++) {
+    for (size_t i = 0; !rc && i < *n;) {
         int matched = 0;
         for (size_t k = 0; k < nbases && !matched; k++)
             matched = bases[k] == v[i];
-        if (matched)
+        if (matched) {
+            i++;
             continue;
+        }
         /* Only the newest unmatched one may be a clean shutdown's. */
-        if (stray >= 0)
-            rc = klog__snapshot_delete(dir, stray);
-        stray = v[i];
+        if (stray != SIZE_MAX) {
+            if ((rc = klog__snapshot_delete(dir, v[stray])) != 0)
+                break;
+            list_drop(v, n, stray);
+            i--;
+        }
+        stray = i++;
     }
-    if (!rc && stray >= 0 && max_base >= 0 && stray < max_base)
-        rc = klog__snapshot_delete(dir, stray);
-    free(v);
+    if (!rc && stray != SIZE_MAX && max_base >= 0 && v[stray] < max_base &&
+        (rc = klog__snapshot_delete(dir, v[stray])) == 0)
+        list_drop(v, n, stray);
     return rc;
 }
 
@@ -338,20 +353,32 @@ int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char *dir, int64_
                                      int64_t *replay_from)
 {
     int64_t *v;
-    size_t n, keep = 0;
+    size_t n;
     int rc = klog__snapshot_list(dir, &v, &n);
     if (rc)
         return rc;
+    rc = klog__pstate_reload_listed(ps, dir, v, n, log_start, log_end, log_end, now_ms, lg,
+                                    replay_from);
+    free(v);
+    return rc;
+}
+
+int klog__pstate_reload_listed(klog__pstate_t *ps, const char *dir, int64_t *v, size_t n,
+                               int64_t log_start, int64_t log_end, int64_t load_max,
+                               int64_t now_ms, const klog__logger_t *lg, int64_t *replay_from)
+{
+    size_t keep = 0;
+    int rc = 0;
     /* Snapshots outside (log_start, log_end] describe data that is gone. */
     for (size_t i = 0; i < n; i++) {
         if (v[i] > log_end || v[i] <= log_start) {
             if ((rc = klog__snapshot_delete(dir, v[i])) != 0)
                 goto out;
-        } else {
-            v[keep++] = v[i];
+        } else if (v[i] <= load_max) {
+            v[keep++] = v[i]; /* the candidates; those above load_max stay unread */
         }
     }
-    if (log_end == klog__pstate_end_offset(ps)) {
+    if (load_max == klog__pstate_end_offset(ps)) {
         klog__pstate_log_start_moved(ps, log_start, keep ? v[keep - 1] : -1);
         goto out;
     }
@@ -374,7 +401,6 @@ int klog__pstate_truncate_and_reload(klog__pstate_t *ps, const char *dir, int64_
             goto out;
     }
 out:
-    free(v);
     if (!rc)
         *replay_from = klog__pstate_end_offset(ps);
     return rc;

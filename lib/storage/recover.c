@@ -97,6 +97,7 @@ typedef struct listing {
     size_t n, cap;
     int swaps; /* stop at a compaction's file (.log.swap, .log.cleaned,
                   .cleanrange): the cleaner must see it first */
+    klog__ls_files_t *state; /* the log state's files, when wanted */
 } listing_t;
 
 #define LIST_SWAP 1 /* list_dir: a compaction file came first */
@@ -126,7 +127,7 @@ static int list_one(void *ctx, const char *name)
     int64_t base;
     unsigned bit = parse_name(name, &base);
     if (!bit)
-        return 0;
+        return ls->state ? klog__ls_files_add(ls->state, name) < 0 ? -ENOMEM : 0 : 0;
     size_t i;
     for (i = 0; i < ls->n && ls->v[i].base != base; i++)
         ;
@@ -175,13 +176,16 @@ static int missing_log(klog__partition_t *p, int64_t base)
     return rc < 0 && rc != KLOG_ECORRUPT && rc != KLOG_EVERSION && rc != -ENOENT ? rc : 0;
 }
 
-/* List the directory into a sorted array of segment file sets; at load
+/* List the directory into a sorted array of segment file sets, and the
+ * log state's files into *state when not NULL (emptied first); at load
  * (check_orphans) an orphan seal of missing data is an error. */
 static int list_dir(klog__partition_t *p, int check_orphans, int swaps, seg_files_t **out,
-                    size_t *count)
+                    size_t *count, klog__ls_files_t *state)
 {
     int rdonly = p->env->rdonly;
-    listing_t ls = {p, NULL, 0, 0, swaps};
+    if (state)
+        klog__ls_files_free(state);
+    listing_t ls = {p, NULL, 0, 0, swaps, state};
     int rc = klog__dir_list(p->dir, list_one, &ls);
     if (rc) {
         free(ls.v);
@@ -315,6 +319,7 @@ int klog__partition_load(klog__partition_t *p)
     klog__segment_t **seals = NULL; /* recovered rolled segments, in order */
     size_t nseals = 0;
     int64_t durable = INT64_MAX;    /* the recovery point's bound */
+    klog__ls_files_t state = {0};   /* the log state's files, from the same listing */
     int rc;
 
     if (!rdonly) {
@@ -330,17 +335,17 @@ relist:;
     /* Read before listing: the writer publishes an end only after its
      * data, so the files listed next hold at least this much. */
     int64_t published_end = klog__partition_log_end(p);
-    rc = list_dir(p, 1, !swaps_done, &files, &nfiles);
+    rc = list_dir(p, 1, !swaps_done, &files, &nfiles, &state);
     if (rc == LIST_SWAP) {
         /* An interrupted compaction: finish or roll back its swap first
          * (one listing per partition when there is none). */
         if ((rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
-            return rc;
+            goto fail;
         swaps_done = 1;
         goto relist;
     }
     if (rc)
-        return rc;
+        goto fail;
 
     int64_t ckpt_start = atomic_load(&p->log_start);
     int64_t ckpt_rp = atomic_load(&p->recovery_point);
@@ -353,11 +358,15 @@ relist:;
                 p->loaded = 1;
             }
             free(files);
+            klog__ls_files_free(&state);
             return rc;
         }
-        files = klog__realloc(files, sizeof *files);
-        if (!files)
-            return -ENOMEM;
+        seg_files_t *nf = klog__realloc(files, sizeof *files);
+        if (!nf) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        files = nf;
         files[0].base = ckpt_start;
         files[0].has = 0;
         nfiles = 1;
@@ -502,8 +511,9 @@ relist:;
     }
     free(files);
     files = NULL;
-    if (!rdonly && (rc = klog__partstate_load(p, list, ckpt_rp)) != 0)
+    if (!rdonly && (rc = klog__partstate_load(p, list, ckpt_rp, &state)) != 0)
         goto fail;
+    klog__ls_files_free(&state);
     klog__partition_publish_list(p, list);
     p->seen_generation = klog__partition_generation(p);
     if (!rdonly)
@@ -538,6 +548,7 @@ split:
 fail:
     free(files);
     free(seals);
+    klog__ls_files_free(&state);
     klog__seglist_unref(list);
     return rc;
 }
@@ -552,7 +563,7 @@ int klog__partition_refresh(klog__partition_t *p)
     uint64_t gen = klog__partition_generation(p);
     seg_files_t *files = NULL;
     size_t n = 0;
-    int rc = list_dir(p, 0, 0, &files, &n);
+    int rc = list_dir(p, 0, 0, &files, &n, NULL);
     klog__seglist_t *old = NULL, *nl = NULL;
     if (rc)
         goto out;

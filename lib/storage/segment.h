@@ -183,8 +183,10 @@ KLOG__HIDDEN int klog__segment_find(klog__segment_t *s, int64_t target, int64_t 
  * size; bytes past a sealed end whose prefix still has the seal's digest
  * are trimmed), 0 when absent or damaged (scan it), or an I/O error. */
 KLOG__HIDDEN int klog__segment_check_seal(klog__segment_t *s);
-/* Scan the .log from position 0 with CRC checks, rebuild both indexes,
- * truncate a torn or corrupt tail and fdatasync. *truncated = bytes cut. */
+/* Scan the .log from position 0 with CRC checks; rewrite both indexes
+ * only when they differ from what the scan builds, truncate a torn or
+ * corrupt tail; no fsync (the segment is marked unsynced). *truncated =
+ * bytes cut. */
 KLOG__HIDDEN int klog__segment_recover(klog__segment_t *s, int64_t *truncated);
 /* Rebuild the indexes (and seal) of a sealed, inactive segment, never
  * cutting data. */

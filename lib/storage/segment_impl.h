@@ -77,6 +77,12 @@ KLOG__HIDDEN void klog__segment_close_files(klog__segment_t *s);
 /* Scan the pinned .log from 0, rebuilding indexes and counters; cut a bad
  * tail when allow_truncate (cursor.c). */
 KLOG__HIDDEN int klog__segment_scan(klog__segment_t *s, int allow_truncate, int64_t *truncated);
+/* The recovery scan of a pinned .log, changing no file: 1 when the whole
+ * file holds valid batches (nothing to cut or split) and every entry of
+ * the index files as opened is one the append path or a rebuild could
+ * have written for them, 0 when a rebuilding scan is needed (cursor.c).
+ * The segment's counters, digest and offsets are the scan's either way. */
+KLOG__HIDDEN int klog__segment_scan_verify(klog__segment_t *s);
 /* Seal a pinned segment (segwrite.c). */
 KLOG__HIDDEN int klog__segment_seal_pinned(klog__segment_t *s);
 /* Running digest of the .log (segwrite.c). */

@@ -402,19 +402,39 @@ int klog__segment_ensure_meta(klog__segment_t *s)
     return rc;
 }
 
+/*
+ * The scan first reads through a read-only pin and rewrites nothing: after
+ * a kill -9 the .log is whole and its indexes are what the writer put
+ * there, so the files stay as they are and the segment is reopened
+ * writable only by its next append (or its seal). Only when the scan finds
+ * a tail to cut, a batch to split off, or an index entry that differs
+ * from what a rebuild would write (missing, torn, zero-filled, a crash
+ * between the .log write and the index store) does a second, rebuilding
+ * scan run through a writable pin.
+ */
 int klog__segment_recover(klog__segment_t *s, int64_t *truncated)
 {
-    int rc = klog__segment_pin(s, 1);
+    *truncated = 0;
+    int rc = klog__segment_pin(s, 0);
     if (rc)
         return rc;
-    rc = klog__segment_scan(s, 1, truncated);
+    int whole = klog__segment_scan_verify(s);
+    klog__segment_unpin(s);
+    if (whole < 0)
+        return whole;
+    if (!whole) {
+        if ((rc = klog__segment_pin(s, 1)) != 0)
+            return rc;
+        rc = klog__segment_scan(s, 1, truncated);
+        klog__segment_unpin(s);
+    }
     if (!rc && (atomic_load(&s->size) > 0 || *truncated > 0))
         atomic_store(&s->unsynced, 1);
-    klog__segment_unpin(s);
     if (!rc)
         klog__log(s->env->logger, KLOG_LOG_INFO,
-                  "recovery: %s.log scanned: %lld valid bytes, %lld truncated, indexes rebuilt",
-                  s->stem, (long long)atomic_load(&s->size), (long long)*truncated);
+                  "recovery: %s.log scanned: %lld valid bytes, %lld truncated, indexes %s",
+                  s->stem, (long long)atomic_load(&s->size), (long long)*truncated,
+                  whole ? "as the scan would build them" : "rebuilt");
     return rc;
 }
 
