@@ -246,9 +246,23 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
     int64_t rb = log_end;
     if (!rc && n && rebuild_from < log_end) {
         rb = bases[seg_floor(segs, n, rebuild_from)];
-        for (size_t i = 0; !rc && i < ls->ntx; i++)
-            if (ls->tx[i].base >= rb)
-                rc = klog__txnidx_delete(ls->tx[i].idx);
+        for (size_t i = 0; !rc && i < ls->ntx; i++) {
+            if (ls->tx[i].base < rb)
+                continue;
+            /* A .txnindex the listing did not see has no file to unlink
+             * and nothing read (an unlink per recovered segment else). */
+            size_t lo = 0, hi = n; /* bases ascend: find tx[i].base */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (bases[mid] < ls->tx[i].base)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < n && bases[lo] == ls->tx[i].base && !listed[lo])
+                continue;
+            rc = klog__txnidx_delete(ls->tx[i].idx);
+        }
     }
     if (!rc)
         rc = klog__snapshot_remove_strays(ls->dir, files->snapshots, &files->nsnapshots, bases, n);
