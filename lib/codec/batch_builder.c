@@ -318,71 +318,130 @@ int klog_builder_add(klog_builder_t *b, const klog_record_t *rec)
 }
 
 /*
+ * A record's bytes around its key and value, for the records after it of
+ * the same shape (timestamp, key and value lengths, no headers): those are
+ * the same bytes with their own offset delta, so run_same writes them
+ * with template stores (a timestamp given as a number equal to the
+ * batch's now is another shape: same bytes, by the general branch), one or two offset bytes and the copies.
+ */
+typedef struct same {
+    uint64_t pre;       /* length, attributes, timestampDelta, offsetDelta, keyLength */
+    uint8_t head[16];   /* no key bytes: pre and valueLength together */
+    uint64_t lens;      /* key_len and value_len as they lie in klog_record_t */
+    int64_t ts;         /* the timestamp as given (KLOG_TIMESTAMP_NOW: the batch's now) */
+    uintptr_t last;     /* the last write position with room for one more */
+    size_t stop;        /* count at which the offset delta's width changes */
+    size_t klen, vlen;  /* bytes of key and value */
+    size_t total;       /* bytes of the whole record */
+    size_t pre_len, off, suf_len, head_len;
+    uint16_t suf;       /* valueLength */
+    int wide;           /* the offset delta takes two bytes */
+} same_t;
+
+/* Records i.. of t's shape, from *pp and *pcount; returns the first index
+ * not written (another shape, a NULL key or value with a length, the end,
+ * or the room). keyed: the shape has key bytes (a constant at each call,
+ * so each variant is its own loop). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline size_t run_same(const same_t *t, const klog_record_t *recs, size_t i, size_t n,
+                              uint8_t **pp, size_t *pcount, int keyed)
+{
+    uint8_t *p = *pp;
+    size_t count = *pcount;
+    /* Each record takes t->total bytes: the room and the width bound the
+     * run's length before it starts, not per record. */
+    if ((uintptr_t)p > t->last || count >= t->stop)
+        return i;
+    size_t fit = ((uintptr_t)t->last - (uintptr_t)p) / t->total + 1;
+    if (fit > t->stop - count)
+        fit = t->stop - count;
+    size_t end = n - i > fit ? i + fit : n;
+    for (; i < end; i++) {
+        const klog_record_t *r = &recs[i];
+        uint64_t lens;
+        memcpy(&lens, &r->key_len, sizeof lens);
+        if (r->timestamp != t->ts || lens != t->lens || r->header_count != 0 || (keyed && !r->key) ||
+            (t->vlen && !r->value))
+            break;
+        uint32_t uoff = (uint32_t)count << 1;
+        uint8_t *o = p + t->off;
+        if (keyed) {
+            memcpy(p, &t->pre, 8);
+            p += t->pre_len;
+            copy_value(p, r->key, t->klen);
+            p += t->klen;
+            memcpy(p, &t->suf, 2);
+            p += t->suf_len;
+        } else {
+            memcpy(p, t->head, 16);
+            p += t->head_len;
+        }
+        if (t->wide) {
+            o[0] = (uint8_t)(uoff | 0x80);
+            o[1] = (uint8_t)(uoff >> 7);
+        } else {
+            o[0] = (uint8_t)uoff;
+        }
+        if (t->vlen) {
+            copy_value(p, r->value, t->vlen);
+            p += t->vlen;
+        }
+        *p++ = 0; /* headerCount */
+        count++;
+    }
+    *pp = p;
+    *pcount = count;
+    return i;
+}
+
+/*
  * klog_append's encoder: records of the common shape (as add_one's
  * straight line, with the batch already started) are encoded in a loop
  * that keeps the write position, count and max timestamp in registers and
- * stores them once; a record of any other shape, the first of a batch,
- * or one that needs more room goes through add_one, and the loop resumes.
- * The bytes are the same either way.
+ * stores them once, each followed by run_same over the records of its
+ * shape; a record of any other shape, one that needs more room, or the
+ * first into a builder with no buffer yet goes through add_one, and the
+ * loop resumes. The bytes
+ * are the same either way.
  */
 int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        if (b->count > 0 && b->raw.data) {
-            int64_t base = b->base_ts, max_ts = b->max_ts, now = b->now;
-            int now_valid = b->now_valid;
+        /* (A batch of one record: add_one is as quick.) */
+        if (b->raw.data && (b->count > 0 || n - i > 1)) {
+            if (b->count == 0) {
+                /* The batch's base timestamp is its first record's (as
+                 * add_one sets it, should that record go there). */
+                int64_t ts = recs[i].timestamp;
+                if (ts == KLOG_TIMESTAMP_NOW) {
+                    if (!b->now_valid) {
+                        b->now = klog__now_ms();
+                        b->now_valid = 1;
+                    }
+                    ts = b->now;
+                }
+                b->base_ts = ts;
+                b->max_ts = ts;
+            }
+            int64_t base = b->base_ts, max_ts = b->max_ts;
+            int64_t now = b->now_valid ? b->now : KLOG_TIMESTAMP_NOW;
             size_t count = b->count;
             uint8_t *data = b->raw.data, *p = data + b->raw.len;
             /* Below the batch size limit add_one enforces (INT32_MAX). */
             size_t room = b->raw.cap < (size_t)INT32_MAX ? b->raw.cap : (size_t)INT32_MAX;
             const uint8_t *lim = data + room;
-            /* The previous record's bytes around its key, for a record of
-             * the same timestamp and lengths: [length, attributes,
-             * timestampDelta, offsetDelta (at t_off), keyLength] and
-             * [valueLength]; only the offset delta differs. */
-            int t_ok = 0, t_wide = 0;
-            int32_t t_kl = 0, t_vl = 0;
-            int64_t t_ts = 0;
-            size_t t_pre_len = 0, t_off = 0, t_suf_len = 0, t_total = 0;
-            uint8_t t_pre[8] = {0}, t_suf[2] = {0};
-            for (; i < n; i++) {
+            while (i < n) {
                 const klog_record_t *r = &recs[i];
                 int64_t ts = r->timestamp;
                 if (ts == KLOG_TIMESTAMP_NOW) {
-                    if (KLOG__UNLIKELY(!now_valid))
+                    if (KLOG__UNLIKELY(now == KLOG_TIMESTAMP_NOW))
                         break;
                     ts = now;
                 }
                 int32_t kl = r->key_len, vl = r->value_len;
-                if (t_ok && kl == t_kl && vl == t_vl && ts == t_ts && (count >= 64) == t_wide &&
-                    r->header_count == 0 && count < 8191 && !(kl > 0 && !r->key) &&
-                    !(vl > 0 && !r->value) && (size_t)(lim - p) >= t_total + KLOG__VARINT_MAX) {
-                    /* Same shape as the record before: its bytes, this
-                     * record's offset delta. */
-                    uint32_t uoff = (uint32_t)count << 1;
-                    memcpy(p, t_pre, 8);
-                    if (t_wide) {
-                        p[t_off] = (uint8_t)(uoff | 0x80);
-                        p[t_off + 1] = (uint8_t)(uoff >> 7);
-                    } else {
-                        p[t_off] = (uint8_t)uoff;
-                    }
-                    p += t_pre_len;
-                    if (kl > 0) {
-                        copy_value(p, r->key, (size_t)kl);
-                        p += kl;
-                    }
-                    memcpy(p, t_suf, 2);
-                    p += t_suf_len;
-                    if (vl > 0) {
-                        copy_value(p, r->value, (size_t)vl);
-                        p += vl;
-                    }
-                    *p++ = 0; /* headerCount */
-                    count++;
-                    continue;
-                }
                 /* delta in [-64, 63]: a one-byte varlong; lengths in
                  * [-1, 8191] and count below 8192: at most two bytes. */
                 uint64_t d = (uint64_t)ts - (uint64_t)base + 64;
@@ -405,33 +464,50 @@ int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t 
                     p += klog__uvarint_put(p, ubody);
                 p[0] = 0; /* attributes */
                 p[1] = (uint8_t)((uint64_t)(ts - base) << 1 ^ (uint64_t)((ts - base) >> 63));
-                t_off = (size_t)(p + 2 - q0);
+                same_t t;
+                t.off = (size_t)(p + 2 - q0);
                 p = put12(p + 2, uoff);
                 p = put12(p, ukey);
-                t_pre_len = (size_t)(p - q0);
-                memcpy(t_pre, q0, 8); /* (room for body + 5 >= 11 bytes) */
+                t.pre_len = (size_t)(p - q0);
+                memcpy(&t.pre, q0, 8); /* (room for body + 5 >= 11 bytes) */
                 if (klen) {
                     copy_value(p, r->key, klen);
                     p += klen;
                 }
                 uint8_t *v0 = p;
                 p = put12(p, uval);
-                t_suf_len = (size_t)(p - v0);
-                memcpy(t_suf, v0, 2);
+                t.suf_len = (size_t)(p - v0);
+                memcpy(&t.suf, v0, 2);
                 if (vlen) {
                     copy_value(p, r->value, vlen);
                     p += vlen;
                 }
                 *p++ = 0; /* headerCount */
-                t_total = (size_t)(p - q0);
-                t_ok = t_pre_len <= 8;
-                t_kl = kl;
-                t_vl = vl;
-                t_ts = ts;
-                t_wide = count >= 64;
-                count++;
                 if (ts > max_ts)
                     max_ts = ts;
+                size_t total = (size_t)(p - q0);
+                t.wide = count >= 64;
+                count++;
+                i++;
+                /* Room for one more like it, and for the 16-byte template store. */
+                size_t one = total + KLOG__VARINT_MAX > 16 ? total + KLOG__VARINT_MAX : 16;
+                if (i == n || t.pre_len > 8 || (size_t)(lim - data) < one)
+                    continue; /* no record left, no template, or no room for one more */
+                memcpy(&t.lens, &r->key_len, sizeof t.lens);
+                t.ts = r->timestamp;
+                t.last = (uintptr_t)lim - one;
+                t.stop = t.wide ? 8191 : 64;
+                t.klen = klen;
+                t.vlen = vlen;
+                t.total = total;
+                if (klen) {
+                    i = run_same(&t, recs, i, n, &p, &count, 1);
+                } else {
+                    t.head_len = t.pre_len + t.suf_len; /* <= 8 + 3 */
+                    memset(t.head, 0, sizeof t.head);
+                    memcpy(t.head, q0, t.head_len);
+                    i = run_same(&t, recs, i, n, &p, &count, 0);
+                }
             }
             b->raw.len = (size_t)(p - data);
             b->count = count;

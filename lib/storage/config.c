@@ -8,7 +8,6 @@
  * refused at the call that made it, not discovered later.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,72 +21,61 @@ typedef struct conf_def {
     int64_t dflt, min, max;
 } conf_def_t;
 
-static const conf_def_t defs[] = {
-    {KLOG_CONF_SEGMENT_BYTES, 1, 1073741824, 1024, INT32_MAX},
-    {KLOG_CONF_SEGMENT_MS, 1, 7 * DAY_MS, 1, INT64_MAX},
-    {KLOG_CONF_INDEX_INTERVAL_BYTES, 1, 4096, 0, INT32_MAX},
-    {KLOG_CONF_INDEX_MAX_BYTES, 1, 10485760, 64, INT32_MAX},
-    {KLOG_CONF_RETENTION_MS, 1, 7 * DAY_MS, -1, INT64_MAX},
-    {KLOG_CONF_RETENTION_BYTES, 1, -1, -1, INT64_MAX},
-    {KLOG_CONF_MAX_BATCH_BYTES, 1, 1048588, KLOG_BATCH_HEADER_SIZE, INT32_MAX},
-    {KLOG_CONF_FLUSH_MESSAGES, 1, 0, 0, INT64_MAX},
-    {KLOG_CONF_FLUSH_MS, 1, 0, 0, INT64_MAX},
-    {KLOG_CONF_VISIBILITY, 1, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_FLUSHED},
-    {KLOG_CONF_COMPRESSION, 1, KLOG_COMPRESSION_NONE, 0, 4},
-    {KLOG_CONF_CLEANUP_POLICY, 1, KLOG_CLEANUP_DELETE, 1, 3},
-    {KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 1, 500, 0, 1000},
-    {KLOG_CONF_MIN_COMPACTION_LAG_MS, 1, 0, 0, INT64_MAX},
-    {KLOG_CONF_MAX_COMPACTION_LAG_MS, 1, INT64_MAX, 1, INT64_MAX},
-    {KLOG_CONF_DELETE_RETENTION_MS, 1, DAY_MS, 0, INT64_MAX},
-    {KLOG_CONF_PRODUCER_ID_EXPIRATION_MS, 1, DAY_MS, 1, INT64_MAX},
-    {KLOG_CONF_MAX_OPEN_FILES, 0, 1024, 4, 1 << 20},
-    {KLOG_CONF_CHECKPOINT_MS, 0, 60000, 0, INT64_MAX},
-    {KLOG_CONF_DEFAULT_PARTITIONS, 0, 1, 1, 100000},
-    {KLOG_CONF_RETENTION_CHECK_MS, 0, 300000, 0, INT64_MAX},
+/* Indexed by key; a slot whose key is 0 is no key (keys start at 1). */
+#define DEF(k, ...) [k] = {k, __VA_ARGS__}
+static const conf_def_t defs[KLOG__CONF_SLOTS] = {
+    DEF(KLOG_CONF_SEGMENT_BYTES, 1, 1073741824, 1024, INT32_MAX),
+    DEF(KLOG_CONF_SEGMENT_MS, 1, 7 * DAY_MS, 1, INT64_MAX),
+    DEF(KLOG_CONF_INDEX_INTERVAL_BYTES, 1, 4096, 0, INT32_MAX),
+    DEF(KLOG_CONF_INDEX_MAX_BYTES, 1, 10485760, 64, INT32_MAX),
+    DEF(KLOG_CONF_RETENTION_MS, 1, 7 * DAY_MS, -1, INT64_MAX),
+    DEF(KLOG_CONF_RETENTION_BYTES, 1, -1, -1, INT64_MAX),
+    DEF(KLOG_CONF_MAX_BATCH_BYTES, 1, 1048588, KLOG_BATCH_HEADER_SIZE, INT32_MAX),
+    DEF(KLOG_CONF_FLUSH_MESSAGES, 1, 0, 0, INT64_MAX),
+    DEF(KLOG_CONF_FLUSH_MS, 1, 0, 0, INT64_MAX),
+    DEF(KLOG_CONF_VISIBILITY, 1, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_WRITTEN, KLOG_VISIBLE_FLUSHED),
+    DEF(KLOG_CONF_COMPRESSION, 1, KLOG_COMPRESSION_NONE, 0, 4),
+    DEF(KLOG_CONF_CLEANUP_POLICY, 1, KLOG_CLEANUP_DELETE, 1, 3),
+    DEF(KLOG_CONF_MIN_CLEANABLE_DIRTY_RATIO, 1, 500, 0, 1000),
+    DEF(KLOG_CONF_MIN_COMPACTION_LAG_MS, 1, 0, 0, INT64_MAX),
+    DEF(KLOG_CONF_MAX_COMPACTION_LAG_MS, 1, INT64_MAX, 1, INT64_MAX),
+    DEF(KLOG_CONF_DELETE_RETENTION_MS, 1, DAY_MS, 0, INT64_MAX),
+    DEF(KLOG_CONF_PRODUCER_ID_EXPIRATION_MS, 1, DAY_MS, 1, INT64_MAX),
+    DEF(KLOG_CONF_MAX_OPEN_FILES, 0, 1024, 4, 1 << 20),
+    DEF(KLOG_CONF_CHECKPOINT_MS, 0, 60000, 0, INT64_MAX),
+    DEF(KLOG_CONF_DEFAULT_PARTITIONS, 0, 1, 1, 100000),
+    DEF(KLOG_CONF_RETENTION_CHECK_MS, 0, 300000, 0, INT64_MAX),
     /* the cleaner (Kafka's log.cleaner.*; enabled on request) */
-    {KLOG_CONF_CLEANER_ENABLE, 0, 0, 0, 1},
-    {KLOG_CONF_CLEANER_IO_MAX_BYTES, 0, 0, 0, INT64_MAX},
-    {KLOG_CONF_CLEANER_DEDUPE_BYTES, 0, 128 << 20, 4096, 1LL << 40},
-    {KLOG_CONF_CLEANER_BACKOFF_MS, 0, 15000, 1, INT64_MAX},
+    DEF(KLOG_CONF_CLEANER_ENABLE, 0, 0, 0, 1),
+    DEF(KLOG_CONF_CLEANER_IO_MAX_BYTES, 0, 0, 0, INT64_MAX),
+    DEF(KLOG_CONF_CLEANER_DEDUPE_BYTES, 0, 128 << 20, 4096, 1LL << 40),
+    DEF(KLOG_CONF_CLEANER_BACKOFF_MS, 0, 15000, 1, INT64_MAX),
     /* producer (lib/produce); Kafka's linger.ms, batch.size, buffer.memory,
      * max.block.ms defaults, except linger (Kafka 4's 5 ms, not 0) */
-    {KLOG_CONF_LINGER_MS, 0, 5, 0, 3600000},
-    {KLOG_CONF_BATCH_BYTES, 0, 16384, 1, 1 << 30},
-    {KLOG_CONF_BATCH_RECORDS, 0, 0, 0, INT32_MAX},
-    {KLOG_CONF_BUFFER_BYTES, 0, 32 << 20, 1024, INT64_MAX / 2},
-    {KLOG_CONF_BLOCK_MS, 0, 60000, 0, INT32_MAX},
-    {KLOG_CONF_PARTITIONER, 0, KLOG_PARTITIONER_XXH3, KLOG_PARTITIONER_XXH3,
-     KLOG_PARTITIONER_MURMUR2},
-    {KLOG_CONF_DURABLE_DELIVERY, 0, 0, 0, 1},
+    DEF(KLOG_CONF_LINGER_MS, 0, 5, 0, 3600000),
+    DEF(KLOG_CONF_BATCH_BYTES, 0, 16384, 1, 1 << 30),
+    DEF(KLOG_CONF_BATCH_RECORDS, 0, 0, 0, INT32_MAX),
+    DEF(KLOG_CONF_BUFFER_BYTES, 0, 32 << 20, 1024, INT64_MAX / 2),
+    DEF(KLOG_CONF_BLOCK_MS, 0, 60000, 0, INT32_MAX),
+    DEF(KLOG_CONF_PARTITIONER, 0, KLOG_PARTITIONER_XXH3, KLOG_PARTITIONER_XXH3,
+        KLOG_PARTITIONER_MURMUR2),
+    DEF(KLOG_CONF_DURABLE_DELIVERY, 0, 0, 0, 1),
     /* idempotence and retries (enable.idempotence, retries, retry.backoff.ms,
      * delivery.timeout.ms; retries' default is the producer's, see
      * producer.c) */
-    {KLOG_CONF_ENABLE_IDEMPOTENCE, 0, 0, 0, 1},
-    {KLOG_CONF_RETRIES, 0, 0, 0, INT32_MAX},
-    {KLOG_CONF_RETRY_BACKOFF_MS, 0, 100, 0, 60000},
-    {KLOG_CONF_DELIVERY_TIMEOUT_MS, 0, 120000, 1, INT32_MAX},
-    {KLOG_CONF_PRODUCER_ID, 0, -1, -1, INT64_MAX},
-    {KLOG_CONF_PRODUCER_EPOCH, 0, 0, 0, INT16_MAX},
+    DEF(KLOG_CONF_ENABLE_IDEMPOTENCE, 0, 0, 0, 1),
+    DEF(KLOG_CONF_RETRIES, 0, 0, 0, INT32_MAX),
+    DEF(KLOG_CONF_RETRY_BACKOFF_MS, 0, 100, 0, 60000),
+    DEF(KLOG_CONF_DELIVERY_TIMEOUT_MS, 0, 120000, 1, INT32_MAX),
+    DEF(KLOG_CONF_PRODUCER_ID, 0, -1, -1, INT64_MAX),
+    DEF(KLOG_CONF_PRODUCER_EPOCH, 0, 0, 0, INT16_MAX),
 };
-
-/* defs by key, built once: every append asks for a few defaults, and a
- * linear search of the table was a visible part of a small batch's cost. */
-static const conf_def_t *by_key[KLOG__CONF_SLOTS];
-static pthread_once_t by_key_once = PTHREAD_ONCE_INIT;
-
-static void build_by_key(void)
-{
-    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-        if (defs[i].key >= 0 && defs[i].key < KLOG__CONF_SLOTS)
-            by_key[defs[i].key] = &defs[i];
-}
 
 static const conf_def_t *find(int key)
 {
-    if (key < 0 || key >= KLOG__CONF_SLOTS)
+    if (key <= 0 || key >= KLOG__CONF_SLOTS || defs[key].key != key)
         return NULL;
-    pthread_once(&by_key_once, build_by_key);
-    return by_key[key];
+    return &defs[key];
 }
 
 int klog__config_default(int key, int64_t *value)
@@ -105,26 +93,20 @@ int klog__config_is_topic_key(int key)
     return d && d->topic;
 }
 
-/* Explicit value of key in c into *v, 1 when set. A topic's settings can
- * change under a reader (klog_topic_alter_config, topic.c): bits and values
- * are loaded atomically (plain loads on the machines we run on). */
-static int explicit_value(const klog_config_t *c, int key, int64_t *v)
-{
-    if (!c || key < 0 || key >= KLOG__CONF_SLOTS ||
-        !(__atomic_load_n(&c->set[key / 64], __ATOMIC_ACQUIRE) >> (key % 64) & 1))
-        return 0;
-    *v = __atomic_load_n(&c->value[key], __ATOMIC_RELAXED);
-    return 1;
-}
-
+/* The effective value. A topic's settings can change under a reader
+ * (klog_topic_alter_config, topic.c): bits and values are loaded
+ * atomically (plain loads on the machines we run on). Several calls per
+ * append: one range test, the two bits, the default. */
 int64_t klog__config_value(const klog_config_t *cfg, const klog_config_t *fallback, int key)
 {
-    int64_t e;
-    if (explicit_value(cfg, key, &e) || explicit_value(fallback, key, &e))
-        return e;
-    int64_t v = 0;
-    klog__config_default(key, &v);
-    return v;
+    if (key < 0 || key >= KLOG__CONF_SLOTS)
+        return 0;
+    uint64_t bit = 1ULL << (key % 64);
+    if (cfg && (__atomic_load_n(&cfg->set[key / 64], __ATOMIC_ACQUIRE) & bit))
+        return __atomic_load_n(&cfg->value[key], __ATOMIC_RELAXED);
+    if (fallback && (__atomic_load_n(&fallback->set[key / 64], __ATOMIC_ACQUIRE) & bit))
+        return __atomic_load_n(&fallback->value[key], __ATOMIC_RELAXED);
+    return defs[key].key == key ? defs[key].dflt : 0;
 }
 
 int klog_config_new(klog_config_t **out)
