@@ -144,7 +144,7 @@ static void expect_bad(const uint8_t *recs, size_t n, int32_t count, int32_t las
 /* ------------------------------------------------------------------- CRC */
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
-static const crc_fn crc_impls[] = { klog__crc32c_sw, klog__crc32c_hw, klog_crc32c };
+static const crc_fn crc_impls[] = { klog__crc32c_sw, klog__crc32c_hw, klog__crc32c_fold, klog_crc32c };
 
 START_TEST(crc_known_vectors)
 {
@@ -155,7 +155,7 @@ START_TEST(crc_known_vectors)
         asc[i] = (uint8_t)i;
         desc[i] = (uint8_t)(31 - i);
     }
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof crc_impls / sizeof crc_impls[0]; k++) {
         crc_fn f = crc_impls[k];
         ck_assert_uint_eq(f(0, "123456789", 9), 0xE3069283u);
         ck_assert_uint_eq(f(0, zeros, 32), 0x8A9136AAu);
@@ -176,6 +176,8 @@ START_TEST(crc_hw_matches_sw)
 {
     if (!klog__crc32c_hw_available())
         fprintf(stderr, "note: no SSE4.2 on this CPU; hw path is the portable one\n");
+    if (!klog__crc32c_fold_available())
+        fprintf(stderr, "note: no AVX-512 VPCLMULQDQ on this CPU; fold path is the SSE4.2 one\n");
     size_t max = 3 * 2048 * 4 + 3 * 256 * 3 + 64;
     uint8_t *buf = malloc(max + 16);
     tu_rng_t rng;
@@ -185,15 +187,20 @@ START_TEST(crc_hw_matches_sw)
         for (size_t len = 0; len <= max; len += (len < 1100 ? 1 : 61)) {
             uint32_t s = klog__crc32c_sw(0, buf + off, len);
             uint32_t h = klog__crc32c_hw(0, buf + off, len);
+            uint32_t f = klog__crc32c_fold(0, buf + off, len);
             ck_assert_msg(s == h, "off %zu len %zu: sw %08x hw %08x", off, len, s, h);
+            ck_assert_msg(s == f, "off %zu len %zu: sw %08x fold %08x", off, len, s, f);
         }
     }
     /* Around the lane boundaries, with a non-zero starting CRC. */
-    static const size_t edges[] = { 767, 768, 769, 6143, 6144, 6145, 6912, 12288, 12289, 16384 };
+    static const size_t edges[] = { 255, 256, 257, 271, 272, 319, 320, 511, 512, 513,
+                                    767, 768, 769, 6143, 6144, 6145, 6912, 12288, 12289, 16384 };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         for (size_t d = 0; d < 9; d++) {
             size_t len = edges[i] + d;
             ck_assert_uint_eq(klog__crc32c_hw(0xdeadbeef, buf + d, len),
+                              klog__crc32c_sw(0xdeadbeef, buf + d, len));
+            ck_assert_uint_eq(klog__crc32c_fold(0xdeadbeef, buf + d, len),
                               klog__crc32c_sw(0xdeadbeef, buf + d, len));
         }
     /* Splitting anywhere gives the same result. */

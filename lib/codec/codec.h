@@ -155,15 +155,20 @@ static inline int klog__varlong_get(const uint8_t **pp, const uint8_t *end, int6
 }
 
 /* ------------------------------------------------------------------ CRC-32C
- * klog_crc32c() dispatches to one of these. Both take and return the
+ * klog_crc32c() dispatches to one of these. All take and return the
  * finalised CRC (the same convention as klog_crc32c), so tests can compare
  * them directly. klog__crc32c_hw falls back to the portable code when the
  * CPU lacks SSE4.2.
  */
 KLOG__HIDDEN uint32_t klog__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 KLOG__HIDDEN uint32_t klog__crc32c_hw(uint32_t crc, const void *buf, size_t len);
-/* 1 when the SSE4.2 path is available on this CPU. */
+/* The carry-less multiplication path (AVX-512 VPCLMULQDQ) for buffers of
+ * 256 bytes and more, the SSE4.2 path for the rest; each falls back as
+ * klog__crc32c_hw does. klog_crc32c takes this one. */
+KLOG__HIDDEN uint32_t klog__crc32c_fold(uint32_t crc, const void *buf, size_t len);
+/* 1 when the SSE4.2 path / the folding path is available on this CPU. */
 KLOG__HIDDEN int klog__crc32c_hw_available(void);
+KLOG__HIDDEN int klog__crc32c_fold_available(void);
 
 /* ------------------------------------------------------------- compression
  * Only the records section of a batch is ever compressed (bytes [61, end)).
