@@ -46,6 +46,8 @@ struct klog_reader {
     klog_aborted_txn_t *ab; /* read committed: aborted transactions over */
     size_t nab;             /* [ab_from, ab_to) */
     int64_t ab_from, ab_to;
+    klog__segment_t *lim_seg; /* read-only opener: the segment lim was read for */
+    int64_t lim;              /* its length then */
 };
 
 static int resolve(struct klog_reader *r, int64_t *offset)
@@ -66,6 +68,7 @@ static void drop_list(struct klog_reader *r)
     klog__seglist_unref(r->list);
     r->list = NULL;
     r->cur.seg = NULL;
+    r->lim_seg = NULL;
     klog__cursor_invalidate(&r->cur);
 }
 
@@ -256,6 +259,24 @@ static int aborted_batch(struct klog_reader *r, int64_t pid, int64_t base, int64
     return 0;
 }
 
+/* Bytes of s this reader may read. A read-only opener asks the file
+ * system (a system call), so it keeps the length it saw until it reaches
+ * it: once per segment and per catching up, not once per batch. *fresh:
+ * the length was read just now. */
+static int64_t readable(struct klog_reader *r, klog__segment_t *s, int *fresh)
+{
+    *fresh = 1;
+    if (!klog__partition_rdonly(r->p))
+        return klog__segment_readable(s);
+    if (r->lim_seg == s && r->pos + 12 <= r->lim) {
+        *fresh = 0;
+        return r->lim;
+    }
+    r->lim = klog__segment_readable(s);
+    r->lim_seg = s;
+    return r->lim;
+}
+
 /* Load the next batch whose records reach r->next. 1 loaded, 0 none yet.
  * Kept out of line (once per batch): inlined into klog_reader_next it
  * made the per-record path save and restore every callee-saved register. */
@@ -278,7 +299,8 @@ static int next_batch(struct klog_reader *r)
      * its last reference); only finding a position again can fail. */
     for (;;) {
         klog__segment_t *s = r->list->seg[r->si];
-        int64_t limit = klog__segment_readable(s);
+        int fresh;
+        int64_t limit = readable(r, s, &fresh);
         int sealed = r->si + 1 < r->list->n; /* a later segment exists */
         if (r->pos + 12 > limit) {
             if (sealed && klog__segment_gone(s)) {
@@ -321,6 +343,10 @@ static int next_batch(struct klog_reader *r)
             klog__cursor_seek(&r->cur, r->pos, limit);
         klog_batch_info_t bi;
         int rc = klog__cursor_peek(&r->cur, &bi);
+        if (!fresh && (rc == KLOG__CUR_END || rc == KLOG__CUR_PARTIAL)) {
+            r->lim_seg = NULL; /* the file may have grown since: look again */
+            continue;
+        }
         if (rc == KLOG_ECORRUPT)
             return corrupt(r, s, KLOG_ECORRUPT);
         if (rc < 0)

@@ -398,23 +398,50 @@ int64_t klog__segment_first_ts(klog__segment_t *s)
     return k == KLOG__CUR_BATCH ? bi.base_timestamp : -1;
 }
 
-/* Read-only openers learn the log end from the writer's state file, or,
- * when there is none, by walking the batch headers of the last segment. */
+/* Walk the batch headers of s from pos (prev: the offset before it) to the
+ * first thing that is no whole header; *end and *next: where that is and
+ * the offset after the last batch. 1 when a batch ending at exactly
+ * `reach` was passed (reach < 0: not asked). */
+static int walk_tail(klog__segment_t *s, int64_t pos, int64_t limit, size_t chunk, int64_t reach,
+                     int64_t *end, int64_t *next)
+{
+    klog__cursor_t c = {0};
+    klog__cursor_init(&c, s, pos, limit, chunk, 0);
+    klog_batch_info_t bi;
+    int hit = 0;
+    while (klog__cursor_peek(&c, &bi) == KLOG__CUR_BATCH) {
+        *next = bi.base_offset + bi.last_offset_delta + 1;
+        hit |= *next - 1 == reach;
+        klog__cursor_seek(&c, c.pos + (int64_t)bi.size, -1);
+    }
+    klog__cursor_free(&c);
+    *end = c.pos;
+    return hit;
+}
+
+/*
+ * Read-only openers learn the log end from the writer's state file, or,
+ * when there is none, by walking the batch headers of the last segment:
+ * from its offset index's last entry when the batches there reach that
+ * entry's offset exactly (as the append path writes entries), else from
+ * the start, 1 MiB a read. A segment of any size costs a few headers.
+ */
 int klog__segment_scan_tail(klog__segment_t *s)
 {
     int rc = klog__segment_pin(s, 0);
     if (rc)
         return rc;
-    int64_t next = s->base;
-    klog__cursor_t c = {0};
-    klog__cursor_init(&c, s, 0, klog__segment_readable(s), 0, 0);
-    klog_batch_info_t bi;
-    while (klog__cursor_peek(&c, &bi) == KLOG__CUR_BATCH) {
-        next = bi.base_offset + bi.last_offset_delta + 1;
-        klog__cursor_seek(&c, c.pos + (int64_t)bi.size, -1);
+    int64_t limit = klog__segment_readable(s), end = 0, next = s->base;
+    int64_t ioff;
+    uint32_t ipos;
+    klog__offidx_lookup(&s->oix, INT64_MAX, &ioff, &ipos);
+    if (ipos == 0 || ipos >= limit || ioff < s->base ||
+        !walk_tail(s, ipos, limit, 0, ioff, &end, &next)) {
+        next = s->base;
+        walk_tail(s, 0, limit, 1 << 20, -1, &end, &next);
     }
     klog__segment_unpin(s);
-    atomic_store(&s->size, c.pos);
+    atomic_store(&s->size, end);
     atomic_store(&s->next_offset, next);
     return 0;
 }
