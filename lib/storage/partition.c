@@ -202,8 +202,16 @@ int klog__partition_state_open(klog__partition_t *p)
     }
     void *m;
     rc = klog__mmap(fd, sizeof(klog__statefile_t), !rdonly, &m);
-    if (rc)
+    if (rc) {
+        /* One mapping per open partition: past Linux's per-process cap the
+         * open of the next partition fails here, nothing else. */
+        klog__log(p->env->logger, KLOG_LOG_ERROR, "%s/klog.state: mmap: %s%s", p->dir,
+                  klog_strerror(rc),
+                  rc == -ENOMEM ? " (each open partition maps its state page: with many "
+                                  "partitions raise vm.max_map_count)"
+                                : "");
         goto out;
+    }
     klog__statefile_t *st = m;
     if (rdonly) {
         if (memcmp(st->magic, STATE_MAGIC, 8) != 0 || st->version != 1 || !state_sane(st)) {
