@@ -6,7 +6,8 @@
  * fsyncs nothing per partition; and recovery after a writer killed -9
  * while rolling faster than its sealer seals loses no acknowledged record,
  * with one directory listing per partition and no unlink, truncation or
- * writable reopen per partition or scanned segment.
+ * writable reopen per partition or scanned segment; and a read-only
+ * opener of a large last segment reads no header per batch.
  */
 #include <check.h>
 #include <errno.h>
@@ -230,6 +231,55 @@ static long unsealed_rolled(void)
  * the round on a pipe: every record of that round was acknowledged. The
  * parent kills it -9 mid-round; the next open must serve every
  * acknowledged record, and a clean close and reopen after it too. */
+/* A read-only opener of a log whose last segment is large (its open
+ * walked every batch header with a 61-byte pread: 4,000 here) reads a
+ * few headers from the offset index's last entry, and its pass over the
+ * segment reads in chunks; every record comes back. */
+START_TEST(test_rdonly_open_reads_no_header_per_batch)
+{
+    enum { BATCHES = 4000, PER = 5 };
+    klog_t *log;
+    klog_partition_t *p;
+    ck_assert_int_eq(klog_open(tmp, NULL, 0, &log), 0);
+    ck_assert_int_eq(klog_topic_create(log, "big", 1, NULL), 0);
+    ck_assert_int_eq(klog_partition(log, "big", 0, &p), 0);
+    static char val[100];
+    klog_record_t recs[PER];
+    for (int i = 0; i < PER; i++)
+        recs[i] = (klog_record_t){.timestamp = KLOG_TIMESTAMP_NOW, .key_len = KLOG_NULL_LEN,
+                                  .value = val, .value_len = sizeof val};
+    for (int b = 0; b < BATCHES; b++)
+        ck_assert_int_eq(klog_append(p, recs, PER, NULL), 0);
+    ck_assert_int_eq(klog_close(log), 0);
+
+    count_start();
+    ck_assert_int_eq(klog_open(tmp, NULL, KLOG_OPEN_RDONLY, &log), 0);
+    ck_assert_int_eq(klog_partition(log, "big", 0, &p), 0);
+    counts_t o = count_stop();
+    ck_assert_msg(o.read <= 20, "read-only open: %ld reads for %d batches", o.read, BATCHES);
+    klog_offsets_t off;
+    ck_assert_int_eq(klog_partition_offsets(p, &off), 0);
+    ck_assert_int_eq(off.log_end, (int64_t)BATCHES * PER);
+
+    count_start();
+    klog_reader_t *r;
+    ck_assert_int_eq(klog_reader_open(p, KLOG_OFFSET_BEGINNING, &r), 0);
+    klog_record_t rec;
+    int64_t n = 0;
+    int rc;
+    while ((rc = klog_reader_next(r, &rec)) == 1) {
+        ck_assert_int_eq(rec.offset, n);
+        n++;
+    }
+    ck_assert_int_eq(rc, 0);
+    klog_reader_close(r);
+    counts_t rd = count_stop();
+    ck_assert_int_eq(n, (int64_t)BATCHES * PER);
+    ck_assert_msg(rd.read <= 40, "read-only pass: %ld reads for %d batches", rd.read, BATCHES);
+    klog_close(log);
+}
+END_TEST
+
 START_TEST(test_kill_with_sealer_backlog_loses_no_acknowledged_record)
 {
     build(1);
@@ -331,6 +381,7 @@ Suite *manyparts_suite(void)
     tcase_add_test(tc, test_clean_open_and_close_do_no_per_segment_work);
     tcase_add_test(tc, test_lazy_open_serves_everything_and_appends_continue);
     tcase_add_test(tc, test_kill_with_sealer_backlog_loses_no_acknowledged_record);
+    tcase_add_test(tc, test_rdonly_open_reads_no_header_per_batch);
     suite_add_tcase(s, tc);
     return s;
 }
