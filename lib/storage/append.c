@@ -52,10 +52,22 @@ static void sealed(void *ctx, klog__segment_t *s, int rc)
     klog__seglist_unref(l);
 }
 
+/* Seal a rolled segment. Its .txnindex entries (the aborted transactions
+ * whose markers it holds: none are added once it rolled) are made durable
+ * first: once sealed, the recovery point moves past it, and a load after a
+ * crash rebuilds producer state and .txnindex files only from the first
+ * segment neither a flush nor a seal covered (klog__partstate_load). */
+static void seal_rolled(void *ctx, klog__segment_t *s)
+{
+    klog__partition_t *p = ctx;
+    int rc = klog__partstate_sync(p);
+    sealed(p, s, rc ? rc : klog__segment_seal(s));
+}
+
 void klog__partition_queue_seal(klog__partition_t *p, klog__segment_t *s)
 {
     klog__segment_ref(s);
-    klog__sealer_queue(p->env->sealer, s, sealed, p);
+    klog__sealer_queue(p->env->sealer, s, seal_rolled, p);
 }
 
 static int create_segment(klog__partition_t *p, int64_t base, klog__segment_t **out)
@@ -97,7 +109,7 @@ static int roll(klog__partition_t *p, klog__seglist_t *l, int64_t base)
         /* The sealer is behind by the bound: this roll seals its own
          * partition's rolled segments, oldest first, before going on. */
         klog__sealer_seal_own(p->env->sealer, p);
-        sealed(p, old, klog__segment_seal(old));
+        seal_rolled(p, old);
     } else {
         klog__partition_queue_seal(p, old);
     }

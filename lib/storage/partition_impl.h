@@ -120,9 +120,10 @@ KLOG__HIDDEN int klog__partition_append_origin(klog__partition_t *p, const uint8
  * unless said otherwise). */
 KLOG__HIDDEN int klog__partstate_open(klog__partition_t *p);
 KLOG__HIDDEN void klog__partstate_close(klog__partition_t *p);
-/* End of load: the state follows the segments (ckpt_rp: checkpointed
- * recovery point; segments from the one holding it are rebuilt; files:
- * the state's files as the load's listing found them). */
+/* End of load, after the load set the recovery point: the state follows
+ * the segments (ckpt_rp: checkpointed recovery point; segments from the
+ * one holding the larger of the two are rebuilt; files: the state's files
+ * as the load's listing found them). */
 KLOG__HIDDEN int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_rp,
                                      klog__ls_files_t *files);
 /* Before writing a batch at `base`: 0 write it, 1 a duplicate (res holds

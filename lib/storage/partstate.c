@@ -35,8 +35,18 @@ int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_
     if (!p->ls)
         return 0;
     int64_t start = atomic_load(&p->log_start), end = atomic_load(&p->log_end);
-    int rc = klog__ls_load(p->ls, l->seg, l->n, start, end, ckpt_rp < end ? ckpt_rp : end,
-                           files);
+    /* Rebuilt from the first segment neither the checkpointed flush nor a
+     * seal made durable: the load's recovery point stops at the first
+     * segment it scanned, past the sealed ones above the checkpoint, whose
+     * .txnindex the sealer synced before their seal (seal_rolled). Their
+     * producer state comes from the snapshot their successor's roll wrote;
+     * a torn one is skipped for an older one and a longer replay. Without
+     * a checkpointed recovery point (0: the checkpoint file is gone, and
+     * derived files may be too) everything is rebuilt, as Kafka does. */
+    int64_t from = ckpt_rp;
+    if (ckpt_rp > 0 && atomic_load(&p->recovery_point) > from)
+        from = atomic_load(&p->recovery_point);
+    int rc = klog__ls_load(p->ls, l->seg, l->n, start, end, from < end ? from : end, files);
     if (rc)
         klog__log(p->env->logger, KLOG_LOG_ERROR, "%s: loading producer state: %s", p->dir,
                   klog_strerror(rc));

@@ -13,7 +13,7 @@
 
 typedef struct seal_item {
     klog__segment_t *s;
-    klog__sealed_fn done;
+    klog__seal_fn seal;
     void *ctx;
     int64_t bytes;
 } seal_item_t;
@@ -59,7 +59,7 @@ void klog__sealer_free(klog__sealer_t *q)
     free(q);
 }
 
-void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn done, void *ctx)
+void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__seal_fn seal, void *ctx)
 {
     int64_t bytes = klog__segment_bytes(s, 0);
     pthread_mutex_lock(&q->mu);
@@ -75,7 +75,7 @@ void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn d
         q->q = v;
         q->cap = cap;
     }
-    q->q[q->n++] = (seal_item_t){s, done, ctx, bytes};
+    q->q[q->n++] = (seal_item_t){s, seal, ctx, bytes};
     q->bytes += bytes;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
@@ -83,11 +83,8 @@ void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn d
 
 static void seal_one(seal_item_t *it)
 {
-    if (!klog__segment_is_deleted(it->s)) {
-        int rc = klog__segment_seal(it->s);
-        if (it->done)
-            it->done(it->ctx, it->s, rc);
-    }
+    if (!klog__segment_is_deleted(it->s))
+        it->seal(it->ctx, it->s);
     klog__segment_unref(it->s);
 }
 

@@ -10,16 +10,17 @@
 
 typedef struct klog__sealer klog__sealer_t;
 
-/* Called on the sealer's thread after sealing s (rc its result). */
-typedef void (*klog__sealed_fn)(void *ctx, klog__segment_t *s, int rc);
+/* Seals s and records the outcome (on the sealer's thread, or in a roll
+ * that seals its own partition's segments). */
+typedef void (*klog__seal_fn)(void *ctx, klog__segment_t *s);
 
 KLOG__HIDDEN int klog__sealer_new(klog__sealer_t **out);
 /* Only after klog__sealer_next returned -1 (or was never run). Drops the
  * references of anything still queued. */
 KLOG__HIDDEN void klog__sealer_free(klog__sealer_t *q);
-/* Queue s (the caller's reference moves into the queue); done(ctx, s, rc)
- * runs after the seal. Deleted segments are skipped. */
-KLOG__HIDDEN void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__sealed_fn done,
+/* Queue s (the caller's reference moves into the queue); seal(ctx, s)
+ * seals it in its turn. Deleted segments are skipped. */
+KLOG__HIDDEN void klog__sealer_queue(klog__sealer_t *q, klog__segment_t *s, klog__seal_fn seal,
                                      void *ctx);
 /* The background thread's step: seal one queued segment (1), or sleep up
  * to timeout_ms for work (0 on timeout), or -1 once stopped and empty. */
