@@ -368,6 +368,7 @@ static int scan_into(klog__segment_t *s, int mode, int64_t *truncated)
     s->bytes_since_index = 0;
     s->meta_loaded = 1;
     atomic_fetch_add(&env->stats->scanned_segments, 1);
+    klog__segment_digest_keep(s, pos);
     rc = 1;
 out:
     klog__cursor_free(&c);

@@ -89,5 +89,8 @@ KLOG__HIDDEN int klog__segment_seal_pinned(klog__segment_t *s);
 KLOG__HIDDEN void klog__segment_digest_start(klog__segment_t *s);
 KLOG__HIDDEN void klog__segment_digest_drop(klog__segment_t *s);
 KLOG__HIDDEN void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n);
+/* The end of a whole scan of size bytes: its digest is kept as the seal's
+ * would be (8 bytes) and the hash state freed. */
+KLOG__HIDDEN void klog__segment_digest_keep(klog__segment_t *s, int64_t size);
 
 #endif

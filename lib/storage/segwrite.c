@@ -44,6 +44,22 @@ void klog__segment_digest_add(klog__segment_t *s, const void *p, size_t n)
         s->dig_valid = 0;
 }
 
+/* A scan's digest waits for the segment's seal as the digest an open took
+ * from a seal does (seal_digest_ok, cleared by any append or scan): a log
+ * of many partitions would otherwise hold a hash state (~1.5 KiB with its
+ * alignment) per scanned segment until its first append. */
+void klog__segment_digest_keep(klog__segment_t *s, int64_t size)
+{
+    if (s->dig_valid) {
+        s->seal_digest = XXH3_64bits_digest(s->digest);
+        s->seal_digest_size = size;
+        s->seal_digest_ok = 1;
+    }
+    s->dig_valid = 0;
+    XXH3_freeState(s->digest);
+    s->digest = NULL;
+}
+
 /* ------------------------------------------------------------ append */
 
 int klog__segment_should_roll(klog__segment_t *s, int64_t size, int64_t last, int64_t max_ts,
