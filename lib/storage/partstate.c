@@ -43,9 +43,8 @@ int klog__partstate_load(klog__partition_t *p, klog__seglist_t *l, int64_t ckpt_
      * a torn one is skipped for an older one and a longer replay. Without
      * a checkpointed recovery point (0: the checkpoint file is gone, and
      * derived files may be too) everything is rebuilt, as Kafka does. */
-    int64_t from = ckpt_rp;
-    if (ckpt_rp > 0 && atomic_load(&p->recovery_point) > from)
-        from = atomic_load(&p->recovery_point);
+    int64_t rp = atomic_load(&p->recovery_point);
+    int64_t from = ckpt_rp > 0 && rp > ckpt_rp ? rp : ckpt_rp;
     int rc = klog__ls_load(p->ls, l->seg, l->n, start, end, from < end ? from : end, files);
     if (rc)
         klog__log(p->env->logger, KLOG_LOG_ERROR, "%s: loading producer state: %s", p->dir,

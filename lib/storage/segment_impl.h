@@ -51,12 +51,14 @@ struct klog__segment {
     atomic_int dir_unsynced;  /* the directory entry changed (created, seal
                                  removed) and no directory fsync covers it
                                  yet: the next klog__segment_sync does one */
-    void *digest;             /* XXH3 state over .log bytes [0, size) while
-                                 dig_valid; append_mu holders and the sealer */
+    void *digest;             /* XXH3 state over .log bytes [0, size) during a
+                                 scan, while dig_valid; freed at its end */
     int dig_valid;
     uint64_t seal_digest;     /* the digest of [0, seal_digest_size) the seal the
-                                 segment was trusted by holds, while nothing
-                                 changed the file (seal_digest_ok) */
+                                 segment was trusted by holds, or a whole scan
+                                 took, while nothing changed the file
+                                 (seal_digest_ok); append_mu holders and the
+                                 sealer */
     int64_t seal_digest_size;
     int seal_digest_ok;
     uint32_t seal_index_entries, seal_timeindex_entries;

@@ -200,12 +200,11 @@ int klog__segment_seal_pinned(klog__segment_t *s)
         .index_entries = atomic_load(&s->oix.entries),
         .timeindex_entries = atomic_load(&s->tix.entries),
     };
-    if (s->dig_valid) {
-        seal.log_digest = XXH3_64bits_digest(s->digest);
-    } else if (s->seal_digest_ok && s->seal_digest_size == size) {
-        /* Trusted by its seal at open and unchanged since (every append,
-         * scan and truncation clears the flag): a clean close of a log
-         * only read does not hash the active segment again. */
+    if (s->seal_digest_ok && s->seal_digest_size == size) {
+        /* Trusted by its seal at open, or wholly scanned, and unchanged
+         * since (every append, scan and truncation clears the flag): a
+         * clean close of a log only read, or a seal right after a scan,
+         * does not hash the file again. */
         seal.log_digest = s->seal_digest;
     } else {
         rc = klog__file_digest(s->fd, size, &seal.log_digest);
