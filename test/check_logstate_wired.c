@@ -188,6 +188,50 @@ START_TEST(test_snapshots_follow_segments)
 }
 END_TEST
 
+/* The clean close's snapshot at the log end is no segment's base. Once the
+ * writer rolls past it and the sealer seals that segment, the running
+ * writer deletes it (the next open would: Kafka's removeStraySnapshots),
+ * so an open after a kill -9 does not unlink one file per partition. One
+ * that a roll turned into a segment's own snapshot stays. */
+static void ck_snapshots(const char *want)
+{
+    char *got = files_with(".snapshot");
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+START_TEST(test_stray_snapshot_reaped)
+{
+    CK_RC(idem(5, 0, 0, 4, 0, NULL), 0);
+    close_log(); /* snapshot at 4, inside segment 0 */
+    open_log();
+    ck_snapshots("00000000000000000004.snapshot ");
+    CK_RC(idem(5, 0, 4, 4, 0, NULL), 0);
+    CK_RC(klog_segment_roll(part), 1); /* to 8: 4 is stray now */
+    CK_RC(klog_sync(lg), 0);           /* segment 0 sealed */
+    ck_snapshots("00000000000000000008.snapshot ");
+    close_log(); /* the log end is 8, the active base: no stray */
+    open_log();
+    CK_RC(idem(5, 0, 8, 4, 0, NULL), 0);
+    close_log(); /* snapshot at 12, inside segment 8 */
+    open_log();
+    CK_RC(klog_segment_roll(part), 1); /* to 12: its snapshot is a base's */
+    CK_RC(idem(5, 0, 12, 4, 0, NULL), 0);
+    CK_RC(klog_segment_roll(part), 1); /* to 16 */
+    CK_RC(klog_sync(lg), 0);
+    ck_snapshots("00000000000000000008.snapshot 00000000000000000012.snapshot "
+                 "00000000000000000016.snapshot ");
+    char *before = dump_state();
+    close_log();
+    open_log();
+    char *after = dump_state();
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+    CK_RC(idem(5, 0, 16, 1, 0, NULL), 0);
+}
+END_TEST
+
 static size_t follower_chunk(uint8_t *out, int64_t *next, int64_t pid, int16_t epoch, int32_t seq,
                              int n, unsigned flags, int32_t leader_epoch)
 {
@@ -395,6 +439,7 @@ Suite *logstate_wired_suite(void)
     tcase_add_test(tc, test_expiry);
     tcase_add_test(tc, test_snapshot_round_trip);
     tcase_add_test(tc, test_snapshots_follow_segments);
+    tcase_add_test(tc, test_stray_snapshot_reaped);
     tcase_add_test(tc, test_follower_and_epochs);
     tcase_add_test(tc, test_truncate_reload);
     tcase_add_test(tc, test_txnindex_files);

@@ -61,7 +61,11 @@ static void seal_rolled(void *ctx, klog__segment_t *s)
 {
     klog__partition_t *p = ctx;
     int rc = klog__partstate_sync(p);
-    sealed(p, s, rc ? rc : klog__segment_seal(s));
+    if (!rc)
+        rc = klog__segment_seal(s);
+    if (!rc)
+        klog__partstate_sealed(p, klog__segment_next_offset(s));
+    sealed(p, s, rc);
 }
 
 void klog__partition_queue_seal(klog__partition_t *p, klog__segment_t *s)

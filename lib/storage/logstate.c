@@ -32,6 +32,7 @@ int klog__ls_new(const char *dir, const klog__logger_t *lg, int64_t expiration_m
         return -ENOMEM;
     ls->dir = dir;
     ls->lg = lg;
+    ls->stray = -1;
     int rc = klog__pstate_new(expiration_ms, 0, &ls->ps);
     if (rc) {
         free(ls);
@@ -275,6 +276,20 @@ int klog__ls_roll(klog__logstate_t *ls, int64_t new_base)
      * replay work at the next open, which deletes a torn one. */
     if (!rc)
         rc = snapshot_at(ls, new_base, 0);
+    if (ls->stray == new_base)
+        ls->stray = -1; /* it is the new segment's snapshot now */
+    pthread_mutex_unlock(&ls->mu);
+    return rc;
+}
+
+int klog__ls_reap(klog__logstate_t *ls, int64_t sealed_end)
+{
+    pthread_mutex_lock(&ls->mu);
+    int rc = 0;
+    if (ls->stray >= 0 && ls->stray < sealed_end) {
+        rc = klog__snapshot_delete(ls->dir, ls->stray);
+        ls->stray = -1; /* on a failure the next open deletes it */
+    }
     pthread_mutex_unlock(&ls->mu);
     return rc;
 }

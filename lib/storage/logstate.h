@@ -60,6 +60,10 @@ KLOG__HIDDEN int klog__ls_add_segment(klog__logstate_t *ls, int64_t base);
 /* Roll: flush the old active segment's .txnindex, add the new one and
  * take a snapshot named by its base (= the log end). */
 KLOG__HIDDEN int klog__ls_roll(klog__logstate_t *ls, int64_t new_base);
+/* A rolled segment that ends at sealed_end (its next offset) was sealed:
+ * a stray snapshot the open kept below it is deleted now, as the next
+ * open would. 0 or -errno (the file is then left to that open). */
+KLOG__HIDDEN int klog__ls_reap(klog__logstate_t *ls, int64_t sealed_end);
 /* Segments [bases] were deleted (retention, DeleteRecords, truncation):
  * delete their .txnindex and their snapshots (Kafka removes the snapshot
  * named by each deleted segment's base). */

@@ -25,6 +25,13 @@ struct klog__logstate {
     klog__epoch_cache_t *epochs;
     klog__ls_tx_t *tx;           /* ascending base, one per segment */
     size_t ntx, captx;
+    /* A snapshot file no segment is based at and that the open kept (the
+     * clean close's, or the one a recovery took), or -1. Once a rolled
+     * segment past it is sealed, the next open would delete it (Kafka's
+     * removeStraySnapshots): klog__ls_reap does it then, on the sealer's
+     * thread, instead of every partition's open after a kill -9. Only the
+     * oldest such file is tracked; another one waits for the next open. */
+    int64_t stray;
 };
 
 /* logstate.c, with mu held */

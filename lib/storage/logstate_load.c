@@ -207,6 +207,18 @@ static int open_epochs(klog__logstate_t *ls, int *rebuild)
     return klog__epoch_open(ls->dir, &ls->epochs);
 }
 
+/* The newest snapshot when it is at no segment's base (remove_strays kept
+ * it: it is above the last base) and survives the reload (not above the
+ * log end), else -1. */
+static int64_t stray_kept(const int64_t *snaps, size_t nsnaps, const int64_t *bases, size_t n,
+                          int64_t log_end)
+{
+    if (!nsnaps)
+        return -1;
+    int64_t last = snaps[nsnaps - 1];
+    return last > (n ? bases[n - 1] : -1) && last <= log_end ? last : -1;
+}
+
 int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, int64_t log_start,
                   int64_t log_end, int64_t rebuild_from, klog__ls_files_t *files)
 {
@@ -266,6 +278,8 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
     }
     if (!rc)
         rc = klog__snapshot_remove_strays(ls->dir, files->snapshots, &files->nsnapshots, bases, n);
+    if (!rc)
+        ls->stray = stray_kept(files->snapshots, files->nsnapshots, bases, n, log_end);
     /* Kafka's rule: only snapshots above the recovered end go (those in
      * (rb, log_end] describe data recovery kept; left unread, see
      * klog__pstate_reload_listed). */
@@ -299,6 +313,8 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
          * and no file is created per partition (a new inode on a busy
          * ext4 cost more than the rest of the partition's recovery). */
         rc = klog__pstate_write_snapshot(ls->ps, ls->dir, 0);
+        if (!rc && ls->stray < 0 && (!n || bases[n - 1] != log_end))
+            ls->stray = log_end;
     }
     pthread_mutex_unlock(&ls->mu);
     free(bases);
@@ -342,6 +358,8 @@ int klog__ls_truncate(klog__logstate_t *ls, klog__segment_t *const *segs, size_t
         rc = r;
     if (!r && new_end > klog__pstate_end_offset(ls->ps))
         klog__pstate_set_offsets(ls->ps, new_end, -1);
+    if (ls->stray > new_end)
+        ls->stray = -1; /* the reload deleted it, with every snapshot above the end */
     pthread_mutex_unlock(&ls->mu);
     return rc;
 }

@@ -144,6 +144,9 @@ KLOG__HIDDEN void klog__partstate_log_start(klog__partition_t *p);
 KLOG__HIDDEN int klog__partstate_truncated(klog__partition_t *p, int64_t old_end);
 /* klog_flush, before the recovery point moves (no lock needed). */
 KLOG__HIDDEN int klog__partstate_sync(klog__partition_t *p);
+/* The sealer sealed a rolled segment ending at sealed_end: a stray snapshot
+ * below it goes now rather than at the next open (klog__ls_reap). */
+KLOG__HIDDEN void klog__partstate_sealed(klog__partition_t *p, int64_t sealed_end);
 /* Clean shutdown (takes append_mu). */
 KLOG__HIDDEN int klog__partstate_shutdown(klog__partition_t *p);
 KLOG__HIDDEN void klog__partstate_expire(klog__partition_t *p, int64_t now_ms);

@@ -164,6 +164,14 @@ int klog__partstate_truncated(klog__partition_t *p, int64_t old_end)
 
 int klog__partstate_sync(klog__partition_t *p) { return p->ls ? klog__ls_sync(p->ls) : 0; }
 
+void klog__partstate_sealed(klog__partition_t *p, int64_t sealed_end)
+{
+    int rc = p->ls ? klog__ls_reap(p->ls, sealed_end) : 0;
+    if (rc) /* the next open deletes it */
+        klog__log(p->env->logger, KLOG_LOG_WARN, "%s: deleting a stray producer snapshot: %s",
+                  p->dir, klog_strerror(rc));
+}
+
 int klog__partstate_shutdown(klog__partition_t *p)
 {
     if (!p->ls)
