@@ -188,11 +188,6 @@ START_TEST(test_snapshots_follow_segments)
 }
 END_TEST
 
-/* The clean close's snapshot at the log end is no segment's base. Once the
- * writer rolls past it and the sealer seals that segment, the running
- * writer deletes it (the next open would: Kafka's removeStraySnapshots),
- * so an open after a kill -9 does not unlink one file per partition. One
- * that a roll turned into a segment's own snapshot stays. */
 static void ck_snapshots(const char *want)
 {
     char *got = files_with(".snapshot");
@@ -200,6 +195,11 @@ static void ck_snapshots(const char *want)
     free(got);
 }
 
+/* The clean close's snapshot at the log end is no segment's base. Once the
+ * writer rolls past it and the sealer seals that segment, the running
+ * writer deletes it (the next open would: Kafka's removeStraySnapshots),
+ * so an open after a kill -9 does not unlink one file per partition. One
+ * that a roll turned into a segment's own snapshot stays. */
 START_TEST(test_stray_snapshot_reaped)
 {
     CK_RC(idem(5, 0, 0, 4, 0, NULL), 0);
