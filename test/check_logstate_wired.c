@@ -177,13 +177,7 @@ START_TEST(test_snapshots_follow_segments)
     snprintf(first, sizeof first, "%020lld.snapshot", (long long)cut);
     ck_assert_msg(strncmp(snaps, first, strlen(first)) == 0, "%s", snaps);
     free(snaps);
-    char *before = dump_state();
-    close_log();
-    open_log();
-    char *after = dump_state();
-    ck_assert_str_eq(after, before);
-    free(before);
-    free(after);
+    ck_state_survives_reopen();
     CK_RC(idem(5, 0, (int32_t)seq, 1, 0, NULL), 0);
 }
 END_TEST
@@ -221,13 +215,7 @@ START_TEST(test_stray_snapshot_reaped)
     CK_RC(klog_sync(lg), 0);
     ck_snapshots("00000000000000000008.snapshot 00000000000000000012.snapshot "
                  "00000000000000000016.snapshot ");
-    char *before = dump_state();
-    close_log();
-    open_log();
-    char *after = dump_state();
-    ck_assert_str_eq(after, before);
-    free(before);
-    free(after);
+    ck_state_survives_reopen();
     CK_RC(idem(5, 0, 16, 1, 0, NULL), 0);
 }
 END_TEST
@@ -336,13 +324,7 @@ START_TEST(test_follower_and_epochs)
     s = dump_state();
     ck_assert_msg(strstr(s, "epoch 1 3\nepoch 3 4\n") != NULL, "%s", s);
     free(s);
-    char *before = dump_state();
-    close_log();
-    open_log();
-    char *after = dump_state();
-    ck_assert_str_eq(after, before);
-    free(before);
-    free(after);
+    ck_state_survives_reopen();
 }
 END_TEST
 

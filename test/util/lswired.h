@@ -185,6 +185,18 @@ static inline char *dump_state(void)
     return s;
 }
 
+/* The partition's state after a close and an open equals the state now. */
+static inline void ck_state_survives_reopen(void)
+{
+    char *before = dump_state();
+    close_log();
+    open_log();
+    char *after = dump_state();
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+}
+
 /* Names in the partition directory ending in suffix, sorted, one string. */
 static inline char *files_with(const char *suffix)
 {
