@@ -33,7 +33,7 @@ struct klog_builder {
     klog__buf_t raw;
     klog__buf_t out;
     klog__codec_ctx_t ctx;
-    const uint8_t *done;
+    uint8_t *done;
     size_t done_len;
     int64_t now;   /* clock read for KLOG_TIMESTAMP_NOW records of this batch */
     int now_valid;
@@ -542,7 +542,7 @@ static void write_header(const klog_builder_t *b, uint8_t *h, size_t size)
                   klog_crc32c(0, h + KLOG__ATTR_OFFSET, size - KLOG__ATTR_OFFSET));
 }
 
-int klog_builder_finish(klog_builder_t *b, const void **batch, size_t *len)
+int klog__builder_finish_own(klog_builder_t *b, uint8_t **batch, size_t *len)
 {
     if (b->count == 0)
         return KLOG_EEMPTY;
@@ -569,6 +569,15 @@ int klog_builder_finish(klog_builder_t *b, const void **batch, size_t *len)
     *batch = b->done;
     *len = b->done_len;
     return 0;
+}
+
+int klog_builder_finish(klog_builder_t *b, const void **batch, size_t *len)
+{
+    uint8_t *own;
+    int rc = klog__builder_finish_own(b, &own, len);
+    if (rc == 0)
+        *batch = own;
+    return rc;
 }
 
 int klog_batch_encode(const klog_record_t *recs, size_t n, int codec, void **out, size_t *out_len)

@@ -230,6 +230,11 @@ KLOG__HIDDEN int klog__records_check(const klog_batch_info_t *info, const uint8_
  * (the records before it stay added): one call per batch on the append
  * path instead of one per record. */
 KLOG__HIDDEN int klog__builder_add_many(klog_builder_t *b, const klog_record_t *recs, size_t n);
+/* klog_builder_finish, the bytes writable: the builder's own buffer, whose
+ * base offset (bytes 0-7, outside the CRC) the storage layer stamps in
+ * place so the batch goes down in one pwrite. Valid until the next add,
+ * reset or free. */
+KLOG__HIDDEN int klog__builder_finish_own(klog_builder_t *b, uint8_t **batch, size_t *len);
 
 /* ------------------------------------------------------------- filtering
  * Rewriting a batch with some records removed (batch_filter.c), as Kafka's

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "produce/producer.h"
 
 #define NCODECS 5
@@ -154,13 +155,13 @@ int klog__pbatch_err(const klog__pbatch_t *b) { return b->err; }
 int64_t klog__pbatch_end(const klog__pbatch_t *b) { return b->base + (int64_t)b->n; }
 
 int klog__pbatch_encode(klog__pbatch_t *b, int64_t pid, int16_t epoch, int32_t seq,
-                        const void **bytes, size_t *len)
+                        uint8_t **bytes, size_t *len)
 {
     int rc = 0;
     if (pid >= 0)
         rc = klog_builder_set_producer(b->b, pid, epoch, seq, 0);
     if (rc == 0)
-        rc = klog_builder_finish(b->b, bytes, len);
+        rc = klog__builder_finish_own(b->b, bytes, len);
     if (rc == 0)
         b->encoded = 1;
     return rc;

@@ -97,10 +97,11 @@ KLOG__HIDDEN void klog__pbatch_set_deadline(klog__pbatch_t *b, int64_t ms);
 /* The link of a FIFO of batches. */
 KLOG__HIDDEN klog__pbatch_t *klog__pbatch_next(const klog__pbatch_t *b);
 KLOG__HIDDEN void klog__pbatch_set_next(klog__pbatch_t *b, klog__pbatch_t *next);
-/* Encode: the batch's bytes (valid until it is reused), stamped with
- * producer id pid (-1: none), epoch and base sequence seq. 0 or an error. */
+/* Encode: the batch's bytes (its own buffer, valid until it is reused;
+ * the append stamps the base offset in it), stamped with producer id pid
+ * (-1: none), epoch and base sequence seq. 0 or an error. */
 KLOG__HIDDEN int klog__pbatch_encode(klog__pbatch_t *b, int64_t pid, int16_t epoch, int32_t seq,
-                                     const void **bytes, size_t *len);
+                                     uint8_t **bytes, size_t *len);
 /* The append's outcome: base offset, or err. */
 KLOG__HIDDEN void klog__pbatch_set_result(klog__pbatch_t *b, int64_t base, int err);
 /* Record err unless the batch already failed. */

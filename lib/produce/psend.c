@@ -138,7 +138,7 @@ int klog__psend(klog__psender_t *S, klog_partition_t *part, klog__pbatch_t *b, i
         return KLOG_EFENCED;
     int idem = S->pid >= 0;
     int32_t seq = idem ? *next_seq : -1;
-    const void *bytes;
+    uint8_t *bytes;
     size_t len;
     int rc = klog__pbatch_encode(b, idem ? S->pid : -1, S->epoch, seq, &bytes, &len);
     if (rc)

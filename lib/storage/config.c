@@ -15,15 +15,9 @@
 
 #define DAY_MS (24LL * 3600 * 1000)
 
-typedef struct conf_def {
-    int key;
-    int topic;      /* may be set per topic */
-    int64_t dflt, min, max;
-} conf_def_t;
-
 /* Indexed by key; a slot whose key is 0 is no key (keys start at 1). */
 #define DEF(k, ...) [k] = {k, __VA_ARGS__}
-static const conf_def_t defs[KLOG__CONF_SLOTS] = {
+const klog__conf_def_t klog__conf_defs[KLOG__CONF_SLOTS] = {
     DEF(KLOG_CONF_SEGMENT_BYTES, 1, 1073741824, 1024, INT32_MAX),
     DEF(KLOG_CONF_SEGMENT_MS, 1, 7 * DAY_MS, 1, INT64_MAX),
     DEF(KLOG_CONF_INDEX_INTERVAL_BYTES, 1, 4096, 0, INT32_MAX),
@@ -71,16 +65,16 @@ static const conf_def_t defs[KLOG__CONF_SLOTS] = {
     DEF(KLOG_CONF_PRODUCER_EPOCH, 0, 0, 0, INT16_MAX),
 };
 
-static const conf_def_t *find(int key)
+static const klog__conf_def_t *find(int key)
 {
-    if (key <= 0 || key >= KLOG__CONF_SLOTS || defs[key].key != key)
+    if (key <= 0 || key >= KLOG__CONF_SLOTS || klog__conf_defs[key].key != key)
         return NULL;
-    return &defs[key];
+    return &klog__conf_defs[key];
 }
 
 int klog__config_default(int key, int64_t *value)
 {
-    const conf_def_t *d = find(key);
+    const klog__conf_def_t *d = find(key);
     if (!d)
         return KLOG_ECONFIG;
     *value = d->dflt;
@@ -89,24 +83,8 @@ int klog__config_default(int key, int64_t *value)
 
 int klog__config_is_topic_key(int key)
 {
-    const conf_def_t *d = find(key);
+    const klog__conf_def_t *d = find(key);
     return d && d->topic;
-}
-
-/* The effective value. A topic's settings can change under a reader
- * (klog_topic_alter_config, topic.c): bits and values are loaded
- * atomically (plain loads on the machines we run on). Several calls per
- * append: one range test, the two bits, the default. */
-int64_t klog__config_value(const klog_config_t *cfg, const klog_config_t *fallback, int key)
-{
-    if (key < 0 || key >= KLOG__CONF_SLOTS)
-        return 0;
-    uint64_t bit = 1ULL << (key % 64);
-    if (cfg && (__atomic_load_n(&cfg->set[key / 64], __ATOMIC_ACQUIRE) & bit))
-        return __atomic_load_n(&cfg->value[key], __ATOMIC_RELAXED);
-    if (fallback && (__atomic_load_n(&fallback->set[key / 64], __ATOMIC_ACQUIRE) & bit))
-        return __atomic_load_n(&fallback->value[key], __ATOMIC_RELAXED);
-    return defs[key].key == key ? defs[key].dflt : 0;
 }
 
 int klog_config_new(klog_config_t **out)
@@ -120,7 +98,7 @@ int klog_config_new(klog_config_t **out)
 
 int klog_config_set(klog_config_t *cfg, int key, int64_t value)
 {
-    const conf_def_t *d = find(key);
+    const klog__conf_def_t *d = find(key);
     if (!cfg)
         return -EINVAL;
     if (!d || value < d->min || value > d->max)

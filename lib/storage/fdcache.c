@@ -4,9 +4,18 @@
  * from the cold end and asks each owner to close through the callback; an
  * owner that is pinned (or whose lock is taken) stays, so the bound is a
  * target that pinned files may exceed for a while, never a reason to wait.
+ *
+ * Every pin touches its segment, so the common touch (the head again,
+ * with the same descriptors: an appender's active segment, a reader's
+ * current one) takes no lock: `mru` names the head and its descriptor
+ * count in one word, stored under the lock by each touch and cleared by
+ * each unlink of the link it names. A touch that finds its own link there
+ * is one that would have changed nothing.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "storage/fdcache.h"
@@ -17,7 +26,15 @@ struct klog__fdcache {
     int count;                         /* descriptors accounted */
     int max;
     klog__fdcache_evict_fn evict;
+    _Atomic uintptr_t mru; /* the head | its fds (1..7), or 0 */
 };
+
+/* The head and its descriptors as `mru` holds them; 0 when fds does not
+ * fit beside the pointer's alignment bits. */
+static uintptr_t mru_word(const klog__fdcache_link_t *l, int fds)
+{
+    return fds > 0 && fds < 8 ? (uintptr_t)l | (uintptr_t)fds : 0;
+}
 
 int klog__fdcache_new(int max_fds, klog__fdcache_evict_fn evict, klog__fdcache_t **out)
 {
@@ -41,6 +58,8 @@ void klog__fdcache_free(klog__fdcache_t *c)
 
 static void unlink_locked(klog__fdcache_t *c, klog__fdcache_link_t *l)
 {
+    if ((atomic_load_explicit(&c->mru, memory_order_relaxed) & ~(uintptr_t)7) == (uintptr_t)l)
+        atomic_store_explicit(&c->mru, 0, memory_order_relaxed);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -56,8 +75,12 @@ static void unlink_locked(klog__fdcache_t *c, klog__fdcache_link_t *l)
 
 void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds)
 {
+    uintptr_t w = mru_word(link, fds);
+    if (w && atomic_load_explicit(&c->mru, memory_order_acquire) == w)
+        return;
     pthread_mutex_lock(&c->mu);
     if (c->head == link && link->fds == fds) {
+        atomic_store_explicit(&c->mru, w, memory_order_release);
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -80,6 +103,8 @@ void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds
             unlink_locked(c, v);
         v = prev;
     }
+    /* link is the head still: eviction never takes it. */
+    atomic_store_explicit(&c->mru, mru_word(link, link->fds), memory_order_release);
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -114,9 +114,9 @@ struct klog__logstate;
 KLOG__HIDDEN struct klog__logstate *klog__partition_logstate(klog__partition_t *p);
 
 /* ---------------------------------------------------------- writing */
-/* Append one encoded batch (offsets assigned). Used by klog_append and
- * the producer. */
-KLOG__HIDDEN int klog__partition_append_encoded(klog__partition_t *p, const uint8_t *batch,
+/* Append one encoded batch (offsets assigned) held in the library's own
+ * buffer (klog_append, the producer): its base offset is stamped in place. */
+KLOG__HIDDEN int klog__partition_append_encoded(klog__partition_t *p, uint8_t *batch,
                                                 size_t len, int64_t *base_out);
 /* Has a write or fsync failed (appends refused until the log reopens)? */
 KLOG__HIDDEN int klog__partition_failed(const klog__partition_t *p);
