@@ -152,6 +152,15 @@ function target_text(n,   r, b, sq, s) {
     if (n == "paper.overhead.none") return sprintf("<= 11 B: %s", med[n] <= 11 ? "met" : "**not met**")
     return ""
 }
+# A target row comparing two figures of the run: ratio num/den against
+# target t, at least (ge = 1) or at most (ge = 0); t = 0: a figure shown
+# beside the targets, judged by none. Nothing without both figures.
+function ratio_row(label, num, den, t, ge,   r, ok) {
+    if (!has(num) || !has(den)) return
+    r = med[num] / med[den]
+    ok = ge ? r >= t : r <= t
+    printf "| %s | %.2fx (%s vs %s %s)%s | %s |\n", label, r, fmt(med[num]), fmt(med[den]), unit_of[den], prog_of[num] != prog_of[den] ? "*" : "", t == 0 ? "(no target)" : ok ? "met" : "**not met**"
+}
 function sqlite_b1(   a, b) {
     a = has("peers.sqlite-off.append.b1") ? med["peers.sqlite-off.append.b1"] : 0
     b = has("peers.sqlite-normal.append.b1") ? med["peers.sqlite-normal.append.b1"] : 0
@@ -228,6 +237,19 @@ END {
     n = "paper.overhead.none"
     if (n in med)
         printf "| storage overhead <= 11 bytes per record, uncompressed | %.2f B/rec (LZ4: %.2f) | %s |\n", med[n], med["paper.overhead.lz4"], (med[n] <= 11 ? "met" : "**not met**")
+    # Issue 19 targets, same-run ratios (README "Instruction counts" says which
+    # the machine allows and why).
+    ratio_row("issue 19: append batch 50 >= 0.90x raw write(2)", "paper.append.b50", "paper.raw.write.b50", 0.90, 1)
+    ratio_row("issue 19: append batch 1000 >= 0.90x raw", "paper.append.b1000", "paper.raw.write.b1000", 0.90, 1)
+    ratio_row("issue 19: append batch 1 >= 0.80x raw", "paper.append.b1", "paper.raw.write.b1", 0.80, 1)
+    ratio_row("(beside it) raw write(2) of the Kafka framing of one record / raw", "paper.raw.write.framed.b1", "paper.raw.write.b1", 0, 1)
+    ratio_row("issue 19: record iterator >= 0.65x raw read(2)", "paper.read.iter", "paper.raw.read", 0.65, 1)
+    ratio_row("issue 19: LZ4 iterator >= 0.8x of read(2) + LZ4 decompress", "lz4.read.iter", "lz4.base.read-decompress", 0.8, 1)
+    ratio_row("issue 19: LZ4 append >= 0.8x of LZ4 compress + write(2)", "lz4.append.b50", "lz4.base.compress-write.b50", 0.8, 1)
+    ratio_row("issue 19: producer, 4 threads, null keys >= 1.0x one thread", "null.4t", "null.1t", 1.0, 1)
+    ratio_row("issue 19: producer, 4 threads, keyed >= 1.5x one thread", "keyed.4t", "keyed.1t", 1.5, 1)
+    for (t = 2; t <= 4; t++)
+        ratio_row(sprintf("issue 19: durable p99, %d threads <= 1.5x raw fdatasync p99", t), sprintf("paper.durable.lat.p99.%dt", t), "paper.raw.fdatasync.lat.p99", 1.5, 0)
     printf "\n## Summary\n\n| what | libklog | baseline (raw syscalls, same run) | x baseline | best peer | x best peer | 2011 paper |\n|---|---:|---:|---:|---:|---:|---:|\n"
     nsum = split("paper.append.b1|paper.append.b50|paper.append.b1000|paper.append.b50.lz4|paper.append.b50.fsync|paper.append.b50.4t|produce.b1|paper.read.iter|paper.read.lease-copy|fetch.lease|fetch.copy|paper.overhead.none|paper.overhead.lz4|paper.durable.lat.p50.1t|paper.durable.lat.p99.1t|paper.durable.lat.p50.4t|paper.durable.lat.p99.4t|paper.open.clean.1000seg.large|paper.open.unclean.1000seg.large", sn, "|")
     split("append, batch 1|append, batch 50|append, batch 1000|append, batch 50, LZ4 topic|append, batch 50, fsync per batch|append, batch 50, 4 threads on 4 partitions|klog_produce, one call per record|read, record iterator|read, leases copied out and decoded|zero-copy fetch, lease + sendfile over loopback|fetch, pread + write over loopback|storage overhead per record, uncompressed|storage overhead per record, LZ4|durable append latency p50, 1 thread|durable append latency p99, 1 thread|durable append latency p50, 4 threads|durable append latency p99, 4 threads|open after clean close, 1000 segments, large volume|open after crash, 1000 segments, large volume", sl, "|")
