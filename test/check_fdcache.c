@@ -9,6 +9,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/fdcache.h"
 
@@ -93,6 +94,70 @@ START_TEST(test_bound_from_cold_end)
 }
 END_TEST
 
+/* An owner that reopens and touches while an eviction of it is under way
+ * (its callback has closed the files and let go of the owner's lock, the
+ * unlink has not happened yet) must end up in the list, counted. The
+ * callback lets the owner's thread touch and waits for it a while: with
+ * `mru` still naming the evicted head the touch returns at once and the
+ * unlink then drops the reopened descriptors from the count; cleared
+ * before the callback, the touch waits for the lock and relinks. */
+static klog__fdcache_t *race_c;
+static owner_t race_x;
+static pthread_mutex_t race_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_cv = PTHREAD_COND_INITIALIZER;
+static int race_go, race_done;
+
+static int race_evict(klog__fdcache_link_t *l)
+{
+    if (l != &race_x.link)
+        return 0;
+    pthread_mutex_lock(&race_mu);
+    race_go = 1;
+    pthread_cond_broadcast(&race_cv);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 300 * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    while (!race_done && pthread_cond_timedwait(&race_cv, &race_mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&race_mu);
+    return l->fds;
+}
+
+static void *race_owner(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&race_mu);
+    while (!race_go)
+        pthread_cond_wait(&race_cv, &race_mu);
+    pthread_mutex_unlock(&race_mu);
+    klog__fdcache_touch(race_c, &race_x.link, 3); /* reopened: 3 descriptors again */
+    pthread_mutex_lock(&race_mu);
+    race_done = 1;
+    pthread_cond_broadcast(&race_cv);
+    pthread_mutex_unlock(&race_mu);
+    return NULL;
+}
+
+START_TEST(test_touch_during_eviction)
+{
+    ck_assert_int_eq(klog__fdcache_new(100, race_evict, &race_c), 0);
+    memset(&race_x, 0, sizeof race_x);
+    race_go = race_done = 0;
+    klog__fdcache_touch(race_c, &race_x.link, 3); /* the head, named by mru */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, race_owner, NULL), 0);
+    klog__fdcache_shed(race_c, 3); /* evicts the head; the owner touches meanwhile */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(race_x.link.fds, 3);
+    ck_assert_int_eq(klog__fdcache_count(race_c), 3);
+    klog__fdcache_remove(race_c, &race_x.link);
+    ck_assert_int_eq(klog__fdcache_count(race_c), 0);
+    klog__fdcache_free(race_c);
+}
+END_TEST
+
 /* Threads touching their own links and removing them: the count stays
  * the sum of what is in the list (TSan checks the lock-free path). */
 enum { NT = 4, TURNS = 20000 };
@@ -140,6 +205,7 @@ Suite *fdcache_threads_suite(void)
     tcase_add_test(tc, test_removed_head_comes_back);
     tcase_add_test(tc, test_bound_from_cold_end);
     tcase_add_test(tc, test_threads_account);
+    tcase_add_test(tc, test_touch_during_eviction);
     suite_add_tcase(s, tc);
     return s;
 }

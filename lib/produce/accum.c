@@ -8,17 +8,24 @@
  * Adding (any thread, klog__accum_add). Under the partition's `mu`: close
  * the open batch if the record would take it past KLOG_CONF_BATCH_BYTES,
  * add the record (the builder copies it), and close the batch if it
- * reached its byte or record limit. A closed batch is appended by the same
- * thread, inside the same call: it takes the partition's `send_mu` before
- * it lets go of `mu`, so batches of one partition reach the log, and their
- * appended callbacks run, in the order they were closed, while other
- * threads keep filling the next batch.
+ * reached its byte or record limit. A closed batch joins the partition's
+ * send queue (under `mu`, so the queue is in closing order) and is
+ * appended by whichever thread holds the partition's `send_mu`: the
+ * closing thread takes it if it is free and drains the queue; if another
+ * thread holds it, that thread appends this batch too (it looks at the
+ * queue again after letting go of `send_mu`, so nothing is left behind).
+ * Batches of one partition thus reach the log, and their appended
+ * callbacks run, in the order they were closed, while other threads keep
+ * filling the next batch. (The closing thread used to take `send_mu`
+ * while still holding `mu`, which kept every producer of the partition
+ * waiting for the whole append before it: with keyed records from four
+ * threads, `perf` found most task switches there.)
  *
- * Why the filling thread appends, not the background thread: a full batch
- * is then encoded and written while its records are still hot in this
- * CPU's cache, with no hand-off, wake-up or queue per batch, and a thread
- * that produces faster than the disk takes is slowed by its own appends
- * (backpressure without a queue). On the 2-CPU machines the benchmark runs
+ * Why a producing thread appends, not the background thread: a full batch
+ * is then encoded and written while its records are still hot in a
+ * producing CPU's cache, with no wake-up per batch, and threads that
+ * produce faster than the disk takes are slowed by the appends they make
+ * and by the buffer's bound. On the 2-CPU machines the benchmark runs
  * on, a hand-off to a writer thread costs more in wake-ups and cache misses
  * than the overlap buys. The background thread does only what no producing
  * thread is there to do: close batches whose linger time ran out, and in
@@ -59,7 +66,8 @@
  * snapshots the accepted counts and waits until completion passes them:
  * records produced after the flush started cannot hold it up.
  *
- * Lock order: ppart.mu -> ppart.send_mu -> lq_mu; the pool's, the
+ * Lock order: ppart.send_mu -> ppart.mu -> lq_mu (no thread waits for
+ * send_mu holding mu: the closing thread only tries it); the pool's, the
  * buffer's and the topic table's mutexes and done_mu are leaves. lq_mu
  * also guards the durable queues and counters. Callbacks run holding
  * send_mu (appended) or no lock (durable), which is why they must not
@@ -91,6 +99,7 @@ struct klog__ppart {
     char pad0[64];
     pthread_mutex_t mu;        /* open */
     klog__pbatch_t *open;
+    klog__pbatch_t *shead, *stail; /* mu: closed, to append in this order */
     _Atomic int64_t accepted;  /* records added (under mu) */
 
     char pad1[64];
@@ -290,6 +299,57 @@ static klog__pbatch_t *detach(klog__accum_t *A, ppart_t *pp)
     return b;
 }
 
+/* Queue a batch just closed (mu held). */
+static void sq_push(ppart_t *pp, klog__pbatch_t *b)
+{
+    klog__pbatch_set_next(b, NULL);
+    if (pp->stail)
+        klog__pbatch_set_next(pp->stail, b);
+    else
+        pp->shead = b;
+    pp->stail = b;
+}
+
+/* The oldest queued batch, or NULL (mu held). */
+static klog__pbatch_t *sq_pop(ppart_t *pp)
+{
+    klog__pbatch_t *b = pp->shead;
+    if (b) {
+        pp->shead = klog__pbatch_next(b);
+        if (!pp->shead)
+            pp->stail = NULL;
+        klog__pbatch_set_next(b, NULL);
+    }
+    return b;
+}
+
+/* Append pp's queued batches in order, unless another thread holds
+ * send_mu: it appends them. The holder looks at the queue again after
+ * letting go, under mu, so a batch pushed (under mu) before this thread's
+ * trylock found send_mu taken is seen either by the holder's drain or by
+ * that second look. Call without mu. */
+static void send_queued(klog__accum_t *A, ppart_t *pp)
+{
+    for (;;) {
+        if (pthread_mutex_trylock(&pp->send_mu) != 0)
+            return;
+        for (;;) {
+            pthread_mutex_lock(&pp->mu);
+            klog__pbatch_t *b = sq_pop(pp);
+            pthread_mutex_unlock(&pp->mu);
+            if (!b)
+                break;
+            send_batch(A, pp, b);
+        }
+        pthread_mutex_unlock(&pp->send_mu);
+        pthread_mutex_lock(&pp->mu);
+        int more = pp->shead != NULL;
+        pthread_mutex_unlock(&pp->mu);
+        if (!more)
+            return;
+    }
+}
+
 /* Close pp's open batch if it is due (or force) and append it. */
 static void close_if_due(klog__accum_t *A, ppart_t *pp, int64_t now, int force)
 {
@@ -299,11 +359,9 @@ static void close_if_due(klog__accum_t *A, ppart_t *pp, int64_t now, int force)
         pthread_mutex_unlock(&pp->mu);
         return;
     }
-    detach(A, pp);
-    pthread_mutex_lock(&pp->send_mu);
+    sq_push(pp, detach(A, pp));
     pthread_mutex_unlock(&pp->mu);
-    send_batch(A, pp, b);
-    pthread_mutex_unlock(&pp->send_mu);
+    send_queued(A, pp);
 }
 
 /* ------------------------------------------------------------ durability */
@@ -419,6 +477,8 @@ void klog__ppart_free(ppart_t *pp)
     if (!pp)
         return;
     klog__pbatch_free(pp->open);
+    for (klog__pbatch_t *b; (b = sq_pop(pp)) != NULL;) /* none: each push is drained */
+        klog__pbatch_free(b);
     klog_batch_reader_free(pp->rd);
     pthread_mutex_destroy(&pp->mu);
     pthread_mutex_destroy(&pp->send_mu);
@@ -481,15 +541,11 @@ int klog__accum_add(klog__accum_t *A, ppart_t *pp, const klog__ptopic_t *t,
     if (batch_full(A, t, b))
         out[nout++] = detach(A, pp);
 unlock:
-    if (nout == 0) {
-        pthread_mutex_unlock(&pp->mu);
-    } else {
-        pthread_mutex_lock(&pp->send_mu);
-        pthread_mutex_unlock(&pp->mu);
-        for (int i = 0; i < nout; i++)
-            send_batch(A, pp, out[i]);
-        pthread_mutex_unlock(&pp->send_mu);
-    }
+    for (int i = 0; i < nout; i++)
+        sq_push(pp, out[i]);
+    pthread_mutex_unlock(&pp->mu);
+    if (nout)
+        send_queued(A, pp);
     *closed = nout;
     return rc;
 }

@@ -29,6 +29,8 @@ struct klog__fdcache {
     _Atomic uintptr_t mru; /* the head | its fds (1..7), or 0 */
 };
 
+_Static_assert(_Alignof(klog__fdcache_link_t) >= 8, "mru keeps fds in a link's low 3 bits");
+
 /* The head and its descriptors as `mru` holds them; 0 when fds does not
  * fit beside the pointer's alignment bits. */
 static uintptr_t mru_word(const klog__fdcache_link_t *l, int fds)
@@ -56,10 +58,21 @@ void klog__fdcache_free(klog__fdcache_t *c)
     free(c);
 }
 
-static void unlink_locked(klog__fdcache_t *c, klog__fdcache_link_t *l)
+/* Forget that l is the head (lock held). Before an eviction asks l's owner
+ * to close: an owner that reopens its files once the callback let go of
+ * its lock, and touches, must not find itself in `mru` while the evicting
+ * thread is about to unlink it (it would stay out of the list with its
+ * descriptors uncounted). The owner's lock orders this store before its
+ * reopen and touch. */
+static void mru_forget(klog__fdcache_t *c, const klog__fdcache_link_t *l)
 {
     if ((atomic_load_explicit(&c->mru, memory_order_relaxed) & ~(uintptr_t)7) == (uintptr_t)l)
         atomic_store_explicit(&c->mru, 0, memory_order_relaxed);
+}
+
+static void unlink_locked(klog__fdcache_t *c, klog__fdcache_link_t *l)
+{
+    mru_forget(c, l);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -99,8 +112,11 @@ void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds
     klog__fdcache_link_t *v = c->tail;
     while (c->count > c->max && v) {
         klog__fdcache_link_t *prev = v->prev;
-        if (v != link && c->evict(v) > 0)
-            unlink_locked(c, v);
+        if (v != link) {
+            mru_forget(c, v);
+            if (c->evict(v) > 0)
+                unlink_locked(c, v);
+        }
         v = prev;
     }
     /* link is the head still: eviction never takes it. */
@@ -115,6 +131,7 @@ int klog__fdcache_shed(klog__fdcache_t *c, int fds)
     klog__fdcache_link_t *v = c->tail;
     while (freed < fds && v) {
         klog__fdcache_link_t *prev = v->prev;
+        mru_forget(c, v);
         int n = c->evict(v);
         if (n > 0) {
             unlink_locked(c, v);
