@@ -58,7 +58,7 @@ done
 # --- the Java client: idempotent, transactional, plain zstd
 create j_idem && { oracle_client produce "$KB" j_idem 0 3000 idempotent lz4 > /dev/null 2> "$TMP/jp1.err" ||
     { fail "Java idempotent producer"; show "$TMP/jp1.err"; }; }
-create j_txn && { oracle_client produce "$KB" j_txn 0 600 transactional snappy > /dev/null 2> "$TMP/jp2.err" ||
+create j_txn && { oracle_txn_produce "$TMP/jp2.err" "$KB" j_txn 0 600 snappy ||
     { fail "Java transactional producer"; show "$TMP/jp2.err"; }; }
 create j_zstd && { oracle_client produce "$KB" j_zstd 0 3000 plain zstd > /dev/null 2> "$TMP/jp3.err" ||
     { fail "Java plain producer"; show "$TMP/jp3.err"; }; }

@@ -215,6 +215,27 @@ oracle_client() {
         -Dlog4j2.configurationFile="$ROOT/test/interop/kafka/log4j2-tools.properties" \
         -cp "$cdir:$CP" OracleClient "$@"
 }
+# oracle_txn_produce ERRFILE BOOTSTRAP TOPIC PARTITION COUNT CODEC: the
+# Java client's transactional produce (stderr to ERRFILE), run again, at
+# most twice, when Kafka's own client and broker end it with
+# InvalidTxnStateException: Kafka 4.1's transaction coordinator sometimes
+# refuses a transaction begun just after an abort (seen in a CI run of
+# kafka_mirror.sh on 2026-12-04 that passed on the same code minutes
+# earlier; libklog is not involved in that exchange). What a failed attempt
+# left in the partition (committed and aborted batches, markers) stays
+# there: the tests compare the broker's log with libklog's reading of it,
+# not with a count of records.
+oracle_txn_produce() {
+    _otp_err=$1
+    shift
+    _otp_n=0
+    while :; do
+        oracle_client produce "$1" "$2" "$3" "$4" transactional "$5" > /dev/null 2> "$_otp_err" && return 0
+        _otp_n=$((_otp_n + 1))
+        [ $_otp_n -lt 3 ] && grep -q InvalidTxnStateException "$_otp_err" || return 1
+        echo "note: Kafka's transactional producer failed with InvalidTxnStateException; again ($_otp_n)" >&2
+    done
+}
 # kafka_wait_partitions TOPIC N: until the broker has created the
 # directories (with partition.metadata) of partitions 0..N-1 (bounded).
 kafka_wait_partitions() {

@@ -113,7 +113,7 @@ fi
 # ------------------------------------------------------------- mirror in
 R=$TMP/replica
 oracle_client produce "$KB" mi 0 3000 idempotent lz4 > /dev/null 2> "$TMP/p0.err" &&
-    oracle_client produce "$KB" mi 1 900 transactional snappy > /dev/null 2> "$TMP/p1.err" ||
+    oracle_txn_produce "$TMP/p1.err" "$KB" mi 1 900 snappy ||
     { fail "mirror in: Java producer"; show "$TMP/p0.err"; show "$TMP/p1.err"; finish; }
 # Small, paced fetches (-B: a batch or so each, -w: 50 ms apart) so the
 # kill lands mid-stream.
