@@ -346,29 +346,6 @@ static void shape_run(const char *shape, long parts, int segs)
     bench_rmrf(dir);
 }
 
-/* A writer maps each open partition's klog.state page, so `parts`
- * partitions need that many mappings beside the process's others (README
- * "Many partitions"). Linux's default vm.max_map_count (65,530) is below
- * what 100,000 partitions need: such a shape is skipped, saying which
- * setting to raise, instead of failing inside klog_topic_create. */
-static int maps_allow(const char *shape, long parts)
-{
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-    long max = 0;
-    if (!f)
-        return 1; /* not Linux's /proc: let the run say */
-    if (fscanf(f, "%ld", &max) != 1)
-        max = 0;
-    fclose(f);
-    long need = parts + 20000; /* the process's own, index maps, margin */
-    if (max >= need)
-        return 1;
-    printf("\n== %s: skipped: %ld partitions need vm.max_map_count >= %ld (it is %ld); "
-           "`sysctl -w vm.max_map_count=262144` includes it ==\n",
-           shape, parts, need, max);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int quick = 0;
@@ -404,9 +381,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) {
         const char *name = quick ? quick_shapes[i].name : shapes[i].name;
         if (only && strcmp(only, name))
-            continue;
-        long parts = quick ? quick_shapes[i].parts : shapes[i].parts;
-        if (!maps_allow(name, parts))
             continue;
         shape_run(name, quick ? quick_shapes[i].parts : shapes[i].parts,
                   quick ? quick_shapes[i].segs : shapes[i].segs);

@@ -392,6 +392,12 @@ enum klog_conf_key {
     KLOG_CONF_CLEANER_DEDUPE_BYTES = 38, /* log.cleaner.dedupe.buffer.size: offset map
                                            memory; default 128 MiB, 4096..2^40 */
     KLOG_CONF_CLEANER_BACKOFF_MS = 39,  /* idle wait between cleaner checks; default 15000 */
+    KLOG_CONF_MAX_STATE_MAPS = 40,      /* LRU bound on partitions whose klog.state page
+                                           (watermark and offsets published to read-only
+                                           openers) is mapped at once, each one mapping
+                                           and one resident page; a cold page is
+                                           unmapped and mapped again when next used;
+                                           default 16384, 1..2^24 */
     /* producer-only (klog_producer_new; see the producer section) */
     KLOG_CONF_LINGER_MS = 64,           /* max wait for a batch to fill; default 5,
                                            0..3600000 */

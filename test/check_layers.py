@@ -9,7 +9,7 @@ Rules (design.md "Inside storage", README "Architecture"):
   3. A module-private header is included only by its module's files:
      storage/segment_impl.h by segment.c, segwrite.c, cursor.c;
      storage/partition_impl.h by partition.c, recover.c, append.c, retention.c,
-     partstate.c, partition_swap.c; storage/logstate_impl.h by logstate.c,
+     partstate.c, partition_swap.c, pstate.c; storage/logstate_impl.h by logstate.c,
      logstate_load.c; storage/log_impl.h by log.c, log_topics.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
@@ -30,7 +30,8 @@ STORAGE_PUBLIC = {"partition.h", "segment.h", "log.h", "config.h"}
 PRIVATE = {
     "storage/segment_impl.h": {"segment.c", "segwrite.c", "cursor.c", "segment_impl.h"},
     "storage/partition_impl.h": {"partition.c", "recover.c", "append.c", "retention.c",
-                                 "partstate.c", "partition_swap.c", "partition_impl.h"},
+                                 "partstate.c", "partition_swap.c", "pstate.c",
+                                 "partition_impl.h"},
     "storage/logstate_impl.h": {"logstate.c", "logstate_load.c", "logstate_impl.h"},
     "storage/log_impl.h": {"log.c", "log_topics.c", "log_impl.h"},
 }

@@ -44,6 +44,7 @@ const klog__conf_def_t klog__conf_defs[KLOG__CONF_SLOTS] = {
     DEF(KLOG_CONF_CLEANER_IO_MAX_BYTES, 0, 0, 0, INT64_MAX),
     DEF(KLOG_CONF_CLEANER_DEDUPE_BYTES, 0, 128 << 20, 4096, 1LL << 40),
     DEF(KLOG_CONF_CLEANER_BACKOFF_MS, 0, 15000, 1, INT64_MAX),
+    DEF(KLOG_CONF_MAX_STATE_MAPS, 0, 16384, 1, 1 << 24),
     /* producer (lib/produce); Kafka's linger.ms, batch.size, buffer.memory,
      * max.block.ms defaults, except linger (Kafka 4's 5 ms, not 0) */
     DEF(KLOG_CONF_LINGER_MS, 0, 5, 0, 3600000),

@@ -1,9 +1,10 @@
 /*
  * fdcache.c — the descriptor LRU (see fdcache.h). A doubly linked list,
  * head most recent, and a descriptor count, under one mutex. Eviction walks
- * from the cold end and asks each owner to close through the callback; an
- * owner that is pinned (or whose lock is taken) stays, so the bound is a
- * target that pinned files may exceed for a while, never a reason to wait.
+ * from the cold end (twice at most) and asks each owner to close through
+ * the callback; an owner that is pinned (or whose lock is taken) stays, so
+ * the bound is a target that pinned files may exceed for a while, never a
+ * reason to wait.
  *
  * Every pin touches its segment, so the common touch (the head again,
  * with the same descriptors: an appender's active segment, a reader's
@@ -108,16 +109,20 @@ void klog__fdcache_touch(klog__fdcache_t *c, klog__fdcache_link_t *link, int fds
         c->tail = link;
     link->fds = fds > 0 ? fds : 1;
     c->count += link->fds;
-    /* Evict from the cold end: owners nobody has pinned. */
-    klog__fdcache_link_t *v = c->tail;
-    while (c->count > c->max && v) {
-        klog__fdcache_link_t *prev = v->prev;
-        if (v != link) {
-            mru_forget(c, v);
-            if (c->evict(v) > 0)
-                unlink_locked(c, v);
+    /* Evict from the cold end: owners nobody has pinned. A second pass
+     * takes those that refused only the first time (an owner may give its
+     * recently used link a second chance, pstate.c). */
+    for (int pass = 0; pass < 2 && c->count > c->max; pass++) {
+        klog__fdcache_link_t *v = c->tail;
+        while (c->count > c->max && v) {
+            klog__fdcache_link_t *prev = v->prev;
+            if (v != link) {
+                mru_forget(c, v);
+                if (c->evict(v) > 0)
+                    unlink_locked(c, v);
+            }
+            v = prev;
         }
-        v = prev;
     }
     /* link is the head still: eviction never takes it. */
     atomic_store_explicit(&c->mru, mru_word(link, link->fds), memory_order_release);

@@ -40,6 +40,7 @@
 #include "storage/cleaner.h"
 #include "storage/config.h"
 #include "storage/log.h"
+#include "storage/pstate.h"
 #include "storage/sealer.h"
 #include "storage/topic.h"
 
@@ -145,6 +146,7 @@ static void log_free(klog__log_t *log)
         klog__topic_free(log->topics[i]);
     free(log->topics);
     klog__fdcache_free(log->fdcache);
+    klog__fdcache_free(log->statecache);
     if (log->lock_fd >= 0)
         klog__close(log->lock_fd);
     pthread_mutex_destroy(&log->mu);
@@ -240,6 +242,9 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
     }
     rc = klog__segment_fdcache_new((int)max_fds, &log->fdcache);
     if (!rc)
+        rc = klog__pstate_cache_new(
+            (int)klog__config_value(&log->cfg, NULL, KLOG_CONF_MAX_STATE_MAPS), &log->statecache);
+    if (!rc)
         rc = klog__sealer_new(&log->sealer);
     if (rc)
         goto fail;
@@ -248,6 +253,7 @@ int klog_open(const char *dir, const klog_config_t *cfg, unsigned flags, klog_t 
         .log_cfg = &log->cfg,
         .logger = &log->cfg.logger,
         .fdcache = log->fdcache,
+        .statecache = log->statecache,
         .stats = &log->stats,
         .sealer = log->sealer,
         .rdonly = rdonly,

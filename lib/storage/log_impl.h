@@ -26,6 +26,7 @@ struct klog {
     size_t ntopics;
 
     klog__fdcache_t *fdcache;    /* open segment descriptors */
+    klog__fdcache_t *statecache; /* mapped partition state pages */
     klog__sealer_t *sealer;      /* rolled segments waiting for their seal */
     klog__partenv_t env;         /* what partitions see of the log */
     klog__recovery_stats_t stats;

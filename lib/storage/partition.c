@@ -1,11 +1,10 @@
 /*
  * partition.c — one partition's shared state: the segment list, the
  * watermarks and their waiters (condition variable and the pollable
- * eventfd, created, written and closed here only), the state file
- * "klog.state" (mmap'd, see klog__statefile_t) that publishes the watermark,
- * log start, log end and a generation counter (bumped when the segment
- * list changes) to read-only openers in other processes, offsets, and the
- * partition's open, shutdown and close.
+ * eventfd, created, written and closed here only), offsets, and the
+ * partition's open, shutdown and close. What read-only openers in other
+ * processes see of the writer's offsets goes through the state page
+ * (pstate.c).
  *
  * The rest of the partition module: recover.c (load, refresh), append.c
  * (appends, rolls, group commit), retention.c (retention, DeleteRecords,
@@ -18,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "storage/index.h"
 #include "storage/partition_impl.h"
 
 #define STATE_MAGIC "KLOGSTAT"
@@ -59,18 +57,22 @@ klog__seglist_t *klog__partition_segments(struct klog_partition *p)
     return l;
 }
 
-/* Publish a new list (takes ownership of nl; drops the old list's ref). */
-void klog__partition_publish_list(klog__partition_t *p, klog__seglist_t *nl)
+void klog__partition_install_list(klog__partition_t *p, klog__seglist_t *nl, int announce)
 {
     pthread_mutex_lock(&p->list_mu);
     klog__seglist_t *old = p->segs;
     p->segs = nl;
     pthread_mutex_unlock(&p->list_mu);
-    /* Read-only openers map the state file read-only: only the writer
-     * announces list changes. */
-    if (p->state && !p->env->rdonly)
-        atomic_fetch_add(&p->state->generation, 1);
+    /* Only the writer announces list changes (read-only openers map the
+     * state page read-only). */
+    if (announce && !p->env->rdonly)
+        klog__pstate_publish(p, KLOG__PST_GEN);
     klog__seglist_unref(old);
+}
+
+void klog__partition_publish_list(klog__partition_t *p, klog__seglist_t *nl)
+{
+    klog__partition_install_list(p, nl, 1);
 }
 
 /* A copy of l with segments [from, to) and optionally `extra` appended. */
@@ -109,152 +111,72 @@ void klog__partition_set_hw(klog__partition_t *p, int64_t hw)
     int64_t cur = atomic_load(&p->hw);
     while (hw > cur && !atomic_compare_exchange_weak(&p->hw, &cur, hw))
         ;
-    if (p->state)
-        atomic_store(&p->state->high_watermark, atomic_load(&p->hw));
+    if (!p->env->rdonly)
+        klog__pstate_publish(p, KLOG__PST_HW);
     notify(p);
 }
 
 int64_t klog__partition_hw(klog__partition_t *p)
 {
-    if (p->env->rdonly && p->state)
-        return atomic_load(&p->state->high_watermark);
+    klog__pstate_vals_t v;
+    if (p->env->rdonly && klog__pstate_read(p, &v))
+        return v.hw;
     return atomic_load_explicit(&p->hw, memory_order_acquire);
 }
 
 int64_t klog__partition_log_start(klog__partition_t *p)
 {
-    if (p->env->rdonly && p->state)
-        return atomic_load(&p->state->log_start);
+    klog__pstate_vals_t v;
+    if (p->env->rdonly && klog__pstate_read(p, &v))
+        return v.log_start;
     return atomic_load(&p->log_start);
 }
 
-/* Stored in an order that keeps log_start <= high_watermark <= log_end at
- * every instant (a truncation lowers the watermark before the end), which
- * read-only openers check (state_sane). */
 void klog__partition_publish_offsets(klog__partition_t *p)
 {
-    if (!p->state)
-        return;
-    int64_t hw = atomic_load(&p->hw), end = atomic_load(&p->log_end);
-    if (hw < atomic_load(&p->state->high_watermark)) {
-        atomic_store(&p->state->high_watermark, hw);
-        atomic_store(&p->state->log_end, end);
-    } else {
-        atomic_store(&p->state->log_end, end);
-        atomic_store(&p->state->high_watermark, hw);
-    }
-    atomic_store(&p->state->log_start, atomic_load(&p->log_start));
-}
-
-/* Offsets a writer can have published. */
-static int state_sane(const klog__pstate_t *st)
-{
-    int64_t start = atomic_load(&st->log_start), hw = atomic_load(&st->high_watermark),
-            end = atomic_load(&st->log_end);
-    return start >= 0 && start <= hw && hw <= end;
+    if (!p->env->rdonly)
+        klog__pstate_publish(p, KLOG__PST_OFFSETS);
 }
 
 int klog__partition_state_check(klog__partition_t *p, int64_t published_end,
                                 int64_t scanned_end)
 {
-    if (!p->state || !p->env->rdonly)
+    klog__pstate_vals_t v;
+    if (!p->env->rdonly || !klog__pstate_opened(p, &v))
         return 0;
-    int64_t end = published_end;
-    if (state_sane(p->state) && end <= scanned_end)
+    if (published_end <= scanned_end)
         return 0;
     klog__log(p->env->logger, KLOG_LOG_ERROR,
               "%s/klog.state: offsets (log start %lld, watermark %lld, log end %lld) contradict "
               "the segments (data ends at %lld): damaged, not trusted",
-              p->dir, (long long)atomic_load(&p->state->log_start),
-              (long long)atomic_load(&p->state->high_watermark), (long long)end,
+              p->dir, (long long)v.log_start, (long long)v.hw, (long long)published_end,
               (long long)scanned_end);
-    klog__munmap(p->state, sizeof *p->state);
-    p->state = NULL;
+    klog__pstate_distrust(p);
     return 1;
-}
-
-/* ------------------------------------------------------------ state file */
-
-int klog__partition_state_open(klog__partition_t *p)
-{
-    int rdonly = p->env->rdonly;
-    char *path = klog__asprintf("%s/klog.state", p->dir);
-    if (!path)
-        return -ENOMEM;
-    int fd = klog__open(path, rdonly ? O_RDONLY : (O_RDWR | O_CREAT), 0644);
-    free(path);
-    if (fd < 0)
-        return rdonly && fd == -ENOENT ? 0 : fd;
-    int rc = 0;
-    int64_t size = klog__fsize(fd);
-    if (size < 0) {
-        rc = (int)size;
-        goto out;
-    }
-    if (size < (int64_t)sizeof(klog__statefile_t)) {
-        if (rdonly)
-            goto out; /* writer has not created it yet */
-        rc = klog__ftruncate(fd, sizeof(klog__statefile_t));
-        if (!rc) /* blocks now, so the shared mapping never meets a full disk */
-            rc = klog__reserve_blocks(fd, 0, sizeof(klog__statefile_t));
-        if (rc)
-            goto out;
-    }
-    void *m;
-    rc = klog__mmap(fd, sizeof(klog__statefile_t), !rdonly, &m);
-    if (rc) {
-        /* One mapping per open partition: past Linux's per-process cap the
-         * open of the next partition fails here, nothing else. */
-        klog__log(p->env->logger, KLOG_LOG_ERROR, "%s/klog.state: mmap: %s%s", p->dir,
-                  klog_strerror(rc),
-                  rc == -ENOMEM ? " (each open partition maps its state page: with many "
-                                  "partitions raise vm.max_map_count)"
-                                : "");
-        goto out;
-    }
-    klog__statefile_t *st = m;
-    if (rdonly) {
-        if (memcmp(st->magic, STATE_MAGIC, 8) != 0 || st->version != 1 || !state_sane(st)) {
-            klog__munmap(m, sizeof *st);
-            goto out;
-        }
-    } else {
-        /* The writer publishes a raised log start here before the
-         * checkpoint file has it (and before retention's files go): a
-         * crash in between must not move it back for readers that saw it
-         * (the load uses it, recover.c). */
-        p->state_log_start = memcmp(st->magic, STATE_MAGIC, 8) == 0 && st->version == 1 &&
-                                     state_sane(st)
-                                 ? atomic_load(&st->log_start)
-                                 : -1;
-        memcpy(st->magic, STATE_MAGIC, 8);
-        st->version = 1;
-    }
-    p->state = st;
-out:
-    klog__close(fd); /* the mapping stays valid */
-    return rc;
 }
 
 void klog__partition_publish_log_end(klog__partition_t *p)
 {
-    if (p->state)
-        atomic_store(&p->state->log_end, atomic_load(&p->log_end));
+    if (!p->env->rdonly)
+        klog__pstate_publish(p, KLOG__PST_END);
 }
 
 uint64_t klog__partition_generation(klog__partition_t *p)
 {
-    return p->state ? atomic_load(&p->state->generation) : 0;
+    klog__pstate_vals_t v;
+    return klog__pstate_read(p, &v) ? v.generation : 0;
 }
 
 int64_t klog__partition_state_hw(klog__partition_t *p)
 {
-    return p->state ? atomic_load(&p->state->high_watermark) : atomic_load(&p->hw);
+    klog__pstate_vals_t v;
+    return klog__pstate_read(p, &v) ? v.hw : atomic_load(&p->hw);
 }
 
 int64_t klog__partition_state_log_start(klog__partition_t *p)
 {
-    return p->state ? atomic_load(&p->state->log_start) : atomic_load(&p->log_start);
+    klog__pstate_vals_t v;
+    return klog__pstate_read(p, &v) ? v.log_start : atomic_load(&p->log_start);
 }
 
 /* ------------------------------------------------------------ accessors */
@@ -263,8 +185,9 @@ int klog__partition_loaded(const klog__partition_t *p) { return p->loaded; }
 const char *klog__partition_dir(const klog__partition_t *p) { return p->dir; }
 int64_t klog__partition_log_end(klog__partition_t *p)
 {
-    if (p->env->rdonly && p->state)
-        return atomic_load(&p->state->log_end);
+    klog__pstate_vals_t v;
+    if (p->env->rdonly && klog__pstate_read(p, &v))
+        return v.log_end;
     return atomic_load(&p->log_end);
 }
 int64_t klog__partition_recovery_point(klog__partition_t *p)
@@ -319,6 +242,7 @@ int klog__partition_open(const klog__partenv_t *env, const char *topic,
     p->tcfg = topic_cfg;
     p->id = id;
     p->state_log_start = -1;
+    klog__pstate_init(&p->pst, env->statecache);
     p->dir = klog__asprintf("%s/%s-%d", env->logdir, topic, (int)id);
     if (!p->dir) {
         free(p);
@@ -400,13 +324,15 @@ int klog_partition_wait(klog_partition_t *p, int64_t offset, int timeout_ms)
         /* Another process writes: poll its published watermark. */
         int64_t sleep_us = 200;
         for (;;) {
-            if (p->state && atomic_load(&p->state->high_watermark) > offset)
-                return 1;
-            if (!p->state) {
-                int rc = klog__partition_state_open(p);
+            klog__pstate_vals_t v;
+            if (klog__pstate_read(p, &v)) {
+                if (v.hw > offset)
+                    return 1;
+            } else {
+                int rc = klog__pstate_open(p);
                 if (rc)
                     return rc;
-                if (p->state)
+                if (klog__pstate_read(p, &v))
                     continue;
             }
             int64_t now = klog__mono_ns();
@@ -501,8 +427,7 @@ void klog__partition_close(klog__partition_t *p)
     klog__seglist_unref(p->segs);
     p->segs = NULL;
     klog__partstate_close(p);
-    if (p->state)
-        klog__munmap(p->state, sizeof *p->state);
+    klog__pstate_close(p);
     if (atomic_load(&p->event_fd) >= 0)
         klog__close(atomic_load(&p->event_fd));
     pthread_mutex_destroy(&p->append_mu);

@@ -38,6 +38,7 @@ typedef struct klog__partenv {
     const klog_config_t *log_cfg;
     const klog__logger_t *logger;
     klog__fdcache_t *fdcache;
+    klog__fdcache_t *statecache;       /* mapped state pages (pstate.h) */
     klog__recovery_stats_t *stats;
     struct klog__sealer *sealer;       /* NULL for read-only logs */
     int rdonly;

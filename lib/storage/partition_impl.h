@@ -18,19 +18,9 @@
 #include "storage/config.h"
 #include "storage/logstate.h"
 #include "storage/partition.h"
+#include "storage/pstate.h"
 #include "storage/sealer.h"
 #include "storage/stats.h"
-
-/* Memory-mapped partition state shared with read-only openers. */
-typedef struct klog__pstate {
-    uint8_t magic[8];        /* "KLOGSTAT" */
-    uint32_t version;        /* 1 */
-    uint32_t pad;
-    _Atomic int64_t high_watermark;
-    _Atomic int64_t log_start;
-    _Atomic int64_t log_end;
-    _Atomic uint64_t generation; /* bumped when segments roll/delete/truncate */
-} klog__statefile_t;
 
 struct klog_partition {
     const klog__partenv_t *env;
@@ -69,8 +59,8 @@ struct klog_partition {
     atomic_int waiters;
     atomic_int event_fd;            /* lazily created pollable fd, -1 none */
 
-    /* shared state file (partition.c) */
-    klog__statefile_t *state;
+    /* the state page shared with read-only openers (pstate.c) */
+    klog__pstate_t pst;
     uint64_t seen_generation;       /* read-only openers: last list refresh */
     int64_t state_log_start;        /* writer: the log start klog.state held at
                                        open (a sane one), else -1 */
@@ -90,19 +80,22 @@ KLOG__HIDDEN klog__seglist_t *klog__seglist_new(size_t n);
  * (the caller's reference to extra moves into the copy). */
 KLOG__HIDDEN klog__seglist_t *klog__seglist_slice(const klog__seglist_t *l, size_t from, size_t to,
                                                   klog__segment_t *extra);
-/* Publish a new list (takes ownership of nl; drops the old list's ref). */
+/* Publish a new list (takes ownership of nl; drops the old list's ref)
+ * and announce it to read-only openers (the state page's generation). */
 KLOG__HIDDEN void klog__partition_publish_list(klog__partition_t *p, klog__seglist_t *nl);
+/* The same, announcing it only when `announce` (a load that changed no
+ * file leaves the generation, and the unmapped state page, alone). */
+KLOG__HIDDEN void klog__partition_install_list(klog__partition_t *p, klog__seglist_t *nl,
+                                               int announce);
 /* Raise the watermark to hw (never lowers it) and wake waiters. */
 KLOG__HIDDEN void klog__partition_set_hw(klog__partition_t *p, int64_t hw);
 /* Copy log start, log end and watermark to the state file. */
 KLOG__HIDDEN void klog__partition_publish_offsets(klog__partition_t *p);
 KLOG__HIDDEN void klog__partition_publish_log_end(klog__partition_t *p);
-/* Map the state file (create it unless read-only). */
-KLOG__HIDDEN int klog__partition_state_open(klog__partition_t *p);
 /* Read-only openers, after scanning the last segment to scanned_end: a
  * state file whose offsets contradict each other, or whose log end
  * (published_end, read before the directory was listed) lies past the
- * data, is damaged: logged, unmapped and not used (1), else 0. */
+ * data, is damaged: logged and not used (1), else 0. */
 KLOG__HIDDEN int klog__partition_state_check(klog__partition_t *p, int64_t published_end,
                                              int64_t scanned_end);
 KLOG__HIDDEN uint64_t klog__partition_generation(klog__partition_t *p);

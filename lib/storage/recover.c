@@ -327,14 +327,18 @@ int klog__partition_load(klog__partition_t *p)
         if (rc)
             return rc;
     }
-    rc = klog__partition_state_open(p);
+    rc = klog__pstate_open(p);
     if (rc)
         return rc;
     int swaps_done = rdonly;
+    /* No file changed (every segment trusted as it was): readers' lists
+     * stand, and the load announces nothing. */
+    int untouched = 1;
 relist:;
     /* Read before listing: the writer publishes an end only after its
      * data, so the files listed next hold at least this much. */
-    int64_t published_end = klog__partition_log_end(p);
+    klog__pstate_vals_t opened;
+    int64_t published_end = klog__pstate_opened(p, &opened) ? opened.log_end : 0;
     rc = list_dir(p, 1, !swaps_done, &files, &nfiles, &state);
     if (rc == LIST_SWAP) {
         /* An interrupted compaction: finish or roll back its swap first
@@ -342,6 +346,7 @@ relist:;
         if ((rc = klog__cleaner_recover_dir(p->dir, logger)) != 0)
             goto fail;
         swaps_done = 1;
+        untouched = 0;
         goto relist;
     }
     if (rc)
@@ -413,6 +418,8 @@ relist:;
                           klog_strerror(rc));
                 goto fail;
             }
+            if (!trusted || (has & HAS_INDEXES) != HAS_INDEXES)
+                untouched = 0;
             if (trusted && (has & HAS_INDEXES) != HAS_INDEXES) {
                 rc = klog__segment_rebuild(s, "index file missing");
                 if (rc)
@@ -475,6 +482,7 @@ relist:;
 
     if (!rdonly && klog__segment_next_offset(list->seg[list->n - 1]) < ckpt_start) {
         nseals = 0; /* every segment goes */
+        untouched = 0;
         if ((rc = restart_at_log_start(p, list, ckpt_start)) != 0)
             goto fail;
     }
@@ -495,13 +503,14 @@ relist:;
     atomic_store(&p->log_start, start);
     atomic_store(&p->log_end, end);
     atomic_store(&p->recovery_point, durable < end ? durable : end);
-    if (rdonly && p->state) {
-        atomic_store(&p->hw, klog__partition_state_hw(p));
+    if (rdonly && klog__pstate_opened(p, &opened)) {
+        atomic_store(&p->hw, opened.hw);
     } else {
         atomic_store(&p->hw, end);
     }
     klog__segment_restart_clock(active);
     if (!rdonly && files[nfiles - 1].has == 0) {
+        untouched = 0;
         /* Brand-new partition: create its files now so the layout is complete. */
         rc = klog__segment_create(active);
         if (!rc)
@@ -514,8 +523,10 @@ relist:;
     if (!rdonly && (rc = klog__partstate_load(p, list, ckpt_rp, &state)) != 0)
         goto fail;
     klog__ls_files_free(&state);
-    klog__partition_publish_list(p, list);
-    p->seen_generation = klog__partition_generation(p);
+    klog__partition_install_list(p, list, !untouched);
+    /* The generation read at open, before the listing: a writer's change
+     * since then refreshes again. */
+    p->seen_generation = klog__pstate_opened(p, &opened) ? opened.generation : 0;
     if (!rdonly)
         klog__partition_publish_offsets(p);
     p->loaded = 1;
@@ -557,7 +568,8 @@ int klog__partition_refresh(klog__partition_t *p)
 {
     if (!p->env->rdonly)
         return 0;
-    if (p->state && klog__partition_generation(p) == p->seen_generation)
+    klog__pstate_vals_t v;
+    if (klog__pstate_read(p, &v) && v.generation == p->seen_generation)
         return 0;
     pthread_mutex_lock(&p->append_mu);
     uint64_t gen = klog__partition_generation(p);
@@ -593,8 +605,8 @@ int klog__partition_refresh(klog__partition_t *p)
     klog__partition_publish_list(p, nl);
     nl = NULL;
     p->seen_generation = gen;
-    if (p->state)
-        atomic_store(&p->log_start, klog__partition_state_log_start(p));
+    if (klog__pstate_read(p, &v))
+        atomic_store(&p->log_start, v.log_start);
 out:
     pthread_mutex_unlock(&p->append_mu);
     klog__seglist_unref(nl);
