@@ -227,21 +227,27 @@ static int ensure_mapped(klog__partition_t *p, const klog__pstate_vals_t *want)
     return ok;
 }
 
-/* The mapped page, pinned (klog__pstate_t's users), or NULL. */
+/* The page pinned (klog__pstate_t's users) if it is mapped, else NULL. */
+static klog__statefile_t *pin_mapped(klog__pstate_t *s)
+{
+    atomic_fetch_add(&s->users, 1);
+    klog__statefile_t *st = atomic_load(&s->page);
+    if (KLOG__LIKELY(st != NULL)) {
+        if (!atomic_load_explicit(&s->ref, memory_order_relaxed))
+            atomic_store_explicit(&s->ref, 1, memory_order_relaxed);
+        return st;
+    }
+    atomic_fetch_sub(&s->users, 1);
+    return NULL;
+}
+
+/* The page pinned, mapped first if need be (see ensure_mapped), or NULL. */
 static klog__statefile_t *pin(klog__partition_t *p, const klog__pstate_vals_t *want)
 {
-    klog__pstate_t *s = &p->pst;
     for (;;) {
-        atomic_fetch_add(&s->users, 1);
-        klog__statefile_t *st = atomic_load(&s->page);
-        if (st) {
-            if (!atomic_load_explicit(&s->ref, memory_order_relaxed))
-                atomic_store_explicit(&s->ref, 1, memory_order_relaxed);
+        klog__statefile_t *st = pin_mapped(&p->pst);
+        if (st || !ensure_mapped(p, want))
             return st;
-        }
-        atomic_fetch_sub(&s->users, 1);
-        if (!ensure_mapped(p, want))
-            return NULL;
     }
 }
 
@@ -280,28 +286,32 @@ int klog__pstate_read(klog__partition_t *p, klog__pstate_vals_t *v)
     return 1;
 }
 
-void klog__pstate_publish(klog__partition_t *p, unsigned what)
+/* Unmapped: map the page, unless the file holds the partition's offsets
+ * already and only they are published (nothing to store: NULL). */
+static klog__statefile_t *pin_to_publish(klog__partition_t *p, unsigned what)
 {
+    if (what & KLOG__PST_GEN)
+        return pin(p, NULL);
     klog__pstate_vals_t want = {
         .hw = atomic_load(&p->hw),
         .log_start = atomic_load(&p->log_start),
         .log_end = atomic_load(&p->log_end),
     };
-    klog__statefile_t *st;
-    if (what & KLOG__PST_GEN) {
-        st = pin(p, NULL);
-    } else {
-        /* Unmapped and unchanged: nothing to store. (The generation is the
-         * file's: the writer alone bumps it, and snap keeps it.) */
-        pthread_mutex_lock(&p->pst.mu);
-        want.generation = p->pst.snap.generation;
-        pthread_mutex_unlock(&p->pst.mu);
-        st = pin(p, &want);
-    }
-    if (!st)
+    /* The generation is the file's: the writer alone bumps it, and snap
+     * keeps it. */
+    pthread_mutex_lock(&p->pst.mu);
+    want.generation = p->pst.snap.generation;
+    pthread_mutex_unlock(&p->pst.mu);
+    return pin(p, &want);
+}
+
+void klog__pstate_publish(klog__partition_t *p, unsigned what)
+{
+    klog__statefile_t *st = pin_mapped(&p->pst);
+    if (KLOG__UNLIKELY(st == NULL) && (st = pin_to_publish(p, what)) == NULL)
         return;
     if (what & KLOG__PST_OFFSETS) {
-        int64_t hw = want.hw, end = want.log_end;
+        int64_t hw = atomic_load(&p->hw), end = atomic_load(&p->log_end);
         if (hw < atomic_load(&st->high_watermark)) {
             atomic_store(&st->high_watermark, hw);
             atomic_store(&st->log_end, end);
@@ -309,7 +319,7 @@ void klog__pstate_publish(klog__partition_t *p, unsigned what)
             atomic_store(&st->log_end, end);
             atomic_store(&st->high_watermark, hw);
         }
-        atomic_store(&st->log_start, want.log_start);
+        atomic_store(&st->log_start, atomic_load(&p->log_start));
     }
     if (what & KLOG__PST_END)
         atomic_store(&st->log_end, atomic_load(&p->log_end));
