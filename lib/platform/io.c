@@ -72,6 +72,41 @@ void klog__fault_clear(void)
         atomic_store(&fault_calls[i], 0);
 }
 
+/* klog__fault_after_read: armed by the hook, aimed at a descriptor by
+ * the open of a matching path, fired (once) by a read from it. */
+static _Atomic(void (*)(void *)) read_hook;
+static atomic_int read_hook_fd = -1;
+static char read_hook_suffix[64];
+static void *read_hook_ctx;
+
+void klog__fault_after_read(const char *suffix, void (*fn)(void *), void *ctx)
+{
+    atomic_store(&read_hook, NULL);
+    atomic_store(&read_hook_fd, -1);
+    if (!fn)
+        return;
+    snprintf(read_hook_suffix, sizeof read_hook_suffix, "%s", suffix);
+    read_hook_ctx = ctx;
+    atomic_store(&read_hook, fn); /* publishes the suffix and ctx */
+}
+
+static void read_hook_aim(const char *path, int fd)
+{
+    size_t n = strlen(path), k = strlen(read_hook_suffix);
+    if (n >= k && strcmp(path + n - k, read_hook_suffix) == 0)
+        atomic_store(&read_hook_fd, fd);
+}
+
+static void read_hook_fire(int fd)
+{
+    int want = fd;
+    if (!atomic_compare_exchange_strong(&read_hook_fd, &want, -1))
+        return;
+    void (*fn)(void *) = atomic_exchange(&read_hook, NULL);
+    if (fn)
+        fn(read_hook_ctx);
+}
+
 long klog__fault_fired(void) { return atomic_load(&fault_fired_count); }
 long klog__fault_calls(int op) { return atomic_load(&fault_calls[op]); }
 
@@ -216,7 +251,11 @@ int klog__openat(int dirfd, const char *path, int flags, mode_t mode)
     int rc = fault_check(KLOG__FAULT_OPEN, NULL);
     if (rc)
         return rc;
-    return open_noatime(dirfd, path, flags, mode);
+    int fd = open_noatime(dirfd, path, flags, mode);
+    if (KLOG__UNLIKELY(atomic_load_explicit(&read_hook, memory_order_acquire) != NULL) &&
+        fd >= 0)
+        read_hook_aim(path, fd);
+    return fd;
 }
 
 int klog__close(int fd)
@@ -294,6 +333,8 @@ ssize_t klog__pread_full(int fd, void *buf, size_t len, off_t off)
             break;
         done += (size_t)n;
     }
+    if (KLOG__UNLIKELY(atomic_load_explicit(&read_hook_fd, memory_order_relaxed) == fd))
+        read_hook_fire(fd);
     return (ssize_t)done;
 }
 

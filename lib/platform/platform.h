@@ -68,6 +68,12 @@ KLOG__HIDDEN long klog__fault_crash_steps(void);
 KLOG__HIDDEN long klog__fault_fired(void);
 /* Calls seen of kind op since the last clear (to find "the Nth"). */
 KLOG__HIDDEN long klog__fault_calls(int op);
+/* Races made deterministic: fn(ctx) runs once, right after the first
+ * klog__pread_full() (any thread) from a descriptor opened after this call
+ * for a path ending in `suffix` (at most 63 bytes): the reader has the old
+ * bytes, holds no lock of the opener's, and goes on after fn returns.
+ * fn NULL disarms. Test-only. */
+KLOG__HIDDEN void klog__fault_after_read(const char *suffix, void (*fn)(void *), void *ctx);
 
 /* ----------------------------------------------------------------- memory */
 KLOG__HIDDEN void *klog__malloc(size_t n);

@@ -60,8 +60,10 @@ static int write_copy(backup_t *b, const char *name, int src, const uint8_t *dat
     return rc ? rc : crc;
 }
 
-/* Copy one of the segment's files whole (ext: ".index"...). */
-static int copy_file(backup_t *b, klog__segment_t *s, const char *ext, int64_t len)
+/* Copy the first len bytes of one of the segment's files (ext:
+ * ".index"...): exactly len (a shorter file is KLOG_ECORRUPT), or with
+ * upto at most len. */
+static int copy_file(backup_t *b, klog__segment_t *s, const char *ext, int64_t len, int upto)
 {
     const char *slash = strrchr(klog__segment_stem(s), '/');
     char *name = klog__asprintf("%s%s", slash + 1, ext);
@@ -71,7 +73,9 @@ static int copy_file(backup_t *b, klog__segment_t *s, const char *ext, int64_t l
     } else if (fd < 0) {
         rc = fd == -ENOENT ? 0 : fd; /* a missing index is rebuilt (costs a scan) */
     } else {
-        int64_t n = len >= 0 ? len : klog__fsize(fd);
+        int64_t n = upto ? klog__fsize(fd) : len;
+        if (n > len)
+            n = len;
         rc = n < 0 ? (int)n : write_copy(b, name, fd, NULL, n);
     }
     if (fd >= 0)
@@ -200,11 +204,14 @@ static int copy_segment(backup_t *b, klog__segment_t *s, int64_t hw, int64_t *ne
     if (sealed) {
         const char *slash = strrchr(klog__segment_stem(s), '/');
         char *name = klog__asprintf("%s.seal", slash + 1);
-        rc = copy_file(b, s, ".log", seal.log_size);
+        /* As sealed: the active segment keeps its seal from a clean open
+         * until the writer's first append, which removes it and then adds
+         * bytes and index entries (only after those the seal counts). */
+        rc = copy_file(b, s, ".log", seal.log_size, 0);
         if (!rc)
-            rc = copy_file(b, s, ".index", -1);
+            rc = copy_file(b, s, ".index", (int64_t)seal.index_entries * 8, 1);
         if (!rc)
-            rc = copy_file(b, s, ".timeindex", -1);
+            rc = copy_file(b, s, ".timeindex", (int64_t)seal.timeindex_entries * 12, 1);
         if (!rc)
             rc = name ? write_copy(b, name, -1, raw, sizeof raw) : -ENOMEM;
         free(name);

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +24,22 @@
 #include "storage/log.h"
 #include "storage/partition.h"
 #include "storage/segment.h"
+#include "storage/vreport.h"
 
 typedef struct bref {
     int64_t pos, base, last;
 } bref_t;
 
 typedef struct verifier {
-    klog_verify_fn cb;
-    void *ctx;
+    klog__vreport_t rep; /* where problems go */
     klog_verify_stats_t *st;
-    const char *topic;
-    int32_t part;
     int live;
     char *path;     /* the file being reported on (scratch) */
     bref_t *b;      /* batches of the segment being checked */
     size_t nb, capb;
 } verifier_t;
+
+#define report(v, ...) klog__vreport(&(v)->rep, __VA_ARGS__)
 
 /* What the walk of one segment's .log found. */
 typedef struct segscan {
@@ -49,29 +48,6 @@ typedef struct segscan {
     int64_t max_ts, max_ts_off;
     int tail;           /* the walk stopped early (writer's bytes or torn tail) */
 } segscan_t;
-
-static void report(verifier_t *v, int sev, const char *path, int64_t pos, int64_t cut,
-                   const char *fmt, ...) KLOG__PRINTF(6, 7);
-
-static void report(verifier_t *v, int sev, const char *path, int64_t pos, int64_t cut,
-                   const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (sev == KLOG_VERIFY_DAMAGE)
-        v->st->damage++;
-    else if (sev == KLOG_VERIFY_RECOVERABLE)
-        v->st->recoverable++, v->st->truncate_bytes += cut;
-    else
-        v->st->warnings++;
-    if (v->cb) {
-        klog_verify_problem_t p = {sev, v->topic, v->part, path, pos, msg, cut};
-        v->cb(v->ctx, &p);
-    }
-}
 
 /* "<stem><ext>" in v->path (NULL when out of memory). */
 static const char *seg_path(verifier_t *v, klog__segment_t *s, const char *ext)
@@ -433,26 +409,24 @@ static void check_seal_counts(verifier_t *v, klog__segment_t *s, const klog__sea
     }
 }
 
-static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t hw, int64_t rp,
-                         int64_t *prev_last)
+/* The segment's seal file: its bytes (at most KLOG__SEAL_SIZE + 1) in b,
+ * or -ENOENT / -errno. */
+static ssize_t read_seal(klog__segment_t *s, uint8_t *b)
 {
-    /* The seal first: once it exists the segment and its trimmed indexes
-     * are final, so what follows is read against it. */
-    klog__seal_t seal;
-    int sealed = 0, rc;
-    const char *sp = seg_path(v, s, ".seal");
-    int sfd = klog__segment_open_ro(s, ".seal");
-    if (sfd >= 0) {
-        uint8_t b[KLOG__SEAL_SIZE + 1];
-        ssize_t n = klog__pread_full(sfd, b, sizeof b, 0);
-        klog__close(sfd);
-        rc = n < 0 ? (int)n : klog__seal_decode(b, (size_t)n, &seal);
-        if (rc < 0)
-            report(v, KLOG_VERIFY_DAMAGE, sp, 0, 0, "unreadable seal: %s", klog_strerror(rc));
-        else
-            sealed = 1;
-    }
-    rc = klog__segment_pin(s, 0);
+    int fd = klog__segment_open_ro(s, ".seal");
+    if (fd < 0)
+        return fd;
+    ssize_t n = klog__pread_full(fd, b, KLOG__SEAL_SIZE + 1, 0);
+    klog__close(fd);
+    return n;
+}
+
+/* The check of one segment, as sealed by *seal or (NULL) unsealed. */
+static int check_segment_as(verifier_t *v, klog__segment_t *s, int is_last, int64_t hw,
+                            int64_t rp, int64_t *prev_last, const klog__seal_t *seal)
+{
+    int sealed = seal != NULL;
+    int rc = klog__segment_pin(s, 0);
     if (rc < 0) {
         /* Deleted meanwhile (by retention here, or by a writer elsewhere). */
         if (!klog__segment_is_deleted(s) && !(v->live && rc == -ENOENT))
@@ -476,8 +450,8 @@ static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t
     if (!rc)
         rc = check_timeidx(v, s, &r, sealed, is_last && !sealed);
     if (!rc && sealed) {
-        check_seal(v, s, &seal, &r, size);
-        check_seal_counts(v, s, &seal);
+        check_seal(v, s, seal, &r, size);
+        check_seal_counts(v, s, seal);
     } else if (!rc && !is_last && !v->live) {
         report(v, KLOG_VERIFY_WARNING, seg_path(v, s, ".log"), 0, 0,
                "inactive segment has no .seal");
@@ -485,6 +459,40 @@ static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t
     klog__segment_unpin(s);
     v->st->segments++;
     return rc;
+}
+
+static int check_segment(verifier_t *v, klog__segment_t *s, int is_last, int64_t hw, int64_t rp,
+                         int64_t *prev_last)
+{
+    /* The seal first: once it exists the segment and its trimmed indexes
+     * are final, so what follows is read against it. */
+    klog__seal_t seal;
+    uint8_t b[KLOG__SEAL_SIZE + 1], again[KLOG__SEAL_SIZE + 1];
+    ssize_t n = read_seal(s, b);
+    if (n == -ENOENT)
+        return check_segment_as(v, s, is_last, hw, rp, prev_last, NULL);
+    int rc = n < 0 ? (int)n : klog__seal_decode(b, (size_t)n, &seal);
+    if (rc < 0) {
+        report(v, KLOG_VERIFY_DAMAGE, seg_path(v, s, ".seal"), 0, 0, "unreadable seal: %s",
+               klog_strerror(rc));
+        return check_segment_as(v, s, is_last, hw, rp, prev_last, NULL);
+    }
+    if (!(v->live && is_last))
+        return check_segment_as(v, s, is_last, hw, rp, prev_last, &seal);
+    /* Except the active segment's, which a writer keeps from a clean open
+     * until its first write removes it (klog__segment_begin_write), before
+     * any byte changes: the check stands only if the same seal is still
+     * there after it. Otherwise the files changed under it, and the
+     * segment is checked again as the writer's unsealed one. */
+    int64_t last = *prev_last;
+    klog__vreport_hold(&v->rep);
+    rc = check_segment_as(v, s, is_last, hw, rp, prev_last, &seal);
+    int same = read_seal(s, again) == n && memcmp(again, b, (size_t)n) == 0;
+    klog__vreport_settle(&v->rep, same || rc);
+    if (same || rc)
+        return rc;
+    *prev_last = last;
+    return check_segment_as(v, s, is_last, hw, rp, prev_last, NULL);
 }
 
 static int check_partition(verifier_t *v, klog__partition_t *p)
@@ -567,17 +575,17 @@ static int check_topic(verifier_t *v, klog_topic_t *t, int32_t partition)
 {
     int32_t n = klog_topic_partition_count(t);
     int rc = 0;
-    v->topic = klog_topic_name(t);
+    klog__vreport_where(&v->rep, klog_topic_name(t), -1);
     for (int32_t i = partition < 0 ? 0 : partition; i < n && !rc; i++) {
         klog_partition_t *p;
         if ((rc = klog_partition_get(t, i, &p)) < 0)
             break;
-        v->part = i;
+        klog__vreport_where(&v->rep, klog_topic_name(t), i);
         rc = check_partition(v, p);
         if (partition >= 0)
             break;
     }
-    v->topic = NULL, v->part = -1;
+    klog__vreport_where(&v->rep, NULL, -1);
     return rc;
 }
 
@@ -592,7 +600,8 @@ int klog_verify(klog_t *log, const char *topic, int32_t partition, klog_verify_f
     if (!stats)
         stats = &dummy;
     memset(stats, 0, sizeof *stats);
-    verifier_t v = {.cb = cb, .ctx = ctx, .st = stats, .part = -1, .live = 1};
+    verifier_t v = {.st = stats, .live = 1};
+    klog__vreport_init(&v.rep, cb, ctx, stats);
     if (klog__is_rdonly(log)) {
         char *lock = klog__asprintf("%s/klog.lock", klog__log_dir(log));
         if (!lock)
@@ -623,5 +632,6 @@ int klog_verify(klog_t *log, const char *topic, int32_t partition, klog_verify_f
     }
     free(v.path);
     free(v.b);
+    klog__vreport_free(&v.rep);
     return rc;
 }
