@@ -215,7 +215,6 @@ static int write_locked(klog__partition_t *p, const uint8_t *hdr, const uint8_t 
     atomic_store_explicit(&p->log_end, last + 1, memory_order_release);
     atomic_fetch_add(&p->appended_msgs, w->count);
     klog__stats_appended(&p->stats, len, w->count);
-    klog__partition_publish_log_end(p);
 out:
     klog__segment_unpin(s);
     return rc;
@@ -232,16 +231,26 @@ static int check_writable(klog__partition_t *p)
     return 0;
 }
 
-/* After an append: visibility and the flush policy (outside append_mu). */
-static int after_append(klog__partition_t *p)
+/* After an append (rc: its outcome): visibility and the flush policy,
+ * outside append_mu. The log end reaches klog.state here, after the data,
+ * in the same pin as the watermark (the page's stores only raise them, so
+ * a racing publish of an older end cannot undo a newer one); a failed
+ * append publishes what it wrote before the failure. */
+static int after_append(klog__partition_t *p, int rc)
 {
+    if (rc) {
+        klog__partition_publish_log_end(p);
+        return rc;
+    }
     int64_t every = conf(p, KLOG_CONF_FLUSH_MESSAGES);
     int flushed_vis = conf(p, KLOG_CONF_VISIBILITY) == KLOG_VISIBLE_FLUSHED;
     if (every > 0 &&
         atomic_load(&p->appended_msgs) - atomic_load(&p->flushed_msgs) >= every)
         return klog_flush(p);
     if (!flushed_vis)
-        klog__partition_set_hw(p, atomic_load(&p->log_end));
+        klog__partition_set_hw(p, atomic_load(&p->log_end)); /* with the end */
+    else
+        klog__partition_publish_log_end(p);
     return 0;
 }
 
@@ -293,11 +302,9 @@ static int append_batch(klog__partition_t *p, const uint8_t *batch, uint8_t *own
     if (slow)
         rc = klog__partstate_after(p, &bi, base, rc, bi.producer_id >= 0);
     pthread_mutex_unlock(&p->append_mu);
-    if (rc)
-        return rc;
-    if (base_out)
+    if (!rc && base_out)
         *base_out = base;
-    return after_append(p);
+    return after_append(p, rc);
 }
 
 /* A caller's batch up to this size is copied to the stack and written in
@@ -525,9 +532,7 @@ int klog_append_follower(klog_partition_t *p, const void *batches, size_t len)
         off += n;
     }
     pthread_mutex_unlock(&p->append_mu);
-    if (rc)
-        return rc;
-    return after_append(p);
+    return after_append(p, rc);
 }
 
 /* ------------------------------------------------------------ flush */

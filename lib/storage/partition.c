@@ -112,7 +112,7 @@ void klog__partition_set_hw(klog__partition_t *p, int64_t hw)
     while (hw > cur && !atomic_compare_exchange_weak(&p->hw, &cur, hw))
         ;
     if (!p->env->rdonly)
-        klog__pstate_publish(p, KLOG__PST_HW);
+        klog__pstate_publish(p, KLOG__PST_END | KLOG__PST_HW);
     notify(p);
 }
 

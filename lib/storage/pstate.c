@@ -305,6 +305,15 @@ static klog__statefile_t *pin_to_publish(klog__partition_t *p, unsigned what)
     return pin(p, &want);
 }
 
+/* Raise *a to v: a publish racing this one with an older value (loaded
+ * before this one's, stored after) cannot lower what the page holds. */
+static void store_max(_Atomic int64_t *a, int64_t v)
+{
+    int64_t cur = atomic_load(a);
+    while (cur < v && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
 void klog__pstate_publish(klog__partition_t *p, unsigned what)
 {
     klog__statefile_t *st = pin_mapped(&p->pst);
@@ -321,10 +330,10 @@ void klog__pstate_publish(klog__partition_t *p, unsigned what)
         }
         atomic_store(&st->log_start, atomic_load(&p->log_start));
     }
-    if (what & KLOG__PST_END)
-        atomic_store(&st->log_end, atomic_load(&p->log_end));
+    if (what & KLOG__PST_END) /* first: the watermark never passes it */
+        store_max(&st->log_end, atomic_load(&p->log_end));
     if (what & KLOG__PST_HW)
-        atomic_store(&st->high_watermark, atomic_load(&p->hw));
+        store_max(&st->high_watermark, atomic_load(&p->hw));
     if (what & KLOG__PST_GEN)
         atomic_fetch_add(&st->generation, 1);
     unpin(p);
@@ -340,5 +349,3 @@ void klog__pstate_distrust(klog__partition_t *p)
     if (st)
         klog__munmap(st, sizeof *st);
 }
-
-int klog__pstate_mapped(klog__partition_t *p) { return atomic_load(&p->pst.page) != NULL; }

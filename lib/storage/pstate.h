@@ -44,8 +44,8 @@ typedef struct klog__pstate {
 
 /* What klog__pstate_publish stores. */
 enum {
-    KLOG__PST_HW = 1,      /* the watermark */
-    KLOG__PST_END = 2,     /* the log end */
+    KLOG__PST_HW = 1,      /* the watermark (raised, never lowered) */
+    KLOG__PST_END = 2,     /* the log end (raised, never lowered; stored first) */
     KLOG__PST_OFFSETS = 4, /* log start, watermark and log end, in an order that
                               keeps log_start <= hw <= log_end at every instant */
     KLOG__PST_GEN = 8,     /* bump the generation */
@@ -75,7 +75,5 @@ KLOG__HIDDEN void klog__pstate_publish(struct klog_partition *p, unsigned what);
 /* Read-only opener's load (no other thread uses p): stop using the file
  * (damaged); a later klog__pstate_open may take it again. */
 KLOG__HIDDEN void klog__pstate_distrust(struct klog_partition *p);
-/* Is the page mapped now (tests). */
-KLOG__HIDDEN int klog__pstate_mapped(struct klog_partition *p);
 
 #endif
