@@ -10,7 +10,8 @@ Rules (design.md "Inside storage", README "Architecture"):
      storage/segment_impl.h by segment.c, segwrite.c, cursor.c;
      storage/partition_impl.h by partition.c, recover.c, append.c, retention.c,
      partstate.c, partition_swap.c, pstate.c; storage/logstate_impl.h by logstate.c,
-     logstate_load.c; storage/log_impl.h by log.c, log_topics.c.
+     logstate_load.c; storage/log_impl.h by log.c, log_topics.c;
+     produce/accum_impl.h by accum.c, accum_durable.c.
   4. No include cycle among lib/ headers.
   5. A program in examples/ includes only klog.h, headers of its own
      directory and system headers (<...> that are not libklog's own).
@@ -34,6 +35,7 @@ PRIVATE = {
                                  "partition_impl.h"},
     "storage/logstate_impl.h": {"logstate.c", "logstate_load.c", "logstate_impl.h"},
     "storage/log_impl.h": {"log.c", "log_topics.c", "log_impl.h"},
+    "produce/accum_impl.h": {"accum.c", "accum_durable.c", "accum_impl.h"},
 }
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 

@@ -2,8 +2,9 @@
  * accum.c — the accumulator: per partition at most one open batch, closed
  * for size, record count or linger time, appended and reported in closing
  * order; in durable mode, fsync rounds that report what they made durable.
- * It owns the per-partition state (struct klog__ppart) and the queues and
- * background thread below; producer.c owns the API around it.
+ * It owns the per-partition state (struct klog__ppart, in accum_impl.h)
+ * and the queues and background thread below (the fsync rounds are in
+ * accum_durable.c); producer.c owns the API around it.
  *
  * Adding (any thread, klog__accum_add). Under the partition's `mu`: close
  * the open batch if the record would take it past KLOG_CONF_BATCH_BYTES,
@@ -80,119 +81,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "produce/producer.h"
+#include "produce/accum_impl.h"
 #include "storage/config.h"
 #include "storage/log.h"
 #include "storage/partition.h"
 
 #define LINGER_POPS 64    /* linger closes per background pass before other work */
 
-typedef struct klog__ppart ppart_t;
-
-/* Groups 64 bytes apart (cache lines): producing threads take `mu` per
- * record while the appending thread holds `send_mu` and counts. */
-struct klog__ppart {
-    klog__ptopic_t *topic;
-    klog_partition_t *part;
-    int32_t id;
-
-    char pad0[64];
-    pthread_mutex_t mu;        /* open */
-    klog__pbatch_t *open;
-    klog__pbatch_t *shead, *stail; /* mu: closed, to append in this order */
-    _Atomic int64_t accepted;  /* records added (under mu) */
-
-    char pad1[64];
-    pthread_mutex_t send_mu;   /* append order and appended callbacks */
-    klog_batch_reader_t *rd;  /* send_mu: decodes for the appended callback */
-    int32_t next_seq;         /* send_mu: idempotent mode's next base sequence */
-
-    /* lq_mu */
-    ppart_t *lprev, *lnext;
-    int linked;
-    int64_t deadline;
-    klog__pbatch_t *dhead, *dtail; /* appended, waiting for durability */
-    ppart_t *dnext;
-    int dlisted;
-
-    _Atomic int64_t completed; /* records fully delivered (in order) */
-};
-
-struct klog__accum {
-    int64_t linger_ms, batch_records;
-    int durable;
-    klog_delivery_fn on_appended, on_durable;
-    void *cb_ctx;
-    klog__pbuffer_t *buf;      /* the producer's: batches give their bytes back */
-    klog__pbpool_t *pool;      /* the producer's: batches come from and go back to it */
-    klog__psender_t *sender;   /* the producer's: stamps, appends, retries */
-
-    pthread_mutex_t lq_mu;
-    pthread_cond_t lq_cv;      /* monotonic clock */
-    ppart_t *lhead, *ltail;
-    ppart_t *dhead, *dtail;    /* FIFO of partitions with batches waiting for fsync */
-    int dcount;                /* partitions in it */
-    int64_t dur_bytes;         /* buffer bytes of the batches waiting for fsync */
-    int64_t dur_since;         /* monotonic ms: the oldest of them was appended */
-    int64_t dur_threshold;     /* start a round at this many waiting bytes */
-    int round_left;            /* partitions still to fsync in the current round */
-    int flushing;              /* flush calls in progress */
-    int stop;
-    int bg_sleeping;           /* the background thread waits on lq_cv ... */
-    int64_t bg_until;          /* ... until this monotonic ms (INT64_MAX: no limit) */
-
-    pthread_mutex_t done_mu;
-    pthread_cond_t done_cv;    /* monotonic clock */
-    atomic_int done_waiters;
-    atomic_int first_err;
-
-    klog_batch_reader_t *bg_rd; /* background thread's decoder */
-    pthread_t bg;
-    int bg_started;
-};
-
-/* ------------------------------------------------------------ durable queue */
-
-/* Queue pp for an fsync round unless it is queued (lq_mu held). */
-static void dq_list(klog__accum_t *A, ppart_t *pp)
-{
-    if (pp->dlisted)
-        return;
-    pp->dlisted = 1;
-    pp->dnext = NULL;
-    if (A->dtail)
-        A->dtail->dnext = pp;
-    else
-        A->dhead = pp;
-    A->dtail = pp;
-    A->dcount++;
-}
-
-static ppart_t *dq_pop(klog__accum_t *A)
-{
-    ppart_t *pp = A->dhead;
-    A->dhead = pp->dnext;
-    if (!A->dhead)
-        A->dtail = NULL;
-    pp->dnext = NULL;
-    pp->dlisted = 0;
-    A->dcount--;
-    return pp;
-}
-
-/* Is an fsync round due? Rounds gather appended batches for up to linger
- * ms or a quarter of the buffer, so that each fsync covers a good run of
- * data instead of the few batches appended since the last one. */
-static int round_due(const klog__accum_t *A, int force, int64_t now)
-{
-    return A->dhead && (force || A->dur_bytes >= A->dur_threshold ||
-                        now >= A->dur_since + A->linger_ms);
-}
-
 /* ------------------------------------------------------------ delivery */
 
-/* The batch is done with: count it, free its buffer share, recycle it. */
-static void complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
+void klog__accum_complete(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
 {
     int err = klog__pbatch_err(b);
     if (err) {
@@ -227,25 +125,10 @@ static void send_batch(klog__accum_t *A, ppart_t *pp, klog__pbatch_t *b)
             klog_batch_reader_new(&pp->rd); /* on failure: views without data */
         klog__pbatch_deliver(b, A->on_appended, A->cb_ctx, pp->id, pp->rd);
     }
-    if (!A->durable) {
-        complete(A, pp, b);
-        return;
-    }
-    pthread_mutex_lock(&A->lq_mu);
-    if (pp->dtail)
-        klog__pbatch_set_next(pp->dtail, b);
+    if (!A->durable)
+        klog__accum_complete(A, pp, b);
     else
-        pp->dhead = b;
-    pp->dtail = b;
-    klog__pbatch_set_next(b, NULL);
-    if (A->dur_bytes == 0)
-        A->dur_since = klog__mono_ms();
-    A->dur_bytes += klog__pbatch_mem(b);
-    dq_list(A, pp);
-    if (A->bg_sleeping && (A->dur_bytes >= A->dur_threshold ||
-                           A->dur_since + A->linger_ms < A->bg_until))
-        pthread_cond_signal(&A->lq_cv);
-    pthread_mutex_unlock(&A->lq_mu);
+        klog__accum_queue_durable(A, pp, b);
 }
 
 /* ------------------------------------------------------------ linger queue */
@@ -364,44 +247,6 @@ static void close_if_due(klog__accum_t *A, ppart_t *pp, int64_t now, int force)
     send_queued(A, pp);
 }
 
-/* ------------------------------------------------------------ durability */
-
-/* fsync pp's partition and complete the batches it made durable. */
-static void make_durable(klog__accum_t *A, ppart_t *pp)
-{
-    int rc = klog_flush(pp->part);
-    int64_t rp = klog__partition_recovery_point(pp->part);
-    pthread_mutex_lock(&A->lq_mu);
-    klog__pbatch_t *ready = NULL, *last = NULL;
-    while (pp->dhead) {
-        klog__pbatch_t *b = pp->dhead;
-        if (!klog__pbatch_err(b) && rc == 0 && klog__pbatch_end(b) > rp)
-            break;
-        pp->dhead = klog__pbatch_next(b);
-        klog__pbatch_set_next(b, NULL);
-        if (last)
-            klog__pbatch_set_next(last, b);
-        else
-            ready = b;
-        last = b;
-        A->dur_bytes -= klog__pbatch_mem(b);
-    }
-    if (!pp->dhead)
-        pp->dtail = NULL;
-    else
-        dq_list(A, pp);
-    pthread_mutex_unlock(&A->lq_mu);
-    while (ready) {
-        klog__pbatch_t *b = ready;
-        ready = klog__pbatch_next(b);
-        if (rc)
-            klog__pbatch_fail(b, rc);
-        if (A->on_durable)
-            klog__pbatch_deliver(b, A->on_durable, A->cb_ctx, pp->id, A->bg_rd);
-        complete(A, pp, b);
-    }
-}
-
 /* ------------------------------------------------------------ background */
 
 static void *bg_main(void *arg)
@@ -420,25 +265,8 @@ static void *bg_main(void *arg)
             pthread_mutex_lock(&A->lq_mu);
             pops++;
         }
-        if (A->round_left == 0 && round_due(A, force, now)) {
-            /* A round fsyncs the partitions queued now, once each: the
-             * FIFO puts any that are queued again behind them. Batches
-             * appended from here on wait for the next round. */
-            A->round_left = A->dcount;
-            if (A->dur_bytes > 0)
-                A->dur_since = now;
-        }
-        if (A->round_left > 0 && A->dhead) {
-            /* One partition at a time: once off the queue it may be
-             * queued again (its dnext rewritten) by an appending thread. */
-            ppart_t *pp = dq_pop(A);
-            A->round_left--;
-            pthread_mutex_unlock(&A->lq_mu);
-            make_durable(A, pp);
-            pthread_mutex_lock(&A->lq_mu);
+        if (klog__accum_durable_step(A, force, now))
             continue;
-        }
-        A->round_left = 0;
         if (pops == LINGER_POPS)
             continue;
         force = A->flushing > 0 || klog__pbuffer_waiting(A->buf) || A->stop;

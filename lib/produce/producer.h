@@ -6,8 +6,9 @@
  *   pbuffer.c  the buffer: bytes accepted and not yet completed
  *   pbatch.c   a batch being filled or delivered, and the pool of idle ones
  *   ptopics.c  the table of topics produced to, with per-partition slots
- *   accum.c    the per-partition state, batching, appends, linger, fsync
- *              rounds and the background thread
+ *   accum.c    the per-partition state, batching, appends, linger and
+ *              the background thread, with accum_durable.c for durable
+ *              delivery's fsync rounds (accum_impl.h, their shared state)
  *   psend.c    the send path of one batch: idempotent stamping (producer
  *              id, epoch, sequence) and retries
  */
@@ -142,7 +143,7 @@ KLOG__HIDDEN int klog__psend(klog__psender_t *S, klog_partition_t *part, klog__p
 
 typedef struct klog__ptopic klog__ptopic_t;
 typedef struct klog__ptable klog__ptable_t;
-struct klog__ppart; /* accum.c's */
+struct klog__ppart; /* accum.c's (accum_impl.h) */
 KLOG__HIDDEN int klog__ptable_new(klog__ptable_t **out);
 /* Free the table, calling free_part on every partition state. */
 KLOG__HIDDEN void klog__ptable_free(klog__ptable_t *tab, void (*free_part)(struct klog__ppart *pp));
