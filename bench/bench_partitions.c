@@ -27,7 +27,8 @@
  *                          every partition as fast as it could (its sealer
  *                          backlog is printed)
  *   <shape>.kill.close     klog_close after that open
- * and, printed: RSS and descriptors held after open and after the reads.
+ * and, printed: RSS, heap in use and descriptors held after open and after
+ * the reads (RSS alone hides an open that reuses heap the build freed).
  * Wall times (the targets are times); the baseline is the same run's.
  *
  * Usage: bench_partitions [--quick] [--dir DIR] [--shape 10000x10|100000x1]
@@ -35,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,13 @@
 #define PARTS_PER_TOPIC 100
 
 static const char *base_dir = "/tmp";
+
+/* Bytes the process's malloc has handed out and not taken back, KiB. */
+static long heap_kib(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return (long)((m.uordblks + m.hblkhd) / 1024);
+}
 
 static long rss_kib(void)
 {
@@ -301,20 +310,22 @@ static void shape_run(const char *shape, long parts, int segs)
 
     klog_config_t *c = log_config();
     klog_t *log;
-    long rss0 = rss_kib();
+    long rss0 = rss_kib(), heap0 = heap_kib();
     int fd0 = open_fds();
     t0 = bench_now();
     BENCH_CHECK(klog_open(dir, c, 0, &log));
     report1(shape, "open", "ms", (bench_now() - t0) * 1e3, &base);
-    printf("after open: RSS +%ld KiB, descriptors +%d\n", rss_kib() - rss0, open_fds() - fd0);
+    printf("after open: RSS +%ld KiB, heap +%ld KiB, descriptors +%d\n", rss_kib() - rss0,
+           heap_kib() - heap0, open_fds() - fd0);
     klog_partition_t **ps = partitions(log, parts);
     t0 = bench_now();
     first_reads(ps, parts);
     report1(shape, "firstread", "ms", (bench_now() - t0) * 1e3, &base);
     klog_stats_t st;
     BENCH_CHECK(klog_stats(log, &st));
-    printf("after first reads: RSS +%ld KiB, descriptors +%d (segment cache %lld)\n",
-           rss_kib() - rss0, open_fds() - fd0, (long long)st.open_files);
+    printf("after first reads: RSS +%ld KiB, heap +%ld KiB, descriptors +%d (segment cache "
+           "%lld)\n", rss_kib() - rss0, heap_kib() - heap0, open_fds() - fd0,
+           (long long)st.open_files);
     t0 = bench_now();
     BENCH_CHECK(klog_close(log));
     report1(shape, "close_read", "ms", (bench_now() - t0) * 1e3, &base);
