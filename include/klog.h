@@ -1011,7 +1011,9 @@ typedef struct klog_segment_info {
     int64_t first_timestamp; /* baseTimestamp of its first batch, -1 when empty */
     int64_t max_timestamp;   /* largest batch maxTimestamp, -1 when empty */
     int active;              /* 1 for the last segment, which appends extend */
-    int sealed;              /* 1 once a seal describes it (rolled and sealed) */
+    int sealed;              /* 1 once rolled and sealed: it never changes again (0 for
+                                the active segment, even while it keeps a clean
+                                close's seal until its next append) */
     const char *log_path;    /* file paths, in the same allocation as the array */
     const char *index_path;
     const char *timeindex_path;
@@ -1034,7 +1036,8 @@ typedef struct klog_segment_pin klog_segment_pin_t;
 typedef struct klog_segment_files {
     int64_t base_offset;
     int64_t next_offset;     /* at pin time */
-    int sealed;              /* at pin time: the sizes below are final */
+    int sealed;              /* at pin time: rolled and sealed, the sizes below are
+                                final (0 for the active segment) */
     int log_fd;              /* read-only use: do not close, seek or write */
     int64_t log_size;        /* bytes of the .log covered by the pin */
     int index_fd;            /* -1 when the file is missing (costs only speed) */

@@ -195,6 +195,36 @@ START_TEST(test_roll_readonly)
 }
 END_TEST
 
+/* The active segment keeps a clean close's seal until its next append,
+ * so it is never reported sealed (final): not in the list, not in a pin,
+ * read-write or read-only. */
+START_TEST(test_active_not_final)
+{
+    open_log(1 << 20);
+    append_n(0, 3);
+    ck_assert_int_eq(klog_close(lg), 0);
+    for (int ro = 0; ro < 2; ro++) {
+        ck_assert_int_eq(klog_open(tmp, NULL, ro ? KLOG_OPEN_RDONLY : 0, &lg), 0);
+        ck_assert_int_eq(klog_partition(lg, "t", 0, &part), 0);
+        klog_segment_info_t *v;
+        size_t n;
+        ck_assert_int_eq(klog_segment_list(part, &v, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(v[0].active, 1);
+        ck_assert_int_ge(file_size(v[0].seal_path), 0); /* the close sealed it */
+        ck_assert_int_eq(v[0].sealed, 0);
+        free(v);
+        klog_segment_pin_t *sp;
+        ck_assert_int_eq(klog_segment_pin(part, 0, &sp), 0);
+        ck_assert_int_eq(klog_segment_pin_files(sp)->sealed, 0);
+        ck_assert_int_eq(klog_segment_pin_files(sp)->next_offset, 3);
+        klog_segment_unpin(sp);
+        ck_assert_int_eq(klog_close(lg), 0);
+    }
+    lg = NULL;
+}
+END_TEST
+
 /* Floor lookups against the index files read through the pin. */
 START_TEST(test_lookups)
 {
@@ -368,6 +398,7 @@ Suite *segments_suite(void)
     tcase_add_test(tc, test_list);
     tcase_add_test(tc, test_roll);
     tcase_add_test(tc, test_roll_readonly);
+    tcase_add_test(tc, test_active_not_final);
     tcase_add_test(tc, test_lookups);
     tcase_add_test(tc, test_pin_holds);
     suite_add_tcase(s, tc);

@@ -52,7 +52,9 @@ int klog_segment_list(klog_partition_t *p, klog_segment_info_t **out, size_t *co
         e->max_timestamp = klog__segment_max_ts(s);
         e->first_timestamp = e->size > 0 ? klog__segment_first_ts(s) : -1;
         e->active = i + 1 == n;
-        e->sealed = klog__segment_is_sealed(s);
+        /* The active segment keeps a clean close's seal only until its next
+         * append: not final. */
+        e->sealed = !e->active && klog__segment_is_sealed(s);
         const char **paths[4] = {&e->log_path, &e->index_path, &e->timeindex_path, &e->seal_path};
         for (int k = 0; k < 4; k++) {
             size_t len = strlen(klog__segment_stem(s));
@@ -107,7 +109,7 @@ int klog_segment_pin(klog_partition_t *p, int64_t base_offset, klog_segment_pin_
     klog__partition_readers_add(p, 1);
     klog_segment_files_t *f = &sp->files;
     f->base_offset = base_offset;
-    f->sealed = klog__segment_is_sealed(s);
+    f->sealed = !active && klog__segment_is_sealed(s);
     f->log_fd = klog__segment_fd(s);
     /* Size before next offset: a batch counted in the size is complete. */
     f->log_size = klog__segment_readable(s);
