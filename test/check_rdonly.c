@@ -111,6 +111,44 @@ static int64_t seg_base(klog_partition_t *p, size_t i)
     return b;
 }
 
+/* A reader beside a writer that reopened a cleanly closed log: the active
+ * segment's seal (kept from the close) goes with the writer's first
+ * append, and the reader, which loaded that segment as sealed, reads on
+ * past the sealed size. */
+START_TEST(reader_past_active_seal)
+{
+    klog_t *w = open_writer(0);
+    klog_partition_t *wp;
+    int rc = klog_topic_create(w, "t", 1, NULL);
+    ck_assert(rc == 0);
+    CK_OK(klog_partition(w, "t", 0, &wp));
+    fill(wp, 3); /* one segment */
+    CK_OK(klog_close(w));
+    w = open_writer(0);
+    CK_OK(klog_partition(w, "t", 0, &wp));
+    klog_t *r = open_reader();
+    klog_partition_t *rp;
+    CK_OK(klog_partition(r, "t", 0, &rp));
+    klog_reader_t *rd;
+    CK_OK(klog_reader_open(rp, 0, &rd));
+    klog_record_t rec;
+    int n = 0;
+    while (klog_reader_next(rd, &rec) == 1)
+        n++;
+    ck_assert_int_eq(n, 3);
+    fill(wp, 2);
+    while (klog_reader_next(rd, &rec) == 1)
+        n++;
+    ck_assert_int_eq(n, 5);
+    klog_offsets_t o;
+    CK_OK(klog_partition_offsets(rp, &o));
+    ck_assert_int_eq(o.log_end, 5);
+    klog_reader_close(rd);
+    CK_OK(klog_close(r));
+    CK_OK(klog_close(w));
+}
+END_TEST
+
 START_TEST(log_start_published_before_files_go)
 {
     klog_t *w = open_writer(1);
@@ -432,6 +470,7 @@ Suite *rdonly_suite(void)
     Suite *s = suite_create("rdonly");
     TCase *tc = tcase_create("rdonly");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, reader_past_active_seal);
     tcase_add_test(tc, log_start_published_before_files_go);
     tcase_add_test(tc, reader_into_vanished_segment);
     tcase_add_test(tc, log_start_survives_crash_before_checkpoint);
