@@ -8,9 +8,14 @@
  * or klog.lock is held by another process). Then each partition is checked
  * below the high watermark read when its check starts: batches at or
  * above it, index entries past the bytes checked and unsealed segments'
- * index tails are the writer's work in progress and are skipped. Without a
- * writer the whole active segment is read, and what recovery would cut
- * from its end (above the recovery point) is reported as recoverable.
+ * index tails are the writer's work in progress and are skipped. The last
+ * segment's seal is trusted only if it is still there, unchanged, after
+ * the check (a writer's first append after a clean open removes it
+ * before changing a byte); otherwise what was found is dropped and the
+ * segment checked again as unsealed (vreport.c holds the problems
+ * meanwhile). Without a writer the whole active segment is read, and what
+ * recovery would cut from its end (above the recovery point) is reported
+ * as recoverable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -410,12 +415,13 @@ static void check_seal_counts(verifier_t *v, klog__segment_t *s, const klog__sea
 }
 
 /* The segment's seal file: its bytes (at most KLOG__SEAL_SIZE + 1) in b,
- * or -ENOENT / -errno. */
+ * -ENOENT when it cannot be opened (then the segment is checked as
+ * unsealed), or the read's -errno. */
 static ssize_t read_seal(klog__segment_t *s, uint8_t *b)
 {
     int fd = klog__segment_open_ro(s, ".seal");
     if (fd < 0)
-        return fd;
+        return -ENOENT;
     ssize_t n = klog__pread_full(fd, b, KLOG__SEAL_SIZE + 1, 0);
     klog__close(fd);
     return n;
