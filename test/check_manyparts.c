@@ -95,7 +95,7 @@ static void build(int segs)
 }
 
 typedef struct counts {
-    long open, read, fsync, stat, dir, write, unlink, truncate, mmap;
+    long open, read, fsync, stat, dir, write, unlink, truncate, mmap, mkdir;
 } counts_t;
 
 static void count_start(void) { klog__fault_arm(-1, LONG_MAX, EIO, 0, 0); }
@@ -105,7 +105,7 @@ static counts_t count_stop(void)
                   klog__fault_calls(KLOG__FAULT_FSYNC), klog__fault_calls(KLOG__FAULT_STAT),
                   klog__fault_calls(KLOG__FAULT_DIR), klog__fault_calls(KLOG__FAULT_WRITE),
                   klog__fault_calls(KLOG__FAULT_UNLINK), klog__fault_calls(KLOG__FAULT_TRUNCATE),
-                  klog__fault_calls(KLOG__FAULT_MMAP)};
+                  klog__fault_calls(KLOG__FAULT_MMAP), klog__fault_calls(KLOG__FAULT_MKDIR)};
     klog__fault_clear();
     return n;
 }
@@ -148,6 +148,8 @@ START_TEST(test_clean_open_and_close_do_no_per_segment_work)
     /* ... and a bounded handful per partition (the state file, the
      * listing, the active segment's seal, the producer snapshot). */
     ck_assert_int_le(o8.open, 6L * PARTS + 16);
+    /* No mkdir for a partition that exists (nor its EEXIST's lstat). */
+    ck_assert_int_le(o8.mkdir, 8);
     ck_assert_int_le(o8.read, 4L * PARTS + 16);
     /* No fsync per partition at open (the marker's removal and the two
      * checkpoint files), and none, nor any write, per partition at a close
@@ -335,6 +337,7 @@ START_TEST(test_kill_with_sealer_backlog_loses_no_acknowledged_record)
             /* One directory listing per partition (segments, snapshots
              * and .txnindex files alike)... */
             ck_assert_int_le(k.dir, PARTS + 8);
+            ck_assert_int_le(k.mkdir, 8);
             /* ... and no scanned segment reopened writable: its whole
              * .log and its indexes as the writer left them stay untouched
              * (no index preallocation, block reservation or cut). */
