@@ -88,6 +88,7 @@ void klog__pstate_init(klog__pstate_t *s, klog__fdcache_t *cache)
 {
     pthread_mutex_init(&s->mu, NULL);
     s->cache = cache;
+    s->held_fd = -1;
 }
 
 /* ------------------------------------------------------------ the file */
@@ -146,10 +147,23 @@ int klog__pstate_open(klog__partition_t *p)
          * (the load uses it, recover.c). */
         p->state_log_start = good ? v.log_start : -1;
         atomic_store(&s->avail, 1);
+        pthread_mutex_lock(&s->mu);
+        klog__close(s->held_fd); /* (a second open of the same load) */
+        s->held_fd = fd; /* a map in this load needs no second open */
+        pthread_mutex_unlock(&s->mu);
+        return 0;
     }
 out:
     klog__close(fd);
     return rc;
+}
+
+void klog__pstate_loaded(klog__partition_t *p)
+{
+    pthread_mutex_lock(&p->pst.mu);
+    klog__close(p->pst.held_fd);
+    p->pst.held_fd = -1;
+    pthread_mutex_unlock(&p->pst.mu);
 }
 
 /* Map the page (mu held, page NULL): 0, or an error (a read-only opener's
@@ -158,21 +172,27 @@ static int map_locked(klog__partition_t *p)
 {
     klog__pstate_t *s = &p->pst;
     int rdonly = p->env->rdonly;
-    char *path = state_path(p);
-    if (!path)
-        return -ENOMEM;
-    int fd = klog__open(path, rdonly ? O_RDONLY : O_RDWR, 0);
-    if (fd == -EMFILE || fd == -ENFILE) {
-        if (klog__fdcache_shed(p->env->fdcache, 3) > 0)
-            fd = klog__open(path, rdonly ? O_RDONLY : O_RDWR, 0);
+    int fd = s->held_fd; /* the load's, of a file klog__pstate_open sized */
+    s->held_fd = -1;
+    if (fd < 0) {
+        char *path = state_path(p);
+        if (!path)
+            return -ENOMEM;
+        fd = klog__open(path, rdonly ? O_RDONLY : O_RDWR, 0);
+        if (fd == -EMFILE || fd == -ENFILE) {
+            if (klog__fdcache_shed(p->env->fdcache, 3) > 0)
+                fd = klog__open(path, rdonly ? O_RDONLY : O_RDWR, 0);
+        }
+        free(path);
+        if (fd < 0)
+            return fd;
+        if (klog__fsize(fd) < (int64_t)sizeof(klog__statefile_t)) {
+            klog__close(fd);
+            return -EINVAL;
+        }
     }
-    free(path);
-    if (fd < 0)
-        return fd;
     void *m = NULL;
-    int rc = klog__fsize(fd) < (int64_t)sizeof(klog__statefile_t)
-                 ? -EINVAL
-                 : klog__mmap(fd, sizeof(klog__statefile_t), !rdonly, &m);
+    int rc = klog__mmap(fd, sizeof(klog__statefile_t), !rdonly, &m);
     klog__close(fd); /* the mapping stays valid */
     if (rc)
         return rc;
@@ -261,6 +281,8 @@ void klog__pstate_close(klog__partition_t *p)
     klog__statefile_t *st = atomic_exchange(&s->page, NULL);
     if (st)
         klog__munmap(st, sizeof *st);
+    klog__close(s->held_fd);
+    s->held_fd = -1;
     pthread_mutex_destroy(&s->mu);
 }
 

@@ -38,6 +38,7 @@ typedef struct klog__pstate {
     pthread_mutex_t mu;                  /* maps, unmaps, snap */
     klog__fdcache_t *cache;              /* the log's state-page LRU */
     int snap_valid;                      /* snap is the file's content (writer) */
+    int held_fd;                         /* the writer's open file, kept through its load */
     int warned;                          /* a failed map was logged */
     klog__pstate_vals_t snap;            /* offsets when last read or unmapped */
 } klog__pstate_t;
@@ -60,8 +61,13 @@ KLOG__HIDDEN void klog__pstate_init(klog__pstate_t *s, klog__fdcache_t *cache);
  * blocks reserved, so the shared mapping never meets a full disk) and sets
  * p->state_log_start from a sane one; a read-only opener marks it usable
  * only when its magic, version and offsets are sane (no file, or a writer
- * that has not written it yet: 0, and not usable). Errors: the I/O's. */
+ * that has not written it yet: 0, and not usable). The writer keeps the
+ * descriptor until klog__pstate_loaded. Errors: the I/O's. */
 KLOG__HIDDEN int klog__pstate_open(struct klog_partition *p);
+/* The writer's load is over: the descriptor klog__pstate_open kept for a
+ * map the load may need goes (a load that maps uses it instead of opening
+ * the file again). */
+KLOG__HIDDEN void klog__pstate_loaded(struct klog_partition *p);
 /* Unmap and leave the LRU (no other thread uses p). */
 KLOG__HIDDEN void klog__pstate_close(struct klog_partition *p);
 /* The offsets klog__pstate_open read (read-only openers' load, which must

@@ -533,6 +533,7 @@ relist:;
     p->seen_generation = klog__pstate_opened(p, &opened) ? opened.generation : 0;
     if (!rdonly)
         klog__partition_publish_offsets(p);
+    klog__pstate_loaded(p);
     p->loaded = 1;
     /* The scanned rolled segments are sealed on the background thread (in
      * order, before anything rolled later): the open waits for no fsync. A
@@ -561,6 +562,7 @@ split:
         goto relist;
     }
 fail:
+    klog__pstate_loaded(p);
     free(files);
     free(seals);
     klog__ls_files_free(&state);
