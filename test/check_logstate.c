@@ -1131,7 +1131,7 @@ END_TEST
 static klog__epoch_cache_t *epochs(void)
 {
     klog__epoch_cache_t *c;
-    ck_assert_int_eq(klog__epoch_open(tmp, &c), 0);
+    ck_assert_int_eq(klog__epoch_open(tmp, 1, &c), 0);
     return c;
 }
 
@@ -1314,7 +1314,7 @@ START_TEST(test_epoch_file)
     CK_ENTRIES(c, 3, 7); /* (1,5) (2,6) -> (1,7) replaces both -> (3,7) replaces it */
     klog__epoch_close(c);
     c = NULL;
-    ALLOC_FAIL_LOOP(klog__epoch_open(tmp, &c), klog__epoch_close(c); c = NULL);
+    ALLOC_FAIL_LOOP(klog__epoch_open(tmp, 1, &c), klog__epoch_close(c); c = NULL);
     /* Kafka's reader rules, and ours on top. */
     struct {
         const char *text;
@@ -1352,7 +1352,7 @@ START_TEST(test_epoch_file)
         free(v);
     }
     ck_assert_int_eq(tu_write_file(tmp, "leader-epoch-checkpoint", "0\n1\n-1 0\n", 9), 0);
-    CK_RC(klog__epoch_open(tmp, &c), KLOG_ECORRUPT);
+    CK_RC(klog__epoch_open(tmp, 1, &c), KLOG_ECORRUPT);
     /* A failed store leaves the old file. */
     ck_assert_int_eq(tu_write_file(tmp, "leader-epoch-checkpoint", "0\n1\n1 5\n", 8), 0);
     c = epochs();

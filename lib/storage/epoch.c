@@ -215,7 +215,7 @@ const klog__epoch_entry_t *klog__epoch_at(const klog__epoch_cache_t *c, size_t i
 
 /* ---------------------------------------------------------------- files */
 
-int klog__epoch_open(const char *dir, klog__epoch_cache_t **out)
+int klog__epoch_open(const char *dir, int listed, klog__epoch_cache_t **out)
 {
     klog__epoch_cache_t *c = klog__calloc(1, sizeof *c);
     if (!c)
@@ -228,7 +228,7 @@ int klog__epoch_open(const char *dir, klog__epoch_cache_t **out)
     int rc = -ENOMEM;
     if (!c->dir || !path)
         goto fail;
-    rc = klog__read_file(path, EPOCH_MAX_FILE, &buf, &len);
+    rc = listed ? klog__read_file(path, EPOCH_MAX_FILE, &buf, &len) : -ENOENT;
     if (rc == -ENOENT) {
         free(path);
         *out = c;

@@ -30,8 +30,10 @@ KLOG__HIDDEN int klog__epoch_parse(const uint8_t *buf, size_t len, klog__epoch_e
 KLOG__HIDDEN int klog__epoch_format(const klog__epoch_entry_t *v, size_t n, klog__buf_t *out);
 
 /* Load dir/leader-epoch-checkpoint (missing: empty cache), applying each
- * entry with klog__epoch_assign as Kafka's LeaderEpochFileCache does. */
-KLOG__HIDDEN int klog__epoch_open(const char *dir, klog__epoch_cache_t **out);
+ * entry with klog__epoch_assign as Kafka's LeaderEpochFileCache does.
+ * listed 0: a directory listing just showed no such file, so it is not
+ * tried (an empty cache). */
+KLOG__HIDDEN int klog__epoch_open(const char *dir, int listed, klog__epoch_cache_t **out);
 KLOG__HIDDEN void klog__epoch_close(klog__epoch_cache_t *c);
 /* Write the file atomically (tmp, fsync, rename, fsync dir). */
 KLOG__HIDDEN int klog__epoch_store(const klog__epoch_cache_t *c);

@@ -115,6 +115,7 @@ typedef struct klog__ls_files {
     size_t nsnapshots, capsnapshots;
     int64_t *txnidx; /* .txnindex bases, in listing order */
     size_t ntxnidx, captxnidx;
+    int epochs;      /* leader-epoch-checkpoint was listed */
 } klog__ls_files_t;
 
 /* Note a directory entry: 1 when it was one of the state's files (kept in

@@ -153,6 +153,8 @@ int klog__ls_files_add(klog__ls_files_t *f, const char *name)
     }
     if ((off = offset_named(name, KLOG__TXNIDX_SUFFIX)) >= 0)
         return (rc = push(&f->txnidx, &f->ntxnidx, &f->captxnidx, off)) != 0 ? rc : 1;
+    if (strcmp(name, KLOG__EPOCH_CHECKPOINT) == 0)
+        return f->epochs = 1;
     return 0;
 }
 
@@ -188,10 +190,12 @@ static void remove_orphans(klog__logstate_t *ls, const klog__ls_files_t *f,
     }
 }
 
-static int open_epochs(klog__logstate_t *ls, int *rebuild)
+/* The epoch checkpoint, tried only when listed (one open fewer per
+ * partition without one, most of them). */
+static int open_epochs(klog__logstate_t *ls, int listed, int *rebuild)
 {
     *rebuild = 0;
-    int rc = klog__epoch_open(ls->dir, &ls->epochs);
+    int rc = klog__epoch_open(ls->dir, listed, &ls->epochs);
     if (rc != KLOG_ECORRUPT && rc != KLOG_EVERSION)
         return rc;
     klog__log(ls->lg, KLOG_LOG_WARN, "%s/%s unreadable (%s): rebuilding it from the log",
@@ -204,7 +208,7 @@ static int open_epochs(klog__logstate_t *ls, int *rebuild)
     if (rc && rc != -ENOENT)
         return rc;
     *rebuild = 1;
-    return klog__epoch_open(ls->dir, &ls->epochs);
+    return klog__epoch_open(ls->dir, 0, &ls->epochs);
 }
 
 /* The newest snapshot when it is at no segment's base (remove_strays kept
@@ -253,7 +257,7 @@ int klog__ls_load(klog__logstate_t *ls, klog__segment_t *const *segs, size_t n, 
         }
     }
     if (!rc)
-        rc = open_epochs(ls, &epochs_bad);
+        rc = open_epochs(ls, files->epochs, &epochs_bad);
     /* Segments from the one holding rebuild_from on are rebuilt. */
     int64_t rb = log_end;
     if (!rc && n && rebuild_from < log_end) {

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(w);
     /* A directory that cannot exist gives an empty cache (no file). */
     klog__epoch_cache_t *c;
-    if (klog__epoch_open("/nonexistent-klog-fuzz-dir", &c))
+    if (klog__epoch_open("/nonexistent-klog-fuzz-dir", 1, &c))
         abort();
     for (size_t i = 0; i < n; i++) {
         if (klog__epoch_assign(c, v[i].epoch, v[i].start_offset) < 0)
