@@ -200,7 +200,10 @@ int main(int argc, char **argv)
     int runs = quick ? 3 : 7;
     double secs = quick ? 0.01 : 0.25;
     bench_header("bench_codec", "CRC-32C vs XXH3; RecordBatch v2 encode/decode, 50 x 200 B");
-    printf("# crc32c hardware path: %s\n", klog__crc32c_hw_available() ? "SSE4.2" : "none");
+    static const char *fold_names[] = { "none", "AVX2 VPCLMULQDQ + crc32q (hybrid)", "AVX-512 VPCLMULQDQ" };
+    int fold = klog__crc32c_fold_available();
+    printf("# crc32c hardware path: %s; klog_crc32c's long buffers: %s\n",
+           klog__crc32c_hw_available() ? "SSE4.2" : "none", fold_names[fold < 0 || fold > 2 ? 0 : fold]);
 
     /* CRC on one 16 KiB buffer, all four interleaved per run. */
     uint8_t *buf = malloc(CRC_BUF);
@@ -259,6 +262,7 @@ int main(int argc, char **argv)
 
     bench_ratio("crc32c.hw / crc32c.sw", &crc[0], &crc[1], 4.0);
     bench_ratio("crc32c.hw / xxh3_64", &crc[0], &crc[3], 0.5);
+    bench_ratio("crc32c.dispatch / crc32c.hw", &crc[2], &crc[0], 0.0);
     bench_stat_t target;
     memset(&target, 0, sizeof target);
     bench_add(&target, 10e6);

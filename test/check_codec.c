@@ -144,7 +144,8 @@ static void expect_bad(const uint8_t *recs, size_t n, int32_t count, int32_t las
 /* ------------------------------------------------------------------- CRC */
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
-static const crc_fn crc_impls[] = { klog__crc32c_sw, klog__crc32c_hw, klog__crc32c_fold, klog_crc32c };
+static const crc_fn crc_impls[] = { klog__crc32c_sw, klog__crc32c_hw, klog__crc32c_fold,
+                                    klog__crc32c_fold_avx2, klog_crc32c };
 
 START_TEST(crc_known_vectors)
 {
@@ -177,7 +178,9 @@ START_TEST(crc_hw_matches_sw)
     if (!klog__crc32c_hw_available())
         fprintf(stderr, "note: no SSE4.2 on this CPU; hw path is the portable one\n");
     if (!klog__crc32c_fold_available())
-        fprintf(stderr, "note: no AVX-512 VPCLMULQDQ on this CPU; fold path is the SSE4.2 one\n");
+        fprintf(stderr, "note: no VPCLMULQDQ on this CPU; fold paths are the SSE4.2 one\n");
+    else if (klog__crc32c_fold_available() < 2)
+        fprintf(stderr, "note: no AVX-512 on this CPU; fold path is the AVX2 one\n");
     size_t max = 3 * 2048 * 4 + 3 * 256 * 3 + 64;
     uint8_t *buf = malloc(max + 16);
     tu_rng_t rng;
@@ -188,8 +191,10 @@ START_TEST(crc_hw_matches_sw)
             uint32_t s = klog__crc32c_sw(0, buf + off, len);
             uint32_t h = klog__crc32c_hw(0, buf + off, len);
             uint32_t f = klog__crc32c_fold(0, buf + off, len);
+            uint32_t a = klog__crc32c_fold_avx2(0, buf + off, len);
             ck_assert_msg(s == h, "off %zu len %zu: sw %08x hw %08x", off, len, s, h);
             ck_assert_msg(s == f, "off %zu len %zu: sw %08x fold %08x", off, len, s, f);
+            ck_assert_msg(s == a, "off %zu len %zu: sw %08x fold_avx2 %08x", off, len, s, a);
         }
     }
     /* Around the lane boundaries, with a non-zero starting CRC. */
@@ -201,6 +206,8 @@ START_TEST(crc_hw_matches_sw)
             ck_assert_uint_eq(klog__crc32c_hw(0xdeadbeef, buf + d, len),
                               klog__crc32c_sw(0xdeadbeef, buf + d, len));
             ck_assert_uint_eq(klog__crc32c_fold(0xdeadbeef, buf + d, len),
+                              klog__crc32c_sw(0xdeadbeef, buf + d, len));
+            ck_assert_uint_eq(klog__crc32c_fold_avx2(0xdeadbeef, buf + d, len),
                               klog__crc32c_sw(0xdeadbeef, buf + d, len));
         }
     /* Splitting anywhere gives the same result. */

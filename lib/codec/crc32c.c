@@ -37,6 +37,16 @@
  *    message congruent to the whole), and the tail under 16 bytes takes
  *    the crc32q path.
  *
+ *  - hybrid (VPCLMULQDQ with AVX2 but no AVX-512, as AMD Zen 3; buffers of
+ *    248 bytes and more): there a 32-byte vpclmulqdq takes two cycles, so
+ *    folding alone is no faster than the crc32q lanes; but the two run on
+ *    different units. A block of t turns folds its first 128 t bytes in
+ *    four 32-byte registers while three crc32q lanes take 40 t bytes each,
+ *    in one loop; the four registers are joined by
+ *        crc(A||B) = shift_|B|(crc(A)) ^ crc0(B)
+ *    with shift_L(c) = crc32q(0, clmul(c, x^(8L-33) mod P)), one constant
+ *    per lane length tabulated at start-up: about 1.8x the lanes' speed.
+ *
  * All tables are built once, on first use, under pthread_once.
  */
 #include <pthread.h>
@@ -54,9 +64,19 @@
 static uint32_t sw_table[8][256];
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
+enum { FOLD_NONE, FOLD_AVX2, FOLD_AVX512 };
+
 static int hw_ok;
-static int fold_ok;
-static uint64_t fold_k[5][2]; /* {k_hi, k_lo} for D = 2048, 512, 384, 256, 128 bits */
+static int fold_ok; /* the best FOLD_* level this CPU runs */
+static uint64_t fold_k[6][2]; /* {k_hi, k_lo} for D = 2048, 512, 384, 256, 128, 1024 bits */
+
+/* The hybrid's turn: HYB_FOLD bytes folded, three lanes of HYB_LANE bytes
+ * (the two units' speeds on AMD Zen 3: ~8 bytes a cycle each). */
+#define HYB_FOLD 128
+#define HYB_LANE 40
+#define HYB_TURN (HYB_FOLD + 3 * HYB_LANE)
+#define HYB_TMAX 64
+static uint64_t hyb_k[3 * HYB_TMAX]; /* [m - 1]: x^(8 HYB_LANE m - 33) mod P, 32-bit reflected */
 static int tables_ready;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -116,13 +136,20 @@ static inline uint32_t shift(const uint32_t table[4][256], uint32_t crc)
            table[3][crc >> 24];
 }
 
-/* x^k mod P as a normal polynomial (bit i: x^i), P = x^32 + the bit-reversed POLY. */
-static uint64_t xpow_mod(unsigned k)
+/* P = x^32 + the bit-reversed POLY, as a normal polynomial (bit i: x^i). */
+static uint64_t poly_p(void)
 {
-    uint64_t p = 1ULL << 32, r = 1;
+    uint64_t p = 1ULL << 32;
     for (int i = 0; i < 32; i++)
         if (POLY >> i & 1)
             p |= 1ULL << (31 - i);
+    return p;
+}
+
+/* x^k mod P as a normal polynomial. */
+static uint64_t xpow_mod(unsigned k)
+{
+    uint64_t p = poly_p(), r = 1;
     while (k--) {
         r <<= 1;
         if (r >> 32)
@@ -131,14 +158,34 @@ static uint64_t xpow_mod(unsigned k)
     return r;
 }
 
-/* Bit-reflected to 64 bits (x^i to bit 63 - i): the register's order. */
+/* a * b mod P (both reduced), by Horner's rule over b's bits. */
+static uint64_t mul_mod(uint64_t a, uint64_t b)
+{
+    uint64_t p = poly_p(), r = 0;
+    for (int i = 31; i >= 0; i--) {
+        r <<= 1;
+        if (r >> 32)
+            r ^= p;
+        if (b >> i & 1)
+            r ^= a;
+    }
+    return r;
+}
+
+/* v bit-reflected to `bits` bits (x^i to bit bits - 1 - i). */
+static uint64_t reflect(uint64_t v, int bits)
+{
+    uint64_t r = 0;
+    for (int i = 0; i < bits; i++)
+        if (v >> i & 1)
+            r |= 1ULL << (bits - 1 - i);
+    return r;
+}
+
+/* Folding constants are reflected to 64 bits: the register's order. */
 static uint64_t fold_const(unsigned k)
 {
-    uint64_t v = xpow_mod(k), r = 0;
-    for (int i = 0; i < 64; i++)
-        if (v >> i & 1)
-            r |= 1ULL << (63 - i);
-    return r;
+    return reflect(xpow_mod(k), 64);
 }
 
 static void tables_init(void)
@@ -157,13 +204,22 @@ static void tables_init(void)
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     hw_ok = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    fold_ok = hw_ok && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-              __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul");
+    if (hw_ok && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul")) {
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+            fold_ok = FOLD_AVX512;
+        else if (__builtin_cpu_supports("avx2"))
+            fold_ok = FOLD_AVX2;
+    }
 #endif
-    static const unsigned dist[5] = {2048, 512, 384, 256, 128};
-    for (int i = 0; i < 5; i++) {
+    static const unsigned dist[6] = {2048, 512, 384, 256, 128, 1024};
+    for (int i = 0; i < 6; i++) {
         fold_k[i][0] = fold_const(dist[i] + 63);
         fold_k[i][1] = fold_const(dist[i] - 1);
+    }
+    uint64_t pw = 1, step = xpow_mod(8 * HYB_LANE), back = xpow_mod(8 * HYB_LANE - 33);
+    for (int m = 1; m <= 3 * HYB_TMAX; m++) { /* pw = x^(8 HYB_LANE (m - 1)) */
+        hyb_k[m - 1] = reflect(mul_mod(pw, back), 32);
+        pw = mul_mod(pw, step);
     }
     if (hw_ok) {
         build_shift(shift_long, LANE_LONG);
@@ -314,15 +370,109 @@ FOLD_TARGET static uint32_t fold_raw(uint32_t crc, const uint8_t *p, size_t n, s
     return (uint32_t)c;
 }
 
-/* The best path for this CPU: folding for long buffers, crc32q lanes else. */
-static inline uint32_t best_raw(uint32_t crc, const uint8_t *p, size_t n)
+#define FOLD2_TARGET __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.2")))
+
+FOLD2_TARGET static inline __m256i fold256(__m256i x, __m256i k, __m256i d)
 {
-    if (fold_ok && n >= 256) {
+    return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00),
+                                             _mm256_clmulepi64_epi128(x, k, 0x11)),
+                            d);
+}
+
+FOLD2_TARGET static inline __m256i kvec256(const uint64_t k[2])
+{
+    return _mm256_broadcastsi128_si256(_mm_set_epi64x((long long)k[1], (long long)k[0]));
+}
+
+/* The register after `len` more zero bytes, len = HYB_LANE * m:
+ * crc32q(0, clmul(crc, x^(8 len - 33) mod P)) (hyb_k holds those). */
+FOLD2_TARGET static inline uint32_t hyb_shift(uint32_t crc, uint64_t k)
+{
+    __m128i v = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)crc), _mm_cvtsi64_si128((long long)k), 0);
+    return (uint32_t)_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(v));
+}
+
+#define LOAD256(q) _mm256_loadu_si256((const __m256i *)(q))
+#define HYB_LANES3(k)                                                          \
+    do {                                                                       \
+        ca = hw_step(ca, a + (k));                                             \
+        cb = hw_step(cb, b + (k));                                             \
+        cc = hw_step(cc, c + (k));                                             \
+    } while (0)
+
+/* One block of t turns (1 <= t <= HYB_TMAX): the first HYB_FOLD * t bytes
+ * folded in four 32-byte registers while three crc32q lanes of HYB_LANE * t
+ * bytes each take the rest, so both units work at once. */
+FOLD2_TARGET static uint32_t hyb_block(uint32_t crc, const uint8_t *p, int t)
+{
+    const size_t lane = (size_t)HYB_LANE * (size_t)t;
+    const uint8_t *a = p + (size_t)HYB_FOLD * (size_t)t, *b = a + lane, *c = b + lane;
+    const uint8_t *f = p + HYB_FOLD; /* three pointers: GCC spills base + offsets */
+    __m256i x0 = LOAD256(p), x1 = LOAD256(p + 32), x2 = LOAD256(p + 64), x3 = LOAD256(p + 96);
+    x0 = _mm256_xor_si256(x0, _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)crc)));
+    uint64_t ca = 0, cb = 0, cc = 0;
+    __m256i k = kvec256(fold_k[5]); /* 1024 bits: four registers on */
+    for (int i = 1;; i++) {
+        HYB_LANES3(0);
+        HYB_LANES3(8);
+        HYB_LANES3(16);
+        HYB_LANES3(24);
+        HYB_LANES3(32);
+        a += HYB_LANE, b += HYB_LANE, c += HYB_LANE;
+        if (i == t)
+            break;
+        x0 = fold256(x0, k, LOAD256(f));
+        x1 = fold256(x1, k, LOAD256(f + 32));
+        x2 = fold256(x2, k, LOAD256(f + 64));
+        x3 = fold256(x3, k, LOAD256(f + 96));
+        f += HYB_FOLD;
+    }
+    k = kvec256(fold_k[3]); /* 256 bits: one register on */
+    x1 = fold256(x0, k, x1);
+    x3 = fold256(x2, k, x3);
+    x3 = fold256(x1, kvec256(fold_k[1]), x3); /* 512 bits */
+    __m128i kk = _mm_set_epi64x((long long)fold_k[4][1], (long long)fold_k[4][0]);
+    __m128i lo = _mm256_castsi256_si128(x3);
+    __m128i v = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(lo, kk, 0x00),
+                                            _mm_clmulepi64_si128(lo, kk, 0x11)),
+                              _mm256_extracti128_si256(x3, 1));
+    uint64_t cf = _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(v));
+    cf = _mm_crc32_u64(cf, (uint64_t)_mm_extract_epi64(v, 1));
+    return hyb_shift((uint32_t)cf, hyb_k[3 * t - 1]) ^ hyb_shift((uint32_t)ca, hyb_k[2 * t - 1]) ^
+           hyb_shift((uint32_t)cb, hyb_k[t - 1]) ^ (uint32_t)cc;
+}
+
+/* Blocks of up to HYB_TMAX turns while a turn is left; the raw register. */
+FOLD2_TARGET static uint32_t hyb_raw(uint32_t crc, const uint8_t *p, size_t n, size_t *used)
+{
+    const uint8_t *start = p;
+    while (n >= HYB_TURN) {
+        size_t t = n / HYB_TURN;
+        if (t > HYB_TMAX)
+            t = HYB_TMAX;
+        crc = hyb_block(crc, p, (int)t);
+        p += HYB_TURN * t, n -= HYB_TURN * t;
+    }
+    *used = (size_t)(p - start);
+    return crc;
+}
+
+/* Folding at `level` (FOLD_AVX512 or FOLD_AVX2) for long buffers, then the
+ * crc32q lanes for what is left. */
+static inline uint32_t fold_then_hw(int level, uint32_t crc, const uint8_t *p, size_t n)
+{
+    if (level && n >= (level == FOLD_AVX512 ? 256 : HYB_TURN)) {
         size_t used;
-        crc = fold_raw(crc, p, n, &used);
+        crc = level == FOLD_AVX512 ? fold_raw(crc, p, n, &used) : hyb_raw(crc, p, n, &used);
         p += used, n -= used;
     }
     return hw_raw(crc, p, n);
+}
+
+/* The best path for this CPU: folding for long buffers, crc32q lanes else. */
+static inline uint32_t best_raw(uint32_t crc, const uint8_t *p, size_t n)
+{
+    return fold_then_hw(fold_ok, crc, p, n);
 }
 #else
 static uint32_t hw_raw(uint32_t crc, const uint8_t *p, size_t n)
@@ -352,6 +502,18 @@ uint32_t klog__crc32c_fold(uint32_t crc, const void *buf, size_t len)
 {
     ensure_tables();
     return hw_ok ? ~best_raw(~crc, buf, len) : ~sw_raw(~crc, buf, len);
+}
+
+uint32_t klog__crc32c_fold_avx2(uint32_t crc, const void *buf, size_t len)
+{
+    ensure_tables();
+    if (!hw_ok)
+        return ~sw_raw(~crc, buf, len);
+#if defined(__x86_64__) && defined(__GNUC__)
+    return ~fold_then_hw(fold_ok ? FOLD_AVX2 : FOLD_NONE, ~crc, buf, len);
+#else
+    return ~hw_raw(~crc, buf, len);
+#endif
 }
 
 int klog__crc32c_hw_available(void)
