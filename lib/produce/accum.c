@@ -321,7 +321,17 @@ ppart_t *klog__ppart_new(klog__ptopic_t *t, klog_partition_t *part, int32_t id)
     pp->topic = t;
     pp->part = part;
     pp->id = id;
-    pthread_mutex_init(&pp->mu, NULL);
+    /* `mu` is held for one record's copy, by every thread producing to the
+     * partition: a waiter spins briefly before it sleeps (glibc's adaptive
+     * mutex). With keyed records from 4 threads on 2 cores the futex
+     * sleeps and wake-ups of a plain mutex were most of the added CPU. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef __GLIBC__
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&pp->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&pp->send_mu, NULL);
     atomic_init(&pp->accepted, 0);
     atomic_init(&pp->completed, 0);
