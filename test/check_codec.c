@@ -210,6 +210,17 @@ START_TEST(crc_hw_matches_sw)
             ck_assert_uint_eq(klog__crc32c_fold_avx2(0xdeadbeef, buf + d, len),
                               klog__crc32c_sw(0xdeadbeef, buf + d, len));
         }
+    /* Many folding blocks in one call (a 1 MiB read chunk, an LZ4 batch). */
+    size_t big_len = (1u << 20) + 13;
+    uint8_t *big = malloc(big_len + 3);
+    tu_rng_fill(&rng, big, big_len + 3);
+    for (size_t d = 0; d < 4; d++) {
+        uint32_t s = klog__crc32c_sw(0x5a5a5a5au, big + d, big_len - d);
+        ck_assert_uint_eq(klog__crc32c_fold(0x5a5a5a5au, big + d, big_len - d), s);
+        ck_assert_uint_eq(klog__crc32c_fold_avx2(0x5a5a5a5au, big + d, big_len - d), s);
+        ck_assert_uint_eq(klog__crc32c_hw(0x5a5a5a5au, big + d, big_len - d), s);
+    }
+    free(big);
     /* Splitting anywhere gives the same result. */
     uint32_t whole = klog_crc32c(0, buf, 20000);
     for (size_t cut = 0; cut <= 20000; cut += 997)
