@@ -143,6 +143,10 @@ int kc_output_failed(void);
 extern volatile sig_atomic_t kc_stop;
 void kc_catch_signals(void);
 
+/* ------------------------------------------------------------ usage.c */
+/* The help text of mode m; the general one for KC_MODE_NONE. */
+const char *kc_mode_help(enum kc_mode m);
+
 /* ------------------------------------------------------------- util.c */
 /* "klogcat: <message>\n" on stderr. */
 void kc_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
