@@ -88,6 +88,15 @@ static klog_t *open_reader(void)
     return log;
 }
 
+/* A read-only opener's reader of t-0 from offset 0 (*rp: its partition). */
+static klog_reader_t *reader_at_start(klog_t *r, klog_partition_t **rp)
+{
+    klog_reader_t *rd;
+    CK_OK(klog_partition(r, "t", 0, rp));
+    CK_OK(klog_reader_open(*rp, 0, &rd));
+    return rd;
+}
+
 /* n records of ~100 bytes: several 1 KiB segments. */
 static void fill(klog_partition_t *p, int n)
 {
@@ -128,9 +137,7 @@ START_TEST(reader_past_active_seal)
     CK_OK(klog_partition(w, "t", 0, &wp));
     klog_t *r = open_reader();
     klog_partition_t *rp;
-    CK_OK(klog_partition(r, "t", 0, &rp));
-    klog_reader_t *rd;
-    CK_OK(klog_reader_open(rp, 0, &rd));
+    klog_reader_t *rd = reader_at_start(r, &rp);
     klog_record_t rec;
     int n = 0;
     while (klog_reader_next(rd, &rec) == 1)
@@ -182,9 +189,7 @@ START_TEST(reader_into_vanished_segment)
     int64_t b1 = seg_base(p, 1), b2 = seg_base(p, 2);
     klog_t *r = open_reader();
     klog_partition_t *rp;
-    CK_OK(klog_partition(r, "t", 0, &rp));
-    klog_reader_t *rd;
-    CK_OK(klog_reader_open(rp, 0, &rd));
+    klog_reader_t *rd = reader_at_start(r, &rp);
     klog_record_t rec;
     ck_assert_int_eq(klog_reader_next(rd, &rec), 1); /* positioned in segment 0 */
     ck_assert_int_eq(rec.offset, 0);
